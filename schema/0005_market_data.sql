@@ -1,0 +1,5 @@
+-- placeholder: filled in by its issue before release
+
+-- migrate:up
+
+-- migrate:down

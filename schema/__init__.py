@@ -1,0 +1,1 @@
+# The numbered migrations ship inside the package as tradestore.schema (see setup.cfg).

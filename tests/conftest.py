@@ -1,0 +1,85 @@
+"""Fixtures: an in-memory store, a store in a real temp file, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tradestore import TradeRepo
+from tradestore.cli import main as cli_main
+
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+SQLITE3_BIN = shutil.which("sqlite3")
+
+
+@pytest.fixture
+def memory_repo():
+    with TradeRepo(":memory:") as repo:
+        yield repo
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "trades.db"
+
+
+@pytest.fixture
+def file_repo(db_path):
+    with TradeRepo(db_path) as repo:
+        yield repo
+
+
+@pytest.fixture(params=["memory", "file"])
+def repo(request, tmp_path):
+    """Both kinds of store: every behaviour must hold for each."""
+    path = ":memory:" if request.param == "memory" else tmp_path / "trades.db"
+    with TradeRepo(path) as store:
+        yield store
+
+
+class CliResult:
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self):
+        return f"CliResult(code={self.code}, out={self.out[:500]!r}, err={self.err[:500]!r})"
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the CLI in-process: cli("--db", path, "status") -> CliResult."""
+    def run(*argv):
+        capsys.readouterr()
+        try:
+            code = cli_main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+    return run
+
+
+def run_tradestore(*argv, env=None, cwd=None, timeout=120):
+    """Run ``python -m tradestore`` as a real subprocess."""
+    return subprocess.run([sys.executable, "-m", "tradestore", *map(str, argv)],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture
+def sqlite3_bin():
+    """The real sqlite3 shell; CI installs it, so its absence there is a failure."""
+    if SQLITE3_BIN is None:
+        if os.environ.get("CI"):
+            pytest.fail("the sqlite3 shell must be installed in CI (apt-get install sqlite3)")
+        pytest.skip("no sqlite3 shell on PATH (CI installs one)")
+    return SQLITE3_BIN

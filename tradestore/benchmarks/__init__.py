@@ -1,0 +1,85 @@
+"""``tradestore bench``: each hot operation against a raw-sqlite3 floor, same run.
+
+A bench module exposes ``benches(ctx)`` yielding ``Result`` rows. The floor is the
+same work done with plain ``sqlite3`` on an equivalent table; the ratio is ours
+divided by the floor. This is a benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_MODULES = ["core"]
+
+
+@dataclass
+class Result:
+    """One printed row.
+
+    Attributes:
+      name: the operation.
+      ours: seconds taken through tradestore.
+      floor: seconds taken by raw sqlite3 (or plain Python) doing the same work.
+      note: units or targets worth printing beside it.
+    """
+
+    name: str
+    ours: float
+    floor: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.floor if self.floor else float("inf")
+
+
+@dataclass
+class Context:
+    """What a bench gets: a scratch folder and the requested scale."""
+
+    workdir: Path
+    rows: int
+
+    def path(self, name: str) -> Path:
+        return self.workdir / name
+
+
+def timed(fn, *args, repeat=1):
+    """Best wall time of ``repeat`` calls (seconds) and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def run(rows: int = 100_000, only: str | None = None, out=None) -> list[Result]:
+    out = out or sys.stdout
+    results = []
+    out.write(f"{'operation':<46} {'ours':>9} {'floor':>9} {'ratio':>6}  note\n")
+    with tempfile.TemporaryDirectory(prefix="tradestore-bench-") as tmp:
+        ctx = Context(Path(tmp), rows)
+        for name in BENCH_MODULES:
+            if only and only not in name:
+                continue
+            module = importlib.import_module(f"{__name__}.{name}")
+            for result in module.benches(ctx):
+                results.append(result)
+                out.write(f"{result.name:<46} {_fmt(result.ours):>9} {_fmt(result.floor):>9} "
+                          f"{result.ratio:>5.2f}x  {result.note}\n")
+                out.flush()
+    return results
+
+
+def _fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f}us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f}ms"
+    return f"{seconds:.2f}s"

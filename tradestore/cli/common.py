@@ -1,0 +1,90 @@
+"""What every command shares: which database, opening it, printing rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from ..errors import DatabaseError
+from ..repo import TradeRepo
+
+
+def db_path(args) -> str:
+    return args.db or os.environ.get("TRADESTORE_DB") or "trades.db"
+
+
+def open_repo(args, *, readonly=False, inspect=False, must_exist=True, **options) -> TradeRepo:
+    """Open the store named by --db; reading commands never create a file."""
+    path = db_path(args)
+    if must_exist and path != ":memory:" and not Path(path).exists():
+        raise DatabaseError(f"{path}: no such database (create it with 'tradestore init')")
+    if inspect:
+        return TradeRepo.inspect(path, **options)
+    return TradeRepo(path, readonly=readonly, **options)
+
+
+def add_format(parser, choices=("table", "csv", "json"), default="table") -> None:
+    parser.add_argument("--format", choices=choices, default=default,
+                        help=f"output format (default: {default})")
+
+
+def plain(value):
+    """A value as lossless JSON-ready data: Decimal and times as strings."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if is_dataclass(value):
+        return plain(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_rows(rows: list[dict], columns: list[str], fmt: str = "table", *, out=None,
+               widths: dict | None = None) -> None:
+    """Print dict rows as an aligned table (80 columns), CSV or JSON (lossless)."""
+    out = out or sys.stdout
+    if fmt == "json":
+        json.dump([plain({c: r.get(c) for c in columns}) for r in rows], out, indent=1)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else plain(r.get(c)) for c in columns])
+        return
+    widths = widths or {}
+    texts = [[cell(r.get(c)) for c in columns] for r in rows]
+    sizes = []
+    for i, c in enumerate(columns):
+        size = max([len(c)] + [len(t[i]) for t in texts])
+        sizes.append(min(size, widths.get(c, size)))
+    def clip(text, size):
+        return text if len(text) <= size else text[:max(size - 1, 0)] + "~"
+    out.write("  ".join(c.ljust(s) for c, s in zip(columns, sizes)).rstrip() + "\n")
+    for t in texts:
+        out.write("  ".join(clip(v, s).ljust(s) for v, s in zip(t, sizes)).rstrip() + "\n")
+    if not rows:
+        out.write("(none)\n")

@@ -1,0 +1,65 @@
+"""init, migrate, status, check: the store itself."""
+
+from __future__ import annotations
+
+import json
+
+from .common import db_path, open_repo
+from ..repo import TradeRepo
+
+
+def register(sub) -> None:
+    p = sub.add_parser("init", help="create the database (or bring it to the newest schema)")
+    p.set_defaults(handler=cmd_init)
+    p = sub.add_parser("migrate", help="move the schema up or down")
+    p.add_argument("--to", type=int, metavar="N", help="target version (default: newest)")
+    p.set_defaults(handler=cmd_migrate)
+    p = sub.add_parser("status", help="path, schema version, journal mode, size, row counts")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=cmd_status)
+    p = sub.add_parser("check", help="integrity, foreign keys and checksums; non-zero on a problem")
+    p.set_defaults(handler=cmd_check)
+
+
+def cmd_init(args) -> int:
+    with TradeRepo(db_path(args)) as repo:
+        print(f"{repo.path}: ready at schema version {repo.current_version}")
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    with open_repo(args, migrate=False if args.to is not None else True) as repo:
+        before = repo.current_version
+        repo.migrate(args.to)
+        print(f"{repo.path}: schema version {before} -> {repo.current_version}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    with open_repo(args, inspect=True) as repo:
+        info = repo.status()
+    if args.format == "json":
+        print(json.dumps(info, indent=1))
+        return 0
+    size = info["size_bytes"]
+    print(f"path:            {info['path']}")
+    print(f"schema version:  {info['schema_version']} (newest {info['head_version']})")
+    print(f"pending:         {', '.join(info['pending']) or 'none'}")
+    print(f"journal mode:    {info['journal_mode']}")
+    print(f"file size:       {'-' if size is None else f'{size:,} bytes'}")
+    print("rows:")
+    for name, count in info["tables"].items():
+        print(f"  {name:<28} {count:>12,}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    with open_repo(args, inspect=True) as repo:
+        problems = repo.check()
+    for problem in problems:
+        print(f"problem: {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s) found")
+        return 1
+    print("ok")
+    return 0

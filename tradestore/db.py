@@ -1,0 +1,218 @@
+"""One SQLite connection, opened our way, and the transactions on it.
+
+``Database`` owns the connection of a ``TradeRepo``: WAL, foreign keys, the
+durability level, the busy timeout, the decimal functions, a lock so that the
+threads of one bot can share it, and ``transaction()`` (BEGIN IMMEDIATE at the
+outside, SAVEPOINTs inside). Errors from sqlite3 are turned into ours here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+from . import decimal_sql
+from .errors import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError, StoreError,
+                     ValidationError)
+
+MIN_SQLITE_VERSION = (3, 37, 0)  # STRICT tables; RETURNING, window functions and JSON are older
+APPLICATION_ID = 0x54524453  # "TRDS"
+DURABILITY = {"full": "FULL", "normal": "NORMAL"}
+
+
+def check_sqlite_version(version: tuple = sqlite3.sqlite_version_info) -> None:
+    if tuple(version) < MIN_SQLITE_VERSION:
+        raise StoreError(
+            f"SQLite {'.'.join(map(str, version))} is too old: tradestore needs "
+            f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or newer (STRICT tables)")
+
+
+def translate(exc: sqlite3.Error, path: str) -> StoreError:
+    """Our error for a sqlite3 error, with the database path in the message."""
+    text = str(exc)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return DatabaseBusyError(f"{path}: database is busy (another process held it past the "
+                                 f"busy timeout): {text}")
+    if "full" in low:
+        return DiskFullError(f"{path}: the disk is full or the page budget is used up; "
+                             f"nothing was written: {text}")
+    if "readonly" in low or "read-only" in low:
+        return ReadOnlyError(f"{path}: cannot write: {text}")
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ValidationError(f"{path}: rejected by the schema: {text}")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return DatabaseError(f"{path}: not a usable tradestore database: {text}")
+    if "unable to open" in low:
+        return DatabaseError(f"{path}: cannot open the database file: {text}")
+    if "no such table" in low or "no such column" in low:
+        return DatabaseError(f"{path}: the schema is not what this code expects: {text}")
+    return DatabaseError(f"{path}: {text}")
+
+
+@contextlib.contextmanager
+def translated(path: str):
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from exc
+
+
+def _create_private(path: Path) -> None:
+    """Create a new database file with mode 0600 before SQLite opens it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot create the database file: {exc.strerror}") from None
+    os.close(fd)
+
+
+def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -> sqlite3.Connection:
+    """Open ``path`` with our pragmas and functions; ``":memory:"`` works too."""
+    check_sqlite_version()
+    if durability not in DURABILITY:
+        raise ValidationError(f"durability: {durability!r} is not one of full, normal",
+                              field="durability", value=durability)
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or busy_timeout < 0:
+        raise ValidationError(f"busy_timeout: {busy_timeout!r} must be a number of seconds >= 0",
+                              field="busy_timeout", value=busy_timeout)
+    memory = str(path) == ":memory:"
+    options = dict(isolation_level=None, check_same_thread=False, timeout=busy_timeout,
+                   cached_statements=256)
+    with translated(str(path)):
+        if memory:
+            conn = sqlite3.connect(":memory:", **options)
+        else:
+            file = Path(path)
+            if readonly:
+                if not file.exists():
+                    raise DatabaseError(f"{path}: no such database file")
+                uri = f"file:{quote(str(file.resolve()))}?mode=ro"
+            else:
+                if file.is_dir():
+                    raise DatabaseError(f"{path}: is a directory, not a database file")
+                _create_private(file)
+                uri = f"file:{quote(str(file.resolve()))}?mode=rw"
+            conn = sqlite3.connect(uri, uri=True, **options)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if not memory and not readonly:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise DatabaseError(f"{path}: could not switch to WAL (journal mode {mode})")
+            conn.execute(f"PRAGMA synchronous = {DURABILITY[durability]}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            decimal_sql.register(conn)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+class Database:
+    """A connection shared by the threads of one bot, with nested transactions.
+
+    Every use takes ``lock``; ``transaction()`` holds it from BEGIN to COMMIT, so a
+    reader on another thread never sees half of a write made through this object.
+    """
+
+    def __init__(self, path=":memory:", *, readonly=False, durability="full", busy_timeout=5.0):
+        self.path = str(path)
+        self.readonly = readonly
+        self.lock = threading.RLock()
+        self.conn = connect(self.path, readonly=readonly, durability=durability,
+                            busy_timeout=busy_timeout)
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One atomic unit; nested calls become SAVEPOINTs of the outer one."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path}: the store was opened read-only")
+        with self.lock:
+            conn = self._connection()
+            depth = self._depth
+            with translated(self.path):
+                conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
+            self._depth += 1
+            try:
+                yield conn
+            except BaseException:
+                self._depth = depth
+                self._undo(depth)
+                raise
+            self._depth = depth
+            try:
+                conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+            except sqlite3.Error as exc:
+                self._undo(depth)
+                raise translate(exc, self.path) from exc
+
+    def _undo(self, depth: int) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if depth == 0:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{depth}")
+                self.conn.execute(f"RELEASE sp{depth}")
+
+    @contextlib.contextmanager
+    def reading(self):
+        """The connection for a consistent read (one snapshot for the whole block)."""
+        with self.lock:
+            conn = self._connection()
+            with translated(self.path):
+                if self._depth:
+                    yield conn
+                    return
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("COMMIT")
+
+    def query(self, sql: str, params=()) -> list:
+        with self.reading() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params=()):
+        with self.reading() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def scalar(self, sql: str, params=()):
+        row = self.query_one(sql, params)
+        return None if row is None else row[0]
+
+    def _connection(self) -> sqlite3.Connection:
+        if self.conn is None:
+            raise StoreError(f"{self.path}: the store is closed")
+        return self.conn
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the main file, then close: the file alone is complete."""
+        with self.lock:
+            if self.conn is None:
+                return
+            conn, self.conn = self.conn, None
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if not self.readonly and self.path != ":memory:":
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # another process still reading: its last close checkpoints
+            finally:
+                conn.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.conn is None

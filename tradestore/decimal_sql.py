@@ -1,0 +1,236 @@
+"""decimal_add, decimal_sub, decimal_mul, decimal_cmp, decimal_sum and decimal().
+
+The ``sqlite3`` shell ships these as its ``decimal`` extension. We register the
+same names with the same results on our connections, so a view written once
+answers identically in Python and in ``sqlite3 trades.db``. "Same results"
+includes the shell's formatting rules: a sum keeps the larger scale
+(``1.10 + 1.10 = 2.20``), a product drops trailing zeros down to the smaller
+input scale, and ``decimal_cmp`` treats extra trailing zeros as larger
+(``decimal_cmp('1.0', '1') = 1``). Views therefore never use ``decimal_cmp``
+to test a value against zero; see ``SIGN_SQL`` in the schema views.
+
+A number is held as the shell holds it: (sign, digit string, digits after the
+point), leading zeros kept where the shell keeps them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+_SPACE = " \t\n\v\f\r"
+
+
+def _text_of(value) -> str:
+    """What ``sqlite3_value_text`` gives for a value."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float):
+        text = "%.15g" % value
+        if "." not in text and "e" not in text and "n" not in text:
+            text += ".0"
+        elif "e" in text and "." not in text:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}.0e{exponent}"
+        return text
+    return str(value)
+
+
+def _parse(value):
+    """(sign, digits, frac) as the shell parses ``value``; None for NULL."""
+    if value is None:
+        return None
+    s = _text_of(value)
+    n = len(s)
+    i = 0
+    while i < n and s[i] in _SPACE:
+        i += 1
+    sign = 0
+    if i < n and s[i] == "-":
+        sign, i = 1, i + 1
+    elif i < n and s[i] == "+":
+        i += 1
+    while i < n and s[i] == "0":
+        i += 1
+    digits: list[str] = []
+    dot = 0
+    exp = 0
+    while i < n:
+        c = s[i]
+        if "0" <= c <= "9":
+            digits.append(c)
+        elif c == ".":
+            dot = len(digits) + 1
+        elif c in "eE":
+            j = i + 1
+            if j >= n:
+                break
+            negative = False
+            if s[j] == "-":
+                negative, j = True, j + 1
+            elif s[j] == "+":
+                j += 1
+            while j < n and exp < 1000000:
+                if "0" <= s[j] <= "9":
+                    exp = exp * 10 + ord(s[j]) - 48
+                j += 1
+            if negative:
+                exp = -exp
+            break
+        i += 1
+    text = "".join(digits)
+    frac = len(text) - (dot - 1) if dot else 0
+    if exp > 0:
+        if frac > 0:
+            if exp <= frac:
+                frac, exp = frac - exp, 0
+            else:
+                exp, frac = exp - frac, 0
+        text += "0" * exp
+    elif exp < 0:
+        exp = -exp
+        extra = len(text) - frac - 1
+        if extra:
+            if extra >= exp:
+                frac, exp = frac + exp, 0
+            else:
+                exp, frac = exp - extra, len(text) - 1
+        if exp > 0:
+            text = "0" * exp + text
+            frac += exp
+    return sign, text, frac
+
+
+def _render(number) -> str | None:
+    """The shell's text for (sign, digits, frac)."""
+    if number is None:
+        return None
+    sign, digits, frac = number
+    if not digits or digits == "0":
+        sign = 0
+    whole = len(digits) - frac
+    out = "-" if sign else ""
+    if whole <= 0:
+        out += "0"
+    j = 0
+    while whole > 1 and digits[j] == "0":
+        j += 1
+        whole -= 1
+    if whole > 0:
+        out += digits[j:j + whole]
+        j += whole
+    if frac:
+        out += "." + (digits[j:] or "0")
+    return out
+
+
+def _add(a, b):
+    if a is None or b is None:
+        return None
+    a_sign, a_digits, a_frac = a
+    b_sign, b_digits, b_frac = b
+    whole = len(a_digits) - a_frac
+    if whole and a_digits[0] == "0":
+        whole -= 1
+    whole = max(whole, len(b_digits) - b_frac)
+    frac = max(a_frac, b_frac)
+    width = whole + frac + 1
+    x = int(a_digits or "0") * 10 ** (frac - a_frac)
+    y = int(b_digits or "0") * 10 ** (frac - b_frac)
+    if a_sign == b_sign:
+        magnitude, sign = x + y, a_sign
+    elif x >= y:
+        magnitude, sign = x - y, a_sign
+    else:
+        magnitude, sign = y - x, 1 - a_sign
+    return sign, str(magnitude).zfill(width)[-width:], frac
+
+
+def _negate(number):
+    return None if number is None else (1 - number[0], number[1], number[2])
+
+
+def decimal_text(x):
+    return _render(_parse(x))
+
+
+def decimal_add(x, y):
+    return _render(_add(_parse(x), _parse(y)))
+
+
+def decimal_sub(x, y):
+    return _render(_add(_parse(x), _negate(_parse(y))))
+
+
+def decimal_mul(x, y):
+    a, b = _parse(x), _parse(y)
+    if a is None or b is None:
+        return None
+    width = len(a[1]) + len(b[1]) + 2
+    digits = str(int(a[1] or "0") * int(b[1] or "0")).zfill(width)
+    frac = a[2] + b[2]
+    keep = min(a[2], b[2])
+    while frac > keep and digits[-1] == "0":
+        digits, frac = digits[:-1], frac - 1
+    return _render((a[0] ^ b[0], digits, frac))
+
+
+def _compare(a, b) -> int:
+    if a[0] != b[0]:
+        return -1 if a[0] else 1
+    if a[0]:
+        a, b = b, a
+    a_whole = len(a[1]) - a[2]
+    b_whole = len(b[1]) - b[2]
+    if a_whole != b_whole:
+        return -1 if a_whole < b_whole else 1
+    n = min(len(a[1]), len(b[1]))
+    if a[1][:n] != b[1][:n]:
+        return -1 if a[1][:n] < b[1][:n] else 1
+    return (len(a[1]) > len(b[1])) - (len(a[1]) < len(b[1]))
+
+
+def decimal_cmp(x, y):
+    a, b = _parse(x), _parse(y)
+    if a is None or b is None:
+        return None
+    return _compare(a, b)
+
+
+def decimal_collation(x: str, y: str) -> int:
+    return _compare(_parse(x), _parse(y))
+
+
+class DecimalSum:
+    """Aggregate and window function ``decimal_sum``: exact sum; NULLs skipped."""
+
+    def __init__(self):
+        self.total = None
+
+    def step(self, value):
+        if self.total is None:
+            self.total = (0, "0", 0)
+        if value is not None:
+            self.total = _add(self.total, _parse(value))
+
+    def inverse(self, value):
+        if value is not None:
+            self.total = _add(self.total, _negate(_parse(value)))
+
+    def value(self):
+        return _render(self.total)
+
+    finalize = value
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Put the shell's decimal functions on ``conn``."""
+    flags = {"deterministic": True}
+    conn.create_function("decimal", 1, decimal_text, **flags)
+    conn.create_function("decimal_add", 2, decimal_add, **flags)
+    conn.create_function("decimal_sub", 2, decimal_sub, **flags)
+    conn.create_function("decimal_mul", 2, decimal_mul, **flags)
+    conn.create_function("decimal_cmp", 2, decimal_cmp, **flags)
+    conn.create_window_function("decimal_sum", 1, DecimalSum)
+    conn.create_collation("decimal", decimal_collation)

@@ -1,0 +1,69 @@
+"""One error hierarchy, so a caller can catch ``StoreError`` and never see raw sqlite3."""
+
+
+class StoreError(Exception):
+    """Base of every error tradestore raises on purpose."""
+
+
+class ValidationError(StoreError, ValueError):
+    """A value given by the caller is not allowed; nothing was written.
+
+    Attributes:
+      field: the name (or path) of the offending field, when known.
+      value: the offending value.
+    """
+
+    def __init__(self, message, *, field=None, value=None):
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class SchemaError(StoreError):
+    """The database's schema is not one this code can use (newer, foreign, behind)."""
+
+
+class MigrationError(StoreError):
+    """A migration file failed or the schema folder is inconsistent."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """The thing asked for does not exist."""
+
+
+class ConflictError(StoreError):
+    """The write contradicts what is stored (overfill, illegal transition, duplicate)."""
+
+
+class StateCorruptionError(StoreError):
+    """A stored bot state fails its checksum.
+
+    Attributes:
+      version: the version that failed.
+      bot: the bot it belongs to.
+    """
+
+    def __init__(self, message, *, version=None, bot=None):
+        super().__init__(message)
+        self.version = version
+        self.bot = bot
+
+
+class ArtifactIntegrityError(StoreError):
+    """An artifact file does not match the checksum recorded in the catalog."""
+
+
+class DatabaseBusyError(StoreError):
+    """Another process held the database past the busy timeout."""
+
+
+class DiskFullError(StoreError):
+    """The disk (or the page budget) ran out; the database is unchanged."""
+
+
+class DatabaseError(StoreError):
+    """SQLite reported a problem with the file itself (not a database, corrupt, unreadable)."""
+
+
+class ReadOnlyError(StoreError):
+    """A write was attempted on a store opened read-only or a file that cannot be written."""
