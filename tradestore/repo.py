@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .db import Database
+from .events import EventLog
 from .errors import SchemaError
 from .migrate import Migrator
 
@@ -46,6 +47,8 @@ class TradeRepo:
 
     def _attach_repositories(self) -> None:
         """One attribute per aggregate; each shares this store's Database."""
+        db = self.db
+        self.events = EventLog(db)
 
     # ------------------------------------------------------------ the store
     @property
