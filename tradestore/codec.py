@@ -58,7 +58,7 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
         raise ValidationError(
             f"{field}: {value!r} has {digits} significant digits; at most "
             f"{MAX_SIGNIFICANT_DIGITS} are allowed", field=field, value=value)
-    if len(format(number, "f")) > MAX_PLAIN_LENGTH:
+    if plain_length(number) > MAX_PLAIN_LENGTH:
         raise ValidationError(
             f"{field}: {value!r} is too large or too small (plain form longer than "
             f"{MAX_PLAIN_LENGTH} characters)", field=field, value=value)
@@ -67,6 +67,16 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
     if non_negative and number < 0:
         raise ValidationError(f"{field}: {value!r} must be 0 or more", field=field, value=value)
     return number
+
+
+def plain_length(number: Decimal) -> int:
+    """``len(format(number, 'f'))`` without building it (``1E+999999999`` would take GBs)."""
+    sign, digits, exponent = number.as_tuple()
+    if exponent >= 0:
+        size = 1 if number.is_zero() else len(digits) + exponent
+    else:
+        size = max(len(digits) + exponent, 1) + 1 - exponent
+    return size + sign
 
 
 def optional_decimal(value, field: str, **limits) -> Decimal | None:

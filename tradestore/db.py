@@ -9,6 +9,7 @@ outside, SAVEPOINTs inside). Errors from sqlite3 are turned into ours here.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import threading
@@ -63,7 +64,8 @@ def translated(path: str):
 
 
 def _create_private(path: Path) -> None:
-    """Create a new database file with mode 0600 before SQLite opens it."""
+    """Create a new database file with mode 0600 before SQLite opens it (SQLite gives
+    the -wal and -shm files the main file's mode)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -74,12 +76,17 @@ def _create_private(path: Path) -> None:
 
 
 def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -> sqlite3.Connection:
-    """Open ``path`` with our pragmas and functions; ``":memory:"`` works too."""
+    """Open ``path`` with our pragmas and functions; ``":memory:"`` works too.
+
+    The journal mode is left alone: ``Database.use_wal()`` switches to WAL once the
+    caller has checked that the file is ours (switching writes to the file).
+    """
     check_sqlite_version()
     if durability not in DURABILITY:
         raise ValidationError(f"durability: {durability!r} is not one of full, normal",
                               field="durability", value=durability)
-    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or busy_timeout < 0:
+    if (isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float))
+            or not math.isfinite(busy_timeout) or busy_timeout < 0):
         raise ValidationError(f"busy_timeout: {busy_timeout!r} must be a number of seconds >= 0",
                               field="busy_timeout", value=busy_timeout)
     memory = str(path) == ":memory:"
@@ -90,23 +97,19 @@ def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -
             conn = sqlite3.connect(":memory:", **options)
         else:
             file = Path(path)
+            if file.is_dir():
+                raise DatabaseError(f"{path}: is a directory, not a database file")
             if readonly:
                 if not file.exists():
                     raise DatabaseError(f"{path}: no such database file")
                 uri = f"file:{quote(str(file.resolve()))}?mode=ro"
             else:
-                if file.is_dir():
-                    raise DatabaseError(f"{path}: is a directory, not a database file")
                 _create_private(file)
                 uri = f"file:{quote(str(file.resolve()))}?mode=rw"
             conn = sqlite3.connect(uri, uri=True, **options)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            if not memory and not readonly:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise DatabaseError(f"{path}: could not switch to WAL (journal mode {mode})")
             conn.execute(f"PRAGMA synchronous = {DURABILITY[durability]}")
             conn.execute("PRAGMA foreign_keys = ON")
             decimal_sql.register(conn)
@@ -131,6 +134,15 @@ class Database:
                             busy_timeout=busy_timeout)
         self._depth = 0
 
+    def use_wal(self) -> None:
+        """Switch the file to WAL (a no-op when it already is, for memory and read-only)."""
+        if self.readonly or self.path == ":memory:":
+            return
+        with self.lock, translated(self.path):
+            mode = self._connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise DatabaseError(f"{self.path}: could not switch to WAL (journal mode {mode})")
+
     @contextlib.contextmanager
     def transaction(self):
         """One atomic unit; nested calls become SAVEPOINTs of the outer one."""
@@ -144,6 +156,10 @@ class Database:
             self._depth += 1
             try:
                 yield conn
+            except sqlite3.Error as exc:
+                self._depth = depth
+                self._undo(depth)
+                raise translate(exc, self.path) from exc
             except BaseException:
                 self._depth = depth
                 self._undo(depth)

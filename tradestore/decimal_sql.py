@@ -16,6 +16,7 @@ point), leading zeros kept where the shell keeps them.
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 _SPACE = " \t\n\v\f\r"
 
@@ -27,14 +28,20 @@ def _text_of(value) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, float):
-        text = "%.15g" % value
-        if "." not in text and "e" not in text and "n" not in text:
-            text += ".0"
-        elif "e" in text and "." not in text:
-            mantissa, exponent = text.split("e")
-            text = f"{mantissa}.0e{exponent}"
-        return text
+        return _real_text(value)
     return str(value)
+
+
+_scratch = threading.local()
+
+
+def _real_text(value: float) -> str:
+    """SQLite's own text for a REAL: its printf rounds differently from Python's
+    (``-0.0`` loses its sign, some 16th digits differ), so ask SQLite."""
+    conn = getattr(_scratch, "conn", None)
+    if conn is None:
+        conn = _scratch.conn = sqlite3.connect(":memory:", check_same_thread=False)
+    return conn.execute("SELECT CAST(? AS TEXT)", (value,)).fetchone()[0]
 
 
 def _parse(value):

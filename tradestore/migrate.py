@@ -117,8 +117,11 @@ class Migrator:
     def check(self) -> int:
         """Refuse a database we must not touch; returns its version."""
         path = self.db.path
-        app_id = self.db.scalar("PRAGMA application_id")
-        version = self.db.scalar("PRAGMA user_version")
+        with self.db.reading() as conn:  # one snapshot: another process may be migrating
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT name FROM sqlite_master "
+                                  "WHERE name NOT LIKE 'sqlite_%'").fetchall()
         if app_id not in (0, APPLICATION_ID):
             raise SchemaError(f"{path}: belongs to another application "
                               f"(application_id {app_id:#x}); tradestore will not touch it")
@@ -126,7 +129,6 @@ class Migrator:
             raise SchemaError(f"{path}: schema version {version} is newer than this tradestore "
                               f"knows ({self.head}); upgrade tradestore")
         if version == 0:
-            tables = self.db.query("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
             if tables:
                 raise SchemaError(f"{path}: has tables ({', '.join(t[0] for t in tables[:5])}) "
                                   "but no tradestore schema version; refusing to adopt it")

@@ -6,10 +6,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .accounts import Accounts
+from .candles import CandleStore
 from .db import Database
 from .events import EventLog
-from .errors import SchemaError
+from .instruments import Instruments
+from .marketdata import IndicatorStore, NewsStore, SignalStore
+from .settings import Settings
+from .strategies import Strategies
+from .errors import DatabaseError, SchemaError
 from .migrate import Migrator
+from .orders import OrderStore
+from .portfolio import PortfolioStore
+from .positions import PositionStore
+from .states import BotStateStore
+from .trades import TradeStore
 
 
 class TradeRepo:
@@ -24,16 +35,21 @@ class TradeRepo:
 
     def __init__(self, path="trades.db", *, readonly=False, durability="full", busy_timeout=5.0,
                  migrate=True, _allow_behind=False):
+        if not (migrate or readonly or _allow_behind) and str(path) != ":memory:" \
+                and not Path(path).exists():
+            raise DatabaseError(f"{path}: no such database file (migrate=False never creates one)")
         self.db = Database(path, readonly=readonly, durability=durability,
                            busy_timeout=busy_timeout)
         try:
             self.migrator = Migrator(self.db)
-            version = self.migrator.check()
+            version = self.migrator.check()  # refuses a foreign or newer file before any write
             if version < self.migrator.head and not _allow_behind:
                 if readonly or not migrate:
                     raise SchemaError(
                         f"{self.db.path}: schema version {version} is behind this tradestore "
                         f"({self.migrator.head}); run 'tradestore migrate'")
+            self.db.use_wal()
+            if version < self.migrator.head and not _allow_behind:
                 self.migrator.migrate()
         except BaseException:
             self.db.close()
@@ -49,6 +65,19 @@ class TradeRepo:
         """One attribute per aggregate; each shares this store's Database."""
         db = self.db
         self.events = EventLog(db)
+        self.candles = CandleStore(db)
+        self.indicators = IndicatorStore(db)
+        self.signals = SignalStore(db)
+        self.news = NewsStore(db)
+        self.strategies = Strategies(db)
+        self.settings = Settings(db)
+        self.accounts = Accounts(db)
+        self.instruments = Instruments(db)
+        self.positions = PositionStore(db)
+        self.trades = TradeStore(db, self.positions)
+        self.orders = OrderStore(db, self.trades)
+        self.states = BotStateStore(db, self.events)
+        self.portfolio = PortfolioStore(db)
 
     # ------------------------------------------------------------ the store
     @property
@@ -87,7 +116,10 @@ class TradeRepo:
         names = [r[0] for r in self.db.query(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
             "ORDER BY name")]
-        return {name: self.db.scalar(f'SELECT count(*) FROM "{name}"') for name in names}
+        with self.db.reading() as conn:  # one snapshot for every count
+            return {name: conn.execute(
+                        'SELECT count(*) FROM "{}"'.format(name.replace('"', '""'))).fetchone()[0]
+                    for name in names}
 
     def status(self) -> dict:
         """What ``tradestore status`` prints."""
@@ -107,13 +139,108 @@ class TradeRepo:
 
     def check(self) -> list[str]:
         """Problems found by integrity_check, foreign_key_check and the stores' own checks."""
-        problems = [row[0] for row in self.db.query("PRAGMA integrity_check") if row[0] != "ok"]
-        problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
-                     for r in self.db.query("PRAGMA foreign_key_check")]
+        try:
+            problems = [row[0] for row in self.db.query("PRAGMA integrity_check")
+                        if row[0] != "ok"]
+            problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
+                         for r in self.db.query("PRAGMA foreign_key_check")]
+        except DatabaseError as exc:  # too damaged for the checks to finish
+            return [str(exc)]
         for check in self._checks():
             problems += check()
         return problems
 
     def _checks(self):
         """Extra checks from repositories (state checksums, ...)."""
-        return []
+        return [self.states.problems]
+
+    # ------------------------------------------------------------ fills and positions
+    def save_trade(self, trade) -> int:
+        """Save one fill (TradeData or mapping); idempotent on (exchange, external_id)."""
+        return self.trades.save(trade)
+
+    def save_trades(self, trades) -> list[int]:
+        """Save many fills in one transaction, all or nothing."""
+        return self.trades.save_many(trades)
+
+    def get_trade(self, trade_id: int):
+        return self.trades.get(trade_id)
+
+    def get_trade_history(self, symbol=None, days=30, **filters):
+        """Fills oldest first; ``days=None`` all time; since/until override days."""
+        return self.trades.history(symbol, days, **filters)
+
+    def iter_trades(self, symbol=None, days=30, **filters):
+        """Like get_trade_history, streamed with constant memory."""
+        return self.trades.iterate(symbol, days, **filters)
+
+    def get_position(self, symbol, account="default"):
+        return self.positions.get_position(symbol, account)
+
+    def get_open_positions(self, account=None):
+        return self.positions.get_open_positions(account)
+
+    def get_closed_positions(self, symbol=None, days=None, **filters):
+        return self.positions.get_closed_positions(symbol, days, **filters)
+
+    # ------------------------------------------------------------ orders
+    def create_order(self, symbol, side, order_type, quantity, **options):
+        return self.orders.create(symbol, side, order_type, quantity, **options)
+
+    def record_fill(self, order_id, quantity, price, **options) -> int:
+        return self.orders.record_fill(order_id, quantity, price, **options)
+
+    def get_order(self, order_id):
+        return self.orders.get(order_id)
+
+    def get_order_by_external_id(self, exchange, external_id):
+        return self.orders.get_by_external_id(exchange, external_id)
+
+    def get_open_orders(self, symbol=None):
+        return self.orders.open_orders(symbol)
+
+    def get_recent_orders(self, limit=50):
+        return self.orders.recent(limit)
+
+    def update_order_status(self, order_id, status, reason=None):
+        return self.orders.update_status(order_id, status, reason)
+
+    def cancel_order(self, order_id, reason=None):
+        return self.orders.cancel(order_id, reason)
+
+    # ------------------------------------------------------------ bot state
+    def save_bot_state(self, state, *, bot="default") -> int:
+        """Save a BotState (or mapping) as the bot's next version; returns that version."""
+        return self.states.save(state, bot=bot)
+
+    def load_bot_state(self, version=None, *, bot="default", strict=False):
+        """The newest state that verifies (warns on fallback), or ``version``; None if none."""
+        return self.states.load(version, bot=bot, strict=strict)
+
+    def list_bot_states(self, bot="default"):
+        return self.states.list(bot)
+
+    def rollback_bot_state(self, version, *, bot="default") -> int:
+        return self.states.rollback(version, bot=bot)
+
+    def prune_bot_states(self, keep, *, bot="default") -> int:
+        return self.states.prune(keep, bot=bot)
+
+    def verify_bot_states(self):
+        return self.states.verify()
+
+    # ------------------------------------------------------------ portfolio
+    def save_portfolio_snapshot(self, total_value, *, cash=None, positions=None, balances=None,
+                                timestamp=None, account="default") -> int:
+        return self.portfolio.save(total_value, cash=cash, positions=positions,
+                                   balances=balances, timestamp=timestamp, account=account)
+
+    def get_portfolio_value_history(self, days=30, *, account="default", since=None, until=None):
+        """(timestamp, total_value) pairs oldest first; ``days=None`` for all time."""
+        return self.portfolio.value_history(days, account=account, since=since, until=until)
+
+    def get_portfolio_snapshots(self, days=30, *, account="default", since=None, until=None):
+        return self.portfolio.snapshots(days, account=account, since=since, until=until)
+
+    def latest_portfolio_snapshot(self, account="default"):
+        return self.portfolio.latest(account)

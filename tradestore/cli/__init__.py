@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
 from .. import __version__
+from ..db import translate
 from ..errors import StoreError
+from .common import db_path
 
-COMMAND_MODULES = ["store", "bench"]
+COMMAND_MODULES = ["store", "trading", "bookkeeping", "artifacts", "state", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,10 +26,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tradestore {__version__}")
     parser.add_argument("--db", metavar="PATH", default=None,
                         help="database file (default: $TRADESTORE_DB, then ./trades.db)")
+    parser.add_argument("--busy-timeout", metavar="SECONDS", type=_seconds, default=5.0,
+                        help="how long to wait for another process's write (default: 5)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e6:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def main(argv=None) -> int:
@@ -38,10 +53,20 @@ def main(argv=None) -> int:
     try:
         return args.handler(args) or 0
     except StoreError as exc:
-        print(f"tradestore: {exc}", file=sys.stderr)
+        print(f"tradestore: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:  # a safety net: the library should have translated it
+        print(f"tradestore: {_one_line(translate(exc, db_path(args)))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            return 0
+        print(f"tradestore: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tradestore: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

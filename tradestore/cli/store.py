@@ -9,20 +9,30 @@ from ..repo import TradeRepo
 
 
 def register(sub) -> None:
-    p = sub.add_parser("init", help="create the database (or bring it to the newest schema)")
+    p = sub.add_parser("init", help="create the database (or bring it to the newest schema)",
+                       description="Create the database file (mode 0600) or bring an existing "
+                                   "one to the newest schema.")
     p.set_defaults(handler=cmd_init)
-    p = sub.add_parser("migrate", help="move the schema up or down")
-    p.add_argument("--to", type=int, metavar="N", help="target version (default: newest)")
+    p = sub.add_parser("migrate", help="move the schema up or down",
+                       description="Apply (or undo) numbered schema migrations, one "
+                                   "transaction each.")
+    p.add_argument("--to", type=int, metavar="N",
+                   help="target version, lower to go down (default: newest)")
     p.set_defaults(handler=cmd_migrate)
-    p = sub.add_parser("status", help="path, schema version, journal mode, size, row counts")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = sub.add_parser("status", help="path, schema version, journal mode, size, row counts",
+                       description="Show the store's path, schema version and pending "
+                                   "migrations, journal mode, file size and rows per table.")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (default: text)")
     p.set_defaults(handler=cmd_status)
-    p = sub.add_parser("check", help="integrity, foreign keys and checksums; non-zero on a problem")
+    p = sub.add_parser("check", help="integrity, foreign keys and checksums; non-zero on a problem",
+                       description="Run integrity_check, foreign_key_check and the stores' own "
+                                   "checks; exit 1 if anything is wrong.")
     p.set_defaults(handler=cmd_check)
 
 
 def cmd_init(args) -> int:
-    with TradeRepo(db_path(args)) as repo:
+    with TradeRepo(db_path(args), busy_timeout=args.busy_timeout) as repo:
         print(f"{repo.path}: ready at schema version {repo.current_version}")
     return 0
 

@@ -1,0 +1,184 @@
+"""Fills: validation, idempotency, bulk all-or-nothing, history filters, streaming, plans."""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from tradestore import TradeData, TradeRepo, ValidationError
+
+NOW = datetime.now(timezone.utc)
+
+
+def t(symbol="ETH/USDT", side="BUY", qty="1", price="100", **kw):
+    return TradeData(symbol, side, qty, price, **kw)
+
+
+def count(repo, table):
+    return repo.db.scalar(f"SELECT count(*) FROM {table}")
+
+
+@pytest.mark.parametrize("field, value, kwargs", [
+    ("quantity", "0", {"qty": "0"}),
+    ("quantity", "-1", {"qty": "-1"}),
+    ("price", "abc", {"price": "abc"}),
+    ("price", "NaN", {"price": float("nan")}),
+    ("side", "HOLD", {"side": "HOLD"}),
+    ("fees", "-0.1", {"fees": "-0.1"}),
+    ("symbol", "''", {"symbol": ""}),
+    ("timestamp", "yesterday", {"timestamp": "yesterday"}),
+    ("metadata", "[1]", {"metadata": [1]}),
+    ("quantity", "True", {"qty": True}),
+])
+def test_invalid_fields_are_named_and_nothing_is_written(repo, field, value, kwargs):
+    with pytest.raises(ValidationError) as info:
+        repo.save_trade(t(**kwargs))
+    assert info.value.field == field and field in str(info.value)
+    assert count(repo, "trades") == 0 and count(repo, "positions") == 0
+
+
+def test_side_accepts_lower_case_and_values_come_back_exact(repo):
+    tid = repo.save_trade(t(side="sell", qty="0.00000812", price="1.10", fees=0.1,
+                            metadata={"note": "ok"}))
+    back = repo.get_trade(tid)
+    assert back.side == "SELL" and str(back.quantity) == "0.00000812"
+    assert str(back.price) == "1.10" and back.fees == Decimal("0.1")
+    assert back.metadata == {"note": "ok"} and back.id == tid
+    assert repo.db.query_one("SELECT typeof(quantity), typeof(price), quantity, price "
+                             "FROM trades") == ("text", "text", "0.00000812", "1.10")
+
+
+def test_naive_timestamp_is_utc(repo):
+    tid = repo.save_trade(t(timestamp=datetime(2026, 3, 1, 12, 0)))
+    assert repo.get_trade(tid).timestamp == datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def test_duplicate_external_id_returns_first_and_changes_nothing(repo):
+    first = repo.save_trade(t(exchange="binance", external_id="T1"))
+    before = repo.db.query("SELECT * FROM positions")
+    again = repo.save_trade(t(exchange="binance", external_id="T1", qty="5", price="1"))
+    assert again == first and count(repo, "trades") == 1
+    assert repo.db.query("SELECT * FROM positions") == before
+    # same id on another exchange is another fill; no id is never merged
+    assert repo.save_trade(t(exchange="kraken", external_id="T1")) != first
+    assert repo.save_trade(t()) != repo.save_trade(t())
+    assert count(repo, "trades") == 4
+
+
+def test_bulk_is_all_or_nothing_and_names_the_row(repo):
+    good = [t(external_id=f"g{i}") for i in range(3)]
+    with pytest.raises(ValidationError, match=r"row 3: price") as info:
+        repo.save_trades([*good, {"symbol": "X", "side": "BUY", "quantity": 1, "price": -2}])
+    assert info.value.field == "price"
+    assert count(repo, "trades") == 0 and count(repo, "positions") == 0
+    ids = repo.save_trades([*good, good[0], t(external_id="g9")])
+    assert ids[3] == ids[0] and len(set(ids)) == 4
+    assert repo.save_trades(good) == ids[:3]
+    assert repo.get_position("ETH/USDT").quantity == 4
+
+
+def test_bulk_rejects_unknown_fields_and_orders(repo):
+    with pytest.raises(ValidationError, match="row 0: unknown field"):
+        repo.save_trades([{"symbol": "X", "side": "BUY", "quantity": 1, "price": 1, "qty": 2}])
+    with pytest.raises(ValidationError, match="order_id: 99"):
+        repo.save_trade(t(order_id=99))
+    assert count(repo, "trades") == 0
+
+
+def test_hostile_text_round_trips_verbatim(repo):
+    nasty = "'; DROP TABLE trades; --\u00e9\u4e2d\U0001F680\"\\"
+    tid = repo.save_trade(t(symbol=nasty, strategy=nasty, metadata={nasty: nasty}))
+    back = repo.get_trade(tid)
+    assert (back.symbol, back.strategy, back.metadata) == (nasty, nasty, {nasty: nasty})
+    assert repo.get_trade_history(nasty)[0].id == tid
+
+
+def test_history_filters_and_order(repo):
+    for i in range(6):
+        repo.save_trade(t(symbol="A" if i % 2 else "B", strategy=f"s{i % 3}",
+                          account="acc" if i < 3 else "default", exchange="x" if i == 5 else "",
+                          timestamp=NOW - timedelta(days=10 * i)))
+    assert len(repo.get_trade_history()) == 3                # 0, 10, 20 days ago
+    assert len(repo.get_trade_history(days=None)) == 6
+    everything = repo.get_trade_history(days=None)
+    assert [x.timestamp for x in everything] == sorted(x.timestamp for x in everything)
+    assert [x.symbol for x in repo.get_trade_history("A", days=None)] == ["A"] * 3
+    assert len(repo.get_trade_history(days=None, strategy="s0")) == 2
+    assert len(repo.get_trade_history(days=None, account="acc")) == 3
+    assert len(repo.get_trade_history(days=None, exchange="x")) == 1
+    newest = repo.get_trade_history(days=None, newest_first=True, limit=2, offset=1)
+    assert [x.timestamp for x in newest] == [NOW - timedelta(days=10), NOW - timedelta(days=20)]
+    window = repo.get_trade_history(since=NOW - timedelta(days=35), until=NOW - timedelta(days=5))
+    assert len(window) == 3   # since/until override days
+    with pytest.raises(ValidationError, match="days"):
+        repo.get_trade_history(days=-1)
+
+
+def test_iter_trades_matches_history_across_pages(repo, monkeypatch):
+    import tradestore.trades as trades_module
+    monkeypatch.setattr(trades_module, "PAGE_SIZE", 7)
+    repo.save_trades([t(timestamp=NOW - timedelta(seconds=i % 5)) for i in range(50)])
+    for kwargs in ({}, {"newest_first": True}, {"limit": 9, "offset": 4},
+                   {"newest_first": True, "limit": 20, "offset": 13}):
+        expected = [x.id for x in repo.get_trade_history(days=None, **kwargs)]
+        assert [x.id for x in repo.iter_trades(days=None, **kwargs)] == expected
+
+
+def test_iter_trades_memory_is_flat(tmp_path):
+    with TradeRepo(tmp_path / "big.db", durability="normal") as repo:
+        repo.save_trades([t(qty="1", price=str(100 + i % 7), side="BUY" if i % 2 else "SELL")
+                          for i in range(30_000)])
+        tracemalloc.start()
+        seen = 0
+        for _ in repo.iter_trades(days=None):
+            seen += 1
+            if seen == 2_000:
+                baseline = tracemalloc.get_traced_memory()[0]
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert seen == 30_000
+        # 28,000 more rows streamed after the baseline, with no growth beyond a page or two
+        assert peak - baseline < 3_000_000
+
+
+def plan(repo, sql, params):
+    return " | ".join(r[3] for r in repo.db.query(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+@pytest.mark.parametrize("kwargs, index", [
+    ({"symbol": "A", "days": 30}, "trades_by_symbol_time"),
+    ({"strategy": "s", "days": None}, "trades_by_strategy_time"),
+    ({"account": "a", "days": 30}, "trades_by_account_time"),
+    ({"days": 30}, "trades_by_time"),
+])
+def test_history_queries_use_an_index(memory_repo, kwargs, index):
+    args = {"since": None, "until": None, "strategy": None, "account": None, "exchange": None,
+            "newest_first": False, "symbol": None, "days": 30}
+    args.update(kwargs)
+    sql, params = memory_repo.trades._select(args["symbol"], args["days"], args["since"],
+                                             args["until"], args["strategy"], args["account"],
+                                             args["exchange"], args["newest_first"])
+    text = plan(memory_repo, sql, params)
+    assert index in text and "SCAN trades " not in text + " "
+
+
+def test_external_id_lookup_uses_the_unique_index(memory_repo):
+    from tradestore.trades import SELECT_BY_EXTERNAL_ID
+    assert "trades_by_external_id" in plan(memory_repo, SELECT_BY_EXTERNAL_ID, ("x", "1"))
+
+
+def test_schema_rejects_hand_edits(file_repo):
+    file_repo.save_trade(t())
+    import sqlite3
+    raw = sqlite3.connect(file_repo.path)
+    for bad in ("1.5e3", "abc", "1.2.3", "-5", ""):
+        with pytest.raises(sqlite3.IntegrityError):
+            raw.execute("UPDATE trades SET quantity = ?", (bad,))
+    raw.execute("UPDATE trades SET price = 1.5")   # STRICT TEXT column: stored as the text '1.5'
+    assert raw.execute("SELECT typeof(price), price FROM trades").fetchone() == ("text", "1.5")
+    with pytest.raises(sqlite3.IntegrityError):
+        raw.execute("UPDATE trades SET timestamp = '2026-01-01 00:00:00'")
+    raw.close()

@@ -1,0 +1,407 @@
+"""Candles (OHLCV bars): bulk insert and upsert, range reads, gaps found in SQL.
+
+A candle is keyed by (exchange, symbol, timeframe, timestamp) where timestamp is
+the candle's open time, aligned to its timeframe: 1m, 5m, 15m, 1h, 4h and 1d to
+the UTC epoch (a 4h candle opens at 00:00, 04:00, ... UTC, a 1d candle at 00:00
+UTC) and 1w to Monday 00:00 UTC. The table is WITHOUT ROWID with that key as its
+primary key, so a range read is one walk of the key and a candle is stored once.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import re
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+
+from .codec import UTC, dec_in, optional_utc, to_decimal, to_text, to_utc, ts_in
+from .db import Database
+from .errors import ValidationError
+
+# Seconds per candle; every one of them divides a day except 1w.
+TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400,
+              "1w": 604800}
+WEEK_ORIGIN = 345_600  # 1970-01-05, the first Monday after the epoch, in epoch seconds
+EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = _dt.timedelta(seconds=1)
+_MINUTES = {name: step // 60 for name, step in TIMEFRAMES.items()}
+
+COLUMNS = "exchange, symbol, timeframe, timestamp, open, high, low, close, volume, " \
+          "quote_volume, trades_count"
+INSERT_SKIP = f"""
+INSERT INTO candles ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (exchange, symbol, timeframe, timestamp) DO NOTHING
+"""
+INSERT_REPLACE = f"""
+INSERT INTO candles ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (exchange, symbol, timeframe, timestamp) DO UPDATE SET
+    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+    volume = excluded.volume, quote_volume = excluded.quote_volume,
+    trades_count = excluded.trades_count
+"""
+_BAR_VALUES = "timestamp, open, high, low, close, volume, quote_volume, trades_count"
+SELECT_RANGE = f"""
+SELECT {_BAR_VALUES} FROM candles
+WHERE exchange = ? AND symbol = ? AND timeframe = ? AND timestamp >= ? AND timestamp < ?
+ORDER BY timestamp
+"""
+SELECT_LATEST = f"""
+SELECT {_BAR_VALUES} FROM candles
+WHERE exchange = ? AND symbol = ? AND timeframe = ?
+ORDER BY timestamp DESC LIMIT ?
+"""
+DELETE_RANGE = """
+DELETE FROM candles
+WHERE exchange = ? AND symbol = ? AND timeframe = ? AND timestamp >= ? AND timestamp < ?
+"""
+# Missing candles between :lo and :hi (epoch seconds of aligned open times; either may
+# be NULL for "from the first bar" / "up to the last bar"). Each bar is compared with the
+# one before it (LAG, defaulting to the slot before :lo); the stretch after the last bar
+# comes from max(timestamp), which the primary key answers with one seek. The caller
+# sorts the (few) gap rows.
+SELECT_GAPS = """
+WITH series AS (
+    SELECT timestamp, CAST(strftime('%s', timestamp) AS INTEGER) AS t FROM candles
+    WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
+      AND timestamp >= :start AND timestamp < :end
+)
+SELECT gap_start, gap_end FROM (
+    SELECT LAG(t, 1, :lo - :step) OVER (ORDER BY timestamp) + :step AS gap_start, t AS gap_end
+    FROM series
+) WHERE gap_end > gap_start
+UNION ALL
+SELECT gap_start, :hi FROM (
+    SELECT coalesce(CAST(strftime('%s', max(timestamp)) AS INTEGER) + :step, :lo) AS gap_start
+    FROM candles
+    WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
+      AND timestamp >= :start AND timestamp < :end
+) WHERE :hi > gap_start
+"""
+NEXT_SYMBOL = """
+SELECT symbol FROM candles WHERE exchange = ? AND symbol > ? ORDER BY symbol LIMIT 1
+"""
+NEXT_SERIES = """
+SELECT exchange, symbol FROM candles WHERE (exchange, symbol) > (?, ?)
+ORDER BY exchange, symbol LIMIT 1
+"""
+LOWEST, HIGHEST = "", "9999-12-31T23:59:59.999999Z~"  # bounds for an open-ended range
+
+
+@dataclass(frozen=True)
+class OHLCVBar:
+    """One candle, validated when built.
+
+    Attributes:
+      symbol: the instrument, e.g. ``"BTC/USDT"``.
+      exchange: where it traded; ``""`` when the bot trades one venue (keyword only).
+      timeframe: one of ``1m 5m 15m 1h 4h 1d 1w``.
+      timestamp: the candle's open time, aware UTC, aligned to the timeframe.
+      open, high, low, close: Decimal prices; high >= max(open, close, low),
+        low <= min(open, close).
+      volume: Decimal base volume, >= 0.
+      quote_volume: optional Decimal quote volume, >= 0.
+      trades_count: optional number of trades, >= 0.
+    """
+
+    symbol: str
+    exchange: str = field(default="", kw_only=True)
+    timeframe: str
+    timestamp: _dt.datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal | None = None
+    trades_count: int | None = None
+
+    def __post_init__(self):
+        put = object.__setattr__.__get__(self)
+        put("symbol", to_text(self.symbol, "symbol"))
+        put("exchange", to_text(self.exchange, "exchange", allow_empty=True))
+        timeframe = check_timeframe(self.timeframe)
+        put("timestamp", check_aligned(to_utc(self.timestamp, "timestamp"), timeframe))
+        o, h, lo, c = (to_decimal(self.open, "open"), to_decimal(self.high, "high"),
+                       to_decimal(self.low, "low"), to_decimal(self.close, "close"))
+        if h < o or h < c or h < lo:
+            raise ValidationError(f"high: {h} is below open {o}, close {c} or low {lo}",
+                                  field="high", value=self.high)
+        if lo > o or lo > c:
+            raise ValidationError(f"low: {lo} is above open {o} or close {c}",
+                                  field="low", value=self.low)
+        put("open", o)
+        put("high", h)
+        put("low", lo)
+        put("close", c)
+        put("volume", to_decimal(self.volume, "volume", non_negative=True))
+        if self.quote_volume is not None:
+            put("quote_volume", to_decimal(self.quote_volume, "quote_volume", non_negative=True))
+        count = self.trades_count
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                                  or not 0 <= count < 2 ** 63):
+            raise ValidationError(f"trades_count: {count!r} must be a whole number >= 0",
+                                  field="trades_count", value=count)
+
+
+BAR_FIELDS = tuple(f.name for f in fields(OHLCVBar))
+
+
+def check_timeframe(timeframe) -> str:
+    if not isinstance(timeframe, str) or timeframe not in TIMEFRAMES:
+        raise ValidationError(f"timeframe: {timeframe!r} is not one of {', '.join(TIMEFRAMES)}",
+                              field="timeframe", value=timeframe)
+    return timeframe
+
+
+def check_aligned(moment: _dt.datetime, timeframe: str) -> _dt.datetime:
+    """``moment`` if it is a candle open time of ``timeframe``, else a ValidationError."""
+    minutes = moment.hour * 60 + moment.minute
+    if timeframe == "1w":
+        aligned = minutes == 0 and moment.weekday() == 0
+    else:
+        aligned = minutes % _MINUTES[timeframe] == 0
+    if not aligned or moment.second or moment.microsecond:
+        rule = ("a Monday 00:00 UTC" if timeframe == "1w" else
+                f"a multiple of {timeframe} since 1970-01-01 00:00 UTC")
+        raise ValidationError(
+            f"timestamp: {moment.isoformat()} is not a {timeframe} candle open time (must be "
+            f"{rule}; the candle containing it opens at {align(moment, timeframe).isoformat()})",
+            field="timestamp", value=moment)
+    return moment
+
+
+def epoch_seconds(moment: _dt.datetime) -> int:
+    """Whole seconds since the epoch, rounded down."""
+    return (moment - EPOCH) // _SECOND
+
+
+def from_epoch(seconds: int) -> _dt.datetime:
+    return EPOCH + _dt.timedelta(seconds=seconds)
+
+
+def align(moment, timeframe: str) -> _dt.datetime:
+    """The open time of the ``timeframe`` candle that contains ``moment``."""
+    step = TIMEFRAMES[check_timeframe(timeframe)]
+    origin = WEEK_ORIGIN if timeframe == "1w" else 0
+    seconds = epoch_seconds(to_utc(moment, "timestamp")) - origin
+    return from_epoch(seconds - seconds % step + origin)
+
+
+def _ceil_seconds(moment: _dt.datetime, timeframe: str) -> int:
+    """Epoch seconds of the first open time at or after ``moment``."""
+    opened = align(moment, timeframe)
+    seconds = epoch_seconds(opened)
+    return seconds if opened == moment else seconds + TIMEFRAMES[timeframe]
+
+
+def _row(bar) -> tuple:
+    """A bar as the insert's parameters; each value converted once, here."""
+    if type(bar) is not OHLCVBar:
+        bar = _as_bar(bar)
+    values = []
+    for number in (bar.open, bar.high, bar.low, bar.close, bar.volume):
+        text = str(number)
+        values.append(format(number, "f") if "E" in text else text)
+    moment = bar.timestamp
+    return (bar.exchange, bar.symbol, bar.timeframe,
+            moment.replace(tzinfo=None).isoformat()[:19] + ".000000Z", *values,
+            dec_in(bar.quote_volume), bar.trades_count)
+
+
+def _as_bar(item) -> OHLCVBar:
+    if isinstance(item, OHLCVBar):
+        return item
+    if isinstance(item, dict):
+        try:
+            return OHLCVBar(**item)
+        except TypeError as exc:
+            raise ValidationError(f"bar: {item!r} is not a candle ({exc})", value=item) from None
+    raise ValidationError(f"bar: {item!r} is not an OHLCVBar (or a dict of its fields)",
+                          field="bar", value=item)
+
+
+def _bar(symbol, exchange, timeframe, row) -> OHLCVBar:
+    """A bar from a stored row, without validating again (the schema did)."""
+    bar = object.__new__(OHLCVBar)
+    quote = row[6]
+    bar.__dict__.update(
+        symbol=symbol, exchange=exchange, timeframe=timeframe,
+        timestamp=_dt.datetime.fromisoformat(row[0]), open=Decimal(row[1]),
+        high=Decimal(row[2]), low=Decimal(row[3]), close=Decimal(row[4]), volume=Decimal(row[5]),
+        quote_volume=None if quote is None else Decimal(quote), trades_count=row[7])
+    return bar
+
+
+class CandleStore:
+    """``repo.candles``: OHLCV series by (exchange, symbol, timeframe)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    # ------------------------------------------------------------- writes
+    def insert_many(self, bars) -> int:
+        """Store new bars in one transaction; a bar whose key is already stored is
+        skipped (kept as it was). Returns how many were inserted."""
+        with self.db.transaction() as conn:
+            return conn.executemany(INSERT_SKIP, map(_row, bars)).rowcount
+
+    def upsert_many(self, bars) -> int:
+        """Store bars in one transaction, replacing any stored bar with the same key.
+        Returns how many bars were written."""
+        with self.db.transaction() as conn:
+            return conn.executemany(INSERT_REPLACE, map(_row, bars)).rowcount
+
+    def delete_range(self, symbol, timeframe, start=None, end=None, *, exchange="") -> int:
+        """Delete the bars with start <= timestamp < end (None: unbounded); returns the count."""
+        with self.db.transaction() as conn:
+            return conn.execute(DELETE_RANGE, self._range(symbol, timeframe, start, end,
+                                                          exchange)).rowcount
+
+    # ------------------------------------------------------------- reads
+    def get_range(self, symbol, timeframe, start, end, *, exchange="") -> list[OHLCVBar]:
+        """Bars with start <= timestamp < end, oldest first (None: unbounded)."""
+        params = self._range(symbol, timeframe, start, end, exchange)
+        rows = self.db.query(SELECT_RANGE, params)
+        return [_bar(symbol, exchange, timeframe, row) for row in rows]
+
+    def get_latest(self, symbol, timeframe, limit=100, *, exchange="") -> list[OHLCVBar]:
+        """The newest ``limit`` bars, newest last (the order an indicator is fed)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(f"limit: {limit!r} must be a whole number >= 1",
+                                  field="limit", value=limit)
+        key = self._key(symbol, timeframe, exchange)
+        rows = self.db.query(SELECT_LATEST, (*key, limit))
+        return [_bar(symbol, exchange, timeframe, row) for row in reversed(rows)]
+
+    def get_gaps(self, symbol, timeframe, *, exchange="", start=None, end=None
+                 ) -> list[tuple[_dt.datetime, _dt.datetime]]:
+        """Missing candles as half-open (first missing open time, next present open time).
+
+        Without ``start`` the series starts at its first bar, without ``end`` it ends
+        after its last; a bound between open times counts from the next open time. The
+        gaps and the stored bars tile the range exactly.
+        """
+        exchange, symbol, timeframe = self._key(symbol, timeframe, exchange)
+        first, last = optional_utc(start, "start"), optional_utc(end, "end")
+        lo = None if first is None else _ceil_seconds(first, timeframe)
+        hi = None if last is None else _ceil_seconds(last, timeframe)
+        if lo is not None and hi is not None and hi <= lo:
+            return []
+        try:
+            params = dict(exchange=exchange, symbol=symbol, timeframe=timeframe,
+                          step=TIMEFRAMES[timeframe], lo=lo, hi=hi,
+                          start=LOWEST if lo is None else ts_in(from_epoch(lo)),
+                          end=HIGHEST if hi is None else ts_in(from_epoch(hi)))
+        except OverflowError:
+            raise ValidationError(f"end: {end!r} is too close to the end of the calendar",
+                                  field="end", value=end) from None
+        rows = sorted(self.db.query(SELECT_GAPS, params))
+        return [(from_epoch(a), from_epoch(b)) for a, b in rows]
+
+    def symbols(self, *, exchange=None) -> list[str]:
+        """The symbols with stored candles, sorted (on one exchange, or on any)."""
+        found = set()
+        with self.db.reading() as conn:
+            if exchange is not None:
+                exchange = to_text(exchange, "exchange", allow_empty=True)
+                row = conn.execute(NEXT_SYMBOL, (exchange, "")).fetchone()
+                while row:
+                    found.add(row[0])
+                    row = conn.execute(NEXT_SYMBOL, (exchange, row[0])).fetchone()
+            else:
+                row = conn.execute(NEXT_SERIES, ("", "")).fetchone()
+                while row:  # one index seek per (exchange, symbol), not a scan of every bar
+                    found.add(row[1])
+                    row = conn.execute(NEXT_SERIES, tuple(row)).fetchone()
+        return sorted(found)
+
+    # ------------------------------------------------------------- helpers
+    @staticmethod
+    def _key(symbol, timeframe, exchange) -> tuple:
+        return (to_text(exchange, "exchange", allow_empty=True), to_text(symbol, "symbol"),
+                check_timeframe(timeframe))
+
+    def _range(self, symbol, timeframe, start, end, exchange) -> tuple:
+        first, last = optional_utc(start, "start"), optional_utc(end, "end")
+        return (*self._key(symbol, timeframe, exchange),
+                LOWEST if first is None else ts_in(first),
+                HIGHEST if last is None else ts_in(last))
+
+
+# ---------------------------------------------------------------- CSV
+
+CSV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "quote_volume",
+               "trades_count")
+_REQUIRED = CSV_COLUMNS[:6]
+_EPOCH_MS = re.compile(r"^-?\d+$")
+
+
+def parse_csv_time(text: str) -> _dt.datetime:
+    """ISO-8601 text (naive = UTC) or whole epoch milliseconds."""
+    text = text.strip()
+    if _EPOCH_MS.match(text):
+        try:
+            return EPOCH + _dt.timedelta(milliseconds=int(text))
+        except OverflowError:
+            raise ValidationError(f"timestamp: {text!r} is out of range as epoch milliseconds",
+                                  field="timestamp", value=text) from None
+    return to_utc(text, "timestamp")
+
+
+def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress=None):
+    """Yield an OHLCVBar per data line of a CSV whose header names the columns.
+
+    Needs timestamp, open, high, low, close, volume; reads quote_volume and trades_count
+    when present; ignores other columns. A bad line raises ValidationError naming
+    ``name`` and the line's number. ``progress(rows)`` is called every 100,000 rows.
+    """
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise ValidationError(f"{name}: is empty (expected a header line naming "
+                              f"{', '.join(_REQUIRED)})", field="header")
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in _REQUIRED if c not in names]
+    if missing:
+        raise ValidationError(f"{name} line 1: header {header!r} lacks {', '.join(missing)}",
+                              field="header", value=header)
+    where = {c: names.index(c) for c in CSV_COLUMNS if c in names}
+    symbol, timeframe = to_text(symbol, "symbol"), check_timeframe(timeframe)
+    count = 0
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        try:
+            if len(row) != len(names):
+                raise ValidationError(f"has {len(row)} fields, the header has {len(names)}")
+            values = {c: row[i].strip() for c, i in where.items()}
+            quote, trades = values.get("quote_volume") or None, values.get("trades_count") or None
+            if trades is not None:
+                if not (trades.isascii() and trades.isdigit()):
+                    raise ValidationError(f"trades_count: {trades!r} must be a whole number >= 0")
+                trades = int(trades)
+            bar = OHLCVBar(symbol, timeframe, parse_csv_time(values["timestamp"]),
+                           values["open"], values["high"], values["low"], values["close"],
+                           values["volume"], quote, trades, exchange=exchange)
+        except ValidationError as exc:
+            raise ValidationError(f"{name} line {reader.line_num}: {exc}", field=exc.field,
+                                  value=exc.value) from None
+        yield bar
+        count += 1
+        if progress is not None and count % 100_000 == 0:
+            progress(count)
+
+
+def write_csv(bars, out) -> int:
+    """Write bars as CSV (the columns ``bars_from_csv`` reads); returns the count."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for bar in bars:
+        writer.writerow((ts_in(bar.timestamp), dec_in(bar.open), dec_in(bar.high),
+                         dec_in(bar.low), dec_in(bar.close), dec_in(bar.volume),
+                         dec_in(bar.quote_volume) or "",
+                         "" if bar.trades_count is None else bar.trades_count))
+        count += 1
+    return count

@@ -1,0 +1,81 @@
+"""tradestore trades | positions | orders: the trading record on the terminal."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .common import add_format, open_repo, print_rows
+
+TRADE_COLUMNS = ["timestamp", "symbol", "side", "quantity", "price", "fees", "pnl"]
+TRADE_COLUMNS_FULL = ["id", "timestamp", "symbol", "side", "quantity", "price", "fees",
+                      "fee_currency", "pnl", "exchange", "external_id", "order_id", "strategy",
+                      "account", "metadata"]
+POSITION_COLUMNS = ["symbol", "side", "quantity", "avg_entry_price", "realized_pnl", "opened_at"]
+CLOSED_COLUMNS = ["symbol", "side", "max_quantity", "realized_pnl", "fees", "closed_at"]
+ORDER_COLUMNS = ["id", "symbol", "side", "order_type", "quantity", "filled_quantity", "status"]
+WIDTHS = {"symbol": 9, "quantity": 10, "price": 11, "fees": 7, "pnl": 10, "avg_entry_price": 11,
+          "realized_pnl": 11, "max_quantity": 10, "filled_quantity": 10, "id": 6, "status": 16}
+HEADERS = {"avg_entry_price": "avg_entry", "realized_pnl": "realized", "max_quantity": "max_qty",
+           "filled_quantity": "filled", "order_type": "type", "timestamp": "time",
+           "quantity": "qty", "opened_at": "opened", "closed_at": "closed"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("trades", help="list fills (newest last)")
+    p.add_argument("--symbol")
+    p.add_argument("--strategy")
+    p.add_argument("--account")
+    span = p.add_mutually_exclusive_group()
+    span.add_argument("--days", type=float, default=30, help="look back N days (default 30)")
+    span.add_argument("--all", action="store_true", help="all time")
+    p.add_argument("--limit", type=int, help="at most N fills (the newest N)")
+    add_format(p)
+    p.set_defaults(handler=cmd_trades)
+
+    p = sub.add_parser("positions", help="open positions (or closed round trips with --closed)")
+    p.add_argument("--closed", action="store_true", help="closed round trips instead")
+    p.add_argument("--account")
+    add_format(p)
+    p.set_defaults(handler=cmd_positions)
+
+    p = sub.add_parser("orders", help="recent orders (or only working ones with --open)")
+    p.add_argument("--open", action="store_true", help="only PENDING, OPEN, PARTIALLY_FILLED")
+    p.add_argument("--limit", type=int, default=50)
+    add_format(p)
+    p.set_defaults(handler=cmd_orders)
+
+
+def cmd_trades(args) -> int:
+    with open_repo(args, readonly=True) as repo:
+        trades = repo.get_trade_history(args.symbol, None if args.all else args.days,
+                                        strategy=args.strategy, account=args.account,
+                                        limit=args.limit, newest_first=args.limit is not None)
+    if args.limit is not None:
+        trades.reverse()
+    columns = TRADE_COLUMNS if args.format == "table" else TRADE_COLUMNS_FULL
+    print_rows([asdict(t) for t in trades], columns, args.format, widths=WIDTHS, headers=HEADERS)
+    return 0
+
+
+def cmd_positions(args) -> int:
+    with open_repo(args, readonly=True) as repo:
+        if args.closed:
+            positions = repo.get_closed_positions(account=args.account)
+        else:
+            positions = repo.get_open_positions(args.account)
+    rows = [asdict(p) for p in positions]
+    if args.format == "table":
+        columns = CLOSED_COLUMNS if args.closed else POSITION_COLUMNS
+    else:
+        columns = list(rows[0]) if rows else CLOSED_COLUMNS
+    print_rows(rows, columns, args.format, widths=WIDTHS, headers=HEADERS)
+    return 0
+
+
+def cmd_orders(args) -> int:
+    with open_repo(args, readonly=True) as repo:
+        orders = repo.get_open_orders() if args.open else repo.get_recent_orders(args.limit)
+    rows = [asdict(o) for o in orders]
+    columns = ORDER_COLUMNS if args.format == "table" or not rows else list(rows[0])
+    print_rows(rows, columns, args.format, widths=WIDTHS, headers=HEADERS)
+    return 0

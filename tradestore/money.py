@@ -1,0 +1,47 @@
+"""Exact money arithmetic for positions: a wide local context and a fixed quantum.
+
+Decimal's default context keeps 28 digits; the product of a 12-decimal price and a
+12-decimal quantity already needs more. Every product and sum here runs in a
+100-digit context that traps inexact results, so it is exact or it raises. The
+only rounding is of pro-rata shares (divisions), to ``SHARE_QUANTUM``; the last
+share of anything takes the remainder, so sums stay exact.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation, Overflow, localcontext
+
+SHARE_QUANTUM = Decimal("1e-18")
+EXACT = Context(prec=100, Emax=999_999, Emin=-999_999,
+                traps=[Inexact, InvalidOperation, Overflow])
+ROUNDING = Context(prec=100, Emax=999_999, Emin=-999_999, rounding=ROUND_HALF_EVEN,
+                   traps=[InvalidOperation, Overflow])
+ZERO = Decimal(0)
+
+
+def exact():
+    """``with exact():`` makes every operation inside exact or an error."""
+    return localcontext(EXACT)
+
+
+def tidy(value: Decimal) -> Decimal:
+    """A computed amount without trailing zeros (``2.500`` -> ``2.5``; zero -> ``0``)."""
+    if value.is_zero():
+        return ZERO
+    value = value.normalize(EXACT)
+    return value.quantize(Decimal(1), context=EXACT) if value.as_tuple().exponent > 0 else value
+
+
+def share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    """``total * part / whole`` rounded to the share quantum (the only rounding we do)."""
+    if part == whole:
+        return total
+    quotient = ROUNDING.divide(ROUNDING.multiply(total, part), whole)
+    return tidy(quotient.quantize(SHARE_QUANTUM, context=ROUNDING))
+
+
+def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    """A derived price (average entry, average fill) for display, to the share quantum."""
+    if denominator == 0:
+        return None
+    return tidy(ROUNDING.divide(numerator, denominator).quantize(SHARE_QUANTUM, context=ROUNDING))

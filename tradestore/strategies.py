@@ -1,0 +1,294 @@
+"""Strategies: a registry with config history; performance read from the fills.
+
+A strategy's config is versioned (``strategy_configs``), so a result can be tied
+to the parameters in force when it was produced (``config_at``). Performance is
+computed from ``trades`` on every call, never kept as counters that can drift.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .codec import (canonical_json, dec_out, json_object_in, json_out, optional_text,
+                    optional_utc, to_text, to_utc, ts_in, ts_out, utc_now, window)
+from .db import Database
+from .errors import ConflictError, NotFoundError, ValidationError
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy.
+
+    Attributes:
+      id: stable row id.
+      name: unique name; fills carry it in ``trades.strategy``.
+      strategy_type, description: free text (or None).
+      config: the current config (a dict; ``{}`` when none was given).
+      config_version: version of that config (1 at creation).
+      enabled: the bot may run it.
+      active: False once deleted (soft delete; its fills keep the name).
+      last_run_at: set by ``mark_run`` (or None).
+      created_at, updated_at: aware UTC datetimes.
+    """
+
+    id: int
+    name: str
+    strategy_type: str | None
+    description: str | None
+    config: dict
+    config_version: int
+    enabled: bool
+    active: bool
+    last_run_at: _dt.datetime | None
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """One version of a strategy's config.
+
+    Attributes:
+      strategy: the strategy's name.
+      version: 1, 2, ...; the highest is current.
+      config: the config dict.
+      created_at: from when it was in force (until the next version's created_at).
+    """
+
+    strategy: str
+    version: int
+    config: dict
+    created_at: _dt.datetime
+
+
+@dataclass(frozen=True)
+class StrategyPerformance:
+    """A strategy's results, computed from its fills in ``trades``.
+
+    Attributes:
+      strategy: the name.
+      fills: every fill carrying the name.
+      total_trades: closing fills (``pnl`` not NULL).
+      wins, losses: closing fills with pnl > 0 / pnl < 0 (break-even is neither).
+      win_rate: wins / total_trades as a float, None when there are none.
+      total_pnl: exact sum of the realised pnl (Decimal).
+      fees: exact sum of the fees of all its fills (Decimal).
+    """
+
+    strategy: str
+    fills: int
+    total_trades: int
+    wins: int
+    losses: int
+    win_rate: float | None
+    total_pnl: Decimal
+    fees: Decimal
+
+
+SELECT_STRATEGY = """
+SELECT s.id, s.name, s.strategy_type, s.description, c.config, c.version, s.enabled,
+       s.is_active, s.last_run_at, s.created_at, s.updated_at
+FROM strategies AS s
+JOIN strategy_configs AS c ON c.strategy_id = s.id
+ AND c.version = (SELECT max(version) FROM strategy_configs WHERE strategy_id = s.id)
+"""
+GET_STRATEGY = SELECT_STRATEGY + " WHERE s.name = ?"
+LIST_STRATEGIES = SELECT_STRATEGY + """
+WHERE (:active IS NULL OR s.is_active = :active) AND (:enabled IS NULL OR s.enabled = :enabled)
+ORDER BY s.name
+"""
+INSERT_STRATEGY = """
+INSERT INTO strategies (name, strategy_type, description, enabled, is_active, created_at,
+                        updated_at)
+VALUES (?, ?, ?, ?, 1, ?, ?)
+"""
+INSERT_CONFIG = """
+INSERT INTO strategy_configs (strategy_id, version, config, created_at) VALUES (?, ?, ?, ?)
+"""
+CURRENT_CONFIG = """
+SELECT s.id, c.version, c.config FROM strategies AS s
+JOIN strategy_configs AS c ON c.strategy_id = s.id
+WHERE s.name = ? ORDER BY c.version DESC LIMIT 1
+"""
+CONFIG_HISTORY = """
+SELECT c.version, c.config, c.created_at FROM strategy_configs AS c
+JOIN strategies AS s ON s.id = c.strategy_id WHERE s.name = ? ORDER BY c.version
+"""
+CONFIG_AT = """
+SELECT c.version, c.config, c.created_at FROM strategy_configs AS c
+JOIN strategies AS s ON s.id = c.strategy_id
+WHERE s.name = ? AND c.created_at <= ? ORDER BY c.created_at DESC, c.version DESC LIMIT 1
+"""
+TOUCH = "UPDATE strategies SET updated_at = ? WHERE id = ?"
+SET_ENABLED = "UPDATE strategies SET enabled = ?, updated_at = ? WHERE name = ?"
+SET_ACTIVE = "UPDATE strategies SET is_active = ?, updated_at = ? WHERE name = ?"
+MARK_RUN = "UPDATE strategies SET last_run_at = ?, updated_at = ? WHERE name = ?"
+
+# pnl is exact text: positive = not negative and some non-zero digit. decimal_cmp is
+# not used against zero (it says '0.0' > '0').
+POSITIVE = "(pnl NOT GLOB '-*' AND pnl GLOB '*[1-9]*')"
+NEGATIVE = "(pnl GLOB '-*' AND pnl GLOB '*[1-9]*')"
+PERFORMANCE_COLUMNS = f"""
+       count(*), count(pnl),
+       coalesce(sum(CASE WHEN {POSITIVE} THEN 1 ELSE 0 END), 0),
+       coalesce(sum(CASE WHEN {NEGATIVE} THEN 1 ELSE 0 END), 0),
+       coalesce(decimal_sum(pnl), '0'), coalesce(decimal_sum(fees), '0')
+"""
+PERFORMANCE = f"""
+SELECT {PERFORMANCE_COLUMNS} FROM trades
+WHERE strategy = :name AND (:since IS NULL OR timestamp >= :since)
+  AND (:until IS NULL OR timestamp < :until)
+"""
+PERFORMANCE_ALL = f"""
+SELECT strategy, {PERFORMANCE_COLUMNS} FROM trades
+WHERE strategy IS NOT NULL AND (:since IS NULL OR timestamp >= :since)
+  AND (:until IS NULL OR timestamp < :until)
+GROUP BY strategy ORDER BY strategy
+"""
+HAS_FILLS = "SELECT EXISTS (SELECT 1 FROM trades WHERE strategy = ?)"
+
+
+def _flag(value, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field}: {value!r} must be True or False", field=field, value=value)
+    return value
+
+
+def _optional_flag(value, field: str):
+    return None if value is None else int(_flag(value, field))
+
+
+def _strategy(row) -> Strategy:
+    return Strategy(row[0], row[1], row[2], row[3], json_out(row[4]), row[5], bool(row[6]),
+                    bool(row[7]), ts_out(row[8]), ts_out(row[9]), ts_out(row[10]))
+
+
+def _performance(name, row) -> StrategyPerformance:
+    fills, closed, wins, losses, pnl, fees = row
+    return StrategyPerformance(name, fills, closed, wins, losses,
+                               wins / closed if closed else None, dec_out(pnl), dec_out(fees))
+
+
+class Strategies:
+    """``repo.strategies``: register, configure and measure strategies."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, name, *, strategy_type=None, description=None, config=None,
+               enabled=True) -> Strategy:
+        """Register ``name`` (unique, even among deleted ones) with config version 1."""
+        name = to_text(name, "name")
+        row = (name, optional_text(strategy_type, "strategy_type"),
+               optional_text(description, "description", max_length=10_000),
+               int(_flag(enabled, "enabled")))
+        config_text = json_object_in({} if config is None else config, "config")
+        now = ts_in(utc_now())
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM strategies WHERE name = ?", (name,)).fetchone():
+                raise ConflictError(f"strategy {name!r} already exists (names are unique; "
+                                    "a deleted one comes back with set_active)")
+            strategy_id = conn.execute(INSERT_STRATEGY, row + (now, now)).lastrowid
+            conn.execute(INSERT_CONFIG, (strategy_id, 1, config_text, now))
+            return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+
+    def get(self, name) -> Strategy:
+        row = self.db.query_one(GET_STRATEGY, (to_text(name, "name"),))
+        if row is None:
+            raise NotFoundError(f"no strategy named {name!r}")
+        return _strategy(row)
+
+    def list(self, active=None, enabled=None) -> list[Strategy]:
+        """All strategies by name; ``active``/``enabled`` filter when not None."""
+        params = {"active": _optional_flag(active, "active"),
+                  "enabled": _optional_flag(enabled, "enabled")}
+        return [_strategy(r) for r in self.db.query(LIST_STRATEGIES, params)]
+
+    def update_config(self, name, config) -> Strategy:
+        """Make ``config`` current as a new version; the old ones stay as history.
+
+        A config equal to the current one adds no version (a bot may call this at
+        every start).
+        """
+        name = to_text(name, "name")
+        text = json_object_in(config, "config")
+        if text is None:
+            raise ValidationError("config: None must be a JSON object (a dict)", field="config")
+        with self.db.transaction() as conn:
+            current = conn.execute(CURRENT_CONFIG, (name,)).fetchone()
+            if current is None:
+                raise NotFoundError(f"no strategy named {name!r}")
+            strategy_id, version, old_text = current
+            if canonical_json(json_out(old_text)) != text:
+                now = ts_in(utc_now())
+                conn.execute(INSERT_CONFIG, (strategy_id, version + 1, text, now))
+                conn.execute(TOUCH, (now, strategy_id))
+            return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+
+    def config_history(self, name) -> list[StrategyConfig]:
+        """Every config version, oldest first."""
+        name = self.get(name).name
+        return [StrategyConfig(name, v, json_out(c), ts_out(t))
+                for v, c, t in self.db.query(CONFIG_HISTORY, (name,))]
+
+    def config_at(self, name, when) -> StrategyConfig | None:
+        """The config in force at ``when`` (None if before the strategy existed)."""
+        name = self.get(name).name
+        row = self.db.query_one(CONFIG_AT, (name, ts_in(to_utc(when, "when"))))
+        return None if row is None else StrategyConfig(name, row[0], json_out(row[1]),
+                                                       ts_out(row[2]))
+
+    def set_enabled(self, name, enabled: bool) -> Strategy:
+        return self._update(SET_ENABLED, int(_flag(enabled, "enabled")), name)
+
+    def set_active(self, name, active: bool) -> Strategy:
+        return self._update(SET_ACTIVE, int(_flag(active, "active")), name)
+
+    def delete(self, name) -> Strategy:
+        """Soft delete: the row stays (inactive) so fills keep a known strategy name."""
+        return self.set_active(name, False)
+
+    def mark_run(self, name, at=None) -> Strategy:
+        """Record that the strategy ran (``last_run_at``, now by default)."""
+        moment = optional_utc(at, "at") or utc_now()
+        return self._update(MARK_RUN, ts_in(moment), name)
+
+    def _update(self, sql, value, name) -> Strategy:
+        name = to_text(name, "name")
+        with self.db.transaction() as conn:
+            changed = conn.execute(sql, (value, ts_in(utc_now()), name)).rowcount
+            if not changed:
+                raise NotFoundError(f"no strategy named {name!r}")
+            return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+
+    # ------------------------------------------------------------ performance
+    def performance(self, name, *, days=None, since=None, until=None) -> StrategyPerformance:
+        """Results of ``name`` from its fills (all time unless days/since/until).
+
+        A name that is neither registered nor on any fill is a NotFoundError (a typo
+        should not read as "no trades").
+        """
+        name = to_text(name, "name")
+        start, end = window(days, since, until)
+        with self.db.reading() as conn:
+            row = conn.execute(PERFORMANCE, {"name": name, "since": start,
+                                             "until": end}).fetchone()
+            if (not row[0] and not conn.execute(HAS_FILLS, (name,)).fetchone()[0]
+                    and not conn.execute("SELECT 1 FROM strategies WHERE name = ?",
+                                         (name,)).fetchone()):
+                raise NotFoundError(f"no strategy named {name!r} and no fills carry that name")
+        return _performance(name, row)
+
+    def performance_all(self, *, days=None, since=None, until=None) -> dict[str, StrategyPerformance]:
+        """Results of every strategy, registered or only named on fills, by name."""
+        start, end = window(days, since, until)
+        with self.db.reading() as conn:
+            rows = conn.execute(PERFORMANCE_ALL, {"since": start, "until": end}).fetchall()
+            names = [r[0] for r in conn.execute("SELECT name FROM strategies")]
+        found = {r[0]: _performance(r[0], r[1:]) for r in rows}
+        empty = (0, 0, 0, 0, "0", "0")
+        for name in names:
+            found.setdefault(name, _performance(name, empty))
+        return dict(sorted(found.items()))

@@ -1,0 +1,296 @@
+"""Fills (the ``trades`` table): saving them exactly once, and reading them back.
+
+Saving a fill is one transaction: validate, skip it if its (exchange, external_id)
+is already stored, apply it to the open position of its account and symbol, store
+the fill with its realised pnl. Positions are built in the order fills are saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Iterable, Iterator, Mapping
+
+from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
+                    to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now, window)
+from .db import Database
+from .errors import ValidationError
+from .positions import PositionStore, apply_fill
+
+SIDES = ("BUY", "SELL")
+TRADE_COLUMNS = ("id, symbol, side, quantity, price, timestamp, fees, fee_currency, exchange, "
+                 "external_id, order_id, strategy, account, pnl, metadata")
+INSERT_TRADE = """
+INSERT INTO trades (id, account, symbol, side, quantity, price, fees, fee_currency, exchange,
+                    external_id, order_id, strategy, timestamp, pnl, pnl_given, position_id,
+                    opened_position_id, metadata, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
+SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
+ORDER_EXISTS = "SELECT 1 FROM orders WHERE id = ?"
+PAGE_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class TradeData:
+    """One fill (execution). Constructing one validates it.
+
+    Attributes:
+      symbol: instrument, any non-empty text ("BTC/USDT", "AAPL").
+      side: "BUY" or "SELL" ("buy"/"sell" accepted).
+      quantity: > 0. price: > 0. fees: >= 0, default 0 (Decimal; int/str/float accepted).
+      timestamp: when it executed; default now; naive is taken as UTC.
+      fee_currency: the currency of ``fees``, if known.
+      exchange: default "". external_id: the exchange's trade id; with ``exchange``
+        it makes a fill idempotent.
+      order_id: the tradestore order it fills. strategy: free text.
+      account: default "default".
+      pnl: None means computed by the store; a given value is stored as given.
+      metadata: a JSON object (dict).
+      id: set when read back.
+    """
+
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    timestamp: datetime | None = None
+    fees: Decimal = Decimal(0)
+    fee_currency: str | None = None
+    exchange: str = ""
+    external_id: str | None = None
+    order_id: int | None = None
+    strategy: str | None = None
+    account: str = "default"
+    pnl: Decimal | None = None
+    metadata: dict | None = None
+    id: int | None = None
+
+    def __post_init__(self):
+        put = object.__setattr__
+        put(self, "symbol", to_text(self.symbol, "symbol"))
+        put(self, "side", to_choice(self.side, "side", SIDES))
+        put(self, "quantity", to_decimal(self.quantity, "quantity", positive=True))
+        put(self, "price", to_decimal(self.price, "price", positive=True))
+        put(self, "fees", to_decimal(self.fees, "fees", non_negative=True))
+        put(self, "timestamp", utc_now() if self.timestamp is None else to_utc(self.timestamp, "timestamp"))
+        put(self, "fee_currency", optional_text(self.fee_currency, "fee_currency"))
+        put(self, "exchange", to_text(self.exchange, "exchange", allow_empty=True))
+        if self.external_id is not None:
+            external = str(self.external_id) if isinstance(self.external_id, int) else self.external_id
+            put(self, "external_id", to_text(external, "external_id", max_length=500))
+        if self.order_id is not None and (isinstance(self.order_id, bool)
+                                          or not isinstance(self.order_id, int)):
+            raise ValidationError(f"order_id: {self.order_id!r} must be an integer order id",
+                                  field="order_id", value=self.order_id)
+        put(self, "strategy", optional_text(self.strategy, "strategy"))
+        put(self, "account", to_text(self.account, "account"))
+        put(self, "pnl", optional_decimal(self.pnl, "pnl"))
+        json_object_in(self.metadata, "metadata")
+
+    @classmethod
+    def from_row(cls, row) -> "TradeData":
+        """Build from a stored row without validating again (it was validated going in)."""
+        trade = object.__new__(cls)
+        trade.__dict__.update(
+            id=row[0], symbol=row[1], side=row[2], quantity=Decimal(row[3]), price=Decimal(row[4]),
+            timestamp=ts_out(row[5]), fees=Decimal(row[6]), fee_currency=row[7], exchange=row[8],
+            external_id=row[9], order_id=row[10], strategy=row[11], account=row[12],
+            pnl=dec_out(row[13]), metadata=json_out(row[14]))
+        return trade
+
+    @property
+    def value(self) -> Decimal:
+        """price x quantity, exact."""
+        from .money import exact
+        with exact():
+            return self.price * self.quantity
+
+
+FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id"}
+
+
+def as_trade(value, where: str = "") -> TradeData:
+    """A TradeData from a TradeData or a mapping; errors name ``where`` (e.g. 'row 3')."""
+    try:
+        if isinstance(value, TradeData):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - FIELD_NAMES
+            if unknown:
+                raise ValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                                      f"allowed: {', '.join(sorted(FIELD_NAMES))}",
+                                      field=sorted(map(str, unknown))[0], value=value)
+            return TradeData(**value)
+        raise ValidationError(f"{value!r} is not a TradeData or a mapping", value=value)
+    except ValidationError as exc:
+        if not where:
+            raise
+        raise ValidationError(f"{where}: {exc}", field=exc.field, value=exc.value) from None
+
+
+class TradeStore:
+    """``repo.trades``: the fills and, through them, the positions."""
+
+    def __init__(self, db: Database, positions: PositionStore, account_check=None):
+        self.db = db
+        self.positions = positions
+        self.account_check = account_check  # callable(conn, name) raising ValidationError
+
+    # ------------------------------------------------------------ writes
+    def save(self, trade) -> int:
+        """Save one fill; returns its id (the first one's id for a duplicate)."""
+        return self.save_many([trade], _single=True)[0]
+
+    def save_many(self, trades: Iterable, *, _single=False) -> list[int]:
+        """Save fills in one transaction, all or nothing; duplicates return the first id."""
+        items = [as_trade(t, "" if _single else f"row {i}") for i, t in enumerate(trades)]
+        if not items:
+            return []
+        with self.db.transaction() as conn:
+            known = self._known_external_ids(conn, items)
+            next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM trades").fetchone()[0]
+            open_positions, touched, rows, ids = {}, {}, [], []
+            checked_accounts, checked_orders = set(), set()
+            now = ts_in(utc_now())
+            for index, t in enumerate(items):
+                key = (t.exchange, t.external_id)
+                if t.external_id is not None and key in known:
+                    ids.append(known[key])
+                    continue
+                where = "" if _single else f"row {index}: "
+                if t.account not in checked_accounts:
+                    if self.account_check:
+                        try:
+                            self.account_check(conn, t.account)
+                        except ValidationError as exc:
+                            raise ValidationError(f"{where}{exc}", field="account",
+                                                  value=t.account) from None
+                    checked_accounts.add(t.account)
+                if t.order_id is not None and t.order_id not in checked_orders:
+                    if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:
+                        raise ValidationError(f"{where}order_id: {t.order_id} is not a stored order",
+                                              field="order_id", value=t.order_id)
+                    checked_orders.add(t.order_id)
+                pos_key = (t.account, t.symbol)
+                if pos_key not in open_positions:
+                    open_positions[pos_key] = self.positions.load_open(conn, t.account, t.symbol)
+                effect = apply_fill(open_positions[pos_key], account=t.account, symbol=t.symbol,
+                                    side=t.side, quantity=t.quantity, price=t.price, fees=t.fees,
+                                    timestamp=t.timestamp, given_pnl=t.pnl)
+                position = effect.position
+                if position.id is None:
+                    self.positions.insert(conn, position)
+                if position.closed_at is None:
+                    touched[position.id] = position
+                else:  # written now: only one open position per symbol may exist
+                    self.positions.update(conn, position)
+                    touched.pop(position.id, None)
+                opened_id = None
+                if effect.opened is not None:
+                    opened_id = self.positions.insert(conn, effect.opened)
+                open_positions[pos_key] = effect.opened if position.closed_at else position
+                rows.append((next_id, t.account, t.symbol, t.side, dec_in(t.quantity),
+                             dec_in(t.price), dec_in(t.fees), t.fee_currency, t.exchange,
+                             t.external_id, t.order_id, t.strategy, ts_in(t.timestamp),
+                             dec_in(effect.pnl), int(t.pnl is not None), position.id, opened_id,
+                             json_object_in(t.metadata, "metadata"), now))
+                ids.append(next_id)
+                if t.external_id is not None:
+                    known[key] = next_id
+                next_id += 1
+            conn.executemany(INSERT_TRADE, rows)
+            for position in touched.values():
+                self.positions.update(conn, position)
+        return ids
+
+    @staticmethod
+    def _known_external_ids(conn, items: list[TradeData]) -> dict:
+        """{(exchange, external_id): id} of the batch's external ids already stored."""
+        wanted: dict[str, set] = {}
+        for t in items:
+            if t.external_id is not None:
+                wanted.setdefault(t.exchange, set()).add(t.external_id)
+        known = {}
+        for exchange, ids in wanted.items():
+            ids = list(ids)
+            if len(ids) == 1:
+                row = conn.execute(SELECT_BY_EXTERNAL_ID, (exchange, ids[0])).fetchone()
+                if row:
+                    known[(exchange, ids[0])] = row[0]
+                continue
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for external_id, trade_id in conn.execute(
+                        f"SELECT external_id, id FROM trades WHERE exchange = ? "
+                        f"AND external_id IN ({marks})", (exchange, *chunk)):
+                    known[(exchange, external_id)] = trade_id
+        return known
+
+    # ------------------------------------------------------------ reads
+    def get(self, trade_id: int) -> TradeData | None:
+        row = self.db.query_one(SELECT_TRADE, (trade_id,))
+        return None if row is None else TradeData.from_row(row)
+
+    def history(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
+                exchange=None, limit=None, offset=0, newest_first=False) -> list[TradeData]:
+        """Fills in time order (oldest first unless ``newest_first``); ``days=None``: all time."""
+        sql, params = self._select(symbol, days, since, until, strategy, account, exchange,
+                                   newest_first)
+        sql += " LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else limit, offset]
+        return [TradeData.from_row(r) for r in self.db.query(sql, params)]
+
+    def iterate(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
+                exchange=None, limit=None, offset=0, newest_first=False) -> Iterator[TradeData]:
+        """Like ``history`` but streamed a page at a time: constant memory on any size."""
+        first, params = self._select(symbol, days, since, until, strategy, account, exchange,
+                                     newest_first)
+        after, _ = self._select(symbol, days, since, until, strategy, account, exchange,
+                                newest_first, keyset=True)
+        remaining, last, skip = limit, None, offset
+        while remaining is None or remaining > 0:
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining + skip)
+            if last is None:
+                rows = self.db.query(first + " LIMIT ?", [*params, size])
+            else:
+                rows = self.db.query(after + " LIMIT ?", [*params, *last, size])
+            if not rows:
+                return
+            last = (rows[-1][5], rows[-1][0])
+            for row in rows:
+                if skip:
+                    skip -= 1
+                    continue
+                yield TradeData.from_row(row)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+
+    @staticmethod
+    def _select(symbol, days, since, until, strategy, account, exchange, newest_first,
+                keyset=False):
+        start, end = window(days, since, until)
+        clauses, params = [], []
+        for column, value in (("symbol", symbol), ("strategy", strategy), ("account", account),
+                              ("exchange", exchange)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if start is not None:
+            clauses.append("timestamp >= ?")
+            params.append(start)
+        if end is not None:
+            clauses.append("timestamp < ?")
+            params.append(end)
+        op = "<" if newest_first else ">"
+        if keyset:
+            clauses.append(f"(timestamp, id) {op} (?, ?)")
+        direction = "DESC" if newest_first else "ASC"
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return (f"SELECT {TRADE_COLUMNS} FROM trades{where} "
+                f"ORDER BY timestamp {direction}, id {direction}", params)
