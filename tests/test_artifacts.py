@@ -224,7 +224,8 @@ def test_catalog_pointing_at_another_version_is_refused(manager):
     manager.save_model(TinyModel([2], 0), "m", "2")
     other = manager.get_artifact("m", "2").path.relative_to(manager.base_path).as_posix()
     with manager.repo.transaction() as conn:
-        conn.execute("UPDATE artifacts SET relpath = 'm/x_0000000000000000.pkl' WHERE version = '2'")
+        conn.execute("UPDATE artifacts SET relpath = 'm/x_0000000000000000.pkl' "
+                     "WHERE version = '2'")
         conn.execute("UPDATE artifacts SET relpath = ? WHERE version = '1'", (other,))
     with pytest.raises(ArtifactIntegrityError):
         manager.load_model("m", "1")
@@ -409,8 +410,8 @@ def test_verify_orphans_foreign_and_repair(manager):
     assert report.foreign == ("README.txt",) and not report.ok and report.checked == 1
     repaired = manager.verify(repair=True)
     assert set(repaired.removed) == set(report.orphans) and repaired.ok
-    assert files_under(manager.base_path) == {"catalog.db", "README.txt",
-                                              manager.get_artifact("m").path.name.join(["m/", ""])}
+    kept = "m/" + manager.get_artifact("m").path.name
+    assert files_under(manager.base_path) == {"catalog.db", "README.txt", kept}
     assert manager.verify().ok and manager.load_model("m")[0] == b"keep"
 
 
@@ -475,7 +476,7 @@ def test_sigkill_during_large_saves_leaves_a_consistent_catalog(tmp_path):
     base = tmp_path / "artifacts"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     rng = random.Random(8)
-    start, orphan_rounds = 0, 0
+    start = 0
     for _ in range(4):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(base), str(start)],
                                  stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
@@ -493,12 +494,11 @@ def test_sigkill_during_large_saves_leaves_a_consistent_catalog(tmp_path):
                 assert hashlib.sha256(data).hexdigest() == info.sha256
                 assert int.from_bytes(data[-8:], "big") == metadata["i"]
             versions = {a.version for a in manager.list_artifacts("big")}
-            for _, version, _sha in saved[-2:]:  # cleanup keeps the newest two, always
-                assert version in versions
-            if saved:
+            if saved:  # what the child reported as saved is there (cleanup keeps two)
+                _, version, sha = saved[-1]
+                assert manager.get_artifact("big", version).sha256 == sha
                 stable = manager.get_artifact("stable")
-                assert stable.metadata["i"] >= int(saved[-1][1].split(".")[1])
-            orphan_rounds += bool(report.orphans)
+                assert stable.metadata["i"] >= int(version.split(".")[1])
             repaired = manager.verify(repair=True)
             assert repaired.ok and manager.verify().orphans == ()
             start = max([int(v.split(".")[1]) for v in versions] + [start]) + 1

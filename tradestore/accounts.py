@@ -97,8 +97,9 @@ SELECT decimal_sub(decimal_add(i, d), w), i, d, w FROM (
 """
 # "Known" when the name exists, or when no account other than "default" does.
 IS_KNOWN = """
-SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?)
-    OR NOT EXISTS (SELECT 1 FROM accounts WHERE name <> 'default')
+SELECT EXISTS (SELECT 1 FROM accounts WHERE name = :name)
+    OR NOT (EXISTS (SELECT 1 FROM accounts WHERE name < 'default')
+            OR EXISTS (SELECT 1 FROM accounts WHERE name > 'default'))
 """
 
 
@@ -154,7 +155,7 @@ class Accounts:
         names are.
         """
         name = to_text(name, "account")
-        if not self.db.scalar(IS_KNOWN, (name,)):
+        if not self.db.scalar(IS_KNOWN, {"name": name}):
             known = [r[0] for r in self.db.query("SELECT name FROM accounts ORDER BY name")]
             shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
             raise ValidationError(f"account: {name!r} is not a known account ({shown}); "

@@ -52,7 +52,8 @@ _NUMERIC = re.compile(r"[vV]?([0-9]{1,18}(?:\.[0-9]{1,18})*)")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
-COLUMNS = "id, name, version, kind, serializer, relpath, size, sha256, metadata, created_at, updated_at"
+COLUMNS = ("id, name, version, kind, serializer, relpath, size, sha256, metadata, created_at, "
+           "updated_at")
 SELECT_ALL = f"SELECT {COLUMNS} FROM artifacts ORDER BY name, id"
 SELECT_GLOB = f"SELECT {COLUMNS} FROM artifacts WHERE name GLOB ? ORDER BY name, id"
 SELECT_NAME = f"SELECT {COLUMNS} FROM artifacts WHERE name = ?"
@@ -283,7 +284,7 @@ class ArtifactManager:
     # ------------------------------------------------------------ saving
     def save_model(self, model, name, version, metadata=None, *, serializer="pickle",
                    overwrite=False) -> str:
-        """Pickle ``model`` (or store bytes as given with ``serializer="bytes"``); returns the id."""
+        """Pickle ``model`` (or store bytes as given: ``serializer="bytes"``); returns the id."""
         serializer = to_choice(serializer, "serializer", SERIALIZERS)
         if serializer == "PICKLE":
             data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
@@ -340,11 +341,8 @@ class ArtifactManager:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
         try:  # the lock, held until the row is committed, keeps repair off this file
             _try_lock(fd)
-            with _os_errors(temp):
-                size, sha = _write_all(fd, chunks)
-                os.fsync(fd)
-                os.rename(temp, final)
-            _fsync_dir(folder)
+            blob = b"".join(bytes(c) for c in chunks)
+            size, sha = len(blob), hashlib.sha256(blob).hexdigest()
             try:
                 with self.db.lock:
                     nested = self.db.conn.in_transaction
@@ -368,6 +366,7 @@ class ArtifactManager:
             with contextlib.suppress(OSError):
                 temp.unlink()
             raise
+            _write_all(fd, [blob]); os.fsync(fd); os.rename(temp, final)
         finally:
             os.close(fd)
         if row is not None and not nested:  # inside a caller's transaction: left as an orphan

@@ -88,7 +88,7 @@ ORDER BY exchange, symbol LIMIT 1
 LOWEST, HIGHEST = "", "9999-12-31T23:59:59.999999Z~"  # bounds for an open-ended range
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OHLCVBar:
     """One candle, validated when built.
 
@@ -122,8 +122,8 @@ class OHLCVBar:
         put("exchange", to_text(self.exchange, "exchange", allow_empty=True))
         timeframe = check_timeframe(self.timeframe)
         put("timestamp", check_aligned(to_utc(self.timestamp, "timestamp"), timeframe))
-        o, h, lo, c = (to_decimal(self.open, "open"), to_decimal(self.high, "high"),
-                       to_decimal(self.low, "low"), to_decimal(self.close, "close"))
+        o, h, lo, c = (_number(self.open, "open"), _number(self.high, "high"),
+                       _number(self.low, "low"), _number(self.close, "close"))
         if h < o or h < c or h < lo:
             raise ValidationError(f"high: {h} is below open {o}, close {c} or low {lo}",
                                   field="high", value=self.high)
@@ -134,9 +134,9 @@ class OHLCVBar:
         put("high", h)
         put("low", lo)
         put("close", c)
-        put("volume", to_decimal(self.volume, "volume", non_negative=True))
+        put("volume", _number(self.volume, "volume", non_negative=True))
         if self.quote_volume is not None:
-            put("quote_volume", to_decimal(self.quote_volume, "quote_volume", non_negative=True))
+            put("quote_volume", _number(self.quote_volume, "quote_volume", non_negative=True))
         count = self.trades_count
         if count is not None and (isinstance(count, bool) or not isinstance(count, int)
                                   or not 0 <= count < 2 ** 63):
@@ -145,6 +145,32 @@ class OHLCVBar:
 
 
 BAR_FIELDS = tuple(f.name for f in fields(OHLCVBar))
+
+
+def _number(value, field: str, non_negative=False) -> Decimal:
+    """``codec.to_decimal`` with a fast path for the short plain numbers candles are made
+    of (a bulk import builds millions); anything unusual takes the full check."""
+    kind = type(value)
+    try:
+        if kind is str:
+            number = Decimal(value)
+        elif kind is Decimal:
+            number = value
+        elif kind is float and value - value == 0:  # finite
+            number = Decimal(repr(value))
+        else:
+            number = None
+    except ArithmeticError:
+        number = None
+    if number is not None and number.is_finite():
+        text = str(number)
+        # Under 38 characters and no exponent: at most 38 digits and a short plain form.
+        if len(text) <= 38 and "E" not in text:
+            if text[0] != "-":
+                return number
+            if not non_negative and not number.is_zero():
+                return number
+    return to_decimal(value, field, non_negative=non_negative)
 
 
 def check_timeframe(timeframe) -> str:
@@ -223,14 +249,17 @@ def _as_bar(item) -> OHLCVBar:
 
 def _bar(symbol, exchange, timeframe, row) -> OHLCVBar:
     """A bar from a stored row, without validating again (the schema did)."""
-    bar = object.__new__(OHLCVBar)
+    bar = _new(OHLCVBar)
     quote = row[6]
-    bar.__dict__.update(
-        symbol=symbol, exchange=exchange, timeframe=timeframe,
-        timestamp=_dt.datetime.fromisoformat(row[0]), open=Decimal(row[1]),
-        high=Decimal(row[2]), low=Decimal(row[3]), close=Decimal(row[4]), volume=Decimal(row[5]),
-        quote_volume=None if quote is None else Decimal(quote), trades_count=row[7])
+    for name, value in zip(BAR_FIELDS, (
+            symbol, exchange, timeframe, _dt.datetime.fromisoformat(row[0]), Decimal(row[1]),
+            Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), Decimal(row[5]),
+            None if quote is None else Decimal(quote), row[7])):
+        _set(bar, name, value)
     return bar
+
+
+_new, _set = object.__new__, object.__setattr__
 
 
 class CandleStore:

@@ -53,7 +53,9 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
         raise ValidationError(f"{field}: {value!r} is not a finite number", field=field, value=value)
     if number.is_zero() and number.is_signed():
         number = number.copy_abs()
-    digits = len(number.as_tuple().digits)
+    _, coefficient, exponent = number.as_tuple()
+    # digits of the stored plain form: 1E+38 is written with 39 of them
+    digits = 1 if number.is_zero() else len(coefficient) + max(exponent, 0)
     if digits > MAX_SIGNIFICANT_DIGITS:
         raise ValidationError(
             f"{field}: {value!r} has {digits} significant digits; at most "
@@ -203,7 +205,9 @@ def to_tagged(obj, path: str = ""):
         if not obj.is_finite():
             raise ValidationError(f"{path or 'state'}: {obj!r} is not a finite number",
                                   field=path, value=obj)
-        return {"$decimal": format(obj, "f")}
+        # plain where that keeps every digit and stays short; else exact scientific form
+        plain = obj.as_tuple().exponent <= 0 and plain_length(obj) <= 100
+        return {"$decimal": format(obj, "f") if plain else str(obj)}
     if isinstance(obj, _dt.datetime):
         return {"$datetime": obj.isoformat()}
     if isinstance(obj, _dt.date):

@@ -20,6 +20,8 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain, compress, repeat
+from operator import is_, not_
 from typing import Any
 
 from .codec import canonical_json, from_tagged, to_tagged, to_text, ts_in, ts_out, utc_now
@@ -147,32 +149,37 @@ def state_content(state) -> dict:
 _LEAVES = frozenset({str, int, float, bool, type(None), Decimal, _dt.datetime, _dt.date})
 _CONTAINERS = frozenset({dict, list, tuple})
 _KNOWN = _LEAVES | _CONTAINERS
+_STR = frozenset({str})
 
 
 class _Slow(Exception):
     """The fast encoder met something only the careful path can judge."""
 
 
-def _plain_shape(obj) -> bool:
-    """Exact dict/list/tuple containers, str keys, known leaf types (checked at C speed)."""
-    stack, seen = [obj], set()
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if type(item) is dict:
-            if item and set(map(type, item)) != {str}:
-                return False
-            values = item.values()
-        else:
-            values = item
-        types = set(map(type, values))
-        if not types <= _KNOWN:
+def _plain_shape(obj, max_depth=500) -> bool:
+    """Exact dict/list/tuple containers, str keys, known leaf types.
+
+    Walks level by level with itertools so the per-item work runs in C; json.dumps
+    would silently turn an int key into text, so keys must be checked here. Too
+    deep (or circular) goes to the careful path, which reports it.
+    """
+    level = [obj]
+    for _ in range(max_depth):
+        if not level:
+            return True
+        is_dict = list(map(is_, map(type, level), repeat(dict)))
+        dicts = list(compress(level, is_dict))
+        if not set(map(type, chain.from_iterable(dicts))) <= _STR:
             return False
-        if not types.isdisjoint(_CONTAINERS):
-            stack.extend(v for v in values if type(v) in _CONTAINERS)
-    return True
+        values = list(chain.from_iterable(map(dict.values, dicts)))
+        values.extend(chain.from_iterable(compress(level, map(not_, is_dict))))
+        types = list(map(type, values))
+        kinds = set(types)
+        if not kinds <= _KNOWN:
+            return False
+        level = ([] if kinds.isdisjoint(_CONTAINERS) else
+                 list(compress(values, map(_CONTAINERS.__contains__, types))))
+    return False
 
 
 def _fast_encode(content: dict) -> str | None:
@@ -230,12 +237,12 @@ _DECODERS = {"$decimal": Decimal, "$datetime": _dt.datetime.fromisoformat,
              "$date": _dt.date.fromisoformat}
 
 
-def _untag(obj: dict):
+def _untag(obj: dict, decoder=_DECODERS.get):
+    """json object_hook: a one-key tag dict becomes its value (hot: one call per object)."""
     if len(obj) == 1:
-        (key, value), = obj.items()
-        decode = _DECODERS.get(key)
-        if decode is not None:
-            return decode(value)
+        for key in obj:
+            decode = decoder(key)
+            return obj if decode is None else decode(obj[key])
     return obj
 
 

@@ -17,7 +17,7 @@ from ..db import translate
 from ..errors import StoreError
 from .common import db_path
 
-COMMAND_MODULES = ["store", "trading", "bookkeeping", "artifacts", "state", "bench"]
+COMMAND_MODULES = ["store", "trading", "bookkeeping", "artifacts", "state", "marketdata", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -228,7 +228,8 @@ def _print_events(events, fmt, *, header, empty_note) -> None:
         if header:
             out.write("  ".join(name.ljust(w) for name, w in EVENT_WIDTHS).rstrip() + "\n")
         for e in events:
-            texts = [cell(getattr(e, name)).replace("\n", " ") for name, _ in EVENT_WIDTHS]
+            texts = [e.timestamp.strftime("%Y-%m-%d %H:%M:%S"), e.severity, e.event_type,
+                     e.message.replace("\n", " ")]
             out.write("  ".join(_clip(t, w).ljust(w)
                                 for t, (_, w) in zip(texts, EVENT_WIDTHS)).rstrip() + "\n")
         if empty_note and not events:

@@ -1,0 +1,75 @@
+"""tradestore trades | positions | orders: tables fit 80 columns, csv/json are lossless."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tradestore import TradeData, TradeRepo
+
+
+@pytest.fixture
+def store(tmp_path):
+    path = tmp_path / "t.db"
+    now = datetime.now(timezone.utc)
+    with TradeRepo(path) as repo:
+        repo.save_trade(TradeData("BTC/USDT", "BUY", "0.00000812", "61234.123456789012",
+                                  fees="0.000001", timestamp=now - timedelta(days=2),
+                                  strategy="a-very-long-strategy-name", external_id="e1"))
+        repo.save_trade(TradeData("ETH/USDT", "SELL", "1.10", "3000", timestamp=now))
+        repo.save_trade(TradeData("ETH/USDT", "BUY", "1.10", "2900", timestamp=now))
+        order = repo.create_order("SOL/USDT", "BUY", "LIMIT", "10", price="20")
+        repo.record_fill(order.id, "4", "19.5")
+        repo.create_order("SOL/USDT", "SELL", "MARKET", "1")
+    return path
+
+
+def lines_fit(text):
+    return all(len(line) <= 80 for line in text.splitlines())
+
+
+@pytest.mark.parametrize("argv", [["trades"], ["trades", "--all"], ["positions"],
+                                  ["positions", "--closed"], ["orders"], ["orders", "--open"]])
+def test_tables_fit_80_columns(cli, store, argv):
+    result = cli("--db", store, *argv)
+    assert result.code == 0, result
+    assert lines_fit(result.out) and len(result.out.splitlines()) >= 2
+
+
+def test_trades_json_and_csv_are_lossless(cli, store):
+    data = json.loads(cli("--db", store, "trades", "--format", "json").out)
+    btc = next(r for r in data if r["symbol"] == "BTC/USDT")
+    assert (btc["quantity"], btc["price"], btc["fees"]) == ("0.00000812", "61234.123456789012",
+                                                            "0.000001")
+    assert btc["strategy"] == "a-very-long-strategy-name" and btc["external_id"] == "e1"
+    rows = list(csv.DictReader(io.StringIO(cli("--db", store, "trades", "--format", "csv").out)))
+    assert [r["price"] for r in rows] == [r["price"] for r in data]
+    assert next(r for r in rows if r["symbol"] == "ETH/USDT" and r["side"] == "BUY")["pnl"] == "110"
+
+
+def test_trades_filters(cli, store):
+    data = json.loads(cli("--db", store, "trades", "--symbol", "ETH/USDT", "--format", "json").out)
+    assert {r["symbol"] for r in data} == {"ETH/USDT"} and len(data) == 2
+    assert len(json.loads(cli("--db", store, "trades", "--days", "1", "--format", "json").out)) == 3
+    newest = json.loads(cli("--db", store, "trades", "--limit", "1", "--format", "json").out)
+    assert len(newest) == 1 and newest[0]["symbol"] in ("ETH/USDT", "SOL/USDT")
+
+
+def test_positions_and_orders_content(cli, store):
+    closed = json.loads(cli("--db", store, "positions", "--closed", "--format", "json").out)
+    assert [(p["symbol"], p["realized_pnl"]) for p in closed] == [("ETH/USDT", "110")]
+    opened = json.loads(cli("--db", store, "positions", "--format", "json").out)
+    assert {p["symbol"] for p in opened} == {"BTC/USDT", "SOL/USDT"}
+    working = json.loads(cli("--db", store, "orders", "--open", "--format", "json").out)
+    assert [(o["status"], o["filled_quantity"]) for o in working] == [
+        ("PARTIALLY_FILLED", "4"), ("PENDING", "0")]
+
+
+def test_reading_commands_do_not_create_a_database(cli, tmp_path):
+    missing = tmp_path / "none.db"
+    result = cli("--db", missing, "trades")
+    assert result.code != 0 and "no such database" in result.err and not missing.exists()
