@@ -91,6 +91,7 @@ CREATE INDEX trades_by_strategy_time ON trades (strategy, timestamp);
 CREATE INDEX trades_by_account_time ON trades (account, timestamp);
 CREATE INDEX trades_by_order ON trades (order_id) WHERE order_id IS NOT NULL;
 CREATE INDEX trades_by_position ON trades (position_id);
+CREATE INDEX trades_by_opened_position ON trades (opened_position_id) WHERE opened_position_id IS NOT NULL;
 
 -- migrate:down
 DROP TABLE trades;

@@ -101,6 +101,8 @@ def test_bytes_serializer_refuses_non_bytes(manager):
         manager.save_model({"a": 1}, "raw", "1", serializer="bytes")
     with pytest.raises(ValidationError):
         manager.save_model(b"x", "raw", "1", serializer="json")
+    with pytest.raises(ValidationError):
+        manager.save_model(lambda x: x, "raw", "1")  # a lambda cannot be pickled
     assert manager.list_artifacts() == [] and files_under(manager.base_path) == {"catalog.db"}
 
 
@@ -442,6 +444,16 @@ def test_rolled_back_caller_transaction_leaves_only_orphans(manager):
     report = manager.verify()
     assert not report.missing and not report.changed and len(report.orphans) == 2
     assert manager.verify(repair=True).ok and manager.load_model("m") == (b"old", {})
+
+
+def test_overwrite_and_delete_when_the_old_file_is_already_gone(manager):
+    manager.save_model(b"a", "m", "1", serializer="bytes")
+    manager.get_artifact("m").path.unlink()
+    manager.save_model(b"b", "m", "1", serializer="bytes", overwrite=True)
+    assert manager.load_model("m") == (b"b", {})
+    manager.get_artifact("m").path.unlink()
+    manager.delete_artifact("m", "1")
+    assert manager.list_artifacts() == [] and manager.verify().ok
 
 
 def test_delete_artifact(manager):

@@ -277,6 +277,7 @@ def test_cli_events_follow_prints_new_events_then_stops(db_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()  # the existing info event: the follower is running
+        assert first, proc.stderr.read()
         assert json.loads(first)["message"].startswith("message 1")
         with TradeRepo(db_path) as repo:
             repo.events.log("late", "filtered out", severity="debug")

@@ -6,6 +6,7 @@ from .candles import OHLCVBar
 from .errors import (ArtifactIntegrityError, ConflictError, DatabaseBusyError, DatabaseError,
                      DiskFullError, MigrationError, NotFoundError, ReadOnlyError, SchemaError,
                      StateCorruptionError, StoreError, ValidationError)
+from .analytics import GroupPerformance, PerformanceMetrics, TradeStatistics
 from .orders import Order, StatusChange
 from .portfolio import PortfolioSnapshot
 from .positions import Position
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TradeRepo", "TradeData", "Position", "Order", "StatusChange",
+    "TradeStatistics", "PerformanceMetrics", "GroupPerformance",
     "Strategy", "StrategyConfig", "StrategyPerformance", "Setting", "Account", "CashMovement",
     "Instrument", "Event", "EventLogHandler",
     "BotState", "StateVersion", "StateCorruptionWarning", "PortfolioSnapshot",

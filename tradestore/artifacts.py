@@ -287,7 +287,11 @@ class ArtifactManager:
         """Pickle ``model`` (or store bytes as given: ``serializer="bytes"``); returns the id."""
         serializer = to_choice(serializer, "serializer", SERIALIZERS)
         if serializer == "PICKLE":
-            data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise ValidationError(f"model: a {type(model).__name__} cannot be pickled "
+                                      f"({exc})", field="model", value=type(model).__name__) from exc
         else:
             data = self._bytes_of(model, "model")
         return self._save("model", serializer.lower(), name, version, metadata, overwrite,
@@ -341,8 +345,11 @@ class ArtifactManager:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
         try:  # the lock, held until the row is committed, keeps repair off this file
             _try_lock(fd)
-            blob = b"".join(bytes(c) for c in chunks)
-            size, sha = len(blob), hashlib.sha256(blob).hexdigest()
+            with _os_errors(temp):
+                size, sha = _write_all(fd, chunks)
+                os.fsync(fd)
+                os.rename(temp, final)
+            _fsync_dir(folder)
             try:
                 with self.db.lock:
                     nested = self.db.conn.in_transaction
@@ -366,7 +373,6 @@ class ArtifactManager:
             with contextlib.suppress(OSError):
                 temp.unlink()
             raise
-            _write_all(fd, [blob]); os.fsync(fd); os.rename(temp, final)
         finally:
             os.close(fd)
         if row is not None and not nested:  # inside a caller's transaction: left as an orphan
@@ -402,7 +408,7 @@ class ArtifactManager:
 
     def _unlink(self, relpath: str) -> None:
         path = self.base_path / relpath
-        with contextlib.suppress(FileNotFoundError), _os_errors(path):
+        with _os_errors(path), contextlib.suppress(FileNotFoundError):
             path.unlink()
             _fsync_dir(path.parent)
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .accounts import Accounts
+from .analytics import Analytics
 from .candles import CandleStore
 from .db import Database
 from .events import EventLog
@@ -76,6 +77,7 @@ class TradeRepo:
         self.positions = PositionStore(db)
         self.trades = TradeStore(db, self.positions)
         self.orders = OrderStore(db, self.trades)
+        self.analytics = Analytics(db)
         self.states = BotStateStore(db, self.events)
         self.portfolio = PortfolioStore(db)
 
@@ -244,3 +246,18 @@ class TradeRepo:
 
     def latest_portfolio_snapshot(self, account="default"):
         return self.portfolio.latest(account)
+
+    # ------------------------------------------------------------ analytics
+    def get_statistics(self, days=30, **filters):
+        """TradeStatistics over closed round trips (account, strategy, symbol, since, until)."""
+        return self.analytics.statistics(days, **filters)
+
+    def calculate_performance_metrics(self, days=30, **options):
+        """PerformanceMetrics of one account's equity curve plus its trade statistics."""
+        return self.analytics.performance(days, **options)
+
+    def get_strategy_performance(self, days=None, **filters):
+        return self.analytics.by_group("strategy", days, **filters)
+
+    def get_symbol_performance(self, days=None, **filters):
+        return self.analytics.by_group("symbol", days, **filters)
