@@ -102,7 +102,8 @@ def test_movement_amount_must_be_positive(repo, amount):
 
 
 def test_movements_of_unknown_accounts(repo):
-    for call in (lambda: repo.accounts.deposit("nope", 1), lambda: repo.accounts.withdraw("nope", 1),
+    for call in (lambda: repo.accounts.deposit("nope", 1),
+                 lambda: repo.accounts.withdraw("nope", 1),
                  lambda: repo.accounts.balance("nope"), lambda: repo.accounts.movements("nope")):
         with pytest.raises(NotFoundError):
             call()

@@ -4,7 +4,6 @@ retention, hostile names, permissions, crash safety, metrics, CLI."""
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import pickle
 import random
@@ -24,7 +23,8 @@ from hypothesis import given, settings, strategies as st
 
 from tradestore import (ArtifactInfo, ArtifactIntegrityError, ArtifactManager, ConflictError,
                         NotFoundError, TradeRepo, ValidationError)
-from tradestore.artifacts import BEST_RUN, METRIC_HISTORY, version_key
+from tradestore.artifacts import (BEST_RUN, METRIC_HISTORY, SELECT_NAME, SELECT_RELPATH,
+                                  SELECT_SLOT, version_key)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -603,10 +603,12 @@ def test_best_run_matches_python(points):
 
 @pytest.mark.parametrize("sql, params", [(METRIC_HISTORY, ("e", "m")),
                                          (BEST_RUN["MIN"], {"name": "m"}),
-                                         (BEST_RUN["MAX"], {"name": "m"})])
-def test_metric_queries_use_indexes(manager, sql, params):
+                                         (BEST_RUN["MAX"], {"name": "m"}),
+                                         (SELECT_SLOT, ("m", "1")), (SELECT_NAME, ("m",)),
+                                         (SELECT_RELPATH, ("m/1_0.bin",))])
+def test_hot_queries_use_indexes(manager, sql, params):
     plan = " | ".join(r[3] for r in manager.db.query("EXPLAIN QUERY PLAN " + sql, params))
-    assert "SCAN metrics" not in plan and "USING" in plan and "TEMP B-TREE" not in plan
+    assert "SCAN" not in plan and "USING" in plan and "TEMP B-TREE" not in plan
 
 
 def test_migration_down_and_up(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import re
+import sqlite3
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
@@ -57,27 +58,30 @@ WHERE exchange = ? AND symbol = ? AND timeframe = ? AND timestamp >= ? AND times
 """
 # Missing candles between :lo and :hi (epoch seconds of aligned open times; either may
 # be NULL for "from the first bar" / "up to the last bar"). Each bar is compared with the
-# one before it (LAG, defaulting to the slot before :lo); the stretch after the last bar
-# comes from max(timestamp), which the primary key answers with one seek. The caller
-# sorts the (few) gap rows.
-SELECT_GAPS = """
-WITH series AS (
-    SELECT timestamp, CAST(strftime('%s', timestamp) AS INTEGER) AS t FROM candles
-    WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
-      AND timestamp >= :start AND timestamp < :end
-)
+# next one (LEAD, defaulting to :hi after the last bar); the stretch before the first bar
+# comes from the first bar, which the primary key finds with one seek. The caller
+# sorts the (few) gap rows. unixepoch() is SQLite 3.38+; older ones use strftime('%s').
+_GAPS = """
 SELECT gap_start, gap_end FROM (
-    SELECT LAG(t, 1, :lo - :step) OVER (ORDER BY timestamp) + :step AS gap_start, t AS gap_end
-    FROM series
-) WHERE gap_end > gap_start
-UNION ALL
-SELECT gap_start, :hi FROM (
-    SELECT coalesce(CAST(strftime('%s', max(timestamp)) AS INTEGER) + :step, :lo) AS gap_start
+    SELECT {epoch} + :step AS gap_start,
+           LEAD({epoch}, 1, :hi) OVER (ORDER BY timestamp) AS gap_end
     FROM candles
     WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
       AND timestamp >= :start AND timestamp < :end
-) WHERE :hi > gap_start
+) WHERE gap_end > gap_start
+UNION ALL
+SELECT gap_start, gap_end FROM (
+    SELECT :lo AS gap_start, coalesce({first}, :hi) AS gap_end
+) WHERE gap_end > gap_start
 """
+_FIRST = """(SELECT timestamp FROM candles
+      WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
+        AND timestamp >= :start AND timestamp < :end
+      ORDER BY timestamp LIMIT 1)"""
+_EPOCH = ("unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38) else
+          "CAST(strftime('%s', {}) AS INTEGER)")
+SELECT_GAPS = _GAPS.format(epoch=_EPOCH.format("timestamp"),
+                           first=_EPOCH.format(_FIRST))
 NEXT_SYMBOL = """
 SELECT symbol FROM candles WHERE exchange = ? AND symbol > ? ORDER BY symbol LIMIT 1
 """

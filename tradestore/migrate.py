@@ -62,8 +62,14 @@ def parse_migration(filename: str, text: str) -> Migration:
     if not up or not down or down.start() < up.end():
         raise MigrationError(f"schema/{filename}: needs a '-- migrate:up' block followed by "
                              "a '-- migrate:down' block")
-    return Migration(int(match.group(1)), filename, text[up.end():down.start()].strip(),
-                     text[down.end():].strip())
+    migration = Migration(int(match.group(1)), filename, text[up.end():down.start()].strip(),
+                          text[down.end():].strip())
+    for block in (migration.up, migration.down):
+        try:
+            split_statements(block)
+        except MigrationError as exc:
+            raise MigrationError(f"schema/{filename}: {exc}") from None
+    return migration
 
 
 def load_migrations(files=None) -> list[Migration]:
@@ -80,13 +86,22 @@ def load_migrations(files=None) -> list[Migration]:
     return migrations
 
 
+def _without_leading_comments(text: str) -> str:
+    """A statement without the comment lines before it (error messages show the SQL)."""
+    text = text.strip()
+    while text.startswith("--"):
+        newline = text.find("\n")
+        text = "" if newline < 0 else text[newline + 1:].strip()
+    return text
+
+
 def split_statements(sql: str) -> list[str]:
     """Complete statements of a script, triggers (BEGIN ... END;) kept whole."""
     statements, current = [], ""
     for piece in sql.split(";"):
         current += piece + ";"
         if sqlite3.complete_statement(current):
-            text = current.strip()
+            text = _without_leading_comments(current)
             if re.sub(r"--[^\n]*", "", text).strip(" ;\n\t"):
                 statements.append(text)
             current = ""
@@ -156,23 +171,20 @@ class Migrator:
         process got there first."""
         start, end = (migration.version - 1, migration.version) if up else \
             (migration.version, migration.version - 1)
-        statement = None
-        try:
-            with self.db.transaction() as conn:
-                if conn.execute("PRAGMA user_version").fetchone()[0] != start:
-                    return False
-                for statement in split_statements(migration.up if up else migration.down):
+        where = f"schema/{migration.filename} ({'up' if up else 'down'})"
+        with self.db.transaction() as conn:
+            if conn.execute("PRAGMA user_version").fetchone()[0] != start:
+                return False
+            for statement in split_statements(migration.up if up else migration.down):
+                try:
                     conn.execute(statement)
-                statement = None
-                problems = conn.execute("PRAGMA foreign_key_check").fetchall()
-                if problems:
-                    raise MigrationError(f"schema/{migration.filename}: leaves foreign key "
-                                         f"violations, e.g. {tuple(problems[0])}")
-                conn.execute(f"PRAGMA user_version = {end}")
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID if end else 0}")
-        except sqlite3.Error as exc:
-            where = f" in statement: {statement[:200]}" if statement else ""
-            direction = "up" if up else "down"
-            raise MigrationError(f"schema/{migration.filename} ({direction}) failed{where}: "
-                                 f"{translate(exc, self.db.path)}") from exc
+                except sqlite3.Error as exc:  # raised inside: the transaction rolls back
+                    raise MigrationError(f"{where} failed in statement: {statement[:200]}: "
+                                         f"{translate(exc, self.db.path)}") from exc
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise MigrationError(f"{where} leaves foreign key violations, "
+                                     f"e.g. {tuple(problems[0])}")
+            conn.execute(f"PRAGMA user_version = {end}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID if end else 0}")
         return True

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .codec import canonical_json, dec_in, dec_out, optional_text, to_decimal, ts_in, ts_out, utc_now
+from .codec import (canonical_json, dec_in, dec_out, optional_text, to_decimal, ts_in, ts_out,
+                    utc_now)
 from .db import Database
 from .errors import NotFoundError, ValidationError
 

@@ -281,7 +281,8 @@ class Strategies:
                 raise NotFoundError(f"no strategy named {name!r} and no fills carry that name")
         return _performance(name, row)
 
-    def performance_all(self, *, days=None, since=None, until=None) -> dict[str, StrategyPerformance]:
+    def performance_all(self, *, days=None, since=None,
+                        until=None) -> dict[str, StrategyPerformance]:
         """Results of every strategy, registered or only named on fills, by name."""
         start, end = window(days, since, until)
         with self.db.reading() as conn:

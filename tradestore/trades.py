@@ -101,6 +101,12 @@ class TradeData:
             pnl=dec_out(row[13]), metadata=json_out(row[14]))
         return trade
 
+    @classmethod
+    def from_ccxt(cls, trade: Mapping, *, exchange: str) -> "TradeData":
+        """A fill from a ccxt "unified trade" dict (see tradestore.ccxt)."""
+        from .ccxt import trade_from_ccxt
+        return trade_from_ccxt(trade, exchange=exchange)
+
     @property
     def value(self) -> Decimal:
         """price x quantity, exact."""

@@ -74,7 +74,7 @@ def _bulk(repo, raw, inputs, n):
 
 
 def _range(repo, raw):
-    start = T0 + dt.timedelta(days=3)
+    start = T0 + dt.timedelta(days=1)
     end = start + dt.timedelta(days=1)
     params = (EXCHANGE, SYMBOL, "1m", _stamp(start), _stamp(end))
 

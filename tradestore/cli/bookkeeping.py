@@ -12,7 +12,7 @@ import sys
 import time
 
 from .common import add_format, cell, open_repo, plain, print_rows
-from ..settings import MASK, VALUE_TYPES
+from ..settings import VALUE_TYPES
 
 
 def register(sub) -> None:
@@ -33,9 +33,9 @@ def register(sub) -> None:
     q.add_argument("--format", choices=("table", "csv", "json"), default=argparse.SUPPRESS,
                    help="output format (default: table)")
     q = actions.add_parser("get", help="print one setting's value")
-    q.add_argument("key")
+    q.add_argument("key", help="the setting's name")
     q = actions.add_parser("set", help="set a value ('-' reads it from stdin)")
-    q.add_argument("key")
+    q.add_argument("key", help="the setting's name")
     q.add_argument("value", help="the value as text; '-' reads one line from stdin")
     q.add_argument("--type", choices=VALUE_TYPES, dest="value_type",
                    help="value type (default: the stored type, or str for a new key)")
@@ -43,7 +43,7 @@ def register(sub) -> None:
     q.add_argument("--secret", action=argparse.BooleanOptionalAction, default=None,
                    help="mask the value in all output (default: keep the stored flag)")
     q = actions.add_parser("delete", help="remove a setting")
-    q.add_argument("key")
+    q.add_argument("key", help="the setting's name")
     p.set_defaults(handler=cmd_settings)
 
     p = sub.add_parser("accounts", help="accounts with deposits, withdrawals and cash balance")
