@@ -182,3 +182,15 @@ def test_schema_rejects_hand_edits(file_repo):
     with pytest.raises(sqlite3.IntegrityError):
         raw.execute("UPDATE trades SET timestamp = '2026-01-01 00:00:00'")
     raw.close()
+
+
+def test_unknown_account_is_refused_once_accounts_exist(repo):
+    repo.save_trade(t(account="anything"))          # only "default" exists: any name is fine
+    repo.accounts.create("main")
+    with pytest.raises(ValidationError) as info:
+        repo.save_trades([t(account="main"), t(account="typo")])
+    assert info.value.field == "account" and "row 1" in str(info.value)
+    assert count(repo, "trades") == 1
+    assert repo.save_trade(t(account="main"))
+    with pytest.raises(ValidationError, match="account"):
+        repo.create_order("BTC", "BUY", "MARKET", "1", account="typo")

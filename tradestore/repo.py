@@ -75,7 +75,8 @@ class TradeRepo:
         self.accounts = Accounts(db)
         self.instruments = Instruments(db)
         self.positions = PositionStore(db)
-        self.trades = TradeStore(db, self.positions)
+        self.trades = TradeStore(db, self.positions,
+                                 account_check=lambda conn, name: self.accounts.require(name))
         self.orders = OrderStore(db, self.trades)
         self.analytics = Analytics(db)
         self.states = BotStateStore(db, self.events)
