@@ -9,7 +9,11 @@
 CREATE VIEW v_round_trips AS
 SELECT p.id, p.account, p.symbol, p.side, p.max_quantity AS quantity, p.realized_pnl AS pnl,
        p.fees, p.trade_count, p.opened_at, p.closed_at,
-       (julianday(p.closed_at) - julianday(p.opened_at)) * 86400.0 AS holding_seconds,
+       -- whole seconds from strftime('%s') plus the microsecond digits: exact, where a
+       -- julianday difference is rounded to milliseconds and off by float error.
+       (strftime('%s', p.closed_at) - strftime('%s', p.opened_at))
+           + (substr(p.closed_at, 21, 6) - substr(p.opened_at, 21, 6)) / 1000000.0
+           AS holding_seconds,
        coalesce((SELECT t.strategy FROM trades t WHERE t.opened_position_id = p.id),
                 (SELECT t.strategy FROM trades t WHERE t.position_id = p.id ORDER BY t.id LIMIT 1))
            AS strategy,

@@ -275,12 +275,19 @@ def _walk(parser, path=()):
                                                              [action.dest]), action.help)
 
 
-def test_every_command_and_option_has_help():
+def test_every_command_and_subcommand_has_help():
     found = list(_walk(build_parser()))
     commands = {name for kind, name, _ in found if kind == "command"}
     assert {"init", "migrate", "status", "check", "bench"} <= commands
-    missing = [(kind, name) for kind, name, text in found if not (text and text.strip())]
-    assert missing == [], f"without help text: {missing}"
+    missing = [name for kind, name, text in found
+               if kind == "command" and not (text and text.strip())]
+    assert missing == [], f"commands without help text: {missing}"
+
+
+def test_every_option_has_help():
+    missing = [name for kind, name, text in _walk(build_parser())
+               if kind == "option" and not (text and text.strip())]
+    assert missing == [], f"options without help text: {missing}"
 
 
 @pytest.mark.parametrize("command", ["init", "migrate", "status", "check"])

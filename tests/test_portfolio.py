@@ -191,3 +191,13 @@ def test_a_number_from_the_shell_is_stored_as_text(file_repo):
     finally:
         conn.close()
     assert file_repo.latest_portfolio_snapshot().total_value == Decimal("2.5")
+
+
+def test_unknown_account_refused_once_accounts_exist(memory_repo):
+    from tradestore import ValidationError
+    memory_repo.save_portfolio_snapshot(100, account="anything")
+    memory_repo.accounts.create("main")
+    memory_repo.save_portfolio_snapshot(100, account="main")
+    with pytest.raises(ValidationError, match="account"):
+        memory_repo.portfolio.save_many([{"total_value": 1, "account": "typo"}])
+    assert memory_repo.db.scalar("SELECT count(*) FROM portfolio_snapshots") == 2

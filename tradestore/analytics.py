@@ -71,12 +71,14 @@ groups AS (
            sum(v >= peak) OVER (ORDER BY ts ROWS UNBOUNDED PRECEDING) AS grp FROM peaks),
 spans AS (
     SELECT grp, min(ts) AS started, max(ts) AS last_ts, count(*) AS n FROM groups GROUP BY grp),
-durations AS (
-    SELECT n, julianday(coalesce(lead(started) OVER (ORDER BY grp), last_ts))
-              - julianday(started) AS days
-    FROM spans)
+ends AS (
+    SELECT n, started, coalesce(lead(started) OVER (ORDER BY grp), last_ts) AS ended FROM spans),
+durations AS (  -- exact microseconds (julianday rounds to milliseconds)
+    SELECT n, (strftime('%s', ended) - strftime('%s', started)) * 1000000
+              + (substr(ended, 21, 6) - substr(started, 21, 6)) AS micros
+    FROM ends)
 SELECT (SELECT max(CASE WHEN peak > 0 THEN 1.0 - v / peak END) FROM peaks),
-       (SELECT max(days) FROM durations WHERE n > 1)
+       (SELECT max(micros) FROM durations WHERE n > 1)
 """
 
 
@@ -168,6 +170,14 @@ def _window(days, since, until) -> tuple[str, str]:
     return (ts_in(start) if start else "0000", ts_in(end) if end else "9999")
 
 
+def _last_day(end: str) -> str:
+    """The last whole UTC day before the exclusive ``end`` (today when open): an
+    ``until`` at midnight does not pull in the day it starts."""
+    if end == "9999":
+        return ts_in(utc_now())[:10]
+    return ts_in(datetime.fromisoformat(end) - timedelta(microseconds=1))[:10]
+
+
 def _profit_factor(gross_profit: Decimal, gross_loss: Decimal) -> float | None:
     return None if gross_loss == 0 else float(gross_profit) / -float(gross_loss)
 
@@ -220,7 +230,7 @@ class Analytics:
                                   field="risk_free_rate", value=risk_free_rate)
         start, end = _window(days, since, until)
         start_day = start[:10] if start != "0000" else "0000-00-00"
-        end_day = (end[:10] if end != "9999" else ts_in(utc_now())[:10])
+        end_day = _last_day(end)
         day_start = start_day + "T" if start != "0000" else "0000"
         day_end = ts_in(datetime.fromisoformat(end_day).replace(tzinfo=timezone.utc)
                         + timedelta(days=1)) if end != "9999" else "9999"
@@ -229,7 +239,7 @@ class Analytics:
         with self.db.reading() as conn:
             daily = conn.execute(DAILY_SQL, params).fetchall()
             n, mean, squares, downside = conn.execute(RETURNS_SQL, params).fetchone()
-            max_dd, dd_days = conn.execute(DRAWDOWN_SQL, params).fetchone()
+            max_dd, dd_micros = conn.execute(DRAWDOWN_SQL, params).fetchone()
             stats_row = conn.execute(STATS_SQL, {"start": day_start, "end": day_end,
                                                  "account": account, "strategy": None,
                                                  "symbol": None}).fetchone()
@@ -244,7 +254,7 @@ class Analytics:
                                        periods_per_year))
         if max_dd is not None:
             metrics["max_drawdown"] = max(max_dd, 0.0)
-            metrics["max_drawdown_duration"] = timedelta(days=dd_days) if dd_days else timedelta(0)
+            metrics["max_drawdown_duration"] = timedelta(microseconds=dd_micros or 0)
             cagr = metrics.get("cagr")
             if cagr is not None and metrics["max_drawdown"] > 0:
                 metrics["calmar_ratio"] = cagr / metrics["max_drawdown"]
@@ -256,8 +266,10 @@ class Analytics:
         if start_value and start_value > 0:
             out["total_return"] = float(end_value) / float(start_value) - 1.0
             if days > 0 and end_value >= 0:
-                out["cagr"] = _nonfinite_to_none(
-                    (float(end_value) / float(start_value)) ** (365.0 / days) - 1.0)
+                try:
+                    out["cagr"] = (float(end_value) / float(start_value)) ** (365.0 / days) - 1.0
+                except OverflowError:  # float ** raises instead of giving inf
+                    out["cagr"] = None
         if n and n >= 2:
             stdev = math.sqrt(squares / (n - 1))
             out["volatility"] = stdev * math.sqrt(periods)
@@ -286,7 +298,7 @@ class Analytics:
     def equity(self, days=30, *, account="default", since=None, until=None):
         """The daily series: [(date, Decimal)], gaps carried forward."""
         start, end = _window(days, since, until)
-        end_day = end[:10] if end != "9999" else ts_in(utc_now())[:10]
+        end_day = _last_day(end)
         rows = self.db.query(DAILY_SQL, {"account": account,
                                          "start_day": start[:10] if start != "0000" else "0000",
                                          "end_day": end_day})

@@ -233,10 +233,10 @@ def _row(bar) -> tuple:
     for number in (bar.open, bar.high, bar.low, bar.close, bar.volume):
         text = str(number)
         values.append(format(number, "f") if "E" in text else text)
-    moment = bar.timestamp
+    m = bar.timestamp  # aligned: seconds and microseconds are zero
     return (bar.exchange, bar.symbol, bar.timeframe,
-            moment.replace(tzinfo=None).isoformat()[:19] + ".000000Z", *values,
-            dec_in(bar.quote_volume), bar.trades_count)
+            "%04d-%02d-%02dT%02d:%02d:00.000000Z" % (m.year, m.month, m.day, m.hour, m.minute),
+            *values, dec_in(bar.quote_volume), bar.trades_count)
 
 
 def _as_bar(item) -> OHLCVBar:

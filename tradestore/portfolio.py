@@ -111,8 +111,14 @@ def _bounds(days, since, until) -> tuple[str, str]:
 class PortfolioStore:
     """``repo.portfolio``: write and read the equity curve."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, account_check=None):
         self.db = db
+        self.account_check = account_check  # callable(name) raising ValidationError
+
+    def _check_accounts(self, rows) -> None:
+        if self.account_check:
+            for name in {row[0] for row in rows}:
+                self.account_check(name)
 
     def save(self, total_value, *, cash=None, positions=None, balances=None, timestamp=None,
              account="default") -> int:
@@ -121,6 +127,7 @@ class PortfolioStore:
         row = snapshot_row(total_value, cash=cash, positions=positions, balances=balances,
                            timestamp=timestamp, account=account, now=ts_in(utc_now()))
         with self.db.transaction() as conn:
+            self._check_accounts([row])
             return conn.execute(UPSERT_RETURNING_ID, row).fetchone()[0]
 
     def save_many(self, snapshots) -> int:
@@ -129,6 +136,7 @@ class PortfolioStore:
         now = ts_in(utc_now())
         rows = [snapshot_row(now=now, **_fields_of(item)) for item in snapshots]
         with self.db.transaction() as conn:
+            self._check_accounts(rows)
             conn.executemany(UPSERT, rows)
         return len(rows)
 

@@ -80,7 +80,7 @@ class TradeRepo:
         self.orders = OrderStore(db, self.trades)
         self.analytics = Analytics(db)
         self.states = BotStateStore(db, self.events)
-        self.portfolio = PortfolioStore(db)
+        self.portfolio = PortfolioStore(db, account_check=self.accounts.require)
 
     # ------------------------------------------------------------ the store
     @property
