@@ -173,10 +173,10 @@ def test_close_checkpoints_so_the_main_file_alone_is_a_backup(tmp_path):
 
 def test_close_rolls_back_an_unfinished_transaction(db_path):
     repo = TradeRepo(db_path)
-    transaction = repo.transaction()
-    conn = transaction.__enter__()
-    conn.execute(META, ("half", "written"))
-    repo.close()
+    with pytest.raises(StoreError, match="closed"):
+        with repo.transaction() as conn:
+            conn.execute(META, ("half", "written"))
+            repo.close()  # the block cannot commit any more
     with TradeRepo(db_path) as again:
         assert count(again, "store_meta") == 0
 

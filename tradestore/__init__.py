@@ -2,6 +2,8 @@
 
 from .accounts import Account, CashMovement
 from .artifacts import ArtifactInfo, ArtifactManager
+from .aio import AsyncTradeRepo
+from .backup import BackupInfo, RestoreResult
 from .candles import OHLCVBar
 from .errors import (ArtifactIntegrityError, ConflictError, DatabaseBusyError, DatabaseError,
                      DiskFullError, MigrationError, NotFoundError, ReadOnlyError, SchemaError,
@@ -18,6 +20,7 @@ from .settings import Setting
 from .states import BotState, StateCorruptionWarning, StateVersion
 from .strategies import Strategy, StrategyConfig, StrategyPerformance
 from .trades import TradeData
+from .imports import ImportResult
 
 __version__ = "0.1.0"
 
@@ -32,5 +35,6 @@ __all__ = [
     "DiskFullError", "DatabaseError", "ReadOnlyError",
     "ArtifactManager", "ArtifactInfo",
     "OHLCVBar", "IndicatorPoint", "TradingSignal", "NewsSentiment",
+    "AsyncTradeRepo", "BackupInfo", "RestoreResult", "ImportResult",
     "__version__",
 ]

@@ -172,6 +172,8 @@ class Database:
                 raise translate(exc, self.path) from exc
 
     def _undo(self, depth: int) -> None:
+        if self.conn is None:  # closed inside the block: close() already rolled back
+            return
         with contextlib.suppress(sqlite3.Error):
             if depth == 0:
                 if self.conn.in_transaction:

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 from .codec import UTC, canonical_json, ts_in, utc_now
+from .db import APPLICATION_ID
 from .errors import ConflictError, StoreError, ValidationError
 from .money import exact
 from .repo import TradeRepo
@@ -36,13 +39,11 @@ START_CASH = Decimal("10000")
 TAKER_FEE, MAKER_FEE = Decimal("0.001"), Decimal("0.0002")
 FEE_QUANTUM = Decimal("0.00000001")
 MAX_DAYS = 3650
-REGIME_CHANGE = 1 / 120
-DRIFT_DIV = 6
+REGIME_CHANGE = 1 / 240  # about every ten days
+DRIFT_DIV = 6  # a trend of up to a sixth of the hourly swing
 
-SELECT_MARK = "SELECT value FROM store_meta WHERE key = 'demo'"
-INSERT_MARK = """
-INSERT OR REPLACE INTO store_meta (key, value, updated_at) VALUES ('demo', ?, ?)
-"""
+SELECT_MARK = "SELECT value FROM store_meta WHERE key = ?"
+INSERT_MARK = "INSERT OR REPLACE INTO store_meta (key, value, updated_at) VALUES (?, ?, ?)"
 # The API stamps these rows with the wall clock; the demo moves them to its own clock.
 BACKDATE_ORDER_CREATED = "UPDATE orders SET created_at = :t, updated_at = :t WHERE id = :id"
 BACKDATE_ORDER_UPDATED = "UPDATE orders SET updated_at = :t WHERE id = :id"
@@ -106,11 +107,21 @@ class Working:
 # ------------------------------------------------------------------ the file
 
 def is_demo_database(path) -> bool:
-    """True when ``path`` is a tradestore database marked as a demo (read-only check)."""
+    """True when ``path`` is a tradestore database marked as a demo.
+
+    Read as an immutable file: no lock, no -wal or -shm created beside someone's
+    database, nothing written. Anything unreadable is "not a demo".
+    """
+    uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
     try:
-        with TradeRepo.inspect(path) as repo:
-            return repo.db.scalar(SELECT_MARK) is not None
-    except StoreError:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                return False
+            return conn.execute(SELECT_MARK, (DEMO_KEY,)).fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
         return False
 
 
@@ -133,9 +144,9 @@ def build_demo(path="demo.db", *, days=90, seed=7, end=None) -> Path:
     if target.exists() and not is_demo_database(target):
         raise ConflictError(f"{target}: exists and is not a tradestore demo database; refusing "
                             "to overwrite it (choose another path with --db)")
-    if not target.exists() and any(p.exists() for p in sidecars):
-        raise ConflictError(f"{target}: a leftover {sidecars[0].name} or {sidecars[1].name} "
-                            "lies beside it; move it away first")
+    if not target.exists() and sidecars[0].exists() and sidecars[0].stat().st_size:
+        raise ConflictError(f"{target}: a leftover write-ahead log {sidecars[0].name} lies "
+                            "beside it without its database; move it away first")
     if end is None:
         end = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
     end = end.astimezone(UTC) if end.tzinfo else end.replace(tzinfo=UTC)
@@ -208,7 +219,7 @@ class Simulation:
                 if hour == self.hours - 1:
                     self.finish(hour)
             self.repo.portfolio.save_many(self.snapshots)
-            conn.execute(INSERT_MARK, (canonical_json({
+            conn.execute(INSERT_MARK, (DEMO_KEY, canonical_json({
                 "seed": self.seed, "days": self.days, "start": ts_in(self.start),
                 "end": ts_in(self.end)}), ts_in(utc_now())))
 
@@ -235,8 +246,10 @@ class Simulation:
         """One hour of every market: two uniform draws plus a trend that changes every
         five days or so (basis points)."""
         for m in MARKETS:
-            if self.rng.random() < REGIME_CHANGE:
-                self.drift[m.symbol] = self.rng.randint(-m.swing_bp // DRIFT_DIV, m.swing_bp // DRIFT_DIV)
+            if self.rng.random() < REGIME_CHANGE:  # a new trend, more often back toward the open
+                toward_open = 1 if self.prices[m.symbol] < m.price else -1
+                sign = toward_open if self.rng.random() < 0.7 else -toward_open
+                self.drift[m.symbol] = sign * self.rng.randint(0, m.swing_bp // DRIFT_DIV)
             step = self.rng.randint(-m.swing_bp, m.swing_bp) + \
                 self.rng.randint(-m.swing_bp, m.swing_bp) + self.drift[m.symbol]
             price = (self.prices[m.symbol] * (10000 + step) / 10000).quantize(

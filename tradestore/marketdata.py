@@ -127,7 +127,8 @@ def _point_fields(value, where: str) -> list[tuple[str, str]]:
             raise ValidationError(f"{where}: an empty dict has no values", field=where,
                                   value=value)
         return sorted((to_text(key, f"{where} field", max_length=100),
-                       dec_in(to_decimal(number, f"{where}.{key}"))) for key, number in value.items())
+                       dec_in(to_decimal(number, f"{where}.{key}")))
+                      for key, number in value.items())
     return [(SINGLE, dec_in(to_decimal(value, where)))]
 
 

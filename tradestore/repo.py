@@ -262,3 +262,15 @@ class TradeRepo:
 
     def get_symbol_performance(self, days=None, **filters):
         return self.analytics.by_group("symbol", days, **filters)
+
+    # ------------------------------------------------------------ operations (issue 9)
+    def backup(self, dest, **options):
+        """A verified, consistent copy (mode 0600) at ``dest`` (a file, or a folder for
+        a stamped name) while the store stays in use; returns its Path."""
+        from .backup import backup
+        return backup(self, dest, **options)
+
+    def save_ccxt_trades(self, trades, *, exchange, fee_prices=None) -> list[int]:
+        """Save ccxt "unified trade" dicts as fills in one transaction (tradestore.ccxt)."""
+        from .ccxt import save_ccxt_trades
+        return save_ccxt_trades(self, trades, exchange=exchange, fee_prices=fee_prices)

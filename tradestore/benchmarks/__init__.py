@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCH_MODULES = ["core", "trades", "bookkeeping", "artifacts", "states", "marketdata"]
+BENCH_MODULES = ["core", "trades", "bookkeeping", "artifacts", "states", "marketdata", "analytics", "ops"]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from ..db import translate
 from ..errors import StoreError
 from .common import db_path
 
-COMMAND_MODULES = ["store", "trading", "bookkeeping", "artifacts", "state", "marketdata", "bench"]
+COMMAND_MODULES = ["store", "trading", "bookkeeping", "artifacts", "state", "marketdata", "report", "ops", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

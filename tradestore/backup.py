@@ -1,0 +1,361 @@
+"""Live backup and verified restore.
+
+``backup`` copies the store with SQLite's online backup API while the bot keeps
+writing: one read transaction gives a consistent snapshot (WAL readers never block
+writers). The copy is written to a temporary file beside the destination, switched
+to rollback-journal mode (so it is one complete file that needs no ``-wal``),
+checked with ``integrity_check``, synced, given mode 0600 and renamed into place.
+
+``restore`` checks the backup first, refuses while any other connection has the
+target open, keeps the current database under ``<name>.before-restore-<UTC>``
+(never deleted) and swaps the backup in with an atomic rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from .codec import UTC
+from .db import APPLICATION_ID, translate
+from .errors import (ConflictError, DatabaseBusyError, DatabaseError, SchemaError, StoreError,
+                     ValidationError)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+SIDECARS = ("-wal", "-shm", "-journal")
+BACKUP_NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.db$")
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """What ``verify_backup`` found in a good backup.
+
+    Attributes:
+      path: the backup file.
+      size_bytes: its size.
+      schema_version: its schema version (may be behind this tradestore; it
+        migrates when opened after a restore).
+      head_version: the newest version this tradestore knows.
+      tables: rows per table.
+    """
+
+    path: Path
+    size_bytes: int
+    schema_version: int
+    head_version: int
+    tables: dict
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What ``restore`` did.
+
+    Attributes:
+      db_path: the database now holding the backup's content.
+      backup_path: the backup it came from.
+      previous: where the database that was there before now lives (None when
+        there was none); its ``-wal``/``-shm`` moved beside it with the same suffixes.
+      schema_version: the restored database's version after opening (migrated).
+    """
+
+    db_path: Path
+    backup_path: Path
+    previous: Path | None
+    schema_version: int
+
+
+def utc_stamp(moment: _dt.datetime | None = None) -> str:
+    return (moment or _dt.datetime.now(UTC)).strftime(STAMP_FORMAT)
+
+
+# ------------------------------------------------------------------ file helpers
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform/filesystem allows it
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    for suffix in ("", *SIDECARS):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
+def _temp_beside(target: Path) -> Path:
+    """An empty private (0600) file in the target's folder, so the final rename is atomic."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+def backup_destination(db_path, dest) -> Path:
+    """The file a backup goes to: ``dest`` itself, or for a folder a new
+    ``<stem>-YYYYMMDDTHHMMSSZ.db`` in it (``-2``, ``-3``... within the same second)."""
+    dest = Path(dest)
+    if not dest.is_dir():
+        return dest
+    stem = Path(db_path).stem if str(db_path) != ":memory:" else "memory"
+    stamp = utc_stamp()
+    candidate, n = dest / f"{stem}-{stamp}.db", 1
+    while candidate.exists():
+        n += 1
+        candidate = dest / f"{stem}-{stamp}-{n}.db"
+    return candidate
+
+
+def list_backups(folder, stem: str = "trades") -> list[Path]:
+    """Backups named ``<stem>-YYYYMMDDTHHMMSSZ[-n].db`` in ``folder``, oldest first."""
+    found = []
+    for path in Path(folder).iterdir():
+        match = BACKUP_NAME.match(path.name)
+        if match and match["stem"] == stem and path.is_file():
+            found.append((match["stamp"], int(match["n"] or 1), path))
+    return [p for _, _, p in sorted(found)]
+
+
+def prune_backups(folder, keep: int, stem: str = "trades") -> list[Path]:
+    """Delete all but the ``keep`` newest backups of ``stem``; returns the deleted files."""
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValidationError(f"keep: {keep!r} must be a whole number >= 1", field="keep",
+                              value=keep)
+    old = list_backups(folder, stem)[:-keep]
+    for path in old:
+        path.unlink()
+    return old
+
+
+# ------------------------------------------------------------------ backup
+
+@contextlib.contextmanager
+def _source_connection(repo):
+    """A connection to read the snapshot from: a private read-only one for a file
+    (so the bot's own connection and lock stay free), the store's own for memory."""
+    db = repo.db
+    if db.path == ":memory:":
+        with db.lock:
+            yield db._connection()
+        return
+    db._connection()  # raises if the store is closed
+    uri = f"file:{quote(str(Path(db.path).resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def backup(repo, dest, *, overwrite=False) -> Path:
+    """Copy the open store ``repo`` to ``dest`` (a file, or a folder for a stamped name)
+    while it keeps being written; returns the verified backup's path."""
+    target = backup_destination(repo.path, dest).absolute()
+    if target.exists() and not overwrite:
+        raise ConflictError(f"{target}: already exists (pass overwrite=True to replace it)")
+    if not target.parent.is_dir():
+        raise DatabaseError(f"{target.parent}: no such folder for the backup")
+    try:
+        temp = _temp_beside(target)
+    except OSError as exc:
+        raise DatabaseError(f"{target.parent}: cannot write a backup there: {exc}") from None
+    try:
+        _copy_and_check(repo, temp)
+        _fsync_file(temp)
+        os.chmod(temp, 0o600)
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise DatabaseError(f"{target}: backup failed: {exc}") from None
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    if not repo.db.readonly:
+        repo.events.log("backup", f"backup taken: {target}",
+                        details={"path": str(target), "size_bytes": target.stat().st_size})
+    return target
+
+
+def _copy_and_check(repo, temp: Path) -> None:
+    dst = sqlite3.connect(str(temp), isolation_level=None)
+    try:
+        try:
+            with _source_connection(repo) as src:
+                src.backup(dst)  # pages=-1: one step, one read transaction, one snapshot
+        except sqlite3.Error as exc:
+            raise translate(exc, repo.path) from exc
+        try:
+            mode = dst.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            problems = [r[0] for r in dst.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            app_id = dst.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise translate(exc, str(temp)) from exc
+        if mode.lower() != "delete":
+            raise DatabaseError(f"{temp}: the copy stayed in journal mode {mode}")
+        if problems:
+            raise DatabaseError(f"{repo.path}: the backup copy fails integrity_check: "
+                                f"{'; '.join(problems[:3])}")
+        if app_id not in (0, APPLICATION_ID):
+            raise SchemaError(f"{repo.path}: the copy has a foreign application_id {app_id:#x}")
+    finally:
+        dst.close()
+
+
+# ------------------------------------------------------------------ verify
+
+def verify_backup(path) -> BackupInfo:
+    """Check a backup file: a SQLite file of ours (application_id), a schema version
+    this tradestore knows, integrity_check, foreign keys and every bot state's
+    checksum. Returns what it found or raises a StoreError saying what is wrong."""
+    from .repo import TradeRepo
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatabaseError(f"{path}: no such backup file")
+    with open(path, "rb") as f:
+        header = f.read(100)
+    if not header.startswith(SQLITE_MAGIC):
+        raise DatabaseError(f"{path}: not a SQLite database file")
+    wal = Path(f"{path}-wal")
+    if header[18:20] == b"\x02\x02" and wal.exists() and wal.stat().st_size > 0:
+        raise DatabaseError(f"{path}: not a complete backup: part of it is still in {wal.name} "
+                            "(take backups with 'tradestore backup')")
+    try:
+        repo = TradeRepo.inspect(path)
+    except StoreError as exc:
+        raise type(exc)(f"backup {exc}") from None
+    with repo:
+        app_id = repo.db.scalar("PRAGMA application_id")
+        version = repo.current_version
+        if app_id != APPLICATION_ID or version < 1:
+            raise SchemaError(f"{path}: not a tradestore database (application_id {app_id:#x}, "
+                              f"schema version {version})")
+        problems = repo.check()
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise DatabaseError(f"{path}: the backup is damaged: {'; '.join(problems[:3])}{more}")
+        return BackupInfo(path, path.stat().st_size, version, repo.migrator.head,
+                          repo.table_counts())
+
+
+# ------------------------------------------------------------------ restore
+
+def restore(backup_path, db_path, *, lock_timeout=1.0) -> RestoreResult:
+    """Put a verified backup in place of ``db_path``.
+
+    Refuses (DatabaseBusyError) while another connection has ``db_path`` open, in this
+    process or another. The database found there is kept as
+    ``<name>.before-restore-<UTCSTAMP>`` (with its -wal/-shm, if any), never deleted.
+    """
+    from .repo import TradeRepo
+
+    backup_path, target = Path(backup_path).absolute(), Path(db_path).absolute()
+    if backup_path == target:
+        raise ValidationError(f"{target}: cannot restore a database onto itself",
+                              field="backup_path", value=str(backup_path))
+    verify_backup(backup_path)
+    if not target.parent.is_dir():
+        raise DatabaseError(f"{target.parent}: no such folder")
+    temp = _temp_beside(target)
+    try:
+        shutil.copyfile(backup_path, temp)
+        os.chmod(temp, 0o600)
+        _fsync_file(temp)
+        previous = _swap_in(temp, target, lock_timeout)
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise DatabaseError(f"{target}: restore failed: {exc}") from None
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    with TradeRepo(target) as repo:  # opens and migrates as usual
+        repo.events.log("restore", f"restored from {backup_path}",
+                        details={"backup": str(backup_path),
+                                 "previous": None if previous is None else str(previous)})
+        version = repo.current_version
+    return RestoreResult(target, backup_path, previous, version)
+
+
+def _swap_in(temp: Path, target: Path, lock_timeout: float) -> Path | None:
+    """Keep the current database aside and rename ``temp`` over it, holding an
+    exclusive lock on the current one so that nobody opens it half-way."""
+    if not target.exists():
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+        return None
+    aside = target.with_name(f"{target.name}.before-restore-{utc_stamp()}")
+    n = 1
+    while any(Path(f"{aside}{s}").exists() for s in ("", *SIDECARS)):
+        n += 1
+        aside = target.with_name(f"{target.name}.before-restore-{utc_stamp()}-{n}")
+    with _exclusive(target, lock_timeout):
+        try:
+            os.link(target, aside)  # the current file stays at its name until the rename
+        except OSError:
+            os.rename(target, aside)
+        for suffix in SIDECARS:  # a stale -wal must never meet the restored file
+            if Path(f"{target}{suffix}").exists():
+                os.rename(f"{target}{suffix}", f"{aside}{suffix}")
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+    return aside
+
+
+@contextlib.contextmanager
+def _exclusive(target: Path, timeout: float):
+    """Hold the database exclusively, or refuse.
+
+    BEGIN EXCLUSIVE fails while another connection writes. Leaving WAL mode needs
+    every other connection closed, so it also catches a bot that merely has the file
+    open; the second BEGIN EXCLUSIVE keeps newcomers out until the swap is done. A
+    file too damaged to lock is moved aside without the lock.
+    """
+    conn = sqlite3.connect(str(target), timeout=timeout, isolation_level=None)
+    step = "write"
+    try:
+        try:
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("ROLLBACK")
+            step = "open"
+            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            if mode.lower() != "delete":
+                raise sqlite3.OperationalError(f"database is locked (journal mode {mode})")
+            conn.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if "locked" in text or "busy" in text:
+                what = ("another connection is writing to it" if step == "write" else
+                        "it is open elsewhere (a bot, a tradestore command or another "
+                        "connection of this process)")
+                raise DatabaseBusyError(f"{target}: {what}; close it, then restore again. "
+                                        "Nothing was changed.") from None
+            conn.close()
+            conn = None  # damaged beyond locking: it is only moved aside
+        except sqlite3.DatabaseError:
+            conn.close()
+            conn = None
+        yield
+    finally:
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            conn.close()

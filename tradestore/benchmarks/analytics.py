@@ -1,0 +1,197 @@
+"""Analytics on a large store: get_statistics and calculate_performance_metrics.
+
+The store has ``rows * 10`` fills, ``rows`` closed round trips (ten fills each) and
+``rows`` portfolio snapshots with gaps in the days. It is written with raw inserts
+(fills, positions and snapshots consistent with each other: a position's pnl is its
+fills' cash flow) because building it through save_trades is not what is measured.
+
+The floor streams the same columns out of the same file with plain sqlite3 and does
+the arithmetic in Python: Decimal sums for money, floats for returns, the daily
+series, drawdown and its duration. SQL should win (issue 5: target <= 1x).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from . import Result, timed
+from ..repo import TradeRepo
+from ..trades import INSERT_TRADE
+
+SYMBOLS = [f"SYM{i}/USDT" for i in range(10)]
+START = datetime(2023, 1, 2, tzinfo=timezone.utc)
+FILLS_PER_TRIP = 10
+INSERT_POSITION = """
+INSERT INTO positions (id, account, symbol, side, quantity, entry_value, entry_fees,
+                       max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at,
+                       created_at, updated_at)
+VALUES (?, 'default', ?, ?, '0', '0', '0', '5', ?, ?, 10, ?, ?, ?, ?)
+"""
+INSERT_SNAPSHOT = """
+INSERT INTO portfolio_snapshots (account, timestamp, total_value, created_at, updated_at)
+VALUES ('default', ?, ?, ?, ?)
+"""
+FLOOR_TRIPS = """
+SELECT realized_pnl, fees, opened_at, closed_at FROM positions WHERE closed_at IS NOT NULL
+"""
+FLOOR_CURVE = """
+SELECT timestamp, total_value FROM portfolio_snapshots WHERE account = 'default'
+ORDER BY timestamp
+"""
+NOW = "2026-01-01T00:00:00.000000Z"
+
+
+def _ts(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _money(units: int) -> str:
+    """Fixed-point text of ``units`` ten-thousandths ('-12.0050')."""
+    sign = "-" if units < 0 else ""
+    units = abs(units)
+    return f"{sign}{units // 10000}.{units % 10000:04d}"
+
+
+def _trip_rows(i: int, trip_step: timedelta, first_fill_id: int):
+    """One round trip: five entry fills and five exit fills of quantity 1, and its position."""
+    symbol, strategy = SYMBOLS[i % 10], f"s{i % 4}"
+    long = i % 3 != 0
+    opened = START + i * trip_step
+    entry = [1_000_000 + (i * 37 + j * 11) % 50_000 for j in range(5)]
+    exit_ = [1_000_000 + (i * 53 + j * 29 + 700) % 50_000 for j in range(5)]
+    fee = 125 + i % 7
+    fills = []
+    for j in range(FILLS_PER_TRIP):
+        opening = j < 5
+        price = entry[j] if opening else exit_[j - 5]
+        side = ("BUY" if opening else "SELL") if long else ("SELL" if opening else "BUY")
+        fills.append((first_fill_id + j, "default", symbol, side, "1", _money(price), _money(fee),
+                      None, "bench", None, None, strategy if opening else None,
+                      _ts(opened + timedelta(seconds=30 * j)), None, 0, i + 1, None, None, NOW))
+    gross = sum(exit_) - sum(entry)
+    pnl = (gross if long else -gross) - FILLS_PER_TRIP * fee
+    last = list(fills[-1])
+    last[13] = _money(pnl)
+    fills[-1] = tuple(last)
+    closed = fills[-1][12]
+    position = (i + 1, symbol, "LONG" if long else "SHORT", _money(pnl),
+                _money(FILLS_PER_TRIP * fee), fills[0][12], closed, NOW, NOW)
+    return fills, position
+
+
+def build(path, rows: int) -> None:
+    """rows round trips (rows * 10 fills) and rows snapshots over ~a year, raw inserts."""
+    TradeRepo(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    trip_step = timedelta(days=365) / max(rows, 1)
+    chunk_fills, chunk_positions = [], []
+    for i in range(rows):
+        fills, position = _trip_rows(i, trip_step, i * FILLS_PER_TRIP + 1)
+        chunk_fills += fills
+        chunk_positions.append(position)
+        if len(chunk_positions) == 10_000 or i == rows - 1:
+            conn.executemany(INSERT_POSITION, chunk_positions)
+            conn.executemany(INSERT_TRADE, chunk_fills)
+            chunk_fills, chunk_positions = [], []
+    snapshots, value, moment = [], 1_000_000_000, START
+    snap_step = timedelta(days=365) / max(rows, 1)
+    while len(snapshots) < rows:
+        if moment.toordinal() % 9 != 4:          # every ninth day has no snapshot: a gap
+            value += ((len(snapshots) * 7919) % 2001 - 990) * 10
+            snapshots.append((_ts(moment), _money(value), NOW, NOW))
+        moment += snap_step
+    conn.executemany(INSERT_SNAPSHOT, snapshots)
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def floor_statistics(conn) -> tuple:
+    """Trade statistics in plain Python from the streamed columns."""
+    parse = datetime.fromisoformat
+    zero = Decimal(0)
+    n = wins = losses = 0
+    gross_profit = gross_loss = fees = zero
+    largest_win = largest_loss = None
+    holding = 0.0
+    for pnl_text, fee_text, opened, closed in conn.execute(FLOOR_TRIPS):
+        pnl = Decimal(pnl_text)
+        n += 1
+        fees += Decimal(fee_text)
+        if pnl > 0:
+            wins += 1
+            gross_profit += pnl
+            largest_win = pnl if largest_win is None or pnl > largest_win else largest_win
+        elif pnl < 0:
+            losses += 1
+            gross_loss += pnl
+            largest_loss = pnl if largest_loss is None or pnl < largest_loss else largest_loss
+        holding += (parse(closed) - parse(opened)).total_seconds()
+    return (n, wins, losses, gross_profit, gross_loss, gross_profit + gross_loss, fees,
+            largest_win, largest_loss, holding / n if n else None)
+
+
+def floor_performance(conn) -> tuple:
+    """The curve metrics in plain Python: daily series with gaps carried, float returns,
+    drawdown (and its longest duration) over every snapshot; plus the statistics."""
+    last_of_day: dict[str, str] = {}
+    peak, peak_at, max_dd, longest = -math.inf, None, 0.0, 0.0
+    below, last_seconds = False, 0.0
+    parse = datetime.fromisoformat
+    for ts, value_text in conn.execute(FLOOR_CURVE):
+        last_of_day[ts[:10]] = value_text
+        v = float(value_text)
+        seconds = parse(ts).timestamp()
+        if v >= peak:
+            if below:
+                longest = max(longest, seconds - peak_at)
+            peak, peak_at, below = v, seconds, False
+        else:
+            below = True
+            max_dd = max(max_dd, 1.0 - v / peak)
+        last_seconds = seconds
+    if below:
+        longest = max(longest, last_seconds - peak_at)
+    days = sorted(last_of_day)
+    values, day, value = [], date.fromisoformat(days[0]), None
+    end = date.fromisoformat(days[-1])
+    while day <= end:
+        value = float(last_of_day.get(day.isoformat(), value))
+        values.append(value)
+        day += timedelta(days=1)
+    returns = [b / a - 1.0 for a, b in zip(values, values[1:])]
+    n = len(returns)
+    mean = sum(returns) / n
+    stdev = math.sqrt(sum((r - mean) ** 2 for r in returns) / (n - 1))
+    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / n)
+    return (values[-1] / values[0] - 1, stdev, mean / stdev, downside, max_dd, longest,
+            floor_statistics(conn))
+
+
+def benches(ctx):
+    rows = ctx.rows
+    path = ctx.path("analytics.db")
+    build(path, rows)
+    repo = TradeRepo(path)
+    raw = sqlite3.connect(path)
+    repeat = 1 if rows >= 50_000 else 3
+    try:
+        ours, stats = timed(lambda: repo.get_statistics(days=None), repeat=repeat)
+        floor, plain = timed(lambda: floor_statistics(raw), repeat=repeat)
+        assert stats.total_trades == plain[0] == rows and stats.net_pnl == plain[5]
+        yield Result(f"get_statistics(all), {rows:,} round trips", ours, floor,
+                     f"{rows * FILLS_PER_TRIP:,} fills; target <= 1x")
+        ours, metrics = timed(lambda: repo.calculate_performance_metrics(days=None),
+                              repeat=repeat)
+        floor, plain = timed(lambda: floor_performance(raw), repeat=repeat)
+        assert math.isclose(metrics.max_drawdown, plain[4], rel_tol=1e-9)
+        yield Result(f"calculate_performance_metrics(all), {rows:,} snapshots", ours, floor,
+                     f"{metrics.days + 1} days + the statistics; target <= 1x")
+    finally:
+        repo.close()
+        raw.close()

@@ -1,0 +1,188 @@
+"""ccxt "unified trade" dicts -> fills. ccxt itself is not needed.
+
+Mapping (https://docs.ccxt.com/#/?id=trade-structure):
+  id -> external_id; order -> metadata["order_external_id"] (and order_id when an
+  order with that (exchange, external_id) is stored, see ``link_orders``);
+  amount -> quantity; price; side; symbol; timestamp (ms since the epoch, int,
+  float or text) or else datetime (ISO-8601) -> timestamp. Numbers may be floats
+  (taken through their shortest repr), ints, text or Decimal.
+
+Fees: the ``fees`` list (or the single ``fee`` when there is no list) is summed per
+currency, and ``fees`` (which positions subtract from pnl, in the quote currency)
+gets what can be valued in the symbol's quote currency ("BTC/USDT" -> USDT):
+  - a fee in the quote currency counts as it is;
+  - a fee in the base currency is valued at the fill's own price (exact product);
+  - a fee in another currency (BNB...) counts only when ``fee_prices`` gives its
+    price in the quote currency; otherwise it is left out of ``fees`` and listed
+    in metadata["unvalued_fees"] ({currency: amount});
+  - for a symbol without "/" (quote unknown) a single fee currency is stored as
+    given (``fee_currency`` says which); several are all left unvalued;
+  - a net rebate (negative total) stores fees 0 and metadata["fee_rebate"].
+``fee_currency`` is the quote currency whenever something was valued. Every fee
+entry, as given, is kept in metadata["fees"]; takerOrMaker, type, cost and info
+in metadata under those names.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal
+
+from .codec import UTC, dec_in, to_decimal, to_text, to_utc
+from .errors import ValidationError
+from .money import exact
+from .trades import TradeData
+
+EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
+KEPT = ("takerOrMaker", "type", "cost", "info")
+FIND_ORDER = "SELECT id FROM orders WHERE exchange = ? AND external_id = ?"
+
+
+def trade_from_ccxt(d: Mapping, *, exchange: str, fee_prices: Mapping | None = None) -> TradeData:
+    """One ccxt unified trade -> TradeData (validated; errors name the ccxt field)."""
+    if not isinstance(d, Mapping):
+        raise ValidationError(f"{d!r} is not a ccxt trade (a dict)", value=d)
+    exchange = to_text(exchange, "exchange")
+    symbol = to_text(d.get("symbol"), "symbol")
+    price = to_decimal(d.get("price"), "price", positive=True)
+    metadata = {}
+    for key in KEPT:
+        value = d.get(key)
+        if value is not None:
+            metadata[key] = dec_in(to_decimal(value, key)) if key == "cost" else value
+    order = _optional_id(d.get("order"), "order")
+    if order is not None:
+        metadata["order_external_id"] = order
+    fees, fee_currency = _fees(d, symbol, price, fee_prices, metadata)
+    return TradeData(symbol=symbol, side=d.get("side"),
+                     quantity=to_decimal(d.get("amount"), "amount", positive=True), price=price,
+                     timestamp=_timestamp(d), fees=fees, fee_currency=fee_currency,
+                     exchange=exchange, external_id=_optional_id(d.get("id"), "id"),
+                     metadata=metadata)
+
+
+def _optional_id(value, field):
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValidationError(f"{field}: {value!r} must be text or an integer id", field=field,
+                              value=value)
+    return str(value)
+
+
+def _timestamp(d: Mapping) -> _dt.datetime:
+    value = d.get("timestamp")
+    if value is not None:
+        ms = to_decimal(value, "timestamp")
+        try:
+            return EPOCH + _dt.timedelta(microseconds=int((ms * 1000).to_integral_value()))
+        except (OverflowError, ValueError):
+            raise ValidationError(f"timestamp: {value!r} ms is out of range", field="timestamp",
+                                  value=value) from None
+    if d.get("datetime") is not None:
+        return to_utc(d["datetime"], "datetime")
+    raise ValidationError("timestamp: missing (a ccxt trade needs timestamp or datetime)",
+                          field="timestamp", value=None)
+
+
+def _fee_entries(d: Mapping) -> list[Mapping]:
+    entries = d.get("fees")
+    if not entries:
+        entries = [d["fee"]] if d.get("fee") is not None else []
+    if not isinstance(entries, (list, tuple)) or not all(isinstance(e, Mapping) for e in entries):
+        raise ValidationError(f"fees: {entries!r} must be a list of {{cost, currency, rate}}",
+                              field="fees", value=entries)
+    return list(entries)
+
+
+def _fees(d, symbol, price, fee_prices, metadata) -> tuple[Decimal, str | None]:
+    """(fees, fee_currency) by the rules in the module docstring; fills ``metadata``."""
+    totals: dict[str, Decimal] = {}
+    kept = []
+    for entry in _fee_entries(d):
+        cost, currency, rate = entry.get("cost"), entry.get("currency"), entry.get("rate")
+        kept.append({"cost": None if cost is None else dec_in(to_decimal(cost, "fee.cost")),
+                     "currency": currency,
+                     "rate": None if rate is None else dec_in(to_decimal(rate, "fee.rate"))})
+        if cost is None:
+            continue
+        amount = to_decimal(cost, "fee.cost")
+        if amount.is_zero():
+            continue
+        key = "" if currency is None else to_text(currency, "fee.currency")
+        with exact():
+            totals[key] = totals.get(key, Decimal(0)) + amount
+    if kept:
+        metadata["fees"] = kept
+    base, _, rest = symbol.partition("/")
+    quote = rest.split(":")[0] if rest else None
+    if quote is None:
+        if len(totals) == 1:
+            (currency, amount), = totals.items()
+            return _non_negative(amount, currency or None, metadata)
+        if totals:
+            metadata["unvalued_fees"] = {c: dec_in(a) for c, a in totals.items()}
+        return Decimal(0), None
+    valued, unvalued, priced = Decimal(0), {}, False
+    prices = dict(fee_prices or {})
+    for currency, amount in totals.items():
+        with exact():
+            if currency == quote:
+                valued += amount
+            elif currency == base:
+                valued += amount * price
+            elif currency in prices:
+                valued += amount * to_decimal(prices[currency], f"fee_prices[{currency}]",
+                                              positive=True)
+            else:
+                unvalued[currency] = dec_in(amount)
+                continue
+        priced = True
+    if unvalued:
+        metadata["unvalued_fees"] = unvalued
+    if not priced:
+        has_quote = any(e["currency"] == quote for e in kept)
+        return Decimal(0), quote if has_quote else None
+    return _non_negative(valued, quote, metadata)
+
+
+def _non_negative(amount: Decimal, currency, metadata) -> tuple[Decimal, str | None]:
+    if amount < 0:  # a maker rebate: the schema keeps fees >= 0
+        metadata["fee_rebate"] = dec_in(-amount)
+        return Decimal(0), currency
+    return amount, currency
+
+
+def link_orders(repo, trades: list[TradeData]) -> list[TradeData]:
+    """Set ``order_id`` of fills whose metadata["order_external_id"] names a stored
+    order of the same exchange (one indexed lookup per distinct order). Linking does
+    not change the order's filled quantity or status."""
+    found: dict[tuple, int | None] = {}
+    out = []
+    for trade in trades:
+        external = (trade.metadata or {}).get("order_external_id")
+        if trade.order_id is None and external is not None:
+            key = (trade.exchange, str(external))
+            if key not in found:
+                row = repo.db.query_one(FIND_ORDER, key)
+                found[key] = None if row is None else row[0]
+            if found[key] is not None:
+                trade = replace(trade, order_id=found[key])
+        out.append(trade)
+    return out
+
+
+def save_ccxt_trades(repo, trades, *, exchange: str, fee_prices: Mapping | None = None) -> list[int]:
+    """Map and save ccxt trades in one transaction (duplicates by id skipped); returns
+    the fills' ids in the order given."""
+    items = []
+    for index, d in enumerate(trades):
+        try:
+            items.append(trade_from_ccxt(d, exchange=exchange, fee_prices=fee_prices))
+        except ValidationError as exc:
+            raise ValidationError(f"trade {index}: {exc}", field=exc.field,
+                                  value=exc.value) from None
+    with repo.transaction():
+        return repo.save_trades(link_orders(repo, items))

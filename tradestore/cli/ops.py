@@ -1,0 +1,150 @@
+"""backup, restore, export, import: the store on a bad day and a busy one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ..backup import prune_backups, restore, verify_backup
+from ..errors import ValidationError
+from ..exchange_io import FORMATS, KINDS, Progress, export
+from ..imports import IMPORT_FORMATS, import_trades
+from .common import db_path, open_repo
+
+
+def register(sub) -> None:
+    p = sub.add_parser("backup", help="a verified copy of the live store into a folder",
+                       description="Copy the store while the bot keeps writing (SQLite's online "
+                                   "backup API), check the copy with integrity_check and write "
+                                   "it as DIR/<name>-YYYYMMDDTHHMMSSZ.db with mode 0600.")
+    p.add_argument("dir", nargs="?", metavar="DIR",
+                   help="folder for the backups (default: backups/ beside the database)")
+    p.add_argument("--keep", type=_positive, metavar="N",
+                   help="afterwards keep only the newest N backups of this database in DIR")
+    p.set_defaults(handler=cmd_backup)
+
+    p = sub.add_parser("restore", help="check a backup and put it in place of the database",
+                       description="Verify BACKUP (integrity, application id, schema version, "
+                                   "state checksums), refuse while another process has the "
+                                   "database open, keep the current database as "
+                                   "<name>.before-restore-<UTC time>, then swap the backup in "
+                                   "atomically.")
+    p.add_argument("backup", metavar="BACKUP", help="the backup file")
+    p.add_argument("--db", dest="restore_db", metavar="PATH",
+                   help="database to replace (default: the global --db, $TRADESTORE_DB, "
+                        "./trades.db)")
+    p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser("export", help="stream a table as CSV, JSON or JSON Lines (lossless)",
+                       description="Write trades, orders, positions, snapshots, states or events "
+                                   "in id order. Decimals stay exact text, times ISO-8601 UTC. "
+                                   "All time unless --days/--since/--until.")
+    p.add_argument("kind", choices=list(KINDS), help="what to export")
+    p.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
+    p.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    p.add_argument("--symbol", help="only this symbol (trades, orders, positions, events)")
+    p.add_argument("--account", help="only this account (trades, orders, positions, snapshots)")
+    p.add_argument("--strategy", help="only this strategy (trades, orders)")
+    p.add_argument("--exchange", help="only this exchange (trades, orders)")
+    p.add_argument("--bot", help="only this bot (states)")
+    p.add_argument("--event-type", help="only this event type (events)")
+    span = p.add_mutually_exclusive_group()
+    span.add_argument("--days", type=float, metavar="N", help="only the last N days")
+    span.add_argument("--all", action="store_true", help="all time (the default)")
+    p.add_argument("--since", metavar="TIME", help="from this ISO-8601 time on")
+    p.add_argument("--until", metavar="TIME", help="before this ISO-8601 time")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("import", help="import fills from a file, all or nothing",
+                       description="Check every row first (the first bad one is named by its "
+                                   "line), then save all in one transaction. Rows whose "
+                                   "(exchange, external_id) is already stored are skipped and "
+                                   "counted.")
+    p.add_argument("kind", choices=["trades"], help="what to import (trades)")
+    p.add_argument("file", metavar="FILE", help="the file ('-' reads stdin)")
+    p.add_argument("--format", choices=IMPORT_FORMATS,
+                   help="csv, json, jsonl, or ccxt (a JSON array or lines of ccxt trades); "
+                        "default: from the file's extension")
+    p.add_argument("--exchange", metavar="E",
+                   help="exchange of the fills (required for ccxt; otherwise fills rows "
+                        "that name none)")
+    p.add_argument("--ignore-order-ids", action="store_true",
+                   help="drop order_id (order ids of another store)")
+    p.set_defaults(handler=cmd_import)
+
+
+def _positive(text: str) -> int:
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def cmd_backup(args) -> int:
+    path = db_path(args)
+    folder = Path(args.dir) if args.dir else Path(path).absolute().parent / "backups"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # as it is: a backup never migrates the database it copies
+    with open_repo(args, migrate=False, _allow_behind=True) as repo:
+        target = repo.backup(folder)
+    size = target.stat().st_size
+    print(f"{target}: backup of {path} ({size:,} bytes), integrity ok")
+    if args.keep:
+        for old in prune_backups(folder, args.keep, stem=Path(path).stem):
+            print(f"removed old backup {old}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    target = args.restore_db or db_path(args)
+    info = verify_backup(args.backup)
+    print(f"{info.path}: ok (schema version {info.schema_version}, "
+          f"{info.tables.get('trades', 0):,} fills, {info.size_bytes:,} bytes)")
+    result = restore(args.backup, target, lock_timeout=min(args.busy_timeout, 2.0))
+    if result.previous is not None:
+        print(f"previous database kept as {result.previous}")
+    print(f"{result.db_path}: restored from {result.backup_path} "
+          f"(schema version {result.schema_version})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    filters = {"symbol": args.symbol, "account": args.account, "strategy": args.strategy,
+               "exchange": args.exchange, "bot": args.bot, "event_type": args.event_type}
+    with open_repo(args, readonly=True) as repo:
+        count = export(repo, args.kind, args.out, fmt=args.format,
+                       days=None if args.all else args.days, since=args.since, until=args.until,
+                       progress=Progress(f"exporting {args.kind}"),
+                       **{k: v for k, v in filters.items() if v is not None})
+    if args.out:
+        print(f"{args.out}: {count:,} {args.kind} rows ({args.format})")
+    return 0
+
+
+def cmd_import(args) -> int:
+    spooled = None
+    source = args.file
+    try:
+        if source == "-":  # two passes need a file: spool stdin to a private temp file
+            if args.format is None:
+                raise ValidationError("format: reading stdin needs --format", field="format")
+            fd, spooled = tempfile.mkstemp(prefix="tradestore-import-")
+            with os.fdopen(fd, "wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f)
+            source = spooled
+        with open_repo(args) as repo:
+            result = import_trades(repo, source, fmt=args.format, exchange=args.exchange,
+                                   ignore_order_ids=args.ignore_order_ids)
+    finally:
+        if spooled:
+            os.unlink(spooled)
+    print(f"read {result.read:,}, inserted {result.inserted:,}, duplicate {result.duplicate:,}")
+    return 0
+

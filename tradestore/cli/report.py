@@ -1,0 +1,92 @@
+"""tradestore report | demo: how the bot is doing, and a simulated bot to look at."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+
+from ..demo import build_demo
+from ..repo import TradeRepo
+from ..report import collect, render_json, render_text
+from .common import open_repo
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and 0 <= value < 1e6):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days >= 0")
+    return int(value) if value.is_integer() else value
+
+
+def _whole(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {low} to "
+                                             f"{high}")
+        return value
+    return parse
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "report", help="performance report: return, Sharpe, drawdown, win rate, per strategy",
+        description="Equity-curve metrics (return, CAGR, volatility, Sharpe, Sortino, max "
+                    "drawdown), round-trip statistics (win rate, profit factor, expectancy, "
+                    "best and worst) and per-strategy and per-symbol tables, for one account. "
+                    "Text rounds for display; json keeps every digit.")
+    span = p.add_mutually_exclusive_group()
+    span.add_argument("--days", type=_days, default=30, metavar="N",
+                      help="from midnight UTC N days ago (default: 30)")
+    span.add_argument("--all", action="store_true", help="all time")
+    p.add_argument("--account", default="default", help="which account (default: default)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (default: text)")
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser(
+        "demo", help="simulate a bot into demo.db and print its report",
+        description="Simulate a trading bot (random-walk prices, limit and market orders, "
+                    "partial fills, cancels, long and short round trips, bot states, hourly "
+                    "portfolio snapshots) into a fresh database, then print its report. "
+                    "Deterministic for a seed. An existing demo database is replaced; any "
+                    "other existing file is refused.")
+    p.add_argument("--db", dest="demo_db", metavar="PATH", default=None,
+                   help="where to write it (default: the global --db if given, else ./demo.db)")
+    p.add_argument("--days", type=_whole(1, 3650), default=90, metavar="N",
+                   help="days to simulate, ending at today's midnight UTC (default: 90)")
+    p.add_argument("--seed", type=_whole(-2**63, 2**63 - 1), default=7,
+                   help="random seed (default: 7)")
+    p.set_defaults(handler=cmd_demo)
+
+
+def cmd_report(args) -> int:
+    with open_repo(args, readonly=True) as repo:
+        report = collect(repo, None if args.all else args.days, account=args.account)
+        source = repo.path
+    print(render_json(report) if args.format == "json" else render_text(report, source=source),
+          end="")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    path = build_demo(args.demo_db or args.db or "demo.db", days=args.days, seed=args.seed)
+    with TradeRepo(path) as repo:  # a writer's close leaves no -wal/-shm beside the file
+        report = collect(repo, None)
+    print(render_text(report, source=str(path)))
+    db = shlex.quote(str(path))
+    print(f"The demo bot's record is in {path}. Open it with the sqlite3 shell:")
+    print(f'  sqlite3 {db} "SELECT * FROM v_strategy_performance"')
+    print(f'  sqlite3 {db} "SELECT symbol, side, pnl, closed_at FROM v_round_trips"')
+    print("or look around with tradestore:")
+    for command in ("report --days 7", "trades", "orders", "positions", "positions --closed",
+                    "equity", "state history", "strategies", "events", "check"):
+        print(f"  tradestore --db {db} {command}")
+    return 0

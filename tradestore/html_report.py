@@ -1,0 +1,293 @@
+"""The report as one self-contained HTML page: inline CSS and SVG, no script, nothing
+fetched from anywhere (a Content-Security-Policy says so to the browser too).
+
+Every figure comes from the analytics API (``calculate_performance_metrics``,
+``get_strategy_performance``, ``get_symbol_performance``) or the ``v_round_trips``
+view; every piece of text from the database is escaped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import tempfile
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from . import report as text_report
+from . import svg
+from .charts import monthly_returns, yearly_returns
+from .codec import ts_in, utc_now
+from .errors import ValidationError
+from .svg import escape
+
+# Snapshots of the chart window as floats (epoch seconds, value), oldest first: the
+# chart streams them through a min/max sampler, so a long history costs no memory.
+CHART_COUNT_SQL = """
+SELECT count(*) FROM portfolio_snapshots
+WHERE account = :account AND timestamp >= :start AND timestamp < :end
+"""
+CHART_SQL = """
+SELECT (julianday(timestamp) - 2440587.5) * 86400.0, CAST(total_value AS REAL)
+FROM portfolio_snapshots
+WHERE account = :account AND timestamp >= :start AND timestamp < :end
+ORDER BY timestamp
+"""
+ROUND_TRIPS_SQL = """
+SELECT id, symbol, side, strategy, quantity, pnl, fees, opened_at, closed_at
+FROM v_round_trips
+WHERE closed_at >= :start AND (:account IS NULL OR account = :account)
+"""
+TOP_TRADES = 10
+
+CSS = """
+body{margin:0;background:#f5f6f8;color:#222;font:14px/1.45 system-ui,-apple-system,
+ 'Segoe UI',Roboto,Helvetica,Arial,sans-serif}
+main{max-width:1000px;margin:0 auto;padding:20px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
+.meta{color:#555;margin:0 0 12px}.meta code{background:#eceef1;padding:1px 4px;border-radius:3px}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px;margin:0}
+.figure{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:8px 10px}
+.figure.wide{grid-column:span 2}.figure dt{color:#666;font-size:12px}.figure dd{margin:2px 0 0;font-size:17px;font-weight:600}
+.panel{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:8px;overflow-x:auto}
+.panel svg{display:block;max-width:100%;height:auto}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
+th,td{border-bottom:1px solid #e6e8eb;padding:4px 8px;text-align:left;white-space:nowrap}
+th{background:#f0f2f5;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.gain{color:#1a7f37}.loss{color:#b42318}.none{color:#888;font-style:italic}
+footer{color:#666;font-size:12px;margin-top:24px}
+""".strip()
+
+NOT_AVAILABLE = "n/a"
+
+
+# ------------------------------------------------------------------ formatting
+# The display formats are the text report's (tradestore/report.py), so both show the
+# same figures the same way: money to cents, percentages and ratios to two decimals.
+money, pct, ratio, duration = text_report.money, text_report.pct, text_report.ratio, \
+    text_report.duration
+NOT_AVAILABLE = text_report.NA
+
+
+def window_text(metrics) -> str:
+    if metrics.start is None:
+        return "no portfolio snapshots in the window"
+    return f"{metrics.start} .. {metrics.end} ({metrics.days} days)"
+
+
+def headline(metrics) -> list[tuple[str, str, str]]:
+    """[(key, label, text)]: the headline figures, formatted as the text report does."""
+    m = metrics
+    return [
+        ("window", "Equity curve", window_text(m)),
+        ("start_value", "Start value", money(m.start_value)),
+        ("end_value", "End value", money(m.end_value)),
+        ("total_return", "Total return", pct(m.total_return, True)),
+        ("cagr", "CAGR", pct(m.cagr, True)),
+        ("sharpe_ratio", "Sharpe ratio", ratio(m.sharpe_ratio)),
+        ("sortino_ratio", "Sortino ratio", ratio(m.sortino_ratio)),
+        ("max_drawdown", "Max drawdown", pct(m.max_drawdown)),
+        ("max_drawdown_duration", "Drawdown duration", duration(m.max_drawdown_duration)),
+        ("volatility", "Volatility (ann.)", pct(m.volatility)),
+        ("total_trades", "Closed round trips", str(m.total_trades)),
+        ("win_rate", "Win rate", pct(m.win_rate)),
+        ("profit_factor", "Profit factor", ratio(m.profit_factor)),
+        ("expectancy", "Expectancy", money(m.expectancy)),
+        ("net_pnl", "Net pnl", money(m.net_pnl)),
+        ("total_fees", "Total fees", money(m.total_fees)),
+    ]
+
+
+def _amount(value: Decimal, *, signed=False) -> str:
+    """A money cell: rounded for display, the exact value in its tooltip."""
+    cls = " gain" if signed and value > 0 else " loss" if signed and value < 0 else ""
+    return (f'<td class="num{cls}" title="{escape(format(value, "f"))}">'
+            f"{escape(money(value))}</td>")
+
+
+# ------------------------------------------------------------------ data
+def window_start(days, now=None) -> datetime | None:
+    """Midnight UTC of the day ``days`` ago (None: all time), as the text report's window."""
+    if days is None:
+        return None
+    first_day = ((now or utc_now()) - timedelta(days=days)).date()
+    return datetime.combine(first_day, time(), timezone.utc)
+
+
+def chart_series(repo, metrics, account: str, limit: int = svg.MAX_POINTS):
+    """(equity, drawdown) points of every snapshot in the metrics' window, each
+    downsampled to ``limit`` with the extremes kept; drawdown from the running peak."""
+    if metrics.start is None:
+        return [], []
+    start = datetime.combine(metrics.start, time(), timezone.utc)
+    end = datetime.combine(metrics.end, time(), timezone.utc) + timedelta(days=1)
+    params = {"account": account, "start": ts_in(start), "end": ts_in(end)}
+    with repo.db.reading() as conn:
+        count = conn.execute(CHART_COUNT_SQL, params).fetchone()[0]
+        equity, drawdown = svg.MinMaxSampler(count, limit), svg.MinMaxSampler(count, limit)
+        peak = None
+        for x, value in conn.execute(CHART_SQL, params):
+            equity.add(x, value)
+            peak = value if peak is None or value > peak else peak
+            drawdown.add(x, min(0.0, value / peak - 1.0) if peak > 0 else 0.0)
+    return equity.points(), drawdown.points()
+
+
+def round_trips(repo, *, since=None, account=None, count: int = TOP_TRADES):
+    """(best, worst): the ``count`` round trips with the highest and the lowest pnl,
+    ordered exactly (Decimal), ties by close time then id."""
+    params = {"start": ts_in(since) if since else "0000", "account": account}
+    rows = [dict(zip(("id", "symbol", "side", "strategy", "quantity", "pnl", "fees",
+                      "opened_at", "closed_at"), r))
+            for r in repo.db.query(ROUND_TRIPS_SQL, params)]
+    for row in rows:
+        row["pnl"], row["fees"] = Decimal(row["pnl"]), Decimal(row["fees"])
+    best = heapq.nsmallest(count, rows, key=lambda r: (-r["pnl"], r["closed_at"], r["id"]))
+    worst = heapq.nsmallest(count, rows, key=lambda r: (r["pnl"], r["closed_at"], r["id"]))
+    return best, worst
+
+
+# ------------------------------------------------------------------ HTML pieces
+def _figures(metrics) -> str:
+    items = "".join(f'<div class="figure{" wide" if key == "window" else ""}" id="fig-{key}"><dt>{escape(label)}</dt>'
+                    f'<dd>{escape(text)}</dd></div>' for key, label, text in headline(metrics))
+    return f'<dl class="figures">{items}</dl>'
+
+
+def _name_cell(name: str | None) -> str:
+    if not name:
+        return '<td class="none">(none)</td>'
+    return f"<td>{escape(name)}</td>"
+
+
+def _group_table(rows, heading: str) -> str:
+    if not rows:
+        return '<p class="none">No closed round trips.</p>'
+    body = "".join(
+        f"<tr>{_name_cell(g.name)}{_amount(g.net_pnl, signed=True)}"
+        f'<td class="num">{g.trades}</td><td class="num">{escape(pct(g.win_rate))}</td>'
+        f'<td class="num">{escape(ratio(g.profit_factor))}</td>{_amount(g.fees)}</tr>'
+        for g in rows)
+    return (f'<table><thead><tr><th>{escape(heading)}</th><th class="num">Net pnl</th>'
+            f'<th class="num">Trades</th><th class="num">Win rate</th>'
+            f'<th class="num">Profit factor</th><th class="num">Fees</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def _trip_table(rows) -> str:
+    if not rows:
+        return '<p class="none">No closed round trips.</p>'
+    body = "".join(
+        f'<tr><td class="num">{r["id"]}</td><td>{escape(r["symbol"])}</td>'
+        f'<td>{escape(r["side"])}</td>{_name_cell(r["strategy"])}'
+        f'<td class="num">{escape(format(Decimal(r["quantity"]), ",f"))}</td>'
+        f'<td>{escape(r["closed_at"][:16].replace("T", " "))}</td>'
+        f'{_amount(r["pnl"], signed=True)}{_amount(r["fees"])}</tr>'
+        for r in rows)
+    return ('<table><thead><tr><th class="num">#</th><th>Symbol</th><th>Side</th>'
+            '<th>Strategy</th><th class="num">Qty</th><th>Closed (UTC)</th>'
+            '<th class="num">Pnl</th><th class="num">Fees</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def requested_window(days, since) -> str:
+    """The window as the text report names it: "all time" or "last N days (since D)"."""
+    if days is None:
+        return "all time"
+    text = f"{days:g}"
+    return f"last {text} day{'' if text == '1' else 's'} (since {since:%Y-%m-%d})"
+
+
+def _definitions(metrics, days, since) -> str:
+    items = [
+        f"Window: {requested_window(days, since)}, from midnight UTC; the equity curve spans "
+        f"{window_text(metrics)}.",
+        "Daily returns: the last portfolio value of each UTC day; days without a snapshot "
+        "carry the previous value.",
+        f"Annualisation: {metrics.periods_per_year} periods per year; risk-free rate "
+        f"{metrics.risk_free_rate * 100:g}% per year.",
+        "Total return = last / first - 1; CAGR over calendar days; volatility = stdev(ddof=1) "
+        "x sqrt(periods); Sharpe = mean(r - rf) / stdev(r) x sqrt(periods); Sortino = "
+        "mean(r) x periods / (downside deviation x sqrt(periods)).",
+        "Max drawdown: the deepest fall below a previous peak over every snapshot. The chart "
+        "draws every snapshot (long series are downsampled keeping each bucket's extremes).",
+        "Monthly return = the month's last daily value / the previous month's last value - 1 "
+        "(the first month from the first value).",
+        "Round trips: closed positions (average cost). Win rate = wins / all closed; profit "
+        "factor = gross profit / |gross loss|; expectancy = net pnl / round trips.",
+        f"{NOT_AVAILABLE}: not defined for this data (no snapshots, no losses, zero deviation).",
+    ]
+    return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+
+
+def render_html(repo, *, days=None, account="default", periods_per_year=365, risk_free_rate=0,
+                source=None, now=None) -> str:
+    """The whole report page as a string.
+
+    ``days=None`` is all time, else the window starts at midnight UTC of the day ``days``
+    ago (the text report's window). ``source`` names the database shown on the page
+    (default: the store's path). ``now`` fixes the clock (tests).
+    """
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float))
+                             or not 0 <= days < 1e6):
+        raise ValidationError(f"days: {days!r} must be a number of days >= 0 or None",
+                              field="days", value=days)
+    since = window_start(days, now)
+    metrics = repo.calculate_performance_metrics(None, account=account, since=since,
+                                                 periods_per_year=periods_per_year,
+                                                 risk_free_rate=risk_free_rate)
+    daily = repo.analytics.equity(None, account=account, since=since)
+    equity, drawdown = chart_series(repo, metrics, account)
+    strategies = repo.get_strategy_performance(None, account=account, since=since)
+    symbols = repo.get_symbol_performance(None, account=account, since=since)
+    best, worst = round_trips(repo, since=since, account=account)
+    source = repo.path if source is None else str(source)
+    generated = (now or utc_now()).strftime("%Y-%m-%d %H:%M UTC")
+    title = f"tradestore report: {account}"
+    chart = svg.line_chart(equity, drawdown=drawdown or False, title="Equity and drawdown",
+                           heading=False)
+    months = svg.heatmap(monthly_returns(daily), yearly_returns(daily), title="Monthly returns",
+                         heading=False)
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>Trading report</h1><p class=\"meta\">account <b>{escape(account)}</b> &middot; "
+        f"window <span id=\"window\">{escape(requested_window(days, since))}</span> &middot; "
+        f"database <code id=\"source\">{escape(source)}</code>"
+        f" &middot; generated {escape(generated)}</p>",
+        _figures(metrics),
+        f'<h2>Equity and drawdown</h2><div class="panel" id="equity-chart">{chart}</div>',
+        f'<h2>Monthly returns</h2><div class="panel" id="monthly-heatmap">{months}</div>',
+        '<h2>By strategy</h2><div id="by-strategy">', _group_table(strategies, "Strategy"),
+        '</div><h2>By symbol</h2><div id="by-symbol">', _group_table(symbols, "Symbol"), "</div>",
+        f'<h2>{TOP_TRADES} best round trips</h2><div id="best-trips">{_trip_table(best)}</div>',
+        f'<h2>{TOP_TRADES} worst round trips</h2><div id="worst-trips">{_trip_table(worst)}</div>',
+        f"<h2>Definitions</h2>{_definitions(metrics, days, since)}",
+        f"<footer>Database <code>{escape(source)}</code>, account {escape(account)}, "
+        f"generated {escape(generated)} by tradestore.</footer>",
+        "</main></body></html>\n",
+    ])
+
+
+def write_html(repo, path, **options) -> Path:
+    """Render and write atomically (a temp file renamed over ``path``), mode 0644."""
+    target = Path(path)
+    page = render_html(repo, **options).encode("utf-8")
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                dir=target.parent if str(target.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(page)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    return target

@@ -1,0 +1,210 @@
+"""The performance report: the analytics API's figures as text or lossless JSON.
+
+``collect`` makes the library calls (one window for all of them); ``render_text``
+and ``render_json`` only format. Text rounds for display (money to cents, small
+amounts to four significant digits, percentages to two decimals) and never
+changes a stored value; JSON keeps every digit (Decimals as strings).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from .analytics import GroupPerformance, PerformanceMetrics
+from .codec import UTC, utc_now
+from .errors import ValidationError
+
+WIDTH = 80
+NA = "n/a"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the report shows.
+
+    Attributes:
+      account: the account whose equity curve and round trips are reported.
+      days: the look-back in days, or None for all time.
+      since: the window's start (midnight UTC of the first day), None for all time.
+      metrics: PerformanceMetrics of the account over the window.
+      strategies, symbols: GroupPerformance rows of the account over the same window.
+    """
+
+    account: str
+    days: float | None
+    since: datetime | None
+    metrics: PerformanceMetrics
+    strategies: list[GroupPerformance]
+    symbols: list[GroupPerformance]
+
+
+def collect(repo, days=30, *, account="default", now=None) -> Report:
+    """The report's figures. ``days=None`` is all time; otherwise the window starts at
+    midnight UTC of the day ``days`` ago (as ``calculate_performance_metrics`` does)."""
+    since = None
+    if days is not None:
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days < 1e6:
+            raise ValidationError(f"days: {days!r} must be a number of days >= 0 or None",
+                                  field="days", value=days)
+        start = (now or utc_now()) - timedelta(days=days)
+        since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    metrics = repo.calculate_performance_metrics(None, account=account, since=since)
+    return Report(account, days, since, metrics,
+                  repo.get_strategy_performance(None, account=account, since=since),
+                  repo.get_symbol_performance(None, account=account, since=since))
+
+
+# ------------------------------------------------------------------ display formats
+
+def money(value: Decimal | None) -> str:
+    """Cents with thousands separators; amounts under 1 to four significant digits."""
+    if value is None:
+        return NA
+    if value.is_zero():
+        return "0.00"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    places = min(8, max(2, 3 - value.adjusted()))
+    return f"{value:.{places}f}"
+
+
+def _number(value: float, spec: str) -> str:
+    return f"{value:{spec}}" if abs(value) < 1e7 else f"{value:.3e}"
+
+
+def pct(value: float | None, signed=False) -> str:
+    if value is None:
+        return NA
+    return _number(value * 100, "+.2f" if signed else ".2f") + "%"
+
+
+def ratio(value: float | None) -> str:
+    return NA if value is None else _number(value, ".2f")
+
+
+def duration(value: timedelta | None) -> str:
+    if value is None:
+        return NA
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {seconds}s"
+
+
+def _fit(label: str, value: str) -> str:
+    """``label + value`` on one line; a value too long keeps its end ("...tail")."""
+    room = WIDTH - len(label)
+    return label + (value if len(value) <= room else "..." + value[len(value) - room + 3:])
+
+
+def _pairs(rows) -> list[str]:
+    """Two label/value columns per line; a line too wide is split in two."""
+    lines = []
+    for left, right in rows:
+        cells = [f"{label:<18}{value:>16}" for label, value in (left, right) if label]
+        line = "  " + "   ".join(cells)
+        if len(line.rstrip()) <= WIDTH:
+            lines.append(line.rstrip())
+        else:
+            lines += [f"  {label:<18} {value}" for label, value in (left, right) if label]
+    return lines
+
+
+def _table(title: str, key: str, rows: list[GroupPerformance]) -> list[str]:
+    headers = [key, "trades", "wins", "win rate", "net pnl", "fees", "profit f."]
+    body = [[r.name or "(none)", str(r.trades), str(r.wins), pct(r.win_rate), money(r.net_pnl),
+             money(r.fees), ratio(r.profit_factor)] for r in rows]
+    sizes = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(headers)]
+    room = WIDTH - 2 - sum(sizes[1:]) - 2 * (len(sizes) - 1)
+    sizes[0] = max(6, min(sizes[0], room))
+    def line(cells):
+        first = cells[0] if len(cells[0]) <= sizes[0] else cells[0][:sizes[0] - 1] + "~"
+        rest = [c.rjust(s) for c, s in zip(cells[1:], sizes[1:])]
+        return "  " + "  ".join([first.ljust(sizes[0])] + rest)
+    out = [title]
+    if not body:
+        return out + [line(headers), "  (no closed round trips)"]
+    if len(line(body[0])) <= WIDTH and all(len(line(b)) <= WIDTH for b in body):
+        return out + [line(headers)] + [line(b) for b in body]
+    for b in body:  # too wide for one line a row (huge amounts): a block per row
+        out += [_fit("  ", b[0]),
+                f"    trades {b[1]}, wins {b[2]}, win rate {b[3]}, profit factor {b[6]}",
+                f"    net pnl  {b[4]}", f"    fees     {b[5]}"]
+    return out
+
+
+def render_text(report: Report, *, source: str | None = None) -> str:
+    """The report as text lines of at most 80 columns."""
+    m = report.metrics
+    if report.days is None:
+        window = "all time"
+    else:
+        days = f"{report.days:g}"
+        window = f"last {days} day{'' if days == '1' else 's'} (since {report.since:%Y-%m-%d})"
+    if m.start is None:
+        curve = "no portfolio snapshots in the window"
+    else:
+        curve = f"{m.start} .. {m.end} ({m.days} days of daily closes)"
+    lines = [_fit("Performance report of account ", repr(report.account))]
+    if source:
+        lines.append(_fit("Database:     ", source))
+    lines += [f"Window:       {window}", f"Equity curve: {curve}"]
+    lines.append("")
+    lines += _pairs([
+        (("start value", money(m.start_value)), ("end value", money(m.end_value))),
+        (("total return", pct(m.total_return, True)), ("CAGR", pct(m.cagr, True))),
+        (("volatility (ann.)", pct(m.volatility)), ("max drawdown", pct(m.max_drawdown))),
+        (("Sharpe ratio", ratio(m.sharpe_ratio)),
+         ("drawdown duration", duration(m.max_drawdown_duration))),
+        (("Sortino ratio", ratio(m.sortino_ratio)), ("Calmar ratio", ratio(m.calmar_ratio))),
+    ])
+    lines += ["", f"Closed round trips: {m.total_trades} ({m.winning_trades} won, "
+                  f"{m.losing_trades} lost)"]
+    lines += _pairs([
+        (("win rate", pct(m.win_rate)), ("profit factor", ratio(m.profit_factor))),
+        (("net pnl", money(m.net_pnl)), ("expectancy", money(m.expectancy))),
+        (("gross profit", money(m.gross_profit)), ("gross loss", money(m.gross_loss))),
+        (("best round trip", money(m.largest_win)), ("worst round trip", money(m.largest_loss))),
+        (("average win", money(m.avg_win)), ("average loss", money(m.avg_loss))),
+        (("total fees", money(m.total_fees)), ("avg holding time", duration(m.avg_holding_time))),
+    ])
+    lines += [""] + _table("By strategy", "strategy", report.strategies)
+    lines += [""] + _table("By symbol", "symbol", report.symbols)
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ JSON
+
+def lossless(value):
+    """JSON-ready data: Decimal as plain-notation text, dates ISO, durations in seconds."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {str(k): lossless(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [lossless(v) for v in value]
+    return value
+
+
+def _shallow(record) -> dict:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def render_json(report: Report) -> str:
+    data = {"account": report.account, "days": report.days, "since": report.since,
+            "metrics": _shallow(report.metrics),
+            "strategies": [_shallow(r) for r in report.strategies],
+            "symbols": [_shallow(r) for r in report.symbols]}
+    return json.dumps(lossless(data), indent=1) + "\n"
