@@ -3,7 +3,9 @@ write, and a reader that checks the record's invariants on every read.
 
     python tests/reliability_worker.py writer DB --tag T [--seed S] [--slot N]
                                        [--seconds X] [--durability full|normal]
+                                       [--busy-timeout SECONDS]
     python tests/reliability_worker.py reader DB [--seed S] [--seconds X]
+    python tests/reliability_worker.py hog DB [--tag T] [--seconds X]
 
 The writer prints ``try <kind>`` before each call and one ``ack ...`` line, flushed,
 after each call returns (the write is then acknowledged to the bot):
@@ -18,9 +20,11 @@ after each call returns (the write is then acknowledged to the bot):
     ack rollback <from_version> <version>  rollback_bot_state
     ack snap <id> <timestamp> <value>      save_portfolio_snapshot
 
-It exits 0 after ``--seconds`` (runs until killed without it); any exception goes to
+It prints ``done <operations> <longest call in seconds>`` and exits 0 after
+``--seconds`` (runs until killed without it); any exception goes to
 stderr with exit code 3. The reader prints ``violation ...`` lines and, at the end,
-``reads <snapshots> <reports>``. The checking functions are imported by the tests.
+``reads <snapshots> <reports>``. A hog keeps the write lock busy back to back (the
+starvation test). The checking functions are imported by the tests.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ EXCHANGE = "sim"
 BULK_SIZE = 20
 SNAPSHOT_BASE = _dt.datetime(2024, 1, 1, tzinfo=_dt.timezone.utc)
 STATE_BOT = "reliability"
+HOG_WRITE = ("INSERT INTO store_meta (key, value, updated_at) VALUES (?, 'hog', ?) "
+             "ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at")
 
 
 def bulk_external_id(tag: str, k: int, i: int) -> str:
@@ -56,7 +62,11 @@ def bulk_external_id(tag: str, k: int, i: int) -> str:
 # ------------------------------------------------------------------ the writer
 
 class Writer:
-    """One bot's write loop; ``ack(line)`` is called once a call has returned."""
+    """One bot's write loop; ``ack(line)`` is called once a call has returned.
+
+    ``step()`` makes one operation: a fill, a bulk of fills, an order with a fill (or a
+    cancel), a bot state (or a rollback), a portfolio snapshot, or a fill sent again.
+    """
 
     def __init__(self, repo: TradeRepo, tag: str, rng: random.Random, ack, *, slot: int = 0,
                  before=None):
@@ -316,14 +326,17 @@ def _say(line: str) -> None:
 
 def run_writer(args) -> int:
     rng = random.Random(args.seed)
-    with TradeRepo(args.db, durability=args.durability) as repo:
+    worst = 0.0
+    with TradeRepo(args.db, durability=args.durability, busy_timeout=args.busy_timeout) as repo:
         _say("ready")
         writer = Writer(repo, args.tag, rng, _say, slot=args.slot,
                         before=lambda kind: _say(f"try {kind}"))
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         while deadline is None or time.monotonic() < deadline:
+            started = time.monotonic()
             writer.step()
-    _say(f"done {writer.ops}")
+            worst = max(worst, time.monotonic() - started)
+    _say(f"done {writer.ops} {worst:.3f}")
     return 0
 
 
@@ -346,18 +359,35 @@ def run_reader(args) -> int:
     return 0
 
 
+def run_hog(args) -> int:
+    """Write back to back: hold the write lock 20 ms, let go for 2 ms, again."""
+    with TradeRepo(args.db, busy_timeout=args.busy_timeout) as repo:
+        _say("ready")
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        while deadline is None or time.monotonic() < deadline:
+            with repo.transaction() as conn:
+                conn.execute(HOG_WRITE, (f"hog-{args.tag}", ts_in(_dt.datetime.now(_dt.timezone.utc))))
+                time.sleep(0.020)
+            time.sleep(0.002)
+    return 0
+
+
+MODES = {"writer": run_writer, "reader": run_reader, "hog": run_hog}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=("writer", "reader"))
+    parser.add_argument("mode", choices=sorted(MODES))
     parser.add_argument("db")
     parser.add_argument("--tag", default="w")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slot", type=int, default=0, help="day offset of snapshot times")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--durability", choices=("full", "normal"), default="full")
+    parser.add_argument("--busy-timeout", type=float, default=5.0)
     args = parser.parse_args(argv)
     try:
-        return (run_writer if args.mode == "writer" else run_reader)(args)
+        return MODES[args.mode](args)
     except BaseException:  # noqa: B036 - report anything, the parent judges
         traceback.print_exc()
         sys.stderr.flush()

@@ -502,7 +502,8 @@ def test_overflowing_cagr_is_none_not_an_exception(memory_repo):
 
 @pytest.mark.parametrize("options", [
     {"periods_per_year": 0}, {"periods_per_year": 1.5}, {"periods_per_year": True},
-    {"risk_free_rate": -1}, {"risk_free_rate": float("nan")}, {"days": -1}, {"days": "7"},
+    {"risk_free_rate": -1}, {"risk_free_rate": float("nan")}, {"risk_free_rate": "abc"},
+    {"risk_free_rate": None}, {"days": -1}, {"days": "7"},
 ])
 def test_bad_options_are_validation_errors(memory_repo, options):
     with pytest.raises(ValidationError):

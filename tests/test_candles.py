@@ -370,6 +370,19 @@ def test_csv_import_is_all_or_nothing_and_names_the_bad_line(cli, db_path, tmp_p
         assert repo.candles.symbols() == []
 
 
+def test_csv_import_shows_progress_only_on_a_terminal(cli, db_path, tmp_path, monkeypatch):
+    import sys
+    import tradestore.candles
+    path = tmp_path / "bars.csv"
+    path.write_text(CSV_TEXT)
+    monkeypatch.setattr(tradestore.candles, "PROGRESS_EVERY", 2)
+    quiet = cli("--db", db_path, "candles", "import", path, "--symbol", "A", "--timeframe", "1m")
+    assert quiet.code == 0 and quiet.err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    shown = cli("--db", db_path, "candles", "import", path, "--symbol", "B", "--timeframe", "1m")
+    assert shown.code == 0 and shown.err == f"\r{path}: 2 rows read\n", shown
+
+
 def test_csv_import_refuses_a_header_without_the_columns(cli, db_path, tmp_path):
     path = tmp_path / "bars.csv"
     path.write_text("time,open,high,low,close\n2024-01-01T00:00:00Z,1,1,1,1\n")

@@ -41,7 +41,8 @@ def test_ascii_fallback_has_the_same_shape():
     ascii_line = sparkline(values, ascii=True)
     assert len(ascii_line) == 60 and ascii_line.isascii()
     assert set(ascii_line) <= set(ASCII_LEVELS)
-    pairs = sorted((BLOCKS.index(u), ASCII_LEVELS.index(a)) for u, a in zip(unicode_line, ascii_line))
+    pairs = sorted((BLOCKS.index(u), ASCII_LEVELS.index(a))
+                   for u, a in zip(unicode_line, ascii_line))
     assert [a for _, a in pairs] == sorted(a for _, a in pairs)  # same order of heights
     # lowest and highest points land on the ends of the ASCII ramp
     assert ASCII_LEVELS[0] in ascii_line and ASCII_LEVELS[-1] in ascii_line

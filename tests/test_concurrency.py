@@ -21,11 +21,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import reliability_worker as worker
 from tradestore import TradeRepo
 
 WORKER = Path(worker.__file__)
 SECONDS = float(os.environ.get("TRADESTORE_CONCURRENCY_SECONDS", "8"))
+WRITER_BUSY_TIMEOUT = 30.0
 REPORT_DIR = Path(tempfile.gettempdir()) / "tradestore-reliability"
 
 
@@ -121,8 +124,10 @@ def test_four_writer_and_two_reader_processes_with_a_backup(tmp_path):
         [sys.executable, str(WORKER), *map(str, args)], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     # all six open a store that does not exist yet: they race to create and migrate it
+    # busy_timeout 30 s, not the default 5: see the starvation test below
     writers = [start("writer", db, "--tag", f"w{i}", "--slot", i, "--seed", seed + i,
-                     "--seconds", SECONDS, "--durability", ("full", "normal")[i % 2])
+                     "--seconds", SECONDS, "--durability", ("full", "normal")[i % 2],
+                     "--busy-timeout", WRITER_BUSY_TIMEOUT)
                for i in range(4)]
     readers = [start("reader", db, "--seed", seed + 10 + i, "--seconds", SECONDS)
                for i in range(2)]
@@ -140,6 +145,8 @@ def test_four_writer_and_two_reader_processes_with_a_backup(tmp_path):
     snapshots = sum(int(r[1]) for r in reads)
     reports = sum(int(r[2]) for r in reads)
     assert snapshots > 0 and reports > 0
+    done = [ln.split() for ln in writer_lines if ln.startswith("done ")]
+    assert len(done) == 4
     with TradeRepo(db) as repo:
         summary = check_final(repo, writer_lines)
     # the backup taken mid-run is a consistent store of its own
@@ -150,7 +157,9 @@ def test_four_writer_and_two_reader_processes_with_a_backup(tmp_path):
     assert 0 < backed_up <= summary["fills"]
     summary.update(seed=seed, seconds=SECONDS, writer_processes=4, reader_processes=2,
                    consistent_snapshots_checked=snapshots, reports_checked=reports,
-                   backup=how, fills_in_backup=backed_up)
+                   backup=how, fills_in_backup=backed_up,
+                   writer_busy_timeout=WRITER_BUSY_TIMEOUT,
+                   longest_writer_call_seconds=max(float(d[2]) for d in done))
     write_report("concurrency", summary)
 
 
@@ -198,3 +207,35 @@ def test_eight_threads_share_one_repo(tmp_path):
     summary.update(seed=seed, seconds=seconds, writer_threads=6, reader_threads=2,
                    reads=reads[0])
     write_report("threads", summary)
+
+
+def start_worker(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "writer starvation: SQLite's busy handler sleeps up to 100 ms between tries, so a "
+    "waiting writer keeps losing the write lock to writers that come back sooner and can "
+    "wait past busy_timeout (DatabaseBusyError). Database.transaction in db.py should retry "
+    "BEGIN IMMEDIATE itself with short jittered sleeps (a prototype gives worst waits of "
+    "~0.2 s here instead of > 1 s)"))
+def test_a_waiting_writer_gets_its_turn_while_others_write_back_to_back(tmp_path):
+    db = tmp_path / "busy.db"
+    TradeRepo(db).close()
+    hogs = [start_worker("hog", db, "--tag", i, "--busy-timeout", 30) for i in range(3)]
+    try:
+        for hog in hogs:
+            assert hog.stdout.readline().strip() == "ready"
+        with TradeRepo(db, busy_timeout=2.0) as repo:
+            for i in range(40):
+                started = time.monotonic()
+                repo.save_trade(dict(symbol="BTC", side="BUY", quantity=1, price=100))
+                waited = time.monotonic() - started
+                # three writers holding the lock 20 ms each: a fair turn comes in ~60 ms
+                assert waited < 0.5, f"write {i} waited {waited:.2f} s for the write lock"
+                time.sleep(0.01)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.communicate()

@@ -235,3 +235,42 @@ def test_write_html_is_atomic_and_readable(file_repo, tmp_path):
         write_html(file_repo, target, days=-5)
     assert target.read_text(encoding="utf-8") == render_html(file_repo, now=NOW)
     assert os.listdir(target.parent) == ["report.html"]
+
+
+def test_chart_query_uses_the_snapshot_index(memory_repo):
+    from tradestore.html_report import CHART_COUNT_SQL, CHART_SQL
+    params = {"account": "default", "start": "2024", "end": "2025"}
+    for sql in (CHART_SQL, CHART_COUNT_SQL):
+        plan = " ".join(r[3] for r in memory_repo.db.query("EXPLAIN QUERY PLAN " + sql, params))
+        assert "portfolio_snapshots_by_account_time" in plan and "TEMP B-TREE" not in plan
+
+
+def test_long_history_is_downsampled_with_its_spike(memory_repo):
+    values = [(T0 + timedelta(minutes=i), str(10_000 + i % 97)) for i in range(30_000)]
+    values[12_345] = (values[12_345][0], "25000")   # a one-minute spike
+    with memory_repo.transaction():
+        for moment, value in values:
+            memory_repo.save_portfolio_snapshot(value, timestamp=moment)
+    page = render_html(memory_repo, now=NOW)
+    chart = section(page, "equity-chart")
+    path = re.search(r'class="equity" d="([^"]+)"', chart).group(1)
+    assert len(re.findall(r"[\d.]+,[\d.]+", path)) <= 2000
+    ticks = [float(t.replace(",", "")) for t in re.findall(r'class="y-tick">([\d,.]+)<', chart)]
+    assert max(ticks) >= 25_000 and min(ticks) <= 10_000   # the spike set the axis
+    assert figures(page)["max_drawdown"] == text_report.pct(1 - 10_000 / 25_000)
+
+
+def test_heatmap_months_match_the_daily_equity_series(memory_repo):
+    """The page reads the daily closes in its one pass over the snapshots; a month with
+    no snapshot at all carries the previous value (0.0%), as v_daily_equity does."""
+    from tradestore.charts import monthly_returns, percent
+    for moment, value in [(T0, "100"), (T0 + timedelta(days=20, hours=5), "120"),
+                          (T0 + timedelta(days=20, hours=9), "110"),
+                          (datetime(2024, 4, 2, tzinfo=UTC), "99"),      # February, March empty
+                          (datetime(2024, 4, 30, 23, tzinfo=UTC), "121")]:
+        memory_repo.save_portfolio_snapshot(value, timestamp=moment)
+    cells = re.findall(r'class="cell">(.*?)</text>',
+                       section(render_html(memory_repo, now=NOW), "monthly-heatmap"))
+    months = monthly_returns(memory_repo.analytics.equity(None))
+    assert cells[:-1] == [percent(r) + "%" for r in months.values()]
+    assert cells == ["10.0%", "0.0%", "0.0%", "10.0%", "21.0%"]   # 110/100, 121/110

@@ -245,3 +245,22 @@ def test_migration_down_removes_the_market_data_tables(db_path):
         repo.migrate()
         names = {r[0] for r in repo.db.query("SELECT name FROM sqlite_master")}
         assert {"candles", "indicators", "signals", "signal_orders", "news"} <= names
+
+
+@pytest.mark.parametrize("call, index", [
+    (lambda repo: repo.signals.recent("BTC"), "signals_by_symbol_time"),
+    (lambda repo: repo.signals.recent(strategy="trend", since=T0), "signals_by_strategy_time"),
+    (lambda repo: repo.signals.recent(), "signals_by_time"),
+    (lambda repo: repo.news.recent("BTC", T0), "news_by_symbol_time"),
+    (lambda repo: repo.news.recent(), "news_by_time"),
+])
+def test_recent_lists_walk_an_index_without_sorting(repo, call, index):
+    seen = []
+    repo.db.conn.set_trace_callback(seen.append)
+    try:
+        call(repo)
+    finally:
+        repo.db.conn.set_trace_callback(None)
+    (sql,) = [s for s in seen if s.lstrip().startswith("SELECT")]
+    plan = [row[3] for row in repo.db.query("EXPLAIN QUERY PLAN " + sql)]
+    assert len(plan) == 1 and index in plan[0] and "TEMP" not in plan[0], plan

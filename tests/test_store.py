@@ -15,8 +15,8 @@ import time
 import pytest
 
 import tradestore
-from tradestore import (DatabaseBusyError, DatabaseError, ReadOnlyError, SchemaError, StoreError,
-                        TradeRepo, ValidationError)
+from tradestore import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
+                        SchemaError, StoreError, TradeRepo, ValidationError)
 from tradestore.db import MIN_SQLITE_VERSION, check_sqlite_version
 
 META = "INSERT INTO store_meta (key, value, updated_at) VALUES (?, ?, '2024-01-01T00:00:00.000000Z')"
@@ -267,6 +267,24 @@ def test_sqlite_errors_inside_a_transaction_become_store_errors(repo):
             conn.execute("INSERT INTO no_such_table VALUES (1)")
     assert count(repo, "store_meta") == 0
     assert not repo.db.conn.in_transaction
+
+
+def test_a_full_disk_is_a_clear_error_and_nothing_is_written(db_path):
+    with TradeRepo(db_path) as repo:
+        repo.db.conn.execute(f"PRAGMA max_page_count = {repo.db.scalar('PRAGMA page_count') + 3}")
+        with pytest.raises(DiskFullError, match="full"):
+            with repo.transaction():
+                for i in range(500):
+                    repo.events.log("x", "y" * 1000)
+        assert count(repo) == 0 and not repo.db.conn.in_transaction
+
+
+def test_constraint_text_never_decides_the_error_type(repo):
+    with repo.transaction() as conn:
+        conn.execute("CREATE TABLE probe (state TEXT CHECK (state IN ('busy', 'full', 'locked')))")
+    with pytest.raises(ValidationError, match="CHECK constraint failed"):
+        with repo.transaction() as conn:
+            conn.execute("INSERT INTO probe VALUES ('readonly')")
 
 
 def test_transaction_sees_its_own_writes_and_others_see_them_after_commit(db_path):

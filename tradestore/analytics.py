@@ -224,8 +224,11 @@ class Analytics:
                 or periods_per_year <= 0:
             raise ValidationError(f"periods_per_year: {periods_per_year!r} must be a whole number "
                                   "> 0", field="periods_per_year", value=periods_per_year)
-        rf = float(risk_free_rate)
-        if not math.isfinite(rf) or rf <= -1:
+        try:  # a str or None must be our ValidationError, not float()'s ValueError/TypeError
+            rf = float(risk_free_rate)
+        except (TypeError, ValueError):
+            rf = math.nan
+        if isinstance(risk_free_rate, bool) or not math.isfinite(rf) or rf <= -1:
             raise ValidationError(f"risk_free_rate: {risk_free_rate!r} must be a finite rate > -1",
                                   field="risk_free_rate", value=risk_free_rate)
         start, end = _window(days, since, until)

@@ -368,6 +368,7 @@ CSV_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "quote_vol
                "trades_count")
 _REQUIRED = CSV_COLUMNS[:6]
 _EPOCH_MS = re.compile(r"^-?\d+$")
+PROGRESS_EVERY = 100_000  # rows between progress reports of a long import
 
 
 def parse_csv_time(text: str) -> _dt.datetime:
@@ -387,7 +388,7 @@ def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress
 
     Needs timestamp, open, high, low, close, volume; reads quote_volume and trades_count
     when present; ignores other columns. A bad line raises ValidationError naming
-    ``name`` and the line's number. ``progress(rows)`` is called every 100,000 rows.
+    ``name`` and the line's number. ``progress(rows)`` is called every PROGRESS_EVERY rows.
     """
     reader = csv.reader(lines)
     header = next(reader, None)
@@ -422,7 +423,7 @@ def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress
                                   value=exc.value) from None
         yield bar
         count += 1
-        if progress is not None and count % 100_000 == 0:
+        if progress is not None and count % PROGRESS_EVERY == 0:
             progress(count)
 
 

@@ -36,16 +36,18 @@ def translate(exc: sqlite3.Error, path: str) -> StoreError:
     """Our error for a sqlite3 error, with the database path in the message."""
     text = str(exc)
     low = text.lower()
-    if "locked" in low or "busy" in low:
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary result code
+    if isinstance(exc, sqlite3.IntegrityError) or code == sqlite3.SQLITE_CONSTRAINT:
+        # first: a CHECK's text may contain any word ("busy", "full", ...)
+        return ValidationError(f"{path}: rejected by the schema: {text}")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in low or "busy" in low:
         return DatabaseBusyError(f"{path}: database is busy (another process held it past the "
                                  f"busy timeout): {text}")
-    if "full" in low:
+    if code == sqlite3.SQLITE_FULL or "disk is full" in low or "database or disk is full" in low:
         return DiskFullError(f"{path}: the disk is full or the page budget is used up; "
                              f"nothing was written: {text}")
-    if "readonly" in low or "read-only" in low:
+    if code == sqlite3.SQLITE_READONLY or "readonly" in low or "read-only" in low:
         return ReadOnlyError(f"{path}: cannot write: {text}")
-    if isinstance(exc, sqlite3.IntegrityError):
-        return ValidationError(f"{path}: rejected by the schema: {text}")
     if "not a database" in low or "malformed" in low or "corrupt" in low:
         return DatabaseError(f"{path}: not a usable tradestore database: {text}")
     if "unable to open" in low:

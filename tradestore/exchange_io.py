@@ -29,6 +29,7 @@ from .db import translated
 from .errors import DatabaseError, ValidationError
 
 FORMATS = ("csv", "json", "jsonl")
+FETCH_ROWS = 1000  # rows per fetchmany: the only rows held at once
 FILTERS = ("symbol", "account", "strategy", "exchange", "bot", "event_type")
 
 
@@ -139,7 +140,7 @@ def iter_rows(repo, kind_name: str, *, days=None, since=None, until=None, **filt
         cursor = conn.execute(sql, params)
         try:
             while True:
-                rows = cursor.fetchmany(1000)
+                rows = cursor.fetchmany(FETCH_ROWS)
                 if not rows:
                     return
                 for row in rows:

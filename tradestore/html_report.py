@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import os
 import tempfile
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,14 +22,16 @@ from .codec import ts_in, utc_now
 from .errors import ValidationError
 from .svg import escape
 
-# Snapshots of the chart window as floats (epoch seconds, value), oldest first: the
-# chart streams them through a min/max sampler, so a long history costs no memory.
+# Snapshots of the chart window as (day, epoch seconds, value), oldest first: the chart
+# streams them through a min/max sampler, so a long history costs no memory, and the
+# same pass keeps each day's last value for the monthly returns.
 CHART_COUNT_SQL = """
 SELECT count(*) FROM portfolio_snapshots
 WHERE account = :account AND timestamp >= :start AND timestamp < :end
 """
 CHART_SQL = """
-SELECT (julianday(timestamp) - 2440587.5) * 86400.0, CAST(total_value AS REAL)
+SELECT substr(timestamp, 1, 10), (julianday(timestamp) - 2440587.5) * 86400.0,
+       CAST(total_value AS REAL)
 FROM portfolio_snapshots
 WHERE account = :account AND timestamp >= :start AND timestamp < :end
 ORDER BY timestamp
@@ -49,18 +51,17 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .meta{color:#555;margin:0 0 12px}.meta code{background:#eceef1;padding:1px 4px;border-radius:3px}
 .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px;margin:0}
 .figure{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:8px 10px}
-.figure.wide{grid-column:span 2}.figure dt{color:#666;font-size:12px}.figure dd{margin:2px 0 0;font-size:17px;font-weight:600}
+.figure dt{color:#666;font-size:12px}.figure dd{margin:2px 0 0;font-size:17px;font-weight:600}
+.figure.wide{grid-column:span 2}.figure.wide dd{font-size:15px}
 .panel{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:8px;overflow-x:auto}
 .panel svg{display:block;max-width:100%;height:auto}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
 th,td{border-bottom:1px solid #e6e8eb;padding:4px 8px;text-align:left;white-space:nowrap}
-th{background:#f0f2f5;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f2f5;font-weight:600}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .gain{color:#1a7f37}.loss{color:#b42318}.none{color:#888;font-style:italic}
 footer{color:#666;font-size:12px;margin-top:24px}
 """.strip()
-
-NOT_AVAILABLE = "n/a"
-
 
 # ------------------------------------------------------------------ formatting
 # The display formats are the text report's (tradestore/report.py), so both show the
@@ -116,22 +117,37 @@ def window_start(days, now=None) -> datetime | None:
 
 
 def chart_series(repo, metrics, account: str, limit: int = svg.MAX_POINTS):
-    """(equity, drawdown) points of every snapshot in the metrics' window, each
-    downsampled to ``limit`` with the extremes kept; drawdown from the running peak."""
+    """(equity, drawdown, daily) of the metrics' window: every snapshot's value and its
+    drawdown from the running peak, each downsampled to ``limit`` with the extremes
+    kept, and the daily series [(date, value)] (last value of each UTC day, carried)."""
     if metrics.start is None:
-        return [], []
+        return [], [], []
     start = datetime.combine(metrics.start, time(), timezone.utc)
     end = datetime.combine(metrics.end, time(), timezone.utc) + timedelta(days=1)
     params = {"account": account, "start": ts_in(start), "end": ts_in(end)}
+    closes: dict[str, float] = {}
     with repo.db.reading() as conn:
         count = conn.execute(CHART_COUNT_SQL, params).fetchone()[0]
         equity, drawdown = svg.MinMaxSampler(count, limit), svg.MinMaxSampler(count, limit)
         peak = None
-        for x, value in conn.execute(CHART_SQL, params):
+        for day, x, value in conn.execute(CHART_SQL, params):
             equity.add(x, value)
             peak = value if peak is None or value > peak else peak
             drawdown.add(x, min(0.0, value / peak - 1.0) if peak > 0 else 0.0)
-    return equity.points(), drawdown.points()
+            closes[day] = value
+    return equity.points(), drawdown.points(), _carried(closes)
+
+
+def _carried(closes: dict[str, float]) -> list[tuple[date, float]]:
+    """Every calendar day from the first to the last, a day without a snapshot carrying
+    the previous value: the daily series of ``v_daily_equity``."""
+    daily: list[tuple[date, float]] = []
+    for text, value in closes.items():
+        day = date.fromisoformat(text)
+        while daily and daily[-1][0] + timedelta(days=1) < day:
+            daily.append((daily[-1][0] + timedelta(days=1), daily[-1][1]))
+        daily.append((day, value))
+    return daily
 
 
 def round_trips(repo, *, since=None, account=None, count: int = TOP_TRADES):
@@ -150,8 +166,9 @@ def round_trips(repo, *, since=None, account=None, count: int = TOP_TRADES):
 
 # ------------------------------------------------------------------ HTML pieces
 def _figures(metrics) -> str:
-    items = "".join(f'<div class="figure{" wide" if key == "window" else ""}" id="fig-{key}"><dt>{escape(label)}</dt>'
-                    f'<dd>{escape(text)}</dd></div>' for key, label, text in headline(metrics))
+    items = "".join(f'<div class="figure{" wide" if key == "window" else ""}" id="fig-{key}">'
+                    f"<dt>{escape(label)}</dt><dd>{escape(text)}</dd></div>"
+                    for key, label, text in headline(metrics))
     return f'<dl class="figures">{items}</dl>'
 
 
@@ -201,7 +218,8 @@ def requested_window(days, since) -> str:
 
 def _definitions(metrics, days, since) -> str:
     items = [
-        f"Window: {requested_window(days, since)}, from midnight UTC; the equity curve spans "
+        f"Window: {requested_window(days, since)}"
+        f"{'' if days is None else ', from midnight UTC'}; the equity curve spans "
         f"{window_text(metrics)}.",
         "Daily returns: the last portfolio value of each UTC day; days without a snapshot "
         "carry the previous value.",
@@ -237,8 +255,7 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
     metrics = repo.calculate_performance_metrics(None, account=account, since=since,
                                                  periods_per_year=periods_per_year,
                                                  risk_free_rate=risk_free_rate)
-    daily = repo.analytics.equity(None, account=account, since=since)
-    equity, drawdown = chart_series(repo, metrics, account)
+    equity, drawdown, daily = chart_series(repo, metrics, account)
     strategies = repo.get_strategy_performance(None, account=account, since=since)
     symbols = repo.get_symbol_performance(None, account=account, since=since)
     best, worst = round_trips(repo, since=since, account=account)

@@ -29,6 +29,7 @@ IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
 # Columns an export writes that an import reads but does not store as given.
 IGNORED_COLUMNS = frozenset({"id", "created_at", "position_id", "opened_position_id"})
 REQUIRED = ("symbol", "side", "quantity", "price")
+ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | {"pnl_given"}
 KEEP_IN_MEMORY = 50_000
 CHUNK = 5_000
 MAX_JSON_ELEMENT = 16 * 1024 * 1024
@@ -180,14 +181,11 @@ def trade_from_record(record, *, exchange=None, ignore_order_ids=False) -> Trade
         raise ValidationError(f"{record!r} is not an object with the fill's fields",
                               value=record)
     values = {k: v for k, v in record.items() if v is not None and v != ""}
-    unknown = set(values) - FIELD_NAMES - IGNORED_COLUMNS - {"pnl_given"}
-    if unknown:
-        name = sorted(map(str, unknown))[0]
-        raise ValidationError(f"{name}: unknown column (allowed: "
-                              f"{', '.join(sorted(FIELD_NAMES | {'pnl_given', 'id'}))})",
-                              field=name, value=values[name])
-    for name in IGNORED_COLUMNS:
-        values.pop(name, None)
+    if not values.keys() <= ACCEPTED:
+        _unknown_columns(values)
+    if not values.keys().isdisjoint(IGNORED_COLUMNS):
+        for name in IGNORED_COLUMNS:
+            values.pop(name, None)
     given = values.pop("pnl_given", None)
     if given is not None and str(given).strip().lower() in ("0", "false", "no"):
         values.pop("pnl", None)
@@ -212,6 +210,14 @@ def trade_from_record(record, *, exchange=None, ignore_order_ids=False) -> Trade
             raise ValidationError(f"{name}: missing (a fill needs {', '.join(REQUIRED)})",
                                   field=name)
     return TradeData(**values)
+
+
+def _unknown_columns(names) -> None:
+    unknown = sorted(map(str, set(names) - ACCEPTED))
+    if unknown:
+        raise ValidationError(f"{unknown[0]}: unknown column (allowed: "
+                              f"{', '.join(sorted(FIELD_NAMES | {'pnl_given', 'id'}))})",
+                              field=unknown[0])
 
 
 def _trades(path: Path, fmt: str, build):
@@ -246,6 +252,10 @@ def _csv_records(text):
     if header is None:
         return
     header = [h.strip() for h in header]
+    try:
+        _unknown_columns(header)
+    except ValidationError as exc:
+        raise ValidationError(f"line 1: {exc}; nothing was imported", field=exc.field) from None
     last = reader.line_num
     for row in reader:
         line, last = last + 1, reader.line_num

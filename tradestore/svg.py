@@ -221,12 +221,13 @@ def _text(x, y, text, *, anchor="start", size=12, colour=TEXT_COLOUR, weight=Non
             f'fill="{colour}"{extra}>{escape(text)}</text>')
 
 
-def no_data(width: int = 960, height: int = 200, title: str = "", message: str = "no data") -> str:
+def no_data(width: int = 960, height: int = 200, title: str = "", message: str = "no data", *,
+            heading: bool = True) -> str:
     """A framed panel saying ``message``: drawn for empty or one-point series."""
     parts = [_svg_open(width, height, f"{title}: {message}" if title else message),
              f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#fafafa" '
              f'stroke="#cccccc" stroke-dasharray="6 4"/>']
-    if title:
+    if title and heading:
         parts.append(_text(12, 22, title, weight="600", size=14))
     parts.append(_text(width / 2, height / 2 + 5, message, anchor="middle", size=16,
                        colour="#888888", cls="no-data"))
@@ -275,7 +276,7 @@ def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960
     points = [(to_epoch(x), float(y)) for x, y in series
               if y is not None and math.isfinite(float(y))]
     if len(points) < 2 or points[-1][0] <= points[0][0]:
-        return no_data(width, min(height, 200), title)
+        return no_data(width, min(height, 200), title, heading=heading)
     if drawdown is True:
         dd = drawdown_series(points)
     elif drawdown:
@@ -298,7 +299,8 @@ def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960
     if heading:
         parts.append(_text(left, 20, title, weight="600", size=14))
     parts += _value_axis(ticks, sy, left, right, [format_number(t, decimals) for t in ticks])
-    area = _path(points, sx, sy) + f"L{sx(t1):.1f},{equity_bottom:.1f}L{sx(t0):.1f},{equity_bottom:.1f}Z"
+    base = f"{equity_bottom:.1f}"
+    area = _path(points, sx, sy) + f"L{sx(t1):.1f},{base}L{sx(t0):.1f},{base}Z"
     parts.append(f'<path d="{area}" fill="{EQUITY_COLOUR}" fill-opacity="0.08" stroke="none"/>')
     parts.append(f'<path class="equity" d="{_path(points, sx, sy)}" fill="none" '
                  f'stroke="{EQUITY_COLOUR}" stroke-width="1.6" stroke-linejoin="round"/>')
@@ -321,7 +323,8 @@ def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960
         parts.append(_text(right, dd_top - 5, "Drawdown", anchor="end", size=11,
                            colour=DRAWDOWN_COLOUR))
     x_ticks = time_ticks(t0, t1, max(2, (right - left) // 110)) or [
-        (t, datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")) for t in (t0, t1)]
+        (t, datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))
+        for t in (t0, t1)]  # a span shorter than the smallest step: label both ends
     for t, label in x_ticks:
         x = sx(t)
         parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" '
@@ -355,7 +358,7 @@ def heatmap(monthly: dict, yearly: dict | None = None, *, title: str = "Monthly 
     returns are fractions, printed in percent with one decimal. Months and years get
     separate colour scales, each centred on zero. Empty: :func:`no_data`."""
     if not monthly:
-        return no_data(width, 160, title)
+        return no_data(width, 160, title, heading=heading)
     years = sorted({year for year, _ in monthly} | set(yearly or {}))
     columns = 13 if yearly is not None else 12
     left, top, row_h = 56, 50 if heading else 26, 28

@@ -184,14 +184,14 @@ def benches(ctx):
         ours, stats = timed(lambda: repo.get_statistics(days=None), repeat=repeat)
         floor, plain = timed(lambda: floor_statistics(raw), repeat=repeat)
         assert stats.total_trades == plain[0] == rows and stats.net_pnl == plain[5]
-        yield Result(f"get_statistics(all), {rows:,} round trips", ours, floor,
+        yield Result(f"get_statistics(days=None), {rows:,} trips", ours, floor,
                      f"{rows * FILLS_PER_TRIP:,} fills; target <= 1x")
         ours, metrics = timed(lambda: repo.calculate_performance_metrics(days=None),
                               repeat=repeat)
         floor, plain = timed(lambda: floor_performance(raw), repeat=repeat)
         assert math.isclose(metrics.max_drawdown, plain[4], rel_tol=1e-9)
-        yield Result(f"calculate_performance_metrics(all), {rows:,} snapshots", ours, floor,
-                     f"{metrics.days + 1} days + the statistics; target <= 1x")
+        yield Result(f"performance_metrics(None), {rows:,} snaps", ours, floor,
+                     f"{metrics.days + 1} days + statistics; target <= 1x")
     finally:
         repo.close()
         raw.close()

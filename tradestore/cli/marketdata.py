@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from .common import add_format, open_repo, print_rows
+from .. import candles
 from ..candles import TIMEFRAMES, bars_from_csv, write_csv
 from ..errors import StoreError
 
@@ -72,12 +74,13 @@ def cmd_import(args) -> int:
             counted[0] += 1
             yield bar
     try:
-        with handle, open_repo(args, must_exist=False) as repo:
+        closing = contextlib.nullcontext() if handle is sys.stdin else handle
+        with closing, open_repo(args, must_exist=False) as repo:
             store = repo.candles.upsert_many if args.replace else repo.candles.insert_many
             try:
                 written = store(bars())
             finally:
-                if show and counted[0] >= 100_000:
+                if show and counted[0] >= candles.PROGRESS_EVERY:
                     sys.stderr.write("\n")
     except UnicodeDecodeError as exc:
         raise StoreError(f"{name}: is not UTF-8 text ({exc.reason})") from None

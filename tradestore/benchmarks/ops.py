@@ -1,0 +1,99 @@
+"""Operations: live backup vs a plain file copy; export and import of fills vs raw csv."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+from . import Result, timed
+from ..backup import backup
+from ..exchange_io import export
+from ..imports import import_trades
+from ..repo import TradeRepo
+from ..trades import INSERT_TRADE
+
+START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+RAW_COLUMNS = ("id, timestamp, account, symbol, side, quantity, price, fees, fee_currency, "
+               "exchange, external_id, order_id, strategy, pnl, pnl_given, metadata, created_at")
+
+
+def raw_fill_rows(n: int, first: int = 0):
+    """Trade rows as INSERT_TRADE takes them, made without TradeData (fast to build)."""
+    for i in range(first, first + n):
+        moment = START + timedelta(seconds=i * 7)
+        yield (i + 1, "default", f"SYM{i % 10}/USDT", "BUY" if (i // 10) % 3 else "SELL",
+               f"0.{i % 97 + 1:03d}", f"{100 + (i % 500) / 7:.6f}", "0.0125", "USDT", "bench",
+               f"x{i}", None, f"s{i % 4}", moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), None, 0,
+               None, None, None, "2026-01-01T00:00:00.000000Z")
+
+
+def build_store(path, n: int) -> None:
+    TradeRepo(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    for start in range(0, n, 100_000):
+        conn.executemany(INSERT_TRADE, raw_fill_rows(min(100_000, n - start), start))
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def benches(ctx):
+    n = ctx.rows * 10
+    path = ctx.path("ops.db")
+    build_store(path, n)
+    size_mb = os.path.getsize(path) / 1e6
+    repo = TradeRepo(path)
+
+    ours = timed(lambda: backup(repo, ctx.path("ops-backup.db"), overwrite=True))[0]
+    floor = timed(lambda: shutil.copyfile(path, ctx.path("ops-copy.db")))[0]
+    yield Result(f"backup of a {size_mb:,.0f} MB store ({n:,} fills)", ours, floor,
+                 f"{size_mb / ours:,.0f} MB/s incl. integrity_check vs copyfile "
+                 f"{size_mb / floor:,.0f} MB/s")
+    for name in ("ops-backup.db", "ops-copy.db"):
+        os.unlink(ctx.path(name))
+
+    out = ctx.path("ops-trades.csv")
+    ours = timed(lambda: export(repo, "trades", out))[0]
+    raw = sqlite3.connect(path)
+
+    def floor_export():
+        with open(ctx.path("ops-floor.csv"), "w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(RAW_COLUMNS.split(", "))
+            writer.writerows(raw.execute(f"SELECT {RAW_COLUMNS} FROM trades ORDER BY id"))
+    floor = timed(floor_export)[0]
+    raw.close()
+    repo.close()
+    yield Result(f"export trades csv, {n:,} fills", ours, floor,
+                 f"{n / ours:,.0f} rows/s; floor: cursor + csv.writer")
+
+    fresh = TradeRepo(ctx.path("ops-import.db"))
+    result = None
+
+    def ours_import():
+        nonlocal result
+        result = import_trades(fresh, out, progress=False)
+    ours = timed(ours_import)[0]
+    fresh.close()
+    TradeRepo(ctx.path("ops-import-floor.db")).close()
+    target = sqlite3.connect(ctx.path("ops-import-floor.db"), isolation_level=None)
+    target.execute("PRAGMA synchronous = FULL")
+
+    def floor_import():
+        with open(ctx.path("ops-floor.csv"), newline="") as f:
+            reader = csv.reader(f)
+            next(reader)
+            target.execute("BEGIN IMMEDIATE")
+            target.executemany(f"INSERT INTO trades ({RAW_COLUMNS}) VALUES "
+                               f"({', '.join('?' * 17)})",
+                               ([c or None for c in row] for row in reader))
+            target.execute("COMMIT")
+    floor = timed(floor_import)[0]
+    target.close()
+    yield Result(f"import trades csv, {n:,} fills", ours, floor,
+                 f"{n / ours:,.0f} rows/s, {result.inserted:,} new; ours validates every row "
+                 "first, then builds positions; floor: csv.reader + executemany")
