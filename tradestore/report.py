@@ -141,8 +141,10 @@ def _table(title: str, key: str, rows: list[GroupPerformance]) -> list[str]:
     return out
 
 
-def render_text(report: Report, *, source: str | None = None) -> str:
-    """The report as text lines of at most 80 columns."""
+def render_text(report: Report, *, source: str | None = None,
+                pictures: list[str] | None = None) -> str:
+    """The report as text lines of at most 80 columns; ``pictures`` (the equity
+    sparkline and the monthly returns table) go after the equity figures."""
     m = report.metrics
     if report.days is None:
         window = "all time"
@@ -166,6 +168,8 @@ def render_text(report: Report, *, source: str | None = None) -> str:
          ("drawdown duration", duration(m.max_drawdown_duration))),
         (("Sortino ratio", ratio(m.sortino_ratio)), ("Calmar ratio", ratio(m.calmar_ratio))),
     ])
+    if pictures:
+        lines += [""] + pictures
     lines += ["", f"Closed round trips: {m.total_trades} ({m.winning_trades} won, "
                   f"{m.losing_trades} lost)"]
     lines += _pairs([

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import sys
+from pathlib import Path
 
+from ..charts import equity_lines, monthly_table, wants_ascii
 from ..demo import build_demo
+from ..html_report import write_html
 from ..repo import TradeRepo
 from ..report import collect, render_json, render_text
 from .common import open_repo
@@ -49,6 +53,10 @@ def register(sub) -> None:
     p.add_argument("--account", default="default", help="which account (default: default)")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="output format (default: text)")
+    p.add_argument("--no-chart", action="store_true",
+                   help="leave out the equity sparkline (text format)")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a self-contained HTML page with charts to FILE")
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser(
@@ -67,12 +75,29 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_demo)
 
 
+def pictures(repo, report, *, chart=True) -> list[str]:
+    """The equity sparkline (unless ``chart`` is off) and the monthly returns table."""
+    daily = repo.analytics.equity(None, account=report.account, since=report.since)
+    lines = equity_lines(daily, ascii=wants_ascii(sys.stdout)) if chart else []
+    table = monthly_table(daily)
+    return lines + ([""] if lines and table else []) + table
+
+
 def cmd_report(args) -> int:
+    days = None if args.all else args.days
     with open_repo(args, readonly=True) as repo:
-        report = collect(repo, None if args.all else args.days, account=args.account)
+        report = collect(repo, days, account=args.account)
         source = repo.path
-    print(render_json(report) if args.format == "json" else render_text(report, source=source),
-          end="")
+        if args.format == "json":
+            text = render_json(report)
+        else:
+            text = render_text(report, source=source,
+                               pictures=pictures(repo, report, chart=not args.no_chart))
+        html = args.html and write_html(repo, args.html, days=days, account=args.account,
+                                        source=source)
+    print(text, end="")
+    if html:
+        print(f"HTML report written to {html}", file=sys.stderr)
     return 0
 
 
@@ -80,7 +105,11 @@ def cmd_demo(args) -> int:
     path = build_demo(args.demo_db or args.db or "demo.db", days=args.days, seed=args.seed)
     with TradeRepo(path) as repo:  # a writer's close leaves no -wal/-shm beside the file
         report = collect(repo, None)
-    print(render_text(report, source=str(path)))
+        text = render_text(report, source=str(path), pictures=pictures(repo, report))
+        html = write_html(repo, Path(path).with_name("demo-report.html"), days=None,
+                          source=str(path))
+    print(text)
+    print(f"The HTML report (equity curve, drawdown, monthly returns) is in {html}")
     db = shlex.quote(str(path))
     print(f"The demo bot's record is in {path}. Open it with the sqlite3 shell:")
     print(f'  sqlite3 {db} "SELECT * FROM v_strategy_performance"')
