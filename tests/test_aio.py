@@ -111,7 +111,8 @@ def test_many_concurrent_coroutines_produce_exactly_the_expected_rows(db_path):
     with TradeRepo(db_path) as repo:
         stored = repo.get_trade_history(days=None)
         assert len(stored) == 500
-        assert {t.external_id for t in stored} == {f"w{n}-{i}" for n in range(50) for i in range(10)}
+        expected = {f"w{n}-{i}" for n in range(50) for i in range(10)}
+        assert {t.external_id for t in stored} == expected
         assert sorted(i for ids in results for i in ids) == sorted(t.id for t in stored)
         for n in range(5):   # positions built from exactly those fills
             position = repo.get_position(f"S{n}/USDT")

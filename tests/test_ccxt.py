@@ -163,7 +163,8 @@ def test_integer_ids_become_text():
 def test_save_ccxt_trades_links_orders_and_skips_duplicates(repo):
     order = repo.create_order("BTC/USDT", "BUY", "LIMIT", "1", price="4100", exchange="binance",
                               external_id="abc-1")
-    trades = [ccxt_trade(id=f"t{i}", order="abc-1" if i < 2 else "other", timestamp=1502962946216 + i)
+    trades = [ccxt_trade(id=f"t{i}", order="abc-1" if i < 2 else "other",
+                         timestamp=1502962946216 + i)
               for i in range(4)]
     ids = repo.save_ccxt_trades(trades, exchange="binance")
     assert len(set(ids)) == 4

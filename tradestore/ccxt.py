@@ -174,7 +174,8 @@ def link_orders(repo, trades: list[TradeData]) -> list[TradeData]:
     return out
 
 
-def save_ccxt_trades(repo, trades, *, exchange: str, fee_prices: Mapping | None = None) -> list[int]:
+def save_ccxt_trades(repo, trades, *, exchange: str,
+                     fee_prices: Mapping | None = None) -> list[int]:
     """Map and save ccxt trades in one transaction (duplicates by id skipped); returns
     the fills' ids in the order given."""
     items = []

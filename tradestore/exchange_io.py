@@ -132,8 +132,9 @@ def iter_rows(repo, kind_name: str, *, days=None, since=None, until=None, **filt
     kind = _kind(kind_name)
     unknown = set(filters) - set(FILTERS)
     if unknown:
-        raise ValidationError(f"{sorted(unknown)[0]}: unknown filter (allowed: "
-                              f"{', '.join(FILTERS)}, days, since, until)", field=sorted(unknown)[0])
+        name = sorted(unknown)[0]
+        raise ValidationError(f"{name}: unknown filter (allowed: {', '.join(FILTERS)}, days, "
+                              "since, until)", field=name)
     sql, params = export_sql(kind, filters, days, since, until)
     payload = kind.columns.index("payload") if "payload" in kind.columns else None
     with snapshot(repo) as conn, translated(repo.db.path):
@@ -175,6 +176,7 @@ def export(repo, kind: str, out=None, *, fmt="csv", progress=None, **filters) ->
     if out is None or hasattr(out, "write"):
         return write_rows(rows, spec, out or sys.stdout, fmt, progress)
     target = Path(out)
+    check_writable_folder(target)
     fd, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.",
                                 suffix=".tmp")
     try:

@@ -348,8 +348,9 @@ class _Scanner:
             except json.JSONDecodeError as exc:
                 if len(self.buf) - self.pos < MAX_JSON_ELEMENT and self._more():
                     continue
-                raise ValidationError(f"line {self.line + exc.doc.count(chr(10), self.pos, exc.pos)}"
-                                      f": not valid JSON ({exc.msg}); nothing was imported") from None
+                line = self.line + self.buf.count("\n", self.pos, exc.pos)
+                raise ValidationError(f"line {line}: not valid JSON ({exc.msg}); nothing was "
+                                      "imported") from None
             if end == len(self.buf) and self._more():  # a number may go on in the next chunk
                 continue
             self.line += self.buf.count("\n", self.pos, end)
