@@ -146,6 +146,9 @@ def test_backup_of_a_readonly_store_and_no_temp_files_left(tmp_path, file_repo):
         path = ro.backup(out)
     assert [p.name for p in out.iterdir()] == [path.name]
     assert path.name.startswith("trades-") and list_backups(out) == [path]
+    made = file_repo.backup(f"{tmp_path}/new-folder/")   # a trailing slash means a folder
+    assert made.parent == tmp_path / "new-folder" and made.name.startswith("trades-")
+    assert stat.S_IMODE(made.parent.stat().st_mode) == 0o700
 
 
 def test_names_in_the_same_second_do_not_collide_and_keep_prunes_the_oldest(tmp_path, file_repo):

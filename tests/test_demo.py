@@ -49,12 +49,13 @@ def built(tmp_path_factory):
 def test_demo_builds_from_scratch_and_prints_the_report(built):
     path, done, seconds = built
     assert done.returncode == 0, done.stderr
-    assert path.exists() and sorted(p.name for p in path.parent.iterdir()) == ["demo.db"]
+    assert path.exists() and sorted(p.name for p in path.parent.iterdir()) == ["demo-report.html", "demo.db"]
     assert seconds < 30, f"the demo took {seconds:.1f} s"  # a few seconds on a quiet machine
     out = done.stdout
     assert "Performance report of account 'default'" in out
     assert "By strategy" in out and "momentum" in out and "By symbol" in out
     assert 'sqlite3 demo.db "SELECT * FROM v_strategy_performance"' in out
+    assert "demo-report.html" in out and "<svg" in (path.parent / "demo-report.html").read_text()
     for command in ("trades", "positions --closed", "equity", "state history", "check"):
         assert f"tradestore --db demo.db {command}" in out
     assert all(len(line) <= 80 for line in out.split("\n"))
@@ -242,7 +243,7 @@ def test_replaces_an_existing_demo(tmp_path):
     assert (meta["seed"], meta["days"]) == (2, 2)
     assert rows(path, f"SELECT {TRADE_COLUMNS} FROM trades") != first
     assert rows(path, "SELECT count(*) FROM portfolio_snapshots")[0][0] == 2 * 24 + 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-report.html", "demo.db"]
 
 
 def test_a_failed_build_leaves_the_old_demo_and_no_leftovers(tmp_path, monkeypatch):

@@ -111,8 +111,12 @@ def _temp_beside(target: Path) -> Path:
 
 def backup_destination(db_path, dest) -> Path:
     """The file a backup goes to: ``dest`` itself, or for a folder a new
-    ``<stem>-YYYYMMDDTHHMMSSZ.db`` in it (``-2``, ``-3``... within the same second)."""
+    ``<stem>-YYYYMMDDTHHMMSSZ.db`` in it (``-2``, ``-3``... within the same second).
+    A name ending in a slash is a folder, created (mode 0700) if missing."""
+    text = os.fspath(dest)
     dest = Path(dest)
+    if text.endswith(("/", os.sep)) and not dest.exists():
+        dest.mkdir(mode=0o700, parents=True)
     if not dest.is_dir():
         return dest
     stem = Path(db_path).stem if str(db_path) != ":memory:" else "memory"

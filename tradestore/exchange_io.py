@@ -237,7 +237,7 @@ class Progress:
     def __init__(self, label: str, total_bytes: int | None = None, stream=None,
                  force: bool | None = None):
         self.stream = stream or sys.stderr
-        self.enabled = force if force is not None else _isatty(self.stream)
+        self.enabled = force if force is not None else isatty(self.stream)
         self.label, self.total = label, total_bytes
         self._last = 0.0
 
@@ -263,7 +263,7 @@ class Progress:
             self.stream.flush()
 
 
-def _isatty(stream) -> bool:
+def isatty(stream) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

@@ -93,7 +93,7 @@ def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=Fal
     _check_orders(repo, order_lines)
 
     # pass 2: one transaction, in chunks
-    write = Progress("writing", size, force=progress)
+    write = Progress("writing", read, force=progress)  # the total is in rows here
     source_rows = iter(kept) if kept is not None else (
         (line, trade) for line, trade, _ in _trades(path, fmt, build))
     inserted, written = 0, 0
@@ -105,7 +105,7 @@ def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=Fal
                 inserted += _save_chunk(repo, chunk, fmt, exchange)
                 written += len(chunk)
                 chunk = []
-                write.update(rows=written)
+                write.update(rows=written, position=written)
         if chunk:
             inserted += _save_chunk(repo, chunk, fmt, exchange)
             written += len(chunk)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..backup import prune_backups, restore, verify_backup
 from ..errors import ValidationError
-from ..exchange_io import FORMATS, KINDS, Progress, export
+from ..exchange_io import FORMATS, KINDS, Progress, isatty, export
 from ..imports import IMPORT_FORMATS, import_trades
 from .common import db_path, open_repo
 
@@ -118,10 +118,12 @@ def cmd_restore(args) -> int:
 def cmd_export(args) -> int:
     filters = {"symbol": args.symbol, "account": args.account, "strategy": args.strategy,
                "exchange": args.exchange, "bot": args.bot, "event_type": args.event_type}
+    # a progress line only when the rows do not go to the same terminal
+    progress = Progress(f"exporting {args.kind}") if args.out or not isatty(sys.stdout) else None
     with open_repo(args, readonly=True) as repo:
         count = export(repo, args.kind, args.out, fmt=args.format,
                        days=None if args.all else args.days, since=args.since, until=args.until,
-                       progress=Progress(f"exporting {args.kind}"),
+                       progress=progress,
                        **{k: v for k, v in filters.items() if v is not None})
     if args.out:
         print(f"{args.out}: {count:,} {args.kind} rows ({args.format})")

@@ -22,9 +22,9 @@ HEADERS = {"avg_entry_price": "avg_entry", "realized_pnl": "realized", "max_quan
 
 def register(sub) -> None:
     p = sub.add_parser("trades", help="list fills (newest last)")
-    p.add_argument("--symbol")
-    p.add_argument("--strategy")
-    p.add_argument("--account")
+    p.add_argument("--symbol", help="only this symbol")
+    p.add_argument("--strategy", help="only this strategy")
+    p.add_argument("--account", help="only this account")
     span = p.add_mutually_exclusive_group()
     span.add_argument("--days", type=float, default=30, help="look back N days (default 30)")
     span.add_argument("--all", action="store_true", help="all time")
@@ -34,13 +34,13 @@ def register(sub) -> None:
 
     p = sub.add_parser("positions", help="open positions (or closed round trips with --closed)")
     p.add_argument("--closed", action="store_true", help="closed round trips instead")
-    p.add_argument("--account")
+    p.add_argument("--account", help="only this account")
     add_format(p)
     p.set_defaults(handler=cmd_positions)
 
     p = sub.add_parser("orders", help="recent orders (or only working ones with --open)")
     p.add_argument("--open", action="store_true", help="only PENDING, OPEN, PARTIALLY_FILLED")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="at most N orders (default 50)")
     add_format(p)
     p.set_defaults(handler=cmd_orders)
 
