@@ -50,12 +50,22 @@ class TradeRepo:
                         f"{self.db.path}: schema version {version} is behind this tradestore "
                         f"({self.migrator.head}); run 'tradestore migrate'")
             self.db.use_wal()
+            applied = []
             if version < self.migrator.head and not _allow_behind:
-                self.migrator.migrate()
+                applied = self.migrator.migrate()
         except BaseException:
             self.db.close()
             raise
         self._attach_repositories()
+        self._record_migration(version, applied)
+
+    def _record_migration(self, before: int, applied: list[int]) -> None:
+        """The store logs its own schema changes in the event log (not the creation of a
+        new store: its first event would otherwise be a migration)."""
+        after = self.migrator.current_version
+        if applied and before >= 1 and after >= 1:
+            self.events.log("migration", f"schema version {before} -> {after}",
+                            details={"from": before, "to": after, "steps": applied})
 
     @classmethod
     def inspect(cls, path, **options) -> "TradeRepo":
@@ -92,7 +102,10 @@ class TradeRepo:
         return self.db.transaction()
 
     def migrate(self, target: int | None = None) -> list[int]:
-        return self.migrator.migrate(target)
+        before = self.migrator.current_version
+        applied = self.migrator.migrate(target)
+        self._record_migration(before, applied)
+        return applied
 
     @property
     def current_version(self) -> int:
