@@ -138,6 +138,13 @@ def test_backup_of_memory_and_into_a_file_name(tmp_path, memory_repo):
     assert memory_repo.backup(target, overwrite=True) == target
 
 
+def test_backup_never_overwrites_the_live_database(file_repo):
+    file_repo.save_trade(TradeData("BTC/USDT", "BUY", 1, 100))
+    with pytest.raises(StoreError, match="database itself"):
+        file_repo.backup(file_repo.path, overwrite=True)
+    assert len(file_repo.get_trade_history(days=None)) == 1 and file_repo.check() == []
+
+
 def test_backup_of_a_readonly_store_and_no_temp_files_left(tmp_path, file_repo):
     file_repo.save_trade(TradeData("BTC/USDT", "BUY", 1, 100))
     out = tmp_path / "out"

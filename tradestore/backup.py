@@ -173,6 +173,10 @@ def backup(repo, dest, *, overwrite=False) -> Path:
     """Copy the open store ``repo`` to ``dest`` (a file, or a folder for a stamped name)
     while it keeps being written; returns the verified backup's path."""
     target = backup_destination(repo.path, dest).absolute()
+    if repo.path != ":memory:" and target.resolve() in {
+            Path(f"{repo.path}{s}").resolve() for s in ("", *SIDECARS)}:
+        raise ValidationError(f"{target}: is the database itself; back up to another file",
+                              field="dest", value=str(dest))
     if target.exists() and not overwrite:
         raise ConflictError(f"{target}: already exists (pass overwrite=True to replace it)")
     if not target.parent.is_dir():
