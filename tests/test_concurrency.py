@@ -214,12 +214,6 @@ def start_worker(*args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "writer starvation: SQLite's busy handler sleeps up to 100 ms between tries, so a "
-    "waiting writer keeps losing the write lock to writers that come back sooner and can "
-    "wait past busy_timeout (DatabaseBusyError). Database.transaction in db.py should retry "
-    "BEGIN IMMEDIATE itself with short jittered sleeps (a prototype gives worst waits of "
-    "~0.2 s here instead of > 1 s)"))
 def test_a_waiting_writer_gets_its_turn_while_others_write_back_to_back(tmp_path):
     db = tmp_path / "busy.db"
     TradeRepo(db).close()

@@ -12,7 +12,9 @@ import contextlib
 import math
 import os
 import sqlite3
+import random
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +23,7 @@ from .errors import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyEr
                      ValidationError)
 
 MIN_SQLITE_VERSION = (3, 37, 0)  # STRICT tables; RETURNING, window functions and JSON are older
+QUICK_BUSY_MS = 2  # SQLite's own wait inside one try of BEGIN IMMEDIATE (see _begin_immediate)
 APPLICATION_ID = 0x54524453  # "TRDS"
 DURABILITY = {"full": "FULL", "normal": "NORMAL"}
 
@@ -134,6 +137,7 @@ class Database:
         self.lock = threading.RLock()
         self.conn = connect(self.path, readonly=readonly, durability=durability,
                             busy_timeout=busy_timeout)
+        self.busy_timeout = busy_timeout
         self._depth = 0
 
     def use_wal(self) -> None:
@@ -154,7 +158,10 @@ class Database:
             conn = self._connection()
             depth = self._depth
             with translated(self.path):
-                conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
+                if depth == 0:
+                    self._begin_immediate(conn)
+                else:
+                    conn.execute(f"SAVEPOINT sp{depth}")
             self._depth += 1
             try:
                 yield conn
@@ -172,6 +179,30 @@ class Database:
             except sqlite3.Error as exc:
                 self._undo(depth)
                 raise translate(exc, self.path) from exc
+
+    def _begin_immediate(self, conn) -> None:
+        """BEGIN IMMEDIATE, waiting up to busy_timeout for other writers.
+
+        SQLite's own busy handler sleeps up to 100 ms between tries, so a waiting
+        writer keeps losing the lock to writers that come back sooner. We retry with
+        short jittered sleeps instead, so writers take turns.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        conn.execute(f"PRAGMA busy_timeout = {QUICK_BUSY_MS}")
+        try:
+            delay = 0.001
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY \
+                            or time.monotonic() >= deadline:
+                        raise
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.004)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def _undo(self, depth: int) -> None:
         if self.conn is None:  # closed inside the block: close() already rolled back
@@ -201,12 +232,18 @@ class Database:
                         conn.execute("COMMIT")
 
     def query(self, sql: str, params=()) -> list:
-        with self.reading() as conn:
-            return conn.execute(sql, params).fetchall()
+        """All rows of one statement: a single statement reads one snapshot by itself,
+        so no BEGIN/COMMIT around it."""
+        with self.lock, translated(self.path):
+            return self._connection().execute(sql, params).fetchall()
 
     def query_one(self, sql: str, params=()):
-        with self.reading() as conn:
-            return conn.execute(sql, params).fetchone()
+        with self.lock, translated(self.path):
+            cursor = self._connection().execute(sql, params)
+            try:
+                return cursor.fetchone()
+            finally:
+                cursor.close()  # ends the statement: no read snapshot is left open
 
     def scalar(self, sql: str, params=()):
         row = self.query_one(sql, params)
