@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import math
-import os
 import random
 import sys
 import time
@@ -366,7 +365,8 @@ def run_hog(args) -> int:
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         while deadline is None or time.monotonic() < deadline:
             with repo.transaction() as conn:
-                conn.execute(HOG_WRITE, (f"hog-{args.tag}", ts_in(_dt.datetime.now(_dt.timezone.utc))))
+                now = ts_in(_dt.datetime.now(_dt.timezone.utc))
+                conn.execute(HOG_WRITE, (f"hog-{args.tag}", now))
                 time.sleep(0.020)
             time.sleep(0.002)
     return 0

@@ -46,7 +46,7 @@ class Ledger:
         self.orders: dict[int, str] = {}
         self.order_fills: dict[int, int] = {}     # trade id -> order id
         self.cancelled: set[int] = set()
-        self.states: dict[int, tuple] = {}        # version -> ("state", tag, n) | ("rollback", from)
+        self.states: dict[int, tuple] = {}  # version -> ("state", tag, n) | ("rollback", from)
         self.snaps: dict[int, tuple[str, str]] = {}
         self.acks = Counter()
 

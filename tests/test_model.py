@@ -21,11 +21,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule)
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tradestore import TradeRepo
-from tradestore.codec import ts_in, ts_out
+from tradestore.codec import ts_out
 from tradestore.errors import ConflictError, ValidationError
 from tradestore.migrate import load_migrations
 
