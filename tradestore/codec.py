@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
 from decimal import Decimal, InvalidOperation
 
 from .errors import ValidationError
@@ -27,6 +28,8 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
 
     Floats go through their shortest repr, so ``0.1`` becomes ``Decimal('0.1')``.
     """
+    if isinstance(value, str) and len(value) <= MAX_SIGNIFICANT_DIGITS and PLAIN.fullmatch(value):
+        return _checked_plain(value, field, positive, non_negative)  # the common case, fast
     if isinstance(value, bool) or value is None:
         raise ValidationError(
             f"{field}: {value!r} is not a number (give a Decimal, int, str or float)",
@@ -68,6 +71,21 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
         raise ValidationError(f"{field}: {value!r} must be greater than 0", field=field, value=value)
     if non_negative and number < 0:
         raise ValidationError(f"{field}: {value!r} must be 0 or more", field=field, value=value)
+    return number
+
+
+PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _checked_plain(text: str, field: str, positive: bool, non_negative: bool) -> Decimal:
+    """to_decimal for short plain text: it cannot exceed the digit or length limits."""
+    number = Decimal(text)
+    if positive and number <= 0:
+        raise ValidationError(f"{field}: {text!r} must be greater than 0", field=field, value=text)
+    if number.is_zero():
+        return number.copy_abs()
+    if non_negative and number < 0:
+        raise ValidationError(f"{field}: {text!r} must be 0 or more", field=field, value=text)
     return number
 
 
