@@ -273,12 +273,6 @@ def test_read_only_directory(shared_dir):
     assert not new.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a WAL-mode store in a folder the user cannot write (read-only media, a copied live "
-    "store on a read-only share) cannot be opened even with readonly=True: SQLite must "
-    "create the -shm file and says 'attempt to write a readonly database'. db.connect "
-    "could open such a file with immutable=1 when no -wal file exists beside it (then "
-    "every committed write is in the main file and no writer can add a WAL there)"))
 def test_a_store_in_a_read_only_directory_can_still_be_read(shared_dir):
     path = build_store(shared_dir / "trades.db", steps=30)
     with TradeRepo(path) as repo:  # a writer's close leaves no -wal/-shm behind

@@ -108,6 +108,11 @@ def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -
                 if not file.exists():
                     raise DatabaseError(f"{path}: no such database file")
                 uri = f"file:{quote(str(file.resolve()))}?mode=ro"
+                if not os.access(file.resolve().parent, os.W_OK) \
+                        and not Path(f"{file.resolve()}-wal").exists():
+                    # SQLite cannot create the -shm file here; with no -wal every commit
+                    # is in the main file, and no writer can start a WAL in this folder
+                    uri += "&immutable=1"
             else:
                 _create_private(file)
                 uri = f"file:{quote(str(file.resolve()))}?mode=rw"
@@ -264,6 +269,9 @@ class Database:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if not self.readonly and self.path != ":memory:":
+                    # never wait for readers here: waiting would hold the write lock and
+                    # stall every other writer; the last connection to close folds it in
+                    conn.execute("PRAGMA busy_timeout = 0")
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
                 pass  # another process still reading: its last close checkpoints
