@@ -8,11 +8,11 @@ roots, powers, divisions of exact sums). Definitions: README "Metrics".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from .codec import dec_out, optional_utc, ts_in, utc_now
+from .codec import dec_out, window, ts_in, utc_now
 from .db import Database
 from .errors import ValidationError
 from .money import ratio, tidy
@@ -46,18 +46,17 @@ SELECT day, total_value FROM v_daily_equity
 WHERE account = :account AND day >= :start_day AND day <= :end_day ORDER BY day
 """
 
-RETURNS_SQL = """
+CURVE_SQL = """
 WITH daily AS (
-    SELECT day, CAST(total_value AS REAL) AS v FROM v_daily_equity
+    SELECT day, total_value, CAST(total_value AS REAL) AS v FROM v_daily_equity
     WHERE account = :account AND day >= :start_day AND day <= :end_day),
 returns AS (
-    SELECT v / lag(v) OVER (ORDER BY day) - 1.0 AS r FROM daily),
-valid AS (SELECT r FROM returns WHERE r IS NOT NULL),
-mean AS (SELECT avg(r) AS m, count(*) AS n FROM valid)
-SELECT mean.n, mean.m,
-       (SELECT sum((r - mean.m) * (r - mean.m)) FROM valid),
-       (SELECT avg(min(r, 0.0) * min(r, 0.0)) FROM valid)
-FROM mean
+    SELECT day, total_value, v / lag(v) OVER (ORDER BY day) - 1.0 AS r FROM daily),
+moments AS (
+    SELECT day, total_value, r, count(r) OVER () AS n, avg(r) OVER () AS m FROM returns)
+SELECT day, total_value, n, m, sum((r - m) * (r - m)) OVER (),
+       avg(min(r, 0.0) * min(r, 0.0)) OVER ()
+FROM moments ORDER BY day
 """
 
 DRAWDOWN_SQL = """
@@ -160,14 +159,8 @@ class GroupPerformance:
 
 def _window(days, since, until) -> tuple[str, str]:
     """(start, end) as stored text; the end is exclusive, all time when both are open."""
-    start = optional_utc(since, "since")
-    end = optional_utc(until, "until")
-    if start is None and days is not None:
-        if isinstance(days, bool) or not isinstance(days, (int, float)) or days < 0:
-            raise ValidationError(f"days: {days!r} must be a number of days >= 0 or None",
-                                  field="days", value=days)
-        start = (end or utc_now()) - timedelta(days=days)
-    return (ts_in(start) if start else "0000", ts_in(end) if end else "9999")
+    start, end = window(days, since, until)
+    return start or "0000", end or "9999"
 
 
 def _last_day(end: str) -> str:
@@ -240,8 +233,7 @@ class Analytics:
         params = {"account": account, "start_day": start_day, "end_day": end_day,
                   "start": day_start, "end": day_end}
         with self.db.reading() as conn:
-            daily = conn.execute(DAILY_SQL, params).fetchall()
-            n, mean, squares, downside = conn.execute(RETURNS_SQL, params).fetchone()
+            daily = conn.execute(CURVE_SQL, params).fetchall()  # the view is computed once
             max_dd, dd_micros = conn.execute(DRAWDOWN_SQL, params).fetchone()
             stats_row = conn.execute(STATS_SQL, {"start": day_start, "end": day_end,
                                                  "account": account, "strategy": None,
@@ -249,6 +241,7 @@ class Analytics:
         metrics = dict(self._stats_fields(stats_row), periods_per_year=periods_per_year,
                        risk_free_rate=rf)
         if daily:
+            n, mean, squares, downside = daily[0][2:]
             first_day, last_day = date.fromisoformat(daily[0][0]), date.fromisoformat(daily[-1][0])
             metrics.update(start=first_day, end=last_day, start_value=dec_out(daily[0][1]),
                            end_value=dec_out(daily[-1][1]), days=(last_day - first_day).days)
@@ -307,5 +300,3 @@ class Analytics:
                                          "end_day": end_day})
         return [(date.fromisoformat(d), Decimal(v)) for d, v in rows]
 
-
-STAT_FIELDS = [f.name for f in fields(TradeStatistics)]

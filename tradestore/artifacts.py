@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from .files import fsync_dir
 from .codec import json_object_in, json_out, optional_utc, to_choice, to_text, to_utc, ts_in, \
     ts_out, utc_now
 from .errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
@@ -205,15 +206,6 @@ def _os_errors(what):
         raise StoreError(text) from exc
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _try_lock(fd) -> bool:
     if fcntl is None:
         return True
@@ -349,7 +341,7 @@ class ArtifactManager:
                 size, sha = _write_all(fd, chunks)
                 os.fsync(fd)
                 os.rename(temp, final)
-            _fsync_dir(folder)
+            fsync_dir(folder)
             try:
                 with self.db.lock:
                     nested = self.db.conn.in_transaction
@@ -400,7 +392,7 @@ class ArtifactManager:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(path, 0o700)
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
                 return
             if path != self.base_path and not stat.S_ISDIR(mode):
                 raise ArtifactIntegrityError(f"{path}: is not a folder (a symlink or file "
@@ -410,7 +402,7 @@ class ArtifactManager:
         path = self.base_path / relpath
         with _os_errors(path), contextlib.suppress(FileNotFoundError):
             path.unlink()
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
     # ------------------------------------------------------------ loading
     def load_model(self, name, version=None) -> tuple[object, dict]:
@@ -628,7 +620,7 @@ class ArtifactManager:
                 finally:
                     os.close(fd)
         for folder in {(self.base_path / r).parent for r in removed}:
-            _fsync_dir(folder)
+            fsync_dir(folder)
         return removed
 
     # ------------------------------------------------------------ metrics

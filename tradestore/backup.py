@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from .files import fsync_dir, fsync_file
 from .codec import UTC
 from .db import APPLICATION_ID, translate
 from .errors import (ConflictError, DatabaseBusyError, DatabaseError, SchemaError, StoreError,
@@ -78,23 +79,6 @@ def utc_stamp(moment: _dt.datetime | None = None) -> str:
 
 
 # ------------------------------------------------------------------ file helpers
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform/filesystem allows it
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
 
 def _remove_quietly(path: Path) -> None:
     for suffix in ("", *SIDECARS):
@@ -187,10 +171,10 @@ def backup(repo, dest, *, overwrite=False) -> Path:
         raise DatabaseError(f"{target.parent}: cannot write a backup there: {exc}") from None
     try:
         _copy_and_check(repo, temp)
-        _fsync_file(temp)
+        fsync_file(temp)
         os.chmod(temp, 0o600)
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except OSError as exc:
         _remove_quietly(temp)
         raise DatabaseError(f"{target}: backup failed: {exc}") from None
@@ -287,7 +271,7 @@ def restore(backup_path, db_path, *, lock_timeout=1.0) -> RestoreResult:
     try:
         shutil.copyfile(backup_path, temp)
         os.chmod(temp, 0o600)
-        _fsync_file(temp)
+        fsync_file(temp)
         previous = _swap_in(temp, target, lock_timeout)
     except OSError as exc:
         _remove_quietly(temp)
@@ -308,7 +292,7 @@ def _swap_in(temp: Path, target: Path, lock_timeout: float) -> Path | None:
     exclusive lock on the current one so that nobody opens it half-way."""
     if not target.exists():
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return None
     aside = target.with_name(f"{target.name}.before-restore-{utc_stamp()}")
     n = 1
@@ -324,7 +308,7 @@ def _swap_in(temp: Path, target: Path, lock_timeout: float) -> Path | None:
             if Path(f"{target}{suffix}").exists():
                 os.rename(f"{target}{suffix}", f"{aside}{suffix}")
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     return aside
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+from dataclasses import fields, is_dataclass
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -200,6 +201,24 @@ def json_object_in(value, field: str) -> str | None:
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{field}: {value!r} is not JSON-serialisable ({exc})",
                               field=field, value=value) from None
+
+
+def to_plain(value):
+    """JSON-ready data, losing nothing: Decimal as plain-notation text, dates ISO-8601,
+    durations in seconds, records (dataclasses) as dicts."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value
 
 
 def json_out(text: str | None):

@@ -15,15 +15,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import sqlite3
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from .files import atomic_file
 from .codec import window
 from .db import translated
 from .errors import DatabaseError, ValidationError
@@ -177,20 +176,8 @@ def export(repo, kind: str, out=None, *, fmt="csv", progress=None, **filters) ->
         return write_rows(rows, spec, out or sys.stdout, fmt, progress)
     target = Path(out)
     check_writable_folder(target)
-    fd, temp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.",
-                                suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            count = write_rows(rows, spec, f, fmt, progress)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    return count
+    with atomic_file(target) as f:
+        return write_rows(rows, spec, f, fmt, progress)
 
 
 def write_rows(rows, kind: ExportKind, out, fmt: str, progress=None) -> int:

@@ -9,12 +9,11 @@ view; every piece of text from the database is escaped.
 from __future__ import annotations
 
 import heapq
-import os
-import tempfile
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from .files import atomic_file
 from . import report as text_report
 from . import svg
 from .charts import monthly_returns, yearly_returns
@@ -294,17 +293,6 @@ def write_html(repo, path, **options) -> Path:
     """Render and write atomically (a temp file renamed over ``path``), mode 0644."""
     target = Path(path)
     page = render_html(repo, **options).encode("utf-8")
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                dir=target.parent if str(target.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(page)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    with atomic_file(target, mode=0o644, binary=True) as out:
+        out.write(page)
     return target

@@ -258,6 +258,15 @@ def _limit(limit) -> int:
     return limit
 
 
+def _filtered(db, select: str, filters: dict, values: dict, order: str, limit) -> list:
+    """``select`` with the WHERE fragments (constants from ``filters``) of the values
+    given, newest first; only the filters in use appear, so each reads its index."""
+    used = [name for name, value in values.items() if value is not None]
+    sql = select + (" WHERE " + " AND ".join(filters[name] for name in used) if used else "")
+    return db.query(f"{sql} ORDER BY {order} LIMIT ?",
+                    (*(values[name] for name in used), _limit(limit)))
+
+
 class SignalStore:
     """``repo.signals``: what each strategy decided, and which orders followed."""
 
@@ -291,12 +300,8 @@ class SignalStore:
                   "action": None if action is None else to_choice(action, "action", ACTIONS),
                   "since": ts_in(optional_utc(since, "since")),
                   "until": ts_in(optional_utc(until, "until"))}
-        used = [name for name, value in values.items() if value is not None]
-        sql = SELECT_SIGNALS
-        if used:
-            sql += " WHERE " + " AND ".join(SIGNAL_FILTERS[name] for name in used)
-        sql += " ORDER BY timestamp DESC, id DESC LIMIT ?"
-        rows = self.db.query(sql, (*(values[name] for name in used), _limit(limit)))
+        rows = _filtered(self.db, SELECT_SIGNALS, SIGNAL_FILTERS, values,
+                         "timestamp DESC, id DESC", limit)
         return [_signal(row) for row in rows]
 
     def link_order(self, signal_id, order_id) -> bool:
@@ -387,12 +392,8 @@ class NewsStore:
         values = {"symbol": None if symbol is None else to_text(symbol, "symbol"),
                   "since": ts_in(optional_utc(since, "since")),
                   "until": ts_in(optional_utc(until, "until"))}
-        used = [name for name, value in values.items() if value is not None]
-        sql = SELECT_NEWS
-        if used:
-            sql += " WHERE " + " AND ".join(NEWS_FILTERS[name] for name in used)
-        sql += " ORDER BY published_at DESC, id DESC LIMIT ?"
-        rows = self.db.query(sql, (*(values[name] for name in used), _limit(limit)))
+        rows = _filtered(self.db, SELECT_NEWS, NEWS_FILTERS, values,
+                         "published_at DESC, id DESC", limit)
         return [_news(row) for row in rows]
 
     def average_sentiment(self, symbol, since=None, *, until=None) -> float | None:

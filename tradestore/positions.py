@@ -7,11 +7,11 @@ to zero. ``apply_fill`` is the whole accounting, as a pure function over
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .codec import dec_in, dec_out, ts_in, ts_out, utc_now, window
+from .codec import dec_in, dec_out, to_decimal, ts_in, ts_out, utc_now, window
 from .db import Database
 from .money import ZERO, exact, ratio, share, tidy
 
@@ -156,7 +156,6 @@ class Position:
     def unrealized_pnl(self, mark_price) -> Decimal:
         """What closing the rest at ``mark_price`` without a fee would realise
         (the held entry fees included, like a realised close)."""
-        from .codec import to_decimal
         mark = to_decimal(mark_price, "mark_price", positive=True)
         with exact():
             value = mark * self.quantity
@@ -237,7 +236,3 @@ class PositionStore:
             {"start": start, "end": end, "symbol": symbol, "account": account,
              "limit": -1 if limit is None else limit})
         return [position_from_state(state_from_row(r)) for r in rows]
-
-
-def copy_state(s: PositionState | None) -> PositionState | None:
-    return None if s is None else replace(s)

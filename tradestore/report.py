@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .analytics import GroupPerformance, PerformanceMetrics
-from .codec import UTC, utc_now
+from .codec import UTC, to_plain, utc_now
 from .errors import ValidationError
 
 WIDTH = 80
@@ -187,21 +187,6 @@ def render_text(report: Report, *, source: str | None = None,
 
 # ------------------------------------------------------------------ JSON
 
-def lossless(value):
-    """JSON-ready data: Decimal as plain-notation text, dates ISO, durations in seconds."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, dict):
-        return {str(k): lossless(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [lossless(v) for v in value]
-    return value
-
-
 def _shallow(record) -> dict:
     return {f.name: getattr(record, f.name) for f in fields(record)}
 
@@ -211,4 +196,4 @@ def render_json(report: Report) -> str:
             "metrics": _shallow(report.metrics),
             "strategies": [_shallow(r) for r in report.strategies],
             "symbols": [_shallow(r) for r in report.symbols]}
-    return json.dumps(lossless(data), indent=1) + "\n"
+    return json.dumps(to_plain(data), indent=1) + "\n"

@@ -16,6 +16,7 @@ from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                     to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now, window)
 from .db import Database
 from .errors import ValidationError
+from .money import exact
 from .positions import PositionStore, apply_fill
 
 SIDES = ("BUY", "SELL")
@@ -110,7 +111,6 @@ class TradeData:
     @property
     def value(self) -> Decimal:
         """price x quantity, exact."""
-        from .money import exact
         with exact():
             return self.price * self.quantity
 

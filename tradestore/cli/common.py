@@ -6,11 +6,11 @@ import csv
 import json
 import os
 import sys
-from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from ..codec import to_plain as plain  # noqa: F401 (commands import it from here)
 from ..errors import DatabaseError
 from ..repo import TradeRepo
 
@@ -33,21 +33,6 @@ def open_repo(args, *, readonly=False, inspect=False, must_exist=True, **options
 def add_format(parser, choices=("table", "csv", "json"), default="table") -> None:
     parser.add_argument("--format", choices=choices, default=default,
                         help=f"output format (default: {default})")
-
-
-def plain(value):
-    """A value as lossless JSON-ready data: Decimal and times as strings."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if is_dataclass(value):
-        return plain(asdict(value))
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def cell(value) -> str:
