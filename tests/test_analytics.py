@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradestore import PerformanceMetrics, TradeRepo, TradeStatistics, ValidationError
-from tradestore.analytics import DRAWDOWN_SQL, GROUPED_SQL, STATS_SQL
+from tradestore.analytics import FLOWS_SQL, GROUPED_SQL, POINTS_SQL, START_POINT_SQL, STATS_SQL
 
 UTC = timezone.utc
 
@@ -312,8 +312,9 @@ SNAPSHOTS = [
     (at(7, 10), "1040"),
     (at(8, 10), "1020"), (at(8, 12), "1025.00"),
 ]
-# The daily series, by hand: the last value of each day, a gap carries the previous one.
-DAILY = [(date(2024, 1, 1), 1010), (date(2024, 1, 2), 1030), (date(2024, 1, 3), 1030),
+# The daily series, by hand: the start value (the first snapshot, for all time), then the
+# last value of each day, a gap carries the previous one.
+DAILY = [(None, 1000), (date(2024, 1, 1), 1010), (date(2024, 1, 2), 1030), (date(2024, 1, 3), 1030),
          (date(2024, 1, 4), 990), (date(2024, 1, 5), 990), (date(2024, 1, 6), 990),
          (date(2024, 1, 7), 1040), (date(2024, 1, 8), 1025)]
 
@@ -330,10 +331,11 @@ def returns_of(values) -> list[float]:
 
 
 def curve_metrics(daily, snaps, rf, n) -> dict:
-    """Every curve metric from the definitions, in plain Python."""
+    """Every curve metric from the definitions, in plain Python (no flows: the daily
+    return is close / previous close - 1; ``daily`` starts with the start value)."""
     values = [float(v) for _, v in daily]
     r = returns_of(values)
-    days = (daily[-1][0] - daily[0][0]).days
+    days = len(r)
     stdev = statistics.stdev(r)
     rf_period = (1 + rf) ** (1 / n) - 1
     downside = math.sqrt(sum(min(x, 0.0) ** 2 for x in r) / len(r))
@@ -355,18 +357,19 @@ def test_performance_metrics_worked_by_hand(repo):
     m = repo.calculate_performance_metrics(days=None, periods_per_year=252,
                                            risk_free_rate=0.05)
     assert isinstance(m, PerformanceMetrics)
-    assert (m.start, m.end, m.days) == (date(2024, 1, 1), date(2024, 1, 8), 7)
-    assert m.start_value == D("1010") and m.end_value == D("1025.00")
+    assert (m.start, m.end, m.days) == (date(2024, 1, 1), date(2024, 1, 8), 8)
+    assert m.start_value == D("1000") and m.end_value == D("1025.00")
+    assert (m.net_flows, m.pnl) == (D(0), D("25"))
     assert (m.periods_per_year, m.risk_free_rate) == (252, 0.05)
     want = curve_metrics(DAILY, SNAPSHOTS, 0.05, 252)
     for name, value in want.items():
         assert getattr(m, name) == pytest.approx(value, rel=1e-9), name
-    # by hand: total return 1025/1010 - 1 = 0.0148514..., the worst drop is intra-day,
-    # 1030 -> 950 on Jan 4 (80/1030 = 0.0776699...), which the daily series (1030 -> 990)
-    # would not show.
-    assert m.total_return == pytest.approx(15 / 1010)
+    # by hand: total return from the first snapshot 1025/1000 - 1 = 0.025, the worst drop
+    # is intra-day, 1030 -> 950 on Jan 4 (80/1030 = 0.0776699...), which the daily series
+    # (1030 -> 990) would not show. 8 daily returns (Jan 1 .. Jan 8).
+    assert m.total_return == pytest.approx(0.025)
     assert m.max_drawdown == pytest.approx(80 / 1030)
-    assert m.cagr == pytest.approx((1025 / 1010) ** (365 / 7) - 1)
+    assert m.cagr == pytest.approx(1.025 ** (365 / 8) - 1)
     # longest under water: peak 1030 (Jan 2 12:00) to recovery at 1040 (Jan 7 10:00);
     # the later one, 1040 -> still below at the last point (Jan 8 12:00), is 26h.
     assert m.max_drawdown_duration == at(7, 10) - at(2, 12) == timedelta(days=4, hours=22)
@@ -380,13 +383,14 @@ def test_performance_defaults_and_numbers_by_hand(memory_repo):
     for day, value in ((1, "100"), (2, "110"), (4, "99")):   # Jan 3 carries 110
         memory_repo.save_portfolio_snapshot(value, timestamp=at(day, 12))
     m = memory_repo.calculate_performance_metrics(days=None)
-    # returns: +0.1, 0, -0.1; mean 0 -> sharpe 0, sortino 0
-    # stdev (ddof=1) = sqrt((0.01 + 0 + 0.01) / 2) = 0.1; volatility 0.1 * sqrt(365)
-    assert m.volatility == pytest.approx(0.1 * math.sqrt(365))
+    # series 100 (start), 100 (Jan 1 close), 110, 110, 99: returns 0, +0.1, 0, -0.1;
+    # mean 0 -> sharpe 0, sortino 0
+    # stdev (ddof=1) = sqrt((0 + 0.01 + 0 + 0.01) / 3); volatility that * sqrt(365)
+    assert m.volatility == pytest.approx(math.sqrt(0.02 / 3) * math.sqrt(365))
     assert m.sharpe_ratio == pytest.approx(0.0, abs=1e-12)
     assert m.sortino_ratio == pytest.approx(0.0, abs=1e-12)
-    assert m.total_return == pytest.approx(-0.01) and m.days == 3
-    assert m.cagr == pytest.approx(0.99 ** (365 / 3) - 1)
+    assert m.total_return == pytest.approx(-0.01) and m.days == 4
+    assert m.cagr == pytest.approx(0.99 ** (365 / 4) - 1)
     assert m.max_drawdown == pytest.approx(0.1)                     # 110 -> 99
     assert m.max_drawdown_duration == at(4, 12) - at(2, 12)         # not recovered
     assert m.calmar_ratio == pytest.approx(m.cagr / 0.1)
@@ -397,22 +401,25 @@ def test_performance_window_is_whole_utc_days(memory_repo):
     build_curve(memory_repo)
     # since mid-Jan 3, until midnight Jan 8 (exclusive): the days Jan 3 .. Jan 7
     m = memory_repo.calculate_performance_metrics(since=at(3, 15), until=at(8))
-    assert (m.start, m.end, m.days) == (date(2024, 1, 3), date(2024, 1, 7), 4)
-    # Jan 3 has no snapshot: it carries Jan 2's 1030 into the window
+    assert (m.start, m.end, m.days) == (date(2024, 1, 3), date(2024, 1, 7), 5)
+    # the window starts where the money was: the last snapshot at or before Jan 3 00:00
+    # is Jan 2 12:00's 1030; the daily closes Jan 3 .. Jan 7 follow it
     assert m.start_value == D("1030") and m.end_value == D("1040")
-    daily = [(d, v) for d, v in DAILY if date(2024, 1, 3) <= d <= date(2024, 1, 7)]
-    snaps = [(t, v) for t, v in SNAPSHOTS if at(3) <= t < at(8)]
+    daily = [(None, 1030)] + [(d, v) for d, v in DAILY[1:]
+                              if date(2024, 1, 3) <= d <= date(2024, 1, 7)]
+    snaps = [(at(2, 12), "1030")] + [(t, v) for t, v in SNAPSHOTS if at(3) <= t < at(8)]
     want = curve_metrics(daily, snaps, 0.0, 365)
     for name, value in want.items():
         assert getattr(m, name) == pytest.approx(value, rel=1e-9), name
-    # drawdown over the window's snapshots only: 980 -> 950, recovered at 990
-    assert m.max_drawdown == pytest.approx(30 / 980)
-    assert m.max_drawdown_duration == at(4, 23, 59, 59) - at(4, 8)
+    # the start value is the first peak: 1030 -> 950, recovered at 1040 on Jan 7 10:00
+    assert m.max_drawdown == pytest.approx(80 / 1030)
+    assert m.max_drawdown_duration == at(7, 10) - at(2, 12)
+    assert m.total_return == pytest.approx(10 / 1030) and m.pnl == D("10")
     # trade statistics over the same whole days: RT2, RT3, RT4 close in Jan 3 .. Jan 7
     assert_stats(m, [t for t in TRIPS if t.account == "default" and at(3) <= t.closed < at(8)])
     same = memory_repo.calculate_performance_metrics(days=4, until=at(8))   # from Jan 4 00:00
     assert (same.start, same.end, same.start_value) == (date(2024, 1, 4), date(2024, 1, 7),
-                                                       D("990"))
+                                                       D("1030"))   # Jan 2's, carried
 
 
 def test_performance_with_numpy_when_installed(memory_repo):
@@ -420,7 +427,7 @@ def test_performance_with_numpy_when_installed(memory_repo):
     build_curve(memory_repo)
     m = memory_repo.calculate_performance_metrics(days=None, periods_per_year=252,
                                                   risk_free_rate=0.03)
-    v = np.array([float(x) for _, x in DAILY])
+    v = np.array([float(x) for _, x in DAILY])   # the start value first
     r = v[1:] / v[:-1] - 1
     rf = 1.03 ** (1 / 252) - 1
     assert m.volatility == pytest.approx(np.std(r, ddof=1) * np.sqrt(252), rel=1e-12)
@@ -464,10 +471,11 @@ def test_one_snapshot(memory_repo):
     memory_repo.save_portfolio_snapshot("500", timestamp=at(3, 12))
     m = memory_repo.calculate_performance_metrics(days=None)
     # defined: no change (0) and no drawdown; undefined without a second day: the rest
-    assert curve_of(m) == dict(total_return=0.0, cagr=None, volatility=None, sharpe_ratio=None,
+    # one daily return (the start value to the day's close, both 500): 0
+    assert curve_of(m) == dict(total_return=0.0, cagr=0.0, volatility=None, sharpe_ratio=None,
                                sortino_ratio=None, max_drawdown=0.0,
                                max_drawdown_duration=timedelta(0), calmar_ratio=None)
-    assert (m.start, m.end, m.days, m.start_value) == (date(2024, 1, 3), date(2024, 1, 3), 0,
+    assert (m.start, m.end, m.days, m.start_value) == (date(2024, 1, 3), date(2024, 1, 3), 1,
                                                       D("500"))
 
 
@@ -538,11 +546,18 @@ def test_round_trip_view_looks_trades_up_by_index(memory_repo):
     assert not FULL_SCAN.search(text), text
 
 
-def test_drawdown_ranges_over_the_snapshot_index(memory_repo):
-    text = plan(memory_repo, DRAWDOWN_SQL, {"account": "default", "start": "2024",
-                                             "end": "2025"})
+def test_the_curve_ranges_over_the_snapshot_index(memory_repo):
+    params = {"account": "default", "start": "2024", "after": "2024", "end": "2025",
+              "last": "2025"}
+    text = plan(memory_repo, POINTS_SQL, params)
     assert "SEARCH portfolio_snapshots USING INDEX portfolio_snapshots_by_account_time " \
            "(account=? AND timestamp>? AND timestamp<?)" in text, text
+    text = plan(memory_repo, START_POINT_SQL, params)   # a point lookup, newest first
+    assert "SEARCH portfolio_snapshots USING INDEX portfolio_snapshots_by_account_time " \
+           "(account=? AND timestamp<?)" in text and "TEMP B-TREE" not in text, text
+    text = plan(memory_repo, FLOWS_SQL, params)
+    assert "USING INDEX cash_movements_by_account (account=? AND timestamp>? AND " \
+           "timestamp<?)" in text, text
 
 
 # ------------------------------------------------------------------ property

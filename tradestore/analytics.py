@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from .codec import dec_out, window, ts_in, utc_now
+from .codec import dec_out, to_decimal, to_utc, ts_in, utc_now, window
 from .db import Database
 from .errors import ValidationError
 from .money import ratio, tidy
+from .returns import money_weighted, walk
 
 STATS_SQL = """
 SELECT count(*), sum(outcome = 1), sum(outcome = -1),
@@ -46,38 +47,20 @@ SELECT day, total_value FROM v_daily_equity
 WHERE account = :account AND day >= :start_day AND day <= :end_day ORDER BY day
 """
 
-CURVE_SQL = """
-WITH daily AS (
-    SELECT day, total_value, CAST(total_value AS REAL) AS v FROM v_daily_equity
-    WHERE account = :account AND day >= :start_day AND day <= :end_day),
-returns AS (
-    SELECT day, total_value, v / lag(v) OVER (ORDER BY day) - 1.0 AS r FROM daily),
-moments AS (
-    SELECT day, total_value, r, count(r) OVER () AS n, avg(r) OVER () AS m FROM returns)
-SELECT day, total_value, n, m, sum((r - m) * (r - m)) OVER (),
-       avg(min(r, 0.0) * min(r, 0.0)) OVER ()
-FROM moments ORDER BY day
+# The carried-in start value: one point lookup on (account, timestamp).
+START_POINT_SQL = """
+SELECT timestamp, total_value FROM portfolio_snapshots
+WHERE account = :account AND timestamp <= :start ORDER BY timestamp DESC LIMIT 1
 """
-
-DRAWDOWN_SQL = """
-WITH snaps AS (
-    SELECT timestamp AS ts, CAST(total_value AS REAL) AS v FROM portfolio_snapshots
-    WHERE account = :account AND timestamp >= :start AND timestamp < :end),
-peaks AS (
-    SELECT ts, v, max(v) OVER (ORDER BY ts ROWS UNBOUNDED PRECEDING) AS peak FROM snaps),
-groups AS (
-    SELECT ts, v, peak,
-           sum(v >= peak) OVER (ORDER BY ts ROWS UNBOUNDED PRECEDING) AS grp FROM peaks),
-spans AS (
-    SELECT grp, min(ts) AS started, max(ts) AS last_ts, count(*) AS n FROM groups GROUP BY grp),
-ends AS (
-    SELECT n, started, coalesce(lead(started) OVER (ORDER BY grp), last_ts) AS ended FROM spans),
-durations AS (  -- exact microseconds (julianday rounds to milliseconds)
-    SELECT n, (strftime('%s', ended) - strftime('%s', started)) * 1000000
-              + (substr(ended, 21, 6) - substr(started, 21, 6)) AS micros
-    FROM ends)
-SELECT (SELECT max(CASE WHEN peak > 0 THEN 1.0 - v / peak END) FROM peaks),
-       (SELECT max(micros) FROM durations WHERE n > 1)
+# The window's points after the start point: one range of the (account, timestamp) index.
+POINTS_SQL = """
+SELECT timestamp, total_value FROM portfolio_snapshots
+WHERE account = :account AND timestamp > :after AND timestamp < :end ORDER BY timestamp
+"""
+# Deposits (+) and withdrawals (-) of the account in (after, last point].
+FLOWS_SQL = """
+SELECT timestamp, kind, amount FROM cash_movements
+WHERE account = :account AND timestamp > :after AND timestamp <= :last ORDER BY timestamp, id
 """
 
 
@@ -117,12 +100,20 @@ class PerformanceMetrics(TradeStatistics):
     """Equity-curve metrics of one account plus its TradeStatistics, over a window.
 
     Attributes:
-      start, end: the window (whole UTC days, inclusive of both ends' days).
-      start_value, end_value: first and last daily value (Decimal), None without snapshots.
-      days: calendar days between them. periods_per_year, risk_free_rate: as used.
-      total_return, cagr, volatility, sharpe_ratio, sortino_ratio, calmar_ratio: floats.
-      max_drawdown: a positive fraction over every snapshot; max_drawdown_duration: the
-        longest time below a previous peak (timedelta).
+      start, end: first and last UTC day of the daily returns.
+      start_value: the last snapshot at or before the window's start (else its first
+        snapshot); end_value: the last snapshot in the window. None without snapshots.
+      days: how many daily returns (end - start + 1). periods_per_year, risk_free_rate:
+        as used.
+      total_return, cagr, volatility, sharpe_ratio, sortino_ratio, calmar_ratio: floats
+        (fractions), time-weighted: deposits and withdrawals are not returns.
+      max_drawdown: a positive fraction over every snapshot of the time-weighted index,
+        the start value the first peak; max_drawdown_duration: the longest time below a
+        previous peak (timedelta).
+      net_flows: deposits - withdrawals after the start value up to the end value.
+      pnl: end_value - start_value - net_flows, exact.
+      money_weighted_return: annualised internal rate of return, None where undefined.
+      Definitions: docs/metrics.md.
     """
 
     start: date | None = None
@@ -140,6 +131,9 @@ class PerformanceMetrics(TradeStatistics):
     max_drawdown: float | None = None
     max_drawdown_duration: timedelta | None = None
     calmar_ratio: float | None = None
+    net_flows: Decimal = Decimal(0)
+    pnl: Decimal | None = None
+    money_weighted_return: float | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +167,24 @@ def _last_day(end: str) -> str:
 
 def _profit_factor(gross_profit: Decimal, gross_loss: Decimal) -> float | None:
     return None if gross_loss == 0 else float(gross_profit) / -float(gross_loss)
+
+
+def _flows_in(flows) -> list[tuple[str, Decimal]]:
+    """``flows=`` as sorted (stored timestamp, Decimal); deposits positive."""
+    if flows is None:
+        return []
+    if isinstance(flows, (str, bytes)) or not hasattr(flows, "__iter__"):
+        raise ValidationError(f"flows: {flows!r} must be a list of (timestamp, amount) pairs",
+                              field="flows", value=flows)
+    out = []
+    for item in flows:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ValidationError(f"flows: {item!r} must be a (timestamp, amount) pair",
+                                  field="flows", value=item)
+        amount = to_decimal(item[1], "flows amount")
+        if amount != 0:
+            out.append((ts_in(to_utc(item[0], "flows timestamp")), amount))
+    return sorted(out)
 
 
 def _nonfinite_to_none(value: float | None) -> float | None:
@@ -212,7 +224,10 @@ class Analytics:
             avg_holding_time=None if row[9] is None else timedelta(seconds=row[9]))
 
     def performance(self, days=30, *, account="default", periods_per_year=365, risk_free_rate=0,
-                    since=None, until=None) -> PerformanceMetrics:
+                    since=None, until=None, flows=None) -> PerformanceMetrics:
+        """Equity-curve figures of ``account`` over whole UTC days, with deposits and
+        withdrawals (cash_movements, plus ``flows`` [(timestamp, signed amount)] recorded
+        elsewhere) taken out of the returns. Definitions: docs/metrics.md."""
         if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, int) \
                 or periods_per_year <= 0:
             raise ValidationError(f"periods_per_year: {periods_per_year!r} must be a whole number "
@@ -226,55 +241,74 @@ class Analytics:
                                   field="risk_free_rate", value=risk_free_rate)
         start, end = _window(days, since, until)
         start_day = start[:10] if start != "0000" else "0000-00-00"
-        end_day = _last_day(end)
-        day_start = start_day + "T" if start != "0000" else "0000"
-        day_end = ts_in(datetime.fromisoformat(end_day).replace(tzinfo=timezone.utc)
+        day_start = start_day + "T00:00:00.000000Z" if start != "0000" else "0000"
+        day_end = ts_in(datetime.fromisoformat(_last_day(end)).replace(tzinfo=timezone.utc)
                         + timedelta(days=1)) if end != "9999" else "9999"
-        params = {"account": account, "start_day": start_day, "end_day": end_day,
-                  "start": day_start, "end": day_end}
+        extra = _flows_in(flows)
+        params = {"account": account, "start": day_start, "end": day_end}
         with self.db.reading() as conn:
-            daily = conn.execute(CURVE_SQL, params).fetchall()  # the view is computed once
-            max_dd, dd_micros = conn.execute(DRAWDOWN_SQL, params).fetchone()
+            first = conn.execute(START_POINT_SQL, params).fetchone()
+            after = first[0] if first else day_start
+            points = conn.execute(POINTS_SQL, dict(params, after=after)).fetchall()
+            in_window = bool(points)  # no curve without a snapshot in the window
+            if first is None and points:
+                first, points = points[0], points[1:]
+                after = first[0]
+            last_ts = points[-1][0] if points else after
+            stored = conn.execute(FLOWS_SQL, {"account": account, "after": after,
+                                              "last": last_ts}).fetchall() if points else []
             stats_row = conn.execute(STATS_SQL, {"start": day_start, "end": day_end,
                                                  "account": account, "strategy": None,
                                                  "symbol": None}).fetchone()
         metrics = dict(self._stats_fields(stats_row), periods_per_year=periods_per_year,
                        risk_free_rate=rf)
-        if daily:
-            n, mean, squares, downside = daily[0][2:]
-            first_day, last_day = date.fromisoformat(daily[0][0]), date.fromisoformat(daily[-1][0])
-            metrics.update(start=first_day, end=last_day, start_value=dec_out(daily[0][1]),
-                           end_value=dec_out(daily[-1][1]), days=(last_day - first_day).days)
-            metrics.update(self._curve(metrics["start_value"], metrics["end_value"],
-                                       metrics["days"], n, mean, squares, downside, rf,
-                                       periods_per_year))
-        if max_dd is not None:
-            metrics["max_drawdown"] = max(max_dd, 0.0)
-            metrics["max_drawdown_duration"] = timedelta(microseconds=dd_micros or 0)
-            cagr = metrics.get("cagr")
-            if cagr is not None and metrics["max_drawdown"] > 0:
-                metrics["calmar_ratio"] = cagr / metrics["max_drawdown"]
+        if in_window:
+            moves = sorted([(ts, Decimal(amount) if kind == "deposit" else -Decimal(amount))
+                            for ts, kind, amount in stored]
+                           + [(ts, amount) for ts, amount in extra if after < ts <= last_ts])
+            metrics.update(self._curve([first] + points, moves, rf, periods_per_year,
+                                       start_day if start != "0000" else None))
         return PerformanceMetrics(**metrics)
 
     @staticmethod
-    def _curve(start_value, end_value, days, n, mean, squares, downside, rf, periods) -> dict:
-        out = {}
-        if start_value and start_value > 0:
-            out["total_return"] = float(end_value) / float(start_value) - 1.0
-            if days > 0 and end_value >= 0:
-                try:
-                    out["cagr"] = (float(end_value) / float(start_value)) ** (365.0 / days) - 1.0
-                except OverflowError:  # float ** raises instead of giving inf
-                    out["cagr"] = None
-        if n and n >= 2:
-            stdev = math.sqrt(squares / (n - 1))
+    def _curve(points, moves, rf, periods, first_day) -> dict:
+        """Every equity-curve figure from one pass over the points (returns.walk)."""
+        start_ts, end_ts = points[0][0], points[-1][0]
+        start_value, end_value = Decimal(points[0][1]), Decimal(points[-1][1])
+        net_flows = sum((amount for _, amount in moves), Decimal(0))
+        curve = walk(points, moves, first_day)
+        out = dict(start=curve.first_day, end=curve.last_day, start_value=start_value,
+                   end_value=end_value, days=len(curve.daily), net_flows=tidy(net_flows),
+                   pnl=tidy(end_value - start_value - net_flows),
+                   max_drawdown=curve.max_drawdown,
+                   max_drawdown_duration=curve.max_drawdown_duration,
+                   money_weighted_return=money_weighted(start_ts, start_value, moves, end_ts,
+                                                        end_value))
+        if not curve.defined:
+            return out
+        r = curve.daily
+        n = len(r)
+        growth = math.prod(1.0 + x for x in r)
+        out["total_return"] = growth - 1.0
+        if growth >= 0:
+            try:
+                out["cagr"] = growth ** (365.0 / n) - 1.0
+            except OverflowError:  # float ** raises instead of giving inf
+                out["cagr"] = None
+        mean = math.fsum(r) / n
+        if n >= 2:
+            stdev = math.sqrt(math.fsum((x - mean) ** 2 for x in r) / (n - 1))
             out["volatility"] = stdev * math.sqrt(periods)
             rf_period = (1.0 + rf) ** (1.0 / periods) - 1.0
             if stdev > 0:
                 out["sharpe_ratio"] = (mean - rf_period) / stdev * math.sqrt(periods)
-        if n and downside:
+        downside = math.fsum(min(x, 0.0) ** 2 for x in r) / n
+        if downside > 0:
             out["sortino_ratio"] = mean * periods / (math.sqrt(downside) * math.sqrt(periods))
-        return {k: _nonfinite_to_none(v) for k, v in out.items()}
+        cagr, max_dd = out.get("cagr"), out["max_drawdown"]
+        if cagr is not None and math.isfinite(cagr) and max_dd and max_dd > 0:
+            out["calmar_ratio"] = cagr / max_dd
+        return {k: _nonfinite_to_none(v) if isinstance(v, float) else v for k, v in out.items()}
 
     def by_group(self, key: str, days=None, *, account=None, since=None,
                  until=None) -> list[GroupPerformance]:
