@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
+import operator
 from dataclasses import fields, is_dataclass
 import re
 from decimal import Decimal, InvalidOperation
@@ -20,6 +22,14 @@ UTC = _dt.timezone.utc
 MAX_SIGNIFICANT_DIGITS = 38
 MAX_PLAIN_LENGTH = 64
 TIMESTAMP_WIDTH = 27  # YYYY-MM-DDTHH:MM:SS.ffffffZ
+# The supported time range (docs/input.md): wide enough for any real record, narrow
+# enough that a window of up to MAX_DAYS and a day's end stay valid datetimes.
+MIN_TIME = _dt.datetime(1900, 1, 1, tzinfo=_dt.timezone.utc)
+MAX_TIME = _dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=_dt.timezone.utc)
+MAX_DAYS = 3_000_000  # longer than the whole supported range: "all time"
+# JSON integers must fit 64 bits: SQLite's json functions (and most readers) lose the rest
+MIN_JSON_INT, MAX_JSON_INT = -2 ** 63, 2 ** 63 - 1
+MAX_LIMIT = 2 ** 63 - 1
 
 
 # ---------------------------------------------------------------- Decimal
@@ -33,7 +43,7 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
         return _checked_plain(value, field, positive, non_negative)  # the common case, fast
     if isinstance(value, bool) or value is None:
         raise ValidationError(
-            f"{field}: {value!r} is not a number (give a Decimal, int, str or float)",
+            f"{field}: {_show(value)} is not a number (give a Decimal, int, str or float)",
             field=field, value=value)
     if isinstance(value, Decimal):
         number = value
@@ -41,20 +51,18 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
         number = Decimal(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{field}: {value!r} is not a finite number", field=field, value=value)
-        number = Decimal(repr(value))
+            raise ValidationError(f"{field}: {_show(value)} is not a finite number", field=field, value=value)
+        number = Decimal(float.__repr__(value))  # np.float64's own repr is 'np.float64(0.1)'
     elif isinstance(value, str):
         try:
             number = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValidationError(f"{field}: {value!r} is not a decimal number", field=field,
+        except (InvalidOperation, ValueError):  # ValueError: lone surrogates, NUL
+            raise ValidationError(f"{field}: {_show(value)} is not a decimal number", field=field,
                                   value=value) from None
     else:
-        raise ValidationError(
-            f"{field}: {value!r} ({type(value).__name__}) is not a number "
-            "(give a Decimal, int, str or float)", field=field, value=value)
+        number = _foreign_number(value, field)
     if not number.is_finite():
-        raise ValidationError(f"{field}: {value!r} is not a finite number", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} is not a finite number", field=field, value=value)
     if number.is_zero() and number.is_signed():
         number = number.copy_abs()
     _, coefficient, exponent = number.as_tuple()
@@ -62,20 +70,50 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
     digits = 1 if number.is_zero() else len(coefficient) + max(exponent, 0)
     if digits > MAX_SIGNIFICANT_DIGITS:
         raise ValidationError(
-            f"{field}: {value!r} has {digits} significant digits; at most "
+            f"{field}: {_show(value)} has {digits} significant digits; at most "
             f"{MAX_SIGNIFICANT_DIGITS} are allowed", field=field, value=value)
     if plain_length(number) > MAX_PLAIN_LENGTH:
         raise ValidationError(
-            f"{field}: {value!r} is too large or too small (plain form longer than "
+            f"{field}: {_show(value)} is too large or too small (plain form longer than "
             f"{MAX_PLAIN_LENGTH} characters)", field=field, value=value)
     if positive and number <= 0:
-        raise ValidationError(f"{field}: {value!r} must be greater than 0", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} must be greater than 0", field=field, value=value)
     if non_negative and number < 0:
-        raise ValidationError(f"{field}: {value!r} must be 0 or more", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} must be 0 or more", field=field, value=value)
     return number
 
 
 PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _foreign_number(value, field: str) -> Decimal:
+    """numpy and other numeric scalars, duck-typed (the core never imports numpy):
+    an integral one (np.int64) as its int, a numpy float (np.float32) through its
+    shortest repr, as numpy's str gives it."""
+    try:
+        if isinstance(value, numbers.Integral) or (
+                hasattr(value, "__index__") and not isinstance(value, numbers.Real)):
+            return Decimal(operator.index(value))
+        if isinstance(value, numbers.Real) and getattr(getattr(value, "dtype", None), "kind",
+                                                        None) == "f":
+            return Decimal(str(value))  # 'nan'/'inf' parse and are refused as not finite
+    except (TypeError, ValueError, ArithmeticError):
+        pass
+    raise ValidationError(
+        f"{field}: {_show(value)} ({type(value).__name__}) is not a number "
+        "(give a Decimal, int, str or float)", field=field, value=value)
+
+
+def show(value, width: int = 80) -> str:
+    """A value for an error message: its repr, clipped, never raising."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not replace our error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+_show = show
 
 
 def _checked_plain(text: str, field: str, positive: bool, non_negative: bool) -> Decimal:
@@ -121,20 +159,24 @@ def to_utc(value, field: str) -> _dt.datetime:
         try:
             value = _dt.datetime.fromisoformat(value.strip())
         except ValueError:
-            raise ValidationError(f"{field}: {value!r} is not an ISO-8601 timestamp",
+            raise ValidationError(f"{field}: {_show(value)} is not an ISO-8601 timestamp",
                                   field=field, value=value) from None
     elif isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
         value = _dt.datetime(value.year, value.month, value.day)
     if not isinstance(value, _dt.datetime):
         raise ValidationError(
-            f"{field}: {value!r} is not a datetime (give a datetime or ISO-8601 text)",
+            f"{field}: {_show(value)} is not a datetime (give a datetime or ISO-8601 text)",
             field=field, value=value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValidationError(f"{field}: {value!r} is out of range", field=field, value=value) from None
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        inside = MIN_TIME <= moment <= MAX_TIME
+    except (OverflowError, ValueError, TypeError):  # an offset past the ends, a broken tzinfo
+        inside = False
+    if not inside:
+        raise ValidationError(
+            f"{field}: {_show(value)} is out of range (supported: {MIN_TIME.isoformat()} to "
+            f"{MAX_TIME.isoformat()})", field=field, value=value)
+    return moment
 
 
 def optional_utc(value, field: str) -> _dt.datetime | None:
@@ -166,11 +208,41 @@ def window(days, since, until, field="days"):
     start = optional_utc(since, "since")
     end = optional_utc(until, "until")
     if start is None and since is None and days is not None:
-        if isinstance(days, bool) or not isinstance(days, (int, float)) or days < 0:
-            raise ValidationError(f"{field}: {days!r} must be a number of days >= 0 or None",
-                                  field=field, value=days)
-        start = (end or utc_now()) - _dt.timedelta(days=days)
+        span = to_days(days, field)
+        base = end or utc_now()
+        # a window reaching past the supported start is all time from that start
+        start = (MIN_TIME if span >= (base - MIN_TIME) / _dt.timedelta(days=1)
+                 else max(base - _dt.timedelta(days=span), MIN_TIME))
     return ts_in(start), ts_in(end)
+
+
+def to_days(days, field: str = "days") -> float:
+    """A finite number of days, 0 to MAX_DAYS (int, float, Decimal, numpy scalar)."""
+    number = None
+    if not isinstance(days, bool) and isinstance(days, numbers.Real):
+        try:
+            number = float(days)
+        except (TypeError, ValueError, OverflowError):
+            number = None
+    if number is None or not 0 <= number <= MAX_DAYS:  # NaN fails both comparisons
+        raise ValidationError(
+            f"{field}: {_show(days)} must be a number of days from 0 to {MAX_DAYS:,} or None "
+            "(None means all time)", field=field, value=days)
+    return number
+
+
+def to_limit(limit, field: str = "limit") -> int:
+    """A row limit: an integer (int or numpy integer) from 1 to 2**63-1."""
+    number = None
+    if not isinstance(limit, bool) and isinstance(limit, numbers.Integral):
+        try:
+            number = operator.index(limit)
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not 1 <= number <= MAX_LIMIT:
+        raise ValidationError(f"{field}: {_show(limit)} must be a whole number from 1 to "
+                              f"{MAX_LIMIT}", field=field, value=limit)
+    return number
 
 
 # ---------------------------------------------------------------- JSON
@@ -180,13 +252,57 @@ def _plain_default(obj):
         return format(obj, "f")
     if isinstance(obj, (_dt.datetime, _dt.date)):
         return obj.isoformat()
-    raise TypeError(type(obj).__name__)
+    return _numpy_scalar(obj)
 
 
-def canonical_json(obj) -> str:
-    """Sorted keys, no spaces, no NaN: the same object always gives the same text."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+def _numpy_scalar(obj):
+    """np.int64 as its int, a numpy float as a float (json's ``default`` hook)."""
+    if not isinstance(obj, bool) and isinstance(obj, numbers.Integral):
+        return operator.index(obj)
+    if isinstance(obj, numbers.Real) and getattr(getattr(obj, "dtype", None), "kind", None) == "f":
+        return float(obj)
+    raise TypeError(f"{type(obj).__name__} is not a JSON type")
+
+
+LONG_DIGITS = re.compile(r"[0-9]{19}")  # every integer outside 64 bits has 19 digits or more
+
+
+def canonical_json(obj, field: str = "value") -> str:
+    """Sorted keys, no spaces, no NaN: the same object always gives the same text.
+
+    Raises ValidationError naming ``field`` for an integer outside 64 bits (SQLite's
+    json functions turn those into inexact floats) and for text that is not valid
+    Unicode (a lone surrogate cannot be stored); TypeError/ValueError as json does.
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False, default=_plain_default)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"{field}: contains text that is not valid Unicode (a lone "
+                                  "surrogate such as '\\ud800')", field=field) from None
+    if LONG_DIGITS.search(text):
+        _check_json_ints(obj, field)
+    return text
+
+
+def _check_json_ints(obj, field: str) -> None:
+    """Refuse integers outside 64 bits, naming where they are (obj is known to encode)."""
+    stack = [(obj, field)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            number = operator.index(item)
+            if not MIN_JSON_INT <= number <= MAX_JSON_INT:
+                raise ValidationError(
+                    f"{path}: an integer of {len(str(abs(number)))} digits is outside the "
+                    f"64-bit range JSON readers keep exactly ({MIN_JSON_INT} to {MAX_JSON_INT}); store it as a Decimal or text",
+                    field=path, value=item)
 
 
 def json_object_in(value, field: str) -> str | None:
@@ -194,12 +310,15 @@ def json_object_in(value, field: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ValidationError(f"{field}: {value!r} must be a JSON object (a dict)",
+        raise ValidationError(f"{field}: {_show(value)} must be a JSON object (a dict)",
                               field=field, value=value)
     try:
-        return canonical_json(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{field}: {value!r} is not JSON-serialisable ({exc})",
+        return canonical_json(value, field)
+    except ValidationError:
+        raise
+    except (TypeError, ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ValidationError(f"{field}: {_show(value)} is not JSON-serialisable ({why})",
                               field=field, value=value) from None
 
 
@@ -231,16 +350,27 @@ _TAGS = ("$decimal", "$datetime", "$date", "$escaped")
 
 def to_tagged(obj, path: str = ""):
     """Python value -> JSON-ready value with type tags; raises naming the path."""
-    if obj is None or isinstance(obj, (bool, str, int)):
+    if obj is None or isinstance(obj, (bool, str)):
         return obj
+    if isinstance(obj, numbers.Integral):  # int, np.int64 (bool was taken above)
+        number = operator.index(obj)
+        if not MIN_JSON_INT <= number <= MAX_JSON_INT:
+            raise ValidationError(
+                f"{path or 'state'}: an integer of {number.bit_length()} bits is outside the "
+                f"64-bit range ({MIN_JSON_INT} to {MAX_JSON_INT}); store it as a Decimal",
+                field=path, value=obj)
+        return number
+    if isinstance(obj, numbers.Real) and not isinstance(obj, (float, Decimal)) and \
+            getattr(getattr(obj, "dtype", None), "kind", None) == "f":
+        obj = float(obj)  # a numpy float, then checked as a float
     if isinstance(obj, float):
         if not math.isfinite(obj):
-            raise ValidationError(f"{path or 'state'}: {obj!r} is not a finite number",
+            raise ValidationError(f"{path or 'state'}: {_show(obj)} is not a finite number",
                                   field=path, value=obj)
         return obj
     if isinstance(obj, Decimal):
         if not obj.is_finite():
-            raise ValidationError(f"{path or 'state'}: {obj!r} is not a finite number",
+            raise ValidationError(f"{path or 'state'}: {_show(obj)} is not a finite number",
                                   field=path, value=obj)
         # plain where that keeps every digit and stays short; else exact scientific form
         plain = obj.as_tuple().exponent <= 0 and plain_length(obj) <= 100
@@ -256,14 +386,14 @@ def to_tagged(obj, path: str = ""):
         for key, item in obj.items():
             if not isinstance(key, str):
                 raise ValidationError(
-                    f"{path or 'state'}: key {key!r} is not a string (JSON keys are text)",
+                    f"{path or 'state'}: key {_show(key)} is not a string (JSON keys are text)",
                     field=path, value=key)
             out[key] = to_tagged(item, f"{path}.{key}" if path else key)
         if len(out) == 1 and next(iter(out)) in _TAGS:
             return {"$escaped": out}
         return out
     raise ValidationError(
-        f"{path or 'state'}: {obj!r} ({type(obj).__name__}) cannot be stored in a state "
+        f"{path or 'state'}: {_show(obj)} ({type(obj).__name__}) cannot be stored in a state "
         "(use dict, list, str, int, float, bool, None, Decimal, datetime or date)",
         field=path, value=obj)
 
@@ -291,12 +421,25 @@ def from_tagged(obj):
 
 def to_text(value, field: str, *, max_length=200, allow_empty=False) -> str:
     if not isinstance(value, str):
-        raise ValidationError(f"{field}: {value!r} must be a string", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} must be a string", field=field, value=value)
     if not allow_empty and not value.strip():
-        raise ValidationError(f"{field}: {value!r} must not be empty", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} must not be empty", field=field, value=value)
     if len(value) > max_length:
         raise ValidationError(f"{field}: {value[:40]!r}... is longer than {max_length} characters",
                               field=field, value=value)
+    if not value.isascii():
+        check_unicode(value, field)
+    return value
+
+
+def check_unicode(value: str, field: str) -> str:
+    """Text SQLite can store: UTF-8 encodable, so no lone surrogates ('\\ud800')."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{field}: {_show(value)} is not valid Unicode text (it holds a "
+                              "lone surrogate); give text that encodes as UTF-8",
+                              field=field, value=value) from None
     return value
 
 
@@ -308,5 +451,5 @@ def to_choice(value, field: str, choices) -> str:
     """Case-insensitive pick from ``choices`` (stored upper case)."""
     if isinstance(value, str) and value.upper() in choices:
         return value.upper()
-    raise ValidationError(f"{field}: {value!r} is not one of {', '.join(choices)}",
+    raise ValidationError(f"{field}: {_show(value)} is not one of {', '.join(choices)}",
                           field=field, value=value)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
+import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .codec import (canonical_json, dec_in, dec_out, optional_text, to_decimal, ts_in, ts_out,
-                    utc_now)
+from .codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, check_unicode, dec_in, dec_out,
+                    optional_text, show, to_decimal, ts_in, ts_out, utc_now)
 from .db import Database
 from .errors import NotFoundError, ValidationError
 
@@ -89,10 +91,10 @@ def infer_type(value) -> str:
     """The value_type for a Python value (bool is checked before int)."""
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, int):
+    if isinstance(value, numbers.Integral):  # int, np.int64
         return "int"
-    if isinstance(value, float):
-        return "float"
+    if isinstance(value, numbers.Real) and not isinstance(value, (Decimal, numbers.Rational)):
+        return "float"  # float, np.float32
     if isinstance(value, Decimal):
         return "decimal"
     if isinstance(value, str):
@@ -105,7 +107,7 @@ def infer_type(value) -> str:
 
 
 def _bad(value, value_type, why=""):
-    return ValidationError(f"value: {value!r} is not a valid {value_type}{why}",
+    return ValidationError(f"value: {show(value)} is not a valid {value_type}{why}",
                            field="value", value=value)
 
 
@@ -114,7 +116,7 @@ def convert(value, value_type: str):
     if value_type == "str":
         if not isinstance(value, str):
             raise _bad(value, value_type, " (give a string)")
-        return value
+        return check_unicode(value, "value")
     if value_type == "bool":
         if isinstance(value, bool):
             return value
@@ -123,14 +125,21 @@ def convert(value, value_type: str):
             return word in TRUE_WORDS
         raise _bad(value, value_type, " (true/false, yes/no, on/off, 1/0)")
     if value_type == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", value):
-            return int(value)
-        raise _bad(value, value_type)
+        number = None
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            number = operator.index(value)
+        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,40}\s*", value):
+            number = int(value)
+        if number is None or not MIN_JSON_INT <= number <= MAX_JSON_INT:
+            raise _bad(value, value_type, f" (a whole number from {MIN_JSON_INT} to "
+                                          f"{MAX_JSON_INT})")
+        return number
     if value_type == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except (OverflowError, TypeError, ValueError):
+                raise _bad(value, value_type, " (too large for a float)") from None
         elif isinstance(value, str):
             try:
                 number = float(value)
@@ -146,12 +155,14 @@ def convert(value, value_type: str):
     if value_type == "json":
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except ValueError:
+                value = json.loads(check_unicode(value, "value"))
+            except (ValueError, RecursionError):
                 raise _bad(value, value_type, " (text given as json must be JSON)") from None
         try:
-            return json.loads(canonical_json(value))
-        except (TypeError, ValueError) as exc:
+            return json.loads(canonical_json(value, "value"))
+        except ValidationError:
+            raise
+        except (TypeError, ValueError, RecursionError) as exc:
             raise _bad(value, value_type, f" ({exc})") from None
     raise ValidationError(f"value_type: {value_type!r} is not one of {', '.join(VALUE_TYPES)}",
                           field="value_type", value=value_type)
