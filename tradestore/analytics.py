@@ -1,51 +1,25 @@
-"""How is the bot doing: trade statistics and performance metrics, computed in SQL.
+"""How is the bot doing: trade statistics and performance metrics.
 
-The grouping, windows and exact sums run in hand-written SQL over the views of
-``schema/0007_analytics_views.sql``; Python does only what SQL lacks (square
-roots, powers, divisions of exact sums). Definitions: README "Metrics".
+Round trips are read as raw columns over the closed-position index and summed exactly
+in Python (tradestore.roundtrips); the equity curve is one range of the (account,
+timestamp) snapshot index plus a point lookup for the carried-in start value, walked
+once in Python (tradestore.returns). The views of schema/ answer the same questions in
+the sqlite3 shell. Definitions: docs/metrics.md.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from .codec import dec_out, to_decimal, to_utc, ts_in, utc_now, window
 from .db import Database
 from .errors import ValidationError
-from .money import ratio, tidy
+from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, Tally, single, tally
+from .money import EXACT, ratio, tidy
 from .returns import money_weighted, walk
-
-STATS_SQL = """
-SELECT count(*), sum(outcome = 1), sum(outcome = -1),
-       decimal_sum(CASE WHEN outcome = 1 THEN pnl END),
-       decimal_sum(CASE WHEN outcome = -1 THEN pnl END),
-       decimal_sum(pnl), decimal_sum(fees),
-       max(CASE WHEN outcome = 1 THEN pnl END COLLATE decimal),
-       min(CASE WHEN outcome = -1 THEN pnl END COLLATE decimal),
-       avg(holding_seconds)
-FROM v_round_trips
-WHERE closed_at >= :start AND closed_at < :end
-  AND (:account IS NULL OR account = :account)
-  AND (:strategy IS NULL OR strategy = :strategy)
-  AND (:symbol IS NULL OR symbol = :symbol)
-"""
-
-GROUPED_SQL = """
-SELECT {key} AS name, count(*), sum(outcome = 1), decimal_sum(pnl), decimal_sum(fees),
-       coalesce(decimal_sum(CASE WHEN outcome = 1 THEN pnl END), '0'),
-       coalesce(decimal_sum(CASE WHEN outcome = -1 THEN pnl END), '0')
-FROM v_round_trips
-WHERE closed_at >= :start AND closed_at < :end AND (:account IS NULL OR account = :account)
-GROUP BY name ORDER BY name
-"""
-
-DAILY_SQL = """
-SELECT day, total_value FROM v_daily_equity
-WHERE account = :account AND day >= :start_day AND day <= :end_day ORDER BY day
-"""
 
 # The carried-in start value: one point lookup on (account, timestamp).
 START_POINT_SQL = """
@@ -75,7 +49,10 @@ class TradeStatistics:
       avg_win (> 0), avg_loss (< 0), largest_win, largest_loss (a negative pnl).
       profit_factor: gross_profit / |gross_loss|, None without losses.
       expectancy: net_pnl / total_trades, the average pnl of a round trip.
-      avg_holding_time: a timedelta, from first fill to last.
+      avg_holding_time: a timedelta, from first fill to last (mean, to the microsecond).
+      currency: the quote currency of the amounts ("" for round trips without one), None
+        without round trips.
+      unvalued_fees: {currency: Decimal} of fees left out of pnl (no quote value given).
     """
 
     total_trades: int = 0
@@ -93,6 +70,8 @@ class TradeStatistics:
     profit_factor: float | None = None
     expectancy: Decimal | None = None
     avg_holding_time: timedelta | None = None
+    currency: str | None = None
+    unvalued_fees: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,7 +117,8 @@ class PerformanceMetrics(TradeStatistics):
 
 @dataclass(frozen=True)
 class GroupPerformance:
-    """One row of per-strategy or per-symbol performance (from round trips)."""
+    """One row of per-strategy, -symbol, -exchange or -currency performance over closed
+    round trips; a group trading in two currencies has one row per currency."""
 
     name: str
     trades: int
@@ -149,6 +129,7 @@ class GroupPerformance:
     gross_profit: Decimal
     gross_loss: Decimal
     profit_factor: float | None
+    currency: str = ""
 
 
 def _window(days, since, until) -> tuple[str, str]:
@@ -167,6 +148,26 @@ def _last_day(end: str) -> str:
 
 def _profit_factor(gross_profit: Decimal, gross_loss: Decimal) -> float | None:
     return None if gross_loss == 0 else float(gross_profit) / -float(gross_loss)
+
+
+def _stats_fields(currency, t: Tally | None) -> dict:
+    """TradeStatistics' fields from one currency's Tally (empty without round trips)."""
+    if t is None or not t.count:
+        return {}
+    gross_profit, gross_loss = tidy(t.gross_profit), tidy(t.gross_loss)
+    net = tidy(EXACT.add(t.gross_profit, t.gross_loss))
+    return dict(
+        total_trades=t.count, winning_trades=t.wins, losing_trades=t.losses,
+        win_rate=t.wins / t.count, gross_profit=gross_profit, gross_loss=gross_loss,
+        net_pnl=net, total_fees=tidy(t.fees),
+        avg_win=ratio(gross_profit, Decimal(t.wins)) if t.wins else None,
+        avg_loss=ratio(gross_loss, Decimal(t.losses)) if t.losses else None,
+        largest_win=t.largest_win, largest_loss=t.largest_loss,
+        profit_factor=_profit_factor(gross_profit, gross_loss),
+        expectancy=ratio(net, Decimal(t.count)),
+        avg_holding_time=timedelta(microseconds=round(t.holding_micros / t.count)),
+        currency=currency,
+        unvalued_fees={c: tidy(a) for c, a in sorted(t.unvalued.items())})
 
 
 def _flows_in(flows) -> list[tuple[str, Decimal]]:
@@ -197,37 +198,40 @@ class Analytics:
     def __init__(self, db: Database):
         self.db = db
 
-    def statistics(self, days=30, *, account=None, strategy=None, symbol=None, since=None,
-                   until=None) -> TradeStatistics:
-        start, end = _window(days, since, until)
-        row = self.db.query_one(STATS_SQL, {"start": start, "end": end, "account": account,
-                                            "strategy": strategy, "symbol": symbol})
-        return TradeStatistics(**self._stats_fields(row))
+    def _tallies(self, conn, start, end, key=None, **filters) -> dict:
+        params = {"start": start, "end": end, "account": None, "strategy": None,
+                  "symbol": None, "exchange": None, "currency": None}
+        params.update(filters)
+        return tally(conn.execute(ROUND_TRIPS_SQL, params), key)
 
-    @staticmethod
-    def _stats_fields(row) -> dict:
-        total, wins, losses = row[0], row[1] or 0, row[2] or 0
-        if not total:
-            return {}
-        gross_profit = tidy(dec_out(row[3]) or Decimal(0))
-        gross_loss = tidy(dec_out(row[4]) or Decimal(0))
-        net, fees = tidy(dec_out(row[5])), tidy(dec_out(row[6]))
-        return dict(
-            total_trades=total, winning_trades=wins, losing_trades=losses,
-            win_rate=wins / total, gross_profit=gross_profit, gross_loss=gross_loss,
-            net_pnl=net, total_fees=fees,
-            avg_win=ratio(gross_profit, Decimal(wins)) if wins else None,
-            avg_loss=ratio(gross_loss, Decimal(losses)) if losses else None,
-            largest_win=dec_out(row[7]), largest_loss=dec_out(row[8]),
-            profit_factor=_profit_factor(gross_profit, gross_loss),
-            expectancy=ratio(net, Decimal(total)),
-            avg_holding_time=None if row[9] is None else timedelta(seconds=row[9]))
+    def statistics(self, days=30, *, account=None, strategy=None, symbol=None, exchange=None,
+                   currency=None, since=None, until=None) -> TradeStatistics:
+        """TradeStatistics over the closed round trips in the window; ConflictError when
+        they are in several currencies and no ``currency=`` ("" = without a currency)."""
+        return self.statistics_by_currency(
+            days, account=account, strategy=strategy, symbol=symbol, exchange=exchange,
+            currency=currency, since=since, until=until, _single=True)
+
+    def statistics_by_currency(self, days=30, *, account=None, strategy=None, symbol=None,
+                               exchange=None, currency=None, since=None, until=None,
+                               _single=False):
+        """{currency: TradeStatistics}, one per quote currency ("" = without one)."""
+        start, end = _window(days, since, until)
+        with self.db.reading() as conn:
+            tallies = self._tallies(conn, start, end, account=account, strategy=strategy,
+                                    symbol=symbol, exchange=exchange, currency=currency)
+        if _single:
+            name, t = single(tallies, "the statistics' scope")
+            return TradeStatistics(**_stats_fields(name, t))
+        return {name: TradeStatistics(**_stats_fields(name, t))
+                for name, t in sorted(tallies.items())}
 
     def performance(self, days=30, *, account="default", periods_per_year=365, risk_free_rate=0,
-                    since=None, until=None, flows=None) -> PerformanceMetrics:
+                    since=None, until=None, flows=None, currency=None) -> PerformanceMetrics:
         """Equity-curve figures of ``account`` over whole UTC days, with deposits and
         withdrawals (cash_movements, plus ``flows`` [(timestamp, signed amount)] recorded
-        elsewhere) taken out of the returns. Definitions: docs/metrics.md."""
+        elsewhere) taken out of the returns, and the statistics of its round trips in the
+        same whole days (``currency=`` when they are in several). docs/metrics.md."""
         if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, int) \
                 or periods_per_year <= 0:
             raise ValidationError(f"periods_per_year: {periods_per_year!r} must be a whole number "
@@ -257,10 +261,10 @@ class Analytics:
             last_ts = points[-1][0] if points else after
             stored = conn.execute(FLOWS_SQL, {"account": account, "after": after,
                                               "last": last_ts}).fetchall() if points else []
-            stats_row = conn.execute(STATS_SQL, {"start": day_start, "end": day_end,
-                                                 "account": account, "strategy": None,
-                                                 "symbol": None}).fetchone()
-        metrics = dict(self._stats_fields(stats_row), periods_per_year=periods_per_year,
+            tallies = self._tallies(conn, day_start, day_end, account=account,
+                                    currency=currency)
+        name, t = single(tallies, f"account {account!r} in the window")
+        metrics = dict(_stats_fields(name, t), periods_per_year=periods_per_year,
                        risk_free_rate=rf)
         if in_window:
             moves = sorted([(ts, Decimal(amount) if kind == "deposit" else -Decimal(amount))
@@ -310,27 +314,49 @@ class Analytics:
             out["calmar_ratio"] = cagr / max_dd
         return {k: _nonfinite_to_none(v) if isinstance(v, float) else v for k, v in out.items()}
 
-    def by_group(self, key: str, days=None, *, account=None, since=None,
-                 until=None) -> list[GroupPerformance]:
-        """Per ``strategy`` or ``symbol`` performance over closed round trips."""
-        column = {"strategy": "coalesce(strategy, '')", "symbol": "symbol"}[key]
+    def by_group(self, key: str, days=None, *, account=None, since=None, until=None,
+                 **filters) -> list[GroupPerformance]:
+        """Per ``strategy``, ``symbol``, ``exchange`` or ``currency`` performance over
+        closed round trips, one row per (group, currency), ordered by name."""
+        if key not in GROUP_COLUMN:
+            raise ValidationError(f"key: {key!r} must be one of {', '.join(GROUP_COLUMN)}",
+                                  field="key", value=key)
         start, end = _window(days, since, until)
-        rows = self.db.query(GROUPED_SQL.format(key=column),
-                             {"start": start, "end": end, "account": account})
+        with self.db.reading() as conn:
+            tallies = self._tallies(conn, start, end, GROUP_COLUMN[key], account=account,
+                                    **filters)
         out = []
-        for name, trades, wins, net, fees, profit, loss in rows:
-            profit, loss = tidy(Decimal(profit)), tidy(Decimal(loss))
-            out.append(GroupPerformance(name, trades, wins, wins / trades if trades else None,
-                                        tidy(Decimal(net)), tidy(Decimal(fees)), profit, loss,
-                                        _profit_factor(profit, loss)))
+        for (name, currency), t in sorted(tallies.items()):
+            f = _stats_fields(currency, t)
+            out.append(GroupPerformance(name, t.count, t.wins, f["win_rate"], f["net_pnl"],
+                                        f["total_fees"], f["gross_profit"], f["gross_loss"],
+                                        f["profit_factor"], currency))
         return out
 
     def equity(self, days=30, *, account="default", since=None, until=None):
-        """The daily series: [(date, Decimal)], gaps carried forward."""
+        """The daily series [(date, Decimal)]: the close of each UTC day of the window, a
+        day without a snapshot carrying the previous value (the carried-in start value
+        on the first day). Read like performance(): a point lookup and one range."""
         start, end = _window(days, since, until)
-        end_day = _last_day(end)
-        rows = self.db.query(DAILY_SQL, {"account": account,
-                                         "start_day": start[:10] if start != "0000" else "0000",
-                                         "end_day": end_day})
-        return [(date.fromisoformat(d), Decimal(v)) for d, v in rows]
-
+        day_start = start[:10] + "T00:00:00.000000Z" if start != "0000" else "0000"
+        day_end = ts_in(datetime.fromisoformat(_last_day(end)).replace(tzinfo=timezone.utc)
+                        + timedelta(days=1)) if end != "9999" else "9999"
+        params = {"account": account, "start": day_start, "end": day_end}
+        with self.db.reading() as conn:
+            first = conn.execute(START_POINT_SQL, params).fetchone()
+            after = first[0] if first else day_start
+            points = conn.execute(POINTS_SQL, dict(params, after=after)).fetchall()
+        if not points:
+            return []
+        closes = {}
+        for ts, value in points:
+            closes[ts[:10]] = value
+        day = date.fromisoformat(start[:10]) if first else date.fromisoformat(points[0][0][:10])
+        last = date.fromisoformat(points[-1][0][:10])
+        value = first[1] if first else points[0][1]
+        out = []
+        while day <= last:
+            value = closes.get(day.isoformat(), value)
+            out.append((day, Decimal(value)))
+            day += timedelta(days=1)
+        return out

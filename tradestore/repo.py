@@ -263,17 +263,24 @@ class TradeRepo:
 
     # ------------------------------------------------------------ analytics
     def get_statistics(self, days=30, **filters):
-        """TradeStatistics over closed round trips (account, strategy, symbol, since, until)."""
+        """TradeStatistics over closed round trips (account, strategy, symbol, exchange,
+        currency, since, until); ConflictError when they span several currencies."""
         return self.analytics.statistics(days, **filters)
+
+    def get_statistics_by_currency(self, days=30, **filters):
+        """{currency: TradeStatistics}, one per quote currency ("" = without one)."""
+        return self.analytics.statistics_by_currency(days, **filters)
 
     def calculate_performance_metrics(self, days=30, **options):
         """PerformanceMetrics of one account's equity curve plus its trade statistics."""
         return self.analytics.performance(days, **options)
 
     def get_strategy_performance(self, days=None, **filters):
+        """GroupPerformance per (strategy, currency) over closed round trips."""
         return self.analytics.by_group("strategy", days, **filters)
 
     def get_symbol_performance(self, days=None, **filters):
+        """GroupPerformance per (symbol, currency) over closed round trips."""
         return self.analytics.by_group("symbol", days, **filters)
 
     # ------------------------------------------------------------ operations (issue 9)
