@@ -1,4 +1,4 @@
-"""Strategies: registry, config history, soft delete, performance read from the fills."""
+"""Strategies: registry, config history, soft delete, performance over round trips."""
 
 from __future__ import annotations
 
@@ -125,44 +125,58 @@ def test_enable_activate_mark_run(repo):
     assert repo.strategies.mark_run("s").last_run_at >= before
 
 
+def trip(repo, strategy, buy, sell, fee="0", ts="2026-01-02T00:00:00", symbol="BTC/USDT"):
+    """One closed round trip: BUY 1 at ``buy`` then SELL 1 at ``sell``, each paying ``fee``;
+    its pnl is sell - buy - 2 fee. The SELL is an hour after ``ts``."""
+    at = dt.datetime.fromisoformat(ts).replace(tzinfo=UTC)
+    repo.save_trade(dict(symbol=symbol, side="BUY", quantity="1", price=buy, fees=fee,
+                         strategy=strategy, timestamp=at))
+    repo.save_trade(dict(symbol=symbol, side="SELL", quantity="1", price=sell, fees=fee,
+                         strategy=strategy, timestamp=at + dt.timedelta(hours=1)))
+
+
 def test_soft_delete_keeps_fills_and_their_performance(repo):
     repo.strategies.create("s")
-    add_fill(repo, "s", pnl="5", fees="1")
+    trip(repo, "s", "100", "106", fee="0.5")             # 106 - 100 - 1 = 5
     repo.strategies.delete("s")
-    assert repo.db.scalar("SELECT count(*) FROM trades WHERE strategy = 's'") == 1
-    assert repo.strategies.performance("s").total_pnl == Decimal("5")
+    assert repo.db.scalar("SELECT count(*) FROM trades WHERE strategy = 's'") == 2
+    assert repo.strategies.performance("s").net_pnl == Decimal("5")
 
 
-def test_performance_definition(repo):
+def test_performance_is_over_round_trips(repo):
     repo.strategies.create("s")
-    add_fill(repo, "s", side="BUY", fees="0.10")          # opens: pnl NULL
-    add_fill(repo, "s", pnl="12.50", fees="0.10")         # win
-    add_fill(repo, "s", pnl="-2.25", fees="0.05")         # loss
-    add_fill(repo, "s", pnl="0.00", fees="0.01")          # break-even: neither
-    add_fill(repo, "s", pnl="0.001", fees="0")            # win
-    add_fill(repo, "other", pnl="1000", fees="9")         # another strategy
+    trip(repo, "s", "100", "112.70", "0.10", ts="2026-01-02T00:00:00")   # 12.70 - 0.20 = 12.50
+    trip(repo, "s", "100", "97.85", "0.05", ts="2026-01-03T00:00:00")    # -2.15 - 0.10 = -2.25
+    trip(repo, "s", "100", "100.02", "0.01", ts="2026-01-04T00:00:00")   # 0.02 - 0.02 = 0
+    trip(repo, "s", "100", "100.001", ts="2026-01-05T00:00:00")          # 0.001
+    trip(repo, "other", "100", "1100", "9", ts="2026-01-06T00:00:00")    # another strategy
+    repo.save_trade(dict(symbol="BTC/USDT", side="BUY", quantity="1", price="100", fees="0.3",
+                         strategy="s", timestamp="2026-01-07T00:00:00"))  # open: no round trip
     p = repo.strategies.performance("s")
-    assert (p.fills, p.total_trades, p.wins, p.losses) == (5, 4, 2, 1)
+    # 4 round trips (a break-even counts in the denominator only), 9 fills
+    assert (p.fills, p.total_trades, p.wins, p.losses) == (9, 4, 2, 1)
     assert p.win_rate == 0.5
-    assert p.total_pnl == Decimal("10.251") and isinstance(p.total_pnl, Decimal)
-    assert p.fees == Decimal("0.26")
+    assert p.net_pnl == p.total_pnl == Decimal("10.251") and isinstance(p.net_pnl, Decimal)
+    assert p.fees == Decimal("0.32")                     # the round trips' fees only
+    assert p.currency == "USDT"
 
 
-def test_performance_of_a_strategy_without_closing_fills(repo):
+def test_performance_of_a_strategy_without_round_trips(repo):
     repo.strategies.create("idle")
     p = repo.strategies.performance("idle")
-    assert (p.total_trades, p.win_rate, p.total_pnl, p.fees) == (0, None, Decimal(0), Decimal(0))
-    add_fill(repo, "idle", side="BUY", fees="0.3")
+    assert (p.total_trades, p.win_rate, p.net_pnl, p.fees) == (0, None, Decimal(0), Decimal(0))
+    repo.save_trade(dict(symbol="BTC/USDT", side="BUY", quantity="1", price="100", fees="0.3",
+                         strategy="idle", timestamp="2026-01-07T00:00:00"))
     p = repo.strategies.performance("idle")
-    assert (p.fills, p.total_trades, p.win_rate, p.fees) == (1, 0, None, Decimal("0.3"))
+    assert (p.fills, p.total_trades, p.win_rate, p.fees) == (1, 0, None, Decimal(0))
 
 
 def test_performance_window_and_unregistered_names(repo):
-    add_fill(repo, "ghost", pnl="1", ts="2026-01-01T00:00:00.000000Z")
-    add_fill(repo, "ghost", pnl="-3", ts="2026-02-01T00:00:00.000000Z")
-    assert repo.strategies.performance("ghost").total_pnl == Decimal("-2")
+    trip(repo, "ghost", "10", "11", ts="2026-01-01T00:00:00")
+    trip(repo, "ghost", "10", "7", ts="2026-02-01T00:00:00")
+    assert repo.strategies.performance("ghost").net_pnl == Decimal("-2")
     recent = repo.strategies.performance("ghost", since="2026-01-15", until="2026-03-01")
-    assert (recent.total_trades, recent.total_pnl) == (1, Decimal("-3"))
+    assert (recent.total_trades, recent.net_pnl, recent.fills) == (1, Decimal("-3"), 2)
     # fills exist outside the window: still a known name, just nothing in range
     assert repo.strategies.performance("ghost", since="2027-01-01").total_trades == 0
     repo.strategies.create("registered")
@@ -171,33 +185,57 @@ def test_performance_window_and_unregistered_names(repo):
     assert everything["registered"].total_trades == 0
 
 
+def test_two_currencies_are_never_added(repo):
+    trip(repo, "s", "100", "110", symbol="BTC/USDT")
+    trip(repo, "s", "100", "90", symbol="BTC/EUR")
+    with pytest.raises(ConflictError, match="EUR, USDT"):
+        repo.strategies.performance("s")
+    with pytest.raises(ConflictError, match="EUR, USDT"):
+        repo.strategies.performance_all()
+    assert repo.strategies.performance("s", currency="EUR").net_pnl == Decimal("-10")
+    assert repo.strategies.performance_all(currency="USDT")["s"].net_pnl == Decimal("10")
+
+
+def test_voided_fills_never_count(repo):
+    trip(repo, "s", "100", "110")
+    if not hasattr(repo, "void_trade"):
+        pytest.fail("void_trade (issue 15.7) is missing")
+    first = repo.db.scalar("SELECT min(id) FROM trades")
+    repo.void_trade(first, "duplicate")
+    p = repo.strategies.performance("s")
+    assert (p.fills, p.total_trades) == (1, 0)
+
+
 @given(st.lists(st.tuples(st.sampled_from(["a", "b"]),
-                          st.one_of(st.none(), st.decimals(min_value=-10**6, max_value=10**6,
-                                                           places=4)),
-                          st.decimals(min_value=0, max_value=100, places=3)), max_size=30))
-def test_performance_is_exact_and_matches_the_rows(rows):
+                          st.decimals(min_value=1, max_value=10**4, places=2),
+                          st.decimals(min_value=1, max_value=10**4, places=2),
+                          st.decimals(min_value=0, max_value=1, places=3)), max_size=12))
+def test_performance_is_exact_and_matches_the_trips(rows):
     with TradeRepo(":memory:") as repo:
-        for strategy, pnl, fee in rows:
-            add_fill(repo, strategy, None if pnl is None else format(pnl, "f"), format(fee, "f"))
+        for i, (strategy, buy, sell, fee) in enumerate(rows):
+            trip(repo, strategy, buy, sell, fee, ts=f"2026-01-01T{i:02d}:00:00")
         for name in ("a", "b"):
-            mine = [(p, f) for s, p, f in rows if s == name]
-            if not mine:
+            pnls = [sell - buy - 2 * fee for s, buy, sell, fee in rows if s == name]
+            if not pnls:
                 continue
-            closed = [p for p, _ in mine if p is not None]
             got = repo.strategies.performance(name)
-            assert got.total_trades == len(closed)
-            assert got.wins == sum(1 for p in closed if p > 0)
-            assert got.losses == sum(1 for p in closed if p < 0)
-            assert got.total_pnl == sum(closed, Decimal(0))
-            assert got.fees == sum((f for _, f in mine), Decimal(0))
-            assert got.win_rate == (got.wins / len(closed) if closed else None)
+            assert got.total_trades == len(pnls) and got.fills == 2 * len(pnls)
+            assert got.wins == sum(1 for p in pnls if p > 0)
+            assert got.losses == sum(1 for p in pnls if p < 0)
+            assert got.net_pnl == sum(pnls, Decimal(0))
+            assert got.fees == sum((2 * f for s, _, _, f in rows if s == name), Decimal(0))
+            assert got.win_rate == got.wins / len(pnls)
+            stats = repo.get_statistics(None, strategy=name)
+            assert (stats.total_trades, stats.net_pnl, stats.win_rate) == \
+                (got.total_trades, got.net_pnl, got.win_rate)
 
 
-def test_performance_reads_the_strategy_index(repo):
-    from tradestore.strategies import PERFORMANCE
-    plan = " | ".join(r[3] for r in repo.db.query(
-        "EXPLAIN QUERY PLAN " + PERFORMANCE, {"name": "s", "since": None, "until": None}))
-    assert "trades_by_strategy_time" in plan and "SCAN trades" not in plan
+def test_performance_reads_the_indexes(repo):
+    from tradestore.strategies import FILL_COUNT, FILL_COUNTS
+    for sql in (FILL_COUNT, FILL_COUNTS):
+        plan = " | ".join(r[3] for r in repo.db.query(
+            "EXPLAIN QUERY PLAN " + sql, {"name": "s", "since": "0", "until": "9"}))
+        assert "trades_by_strategy_time" in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_hand_edit_cannot_break_config_json(repo):
@@ -213,16 +251,16 @@ def test_cli_lists_strategies_with_performance(cli, file_repo, db_path):
     file_repo.strategies.create("trend", config={"k": 1})
     file_repo.strategies.create("old")
     file_repo.strategies.delete("old")
-    add_fill(file_repo, "trend", pnl="3.5", fees="0.5")
-    add_fill(file_repo, "trend", pnl="-1", fees="0.5")
-    add_fill(file_repo, "manual", pnl="2")
+    trip(file_repo, "trend", "100", "104", "0.25", ts="2026-01-02T00:00:00")   # 3.5, fees 0.5
+    trip(file_repo, "trend", "100", "99.5", "0.25", ts="2026-01-03T00:00:00")  # -1, fees 0.5
+    trip(file_repo, "manual", "10", "12", ts="2026-01-04T00:00:00")            # 2
     file_repo.close()
     result = cli("--db", db_path, "strategies")
     assert result.code == 0, result
     lines = result.out.splitlines()
     assert all(len(line) <= 80 for line in lines)
     trend = next(line for line in lines if line.startswith("trend"))
-    assert trend.split() == ["trend", "enabled", "2", "50.0%", "2.5", "1.0"]
+    assert trend.split() == ["trend", "enabled", "2", "50.0%", "2.5", "1"]
     assert any(line.startswith("manual") and "unregistered" in line for line in lines)
     assert not any(line.startswith("old") for line in lines)
     assert "old" in cli("--db", db_path, "strategies", "--all").out

@@ -1,8 +1,10 @@
-"""Strategies: a registry with config history; performance read from the fills.
+"""Strategies: a registry with config history; performance over closed round trips.
 
 A strategy's config is versioned (``strategy_configs``), so a result can be tied
 to the parameters in force when it was produced (``config_at``). Performance is
-computed from ``trades`` on every call, never kept as counters that can drift.
+computed from the record on every call, never kept as counters that can drift:
+"trades", "win rate" and "net pnl" are those of the strategy's closed round trips
+(the same rows as get_statistics and the report); only ``fills`` counts fills.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .codec import (canonical_json, dec_out, json_object_in, json_out, optional_text,
+from .codec import (canonical_json, json_object_in, json_out, optional_text,
                     optional_utc, to_text, to_utc, ts_in, ts_out, utc_now, window)
 from .db import Database
 from .errors import ConflictError, NotFoundError, ValidationError
+from .money import EXACT, ZERO, tidy
+from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, single, tally
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,18 @@ class StrategyConfig:
 
 @dataclass(frozen=True)
 class StrategyPerformance:
-    """A strategy's results, computed from its fills in ``trades``.
+    """A strategy's results over its closed round trips (a round trip belongs to the
+    strategy of the fill that opened it; it counts in the window it closed in).
 
     Attributes:
       strategy: the name.
-      fills: every fill carrying the name.
-      total_trades: closing fills (``pnl`` not NULL).
-      wins, losses: closing fills with pnl > 0 / pnl < 0 (break-even is neither).
+      fills: fills carrying the name in the window (voided fills never count).
+      total_trades: closed round trips.
+      wins, losses: round trips with pnl > 0 / pnl < 0 (break-even is neither).
       win_rate: wins / total_trades as a float, None when there are none.
-      total_pnl: exact sum of the realised pnl (Decimal).
-      fees: exact sum of the fees of all its fills (Decimal).
+      net_pnl: exact sum of the round trips' pnl (Decimal); ``total_pnl`` is an alias.
+      fees: exact sum of the round trips' fees (Decimal).
+      currency: their quote currency ("" without one), None without round trips.
     """
 
     strategy: str
@@ -83,8 +89,14 @@ class StrategyPerformance:
     wins: int
     losses: int
     win_rate: float | None
-    total_pnl: Decimal
+    net_pnl: Decimal
     fees: Decimal
+    currency: str | None = None
+
+    @property
+    def total_pnl(self) -> Decimal:
+        """The old name of net_pnl (same value)."""
+        return self.net_pnl
 
 
 SELECT_STRATEGY = """
@@ -126,26 +138,17 @@ SET_ENABLED = "UPDATE strategies SET enabled = ?, updated_at = ? WHERE name = ?"
 SET_ACTIVE = "UPDATE strategies SET is_active = ?, updated_at = ? WHERE name = ?"
 MARK_RUN = "UPDATE strategies SET last_run_at = ?, updated_at = ? WHERE name = ?"
 
-# pnl is exact text: positive = not negative and some non-zero digit. decimal_cmp is
-# not used against zero (it says '0.0' > '0').
-POSITIVE = "(pnl NOT GLOB '-*' AND pnl GLOB '*[1-9]*')"
-NEGATIVE = "(pnl GLOB '-*' AND pnl GLOB '*[1-9]*')"
-PERFORMANCE_COLUMNS = f"""
-       count(*), count(pnl),
-       coalesce(sum(CASE WHEN {POSITIVE} THEN 1 ELSE 0 END), 0),
-       coalesce(sum(CASE WHEN {NEGATIVE} THEN 1 ELSE 0 END), 0),
-       coalesce(decimal_sum(pnl), '0'), coalesce(decimal_sum(fees), '0')
+# Fills carrying a strategy name in a window, over trades_by_strategy_time (the round
+# trips come from roundtrips.py).
+FILL_COUNT = """
+SELECT strategy, count(*) FROM trades
+WHERE strategy = :name AND timestamp >= :since AND timestamp < :until AND voided_at IS NULL
 """
-PERFORMANCE = f"""
-SELECT {PERFORMANCE_COLUMNS} FROM trades
-WHERE strategy = :name AND (:since IS NULL OR timestamp >= :since)
-  AND (:until IS NULL OR timestamp < :until)
-"""
-PERFORMANCE_ALL = f"""
-SELECT strategy, {PERFORMANCE_COLUMNS} FROM trades
-WHERE strategy IS NOT NULL AND (:since IS NULL OR timestamp >= :since)
-  AND (:until IS NULL OR timestamp < :until)
-GROUP BY strategy ORDER BY strategy
+FILL_COUNTS = """
+SELECT strategy, count(*) FROM trades INDEXED BY trades_by_strategy_time
+WHERE strategy IS NOT NULL AND timestamp >= :since AND timestamp < :until
+  AND voided_at IS NULL
+GROUP BY strategy
 """
 HAS_FILLS = "SELECT EXISTS (SELECT 1 FROM trades WHERE strategy = ?)"
 
@@ -165,10 +168,19 @@ def _strategy(row) -> Strategy:
                     bool(row[7]), ts_out(row[8]), ts_out(row[9]), ts_out(row[10]))
 
 
-def _performance(name, row) -> StrategyPerformance:
-    fills, closed, wins, losses, pnl, fees = row
-    return StrategyPerformance(name, fills, closed, wins, losses,
-                               wins / closed if closed else None, dec_out(pnl), dec_out(fees))
+def _performance(name, fills, tallies: dict) -> StrategyPerformance:
+    """One strategy's figures from its {currency: Tally}; ConflictError when several."""
+    currency, t = single(tallies, f"strategy {name!r}")
+    if t is None:
+        return StrategyPerformance(name, fills, 0, 0, 0, None, ZERO, ZERO)
+    return StrategyPerformance(name, fills, t.count, t.wins, t.losses, t.wins / t.count,
+                               tidy(EXACT.add(t.gross_profit, t.gross_loss)), tidy(t.fees),
+                               currency)
+
+
+def _bounds(days, since, until) -> dict:
+    start, end = window(days, since, until)
+    return {"since": start or "0000", "until": end or "9999"}
 
 
 class Strategies:
@@ -264,32 +276,46 @@ class Strategies:
             return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
 
     # ------------------------------------------------------------ performance
-    def performance(self, name, *, days=None, since=None, until=None) -> StrategyPerformance:
-        """Results of ``name`` from its fills (all time unless days/since/until).
+    def performance(self, name, *, days=None, since=None, until=None,
+                    currency=None) -> StrategyPerformance:
+        """Results of ``name`` over its closed round trips (all time unless
+        days/since/until); ``currency=`` when they are in several currencies.
 
         A name that is neither registered nor on any fill is a NotFoundError (a typo
         should not read as "no trades").
         """
         name = to_text(name, "name")
-        start, end = window(days, since, until)
+        bounds = _bounds(days, since, until)
         with self.db.reading() as conn:
-            row = conn.execute(PERFORMANCE, {"name": name, "since": start,
-                                             "until": end}).fetchone()
-            if (not row[0] and not conn.execute(HAS_FILLS, (name,)).fetchone()[0]
+            fills = dict(r for r in conn.execute(FILL_COUNT, dict(bounds, name=name)) if r[1])
+            rows = conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, name, currency))
+            tallies = tally(rows)
+            if (not fills and not tallies
+                    and not conn.execute(HAS_FILLS, (name,)).fetchone()[0]
                     and not conn.execute("SELECT 1 FROM strategies WHERE name = ?",
                                          (name,)).fetchone()):
                 raise NotFoundError(f"no strategy named {name!r} and no fills carry that name")
-        return _performance(name, row)
+        return _performance(name, fills.get(name, 0), tallies)
 
-    def performance_all(self, *, days=None, since=None,
-                        until=None) -> dict[str, StrategyPerformance]:
-        """Results of every strategy, registered or only named on fills, by name."""
-        start, end = window(days, since, until)
+    def performance_all(self, *, days=None, since=None, until=None,
+                        currency=None) -> dict[str, StrategyPerformance]:
+        """Results of every strategy, registered or only named on fills, by name (round
+        trips without a strategy are not listed: the report shows them as "(none)")."""
+        bounds = _bounds(days, since, until)
         with self.db.reading() as conn:
-            rows = conn.execute(PERFORMANCE_ALL, {"since": start, "until": end}).fetchall()
+            fills = dict(conn.execute(FILL_COUNTS, bounds).fetchall())
+            rows = conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, None, currency))
+            grouped = tally(rows, GROUP_COLUMN["strategy"])
             names = [r[0] for r in conn.execute("SELECT name FROM strategies")]
-        found = {r[0]: _performance(r[0], r[1:]) for r in rows}
-        empty = (0, 0, 0, 0, "0", "0")
-        for name in names:
-            found.setdefault(name, _performance(name, empty))
-        return dict(sorted(found.items()))
+        by_name: dict = {}
+        for (name, cur), t in grouped.items():
+            by_name.setdefault(name, {})[cur] = t
+        by_name.pop("", None)
+        every = set(names) | set(fills) | set(by_name)
+        return {name: _performance(name, fills.get(name, 0), by_name.get(name, {}))
+                for name in sorted(every)}
+
+
+def _trip_params(bounds, name, currency) -> dict:
+    return {"start": bounds["since"], "end": bounds["until"], "account": None,
+            "strategy": name, "symbol": None, "exchange": None, "currency": currency}
