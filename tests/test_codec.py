@@ -450,7 +450,7 @@ def same(a, b) -> bool:
 
 
 LEAVES = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=10),
+    st.none(), st.booleans(), st.integers(-2 ** 63, 2 ** 63 - 1), st.text(max_size=10),
     st.floats(allow_nan=False, allow_infinity=False),
     st.decimals(allow_nan=False, allow_infinity=False, places=None),
     decimals(max_digits=40, min_exp=-80, max_exp=80),
@@ -500,3 +500,111 @@ def test_codec_imports_nothing_of_ours_but_errors():
     source = open(codec.__file__, encoding="utf-8").read()
     ours = set(re.findall(r"^\s*from \.(\w*) import", source, re.M))
     assert ours <= {"errors"}
+
+
+# ------------------------------------------------------------ hostile input (issue 14.8)
+
+import numpy as np  # a test dependency: pandas users pass numpy scalars on day one
+
+
+@pytest.mark.parametrize("value, expected", [
+    (np.float64(0.1), Decimal("0.1")),          # shortest repr, not 0.1000000000000000055...
+    (np.float64(-2.5e-7), Decimal("-2.5E-7")),
+    (np.float32(0.1), Decimal("0.1")),          # numpy's shortest repr of the float32
+    (np.int64(42), Decimal(42)), (np.uint64(2 ** 64 - 1), Decimal(2 ** 64 - 1)),
+    (np.int8(-3), Decimal(-3)),
+])
+def test_numpy_scalars_are_numbers(value, expected):
+    assert to_decimal(value, "price") == expected
+
+
+@pytest.mark.parametrize("value", [np.float64("nan"), np.float64("inf"), np.float32("-inf"),
+                                   np.bool_(True), np.array([1.0]), np.datetime64("2024-01-01")])
+def test_numpy_non_numbers_are_refused_naming_the_field(value):
+    with pytest.raises(ValidationError, match="^price: ") as info:
+        to_decimal(value, "price")
+    assert info.value.field == "price"
+
+
+@pytest.mark.parametrize("value", ["A\ud800", "\udfff", "BTC/\ud83d"])
+def test_lone_surrogates_are_refused(value):
+    with pytest.raises(ValidationError, match="symbol: .*not valid Unicode"):
+        codec.to_text(value, "symbol")
+    with pytest.raises(ValidationError, match="price: "):
+        to_decimal(value, "price")
+
+
+def test_text_that_encodes_is_kept():
+    assert codec.to_text("BTC/€ 🚀", "symbol") == "BTC/€ 🚀"
+
+
+@pytest.mark.parametrize("value", [2 ** 63, -2 ** 63 - 1, 10 ** 30], ids=str)
+def test_json_integers_past_64_bits_are_refused(value):
+    with pytest.raises(ValidationError, match=r"metadata\.a\[0\]: .*64-bit"):
+        codec.json_object_in({"a": [value]}, "metadata")
+
+
+def test_json_edges_and_numpy_values():
+    assert codec.json_object_in({"a": [2 ** 63 - 1, -2 ** 63]}, "m") == \
+        '{"a":[9223372036854775807,-9223372036854775808]}'
+    # digits in text are not integers
+    assert codec.json_object_in({"id": "1" * 40}, "m") == '{"id":"' + "1" * 40 + '"}'
+    assert codec.json_object_in({"n": np.int64(3), "x": np.float64(0.25)}, "m") == \
+        '{"n":3,"x":0.25}'
+    with pytest.raises(ValidationError, match="^m: .*not JSON-serialisable"):
+        codec.json_object_in({"n": 10 ** 5000}, "m")  # past Python's int-to-text limit
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ValidationError, match="nested too deeply"):
+        codec.json_object_in({"d": deep}, "m")
+    with pytest.raises(ValidationError, match="not valid Unicode"):
+        codec.json_object_in({"k": "\ud800"}, "m")
+
+
+@pytest.mark.parametrize("days", [float("nan"), float("inf"), -1, -0.5, 1e10, 3_000_001, True,
+                                  "30", Decimal("NaN")], ids=repr)
+def test_bad_days_are_refused(days):
+    with pytest.raises(ValidationError, match="^days: .*number of days from 0 to 3,000,000"):
+        codec.window(days, None, None)
+
+
+def test_days_accept_numbers_and_a_long_window_is_all_time():
+    until = dt.datetime(2024, 3, 31, tzinfo=UTC)
+    assert codec.window(30, None, until) == ("2024-03-01T00:00:00.000000Z",
+                                             "2024-03-31T00:00:00.000000Z")
+    assert codec.window(np.int64(30), None, until)[0] == "2024-03-01T00:00:00.000000Z"
+    assert codec.window(Decimal("0.5"), None, until)[0] == "2024-03-30T12:00:00.000000Z"
+    # 3,000,000 days before 2024 is before 1900: the window starts where the range starts
+    assert codec.window(3_000_000, None, until)[0] == "1900-01-01T00:00:00.000000Z"
+    assert codec.window(None, None, until)[0] is None
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2 ** 63, 1.0, float("nan"), "5", True, None],
+                         ids=repr)
+def test_bad_limits_are_refused(limit):
+    with pytest.raises(ValidationError, match="^limit: .*whole number from 1"):
+        codec.to_limit(limit)
+
+
+def test_limits_and_ids_accept_integers():
+    assert codec.to_limit(np.int64(5)) == 5 and codec.to_limit(2 ** 63 - 1) == 2 ** 63 - 1
+    assert codec.to_id(0, "id") == 0
+    with pytest.raises(ValidationError, match="^trade_id: "):
+        codec.to_id(2 ** 63, "trade_id")
+
+
+@pytest.mark.parametrize("value", [
+    dt.datetime(1899, 12, 31, 23, 59, 59, 999999), "1899-12-31T23:59:59",
+    dt.datetime(9999, 12, 31), "9999-12-31T00:00:00Z",
+    dt.datetime(1900, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),  # 1899 in UTC
+    dt.datetime(9999, 12, 30, 23, 0, tzinfo=dt.timezone(dt.timedelta(hours=-2))),  # 9999-12-31
+])
+def test_times_outside_the_supported_range_are_refused(value):
+    with pytest.raises(ValidationError, match="^at: .*out of range .*1900-01-01.*9999-12-30"):
+        to_utc(value, "at")
+
+
+def test_the_ends_of_the_supported_range_are_accepted():
+    assert ts_in(to_utc("1900-01-01T00:00:00Z", "t")) == "1900-01-01T00:00:00.000000Z"
+    assert ts_in(to_utc("9999-12-30T23:59:59.999999", "t")) == "9999-12-30T23:59:59.999999Z"

@@ -161,7 +161,8 @@ naive_or_aware = st.one_of(
     st.datetimes(timezones=st.sampled_from([UTC, dt.timezone(dt.timedelta(hours=5, minutes=30))])))
 keys = st.one_of(st.text(max_size=8), st.sampled_from(["$decimal", "$date", "$datetime",
                                                         "$escaped", "positions"]))
-leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10),
+# integers within 64 bits: a larger one is refused (test_integers_past_64_bits_are_refused)
+leaves = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 63, 2 ** 63 - 1), st.text(max_size=10),
                    st.floats(allow_nan=False, allow_infinity=False), finite_decimals,
                    naive_or_aware, st.dates())
 values = st.recursive(leaves, lambda inner: st.one_of(
@@ -428,3 +429,23 @@ def test_warning_can_be_made_an_error_by_a_filter(db_path):
         warnings.simplefilter("error", StateCorruptionWarning)
         with pytest.raises(StateCorruptionWarning):
             repo.load_bot_state()
+
+
+@pytest.mark.parametrize("number", [2 ** 63, -2 ** 63 - 1, 10 ** 400, 10 ** 5000],
+                         ids=["2**63", "-2**63-1", "10**400", "10**5000"])
+def test_integers_past_64_bits_are_refused(number):
+    repo = TradeRepo(":memory:")
+    with pytest.raises(ValidationError, match=r"extra\.deep\[1\].*64-bit range"):
+        repo.save_bot_state({"extra": {"deep": [1, number]}})
+    assert repo.list_bot_states() == []
+    # the edges themselves are kept exactly
+    version = repo.save_bot_state({"extra": {"deep": [2 ** 63 - 1, -2 ** 63]}})
+    assert repo.load_bot_state(version).extra == {"deep": [2 ** 63 - 1, -2 ** 63]}
+
+
+def test_numpy_scalars_are_stored_as_plain_numbers():
+    import numpy as np  # a test dependency (setup.cfg [test])
+    repo = TradeRepo(":memory:")
+    version = repo.save_bot_state({"extra": {"n": np.int64(7), "x": np.float64(0.1),
+                                             "f": np.float32(0.5)}})
+    assert repo.load_bot_state(version).extra == {"n": 7, "x": 0.1, "f": 0.5}

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
-from .codec import UTC, dec_in, optional_utc, to_decimal, to_text, to_utc, ts_in
+from .codec import UTC, dec_in, optional_utc, show, to_decimal, to_limit, to_text, to_utc, ts_in
 from .db import Database
 from .errors import ValidationError
 
@@ -239,6 +239,17 @@ def _row(bar) -> tuple:
             *values, dec_in(bar.quote_volume), bar.trades_count)
 
 
+def _iterable(bars):
+    """An iterator over ``bars``; a single bar, a number or text is refused by name."""
+    if isinstance(bars, (OHLCVBar, str, bytes, dict)):
+        bars = None
+    try:
+        return iter(bars)
+    except TypeError:
+        raise ValidationError(f"bars: {show(bars)} is not a list (or iterable) of OHLCVBar "
+                              "or dicts of its fields", field="bars", value=bars) from None
+
+
 def _as_bar(item) -> OHLCVBar:
     if isinstance(item, OHLCVBar):
         return item
@@ -246,8 +257,9 @@ def _as_bar(item) -> OHLCVBar:
         try:
             return OHLCVBar(**item)
         except TypeError as exc:
-            raise ValidationError(f"bar: {item!r} is not a candle ({exc})", value=item) from None
-    raise ValidationError(f"bar: {item!r} is not an OHLCVBar (or a dict of its fields)",
+            raise ValidationError(f"bar: {show(item)} is not a candle ({exc})", field="bar",
+                                  value=item) from None
+    raise ValidationError(f"bar: {show(item)} is not an OHLCVBar (or a dict of its fields)",
                           field="bar", value=item)
 
 
@@ -276,14 +288,16 @@ class CandleStore:
     def insert_many(self, bars) -> int:
         """Store new bars in one transaction; a bar whose key is already stored is
         skipped (kept as it was). Returns how many were inserted."""
+        rows = map(_row, _iterable(bars))
         with self.db.transaction() as conn:
-            return conn.executemany(INSERT_SKIP, map(_row, bars)).rowcount
+            return conn.executemany(INSERT_SKIP, rows).rowcount
 
     def upsert_many(self, bars) -> int:
         """Store bars in one transaction, replacing any stored bar with the same key.
         Returns how many bars were written."""
+        rows = map(_row, _iterable(bars))
         with self.db.transaction() as conn:
-            return conn.executemany(INSERT_REPLACE, map(_row, bars)).rowcount
+            return conn.executemany(INSERT_REPLACE, rows).rowcount
 
     def delete_range(self, symbol, timeframe, start=None, end=None, *, exchange="") -> int:
         """Delete the bars with start <= timestamp < end (None: unbounded); returns the count."""
@@ -300,9 +314,7 @@ class CandleStore:
 
     def get_latest(self, symbol, timeframe, limit=100, *, exchange="") -> list[OHLCVBar]:
         """The newest ``limit`` bars, newest last (the order an indicator is fed)."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValidationError(f"limit: {limit!r} must be a whole number >= 1",
-                                  field="limit", value=limit)
+        limit = to_limit(limit)
         key = self._key(symbol, timeframe, exchange)
         rows = self.db.query(SELECT_LATEST, (*key, limit))
         return [_bar(symbol, exchange, timeframe, row) for row in reversed(rows)]

@@ -219,7 +219,7 @@ def window(days, since, until, field="days"):
 def to_days(days, field: str = "days") -> float:
     """A finite number of days, 0 to MAX_DAYS (int, float, Decimal, numpy scalar)."""
     number = None
-    if not isinstance(days, bool) and isinstance(days, numbers.Real):
+    if not isinstance(days, bool) and isinstance(days, (numbers.Real, Decimal)):
         try:
             number = float(days)
         except (TypeError, ValueError, OverflowError):
@@ -229,6 +229,24 @@ def to_days(days, field: str = "days") -> float:
             f"{field}: {_show(days)} must be a number of days from 0 to {MAX_DAYS:,} or None "
             "(None means all time)", field=field, value=days)
     return number
+
+
+def to_id(value, field: str) -> int:
+    """A row id: an integer (int or numpy integer) from 0 to 2**63-1, as SQLite stores it."""
+    number = None
+    if not isinstance(value, bool) and isinstance(value, numbers.Integral):
+        try:
+            number = operator.index(value)
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not 0 <= number <= MAX_LIMIT:
+        raise ValidationError(f"{field}: {_show(value)} must be an integer id from 0 to "
+                              f"{MAX_LIMIT}", field=field, value=value)
+    return number
+
+
+def optional_id(value, field: str) -> int | None:
+    return None if value is None else to_id(value, field)
 
 
 def to_limit(limit, field: str = "limit") -> int:
@@ -356,8 +374,9 @@ def to_tagged(obj, path: str = ""):
         number = operator.index(obj)
         if not MIN_JSON_INT <= number <= MAX_JSON_INT:
             raise ValidationError(
-                f"{path or 'state'}: an integer of {number.bit_length()} bits is outside the "
-                f"64-bit range ({MIN_JSON_INT} to {MAX_JSON_INT}); store it as a Decimal",
+                f"{path or 'state'}: an integer of {number.bit_length()} binary digits is "
+                f"outside the signed 64-bit range ({MIN_JSON_INT} to {MAX_JSON_INT}); "
+                "store it as a Decimal",
                 field=path, value=obj)
         return number
     if isinstance(obj, numbers.Real) and not isinstance(obj, (float, Decimal)) and \

@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from .codec import (UTC, json_object_in, json_out, optional_text, optional_utc, to_choice, to_text,
+from .codec import (UTC, optional_id, to_limit, json_object_in, json_out, optional_text, optional_utc, to_choice, to_text,
                     ts_in, ts_out, utc_now, window)
 from .db import Database
 from .errors import ValidationError
@@ -89,19 +89,8 @@ def level_of(severity) -> int:
     return 0 if severity is None else SEVERITIES[to_choice(severity, "severity", SEVERITIES)]
 
 
-def _optional_id(value, field):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{field}: {value!r} must be an integer id", field=field, value=value)
-    return value
-
-
-def _limit(limit) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValidationError(f"limit: {limit!r} must be an integer >= 1", field="limit",
-                              value=limit)
-    return limit
+_optional_id = optional_id
+_limit = to_limit
 
 
 class EventLog:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .candles import LOWEST, HIGHEST, check_timeframe
-from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
+from .codec import (to_limit, dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
                     optional_utc, to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now)
 from .db import Database
 from .errors import NotFoundError, ValidationError
@@ -251,11 +251,7 @@ def _finite_float(value, field: str) -> float:
     return number
 
 
-def _limit(limit) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValidationError(f"limit: {limit!r} must be a whole number >= 1", field="limit",
-                              value=limit)
-    return limit
+_limit = to_limit
 
 
 def _filtered(db, select: str, filters: dict, values: dict, order: str, limit) -> list:

@@ -24,7 +24,8 @@ from itertools import chain, compress, repeat
 from operator import is_, not_
 from typing import Any
 
-from .codec import canonical_json, from_tagged, to_tagged, to_text, ts_in, ts_out, utc_now
+from .codec import (LONG_DIGITS, canonical_json, from_tagged, show, to_limit, to_tagged, to_text,
+                    ts_in, ts_out, utc_now)
 from .db import Database
 from .errors import NotFoundError, StateCorruptionError, StoreError, ValidationError
 
@@ -215,6 +216,8 @@ def _fast_encode(content: dict) -> str | None:
                           allow_nan=False, default=tag, check_circular=False)
     except (_Slow, ValueError, TypeError, RecursionError):
         return None
+    if LONG_DIGITS.search(text):  # maybe an integer past 64 bits: to_tagged judges it
+        return None
     return text if text.count('{"$') == made else None
 
 
@@ -261,10 +264,11 @@ def _checksum(data: bytes) -> str:
 
 
 def _to_version(value, name="version") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{name}: {value!r} must be a whole number >= 1", field=name,
-                              value=value)
-    return value
+    try:
+        return to_limit(value, name)  # the same rule: a whole number from 1 to 2**63-1
+    except ValidationError:
+        raise ValidationError(f"{name}: {show(value)} must be a whole number >= 1 (at most "
+                              "2**63-1)", field=name, value=value) from None
 
 
 # ------------------------------------------------------------------ the store
