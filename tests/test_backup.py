@@ -323,7 +323,7 @@ def test_cli_backup_keep_and_restore(tmp_path, cli):
     folder = tmp_path / "backups"       # default: beside the database
     kept = list_backups(folder)
     assert len(kept) == 2 and all(p.name.startswith("trades-") for p in kept)
-    assert "integrity ok" in result.out and "removed old backup" in result.out
+    assert "check ok" in result.out and "removed old backup" in result.out
     with TradeRepo(db) as repo:
         repo.save_trade(TradeData("BTC/USDT", "BUY", 1, 100, exchange="x", external_id="two"))
     result = cli("restore", kept[-1], "--db", db)

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from tradestore import MigrationError, SchemaError, TradeRepo
+from tradestore import ConflictError, MigrationError, SchemaError, TradeRepo
 from tradestore.db import APPLICATION_ID, Database
 from tradestore.migrate import Migrator, load_migrations, parse_migration, split_statements
 
@@ -256,7 +256,8 @@ def test_walk_every_version_down_and_up_with_data(db_path):
         for i in range(7):
             repo.events.log("tick", f"event {i}", details={"i": i})
         counts = {"store_meta": 5, "events": 7}
-        FILTERS = {"events": " WHERE event_type != 'migration'"}  # the store logs each step
+        FILTERS = {"events": " WHERE event_type != 'migration'",  # the store logs each step
+                   "store_meta": " WHERE key != 'store_id'"}  # the store's identity (issue 14.4)
         going_up = {head: schema_of(repo.db)}
         going_down = {}
         for version in range(head - 1, 0, -1):
@@ -272,7 +273,11 @@ def test_walk_every_version_down_and_up_with_data(db_path):
         # each down block undoes exactly what its up block did
         for version in range(2, head):
             assert going_down[version] == going_up[version], f"version {version}"
-        assert repo.migrate(0) == list(range(head - 1, -1, -1))
+        with pytest.raises(ConflictError, match=r"events \(\d+ rows\)"):  # issue 14.5
+            repo.migrate(0)
+        assert repo.current_version == head
+        assert repo.migrate(0, force=True) == list(range(head - 1, -1, -1))
+        assert repo.last_backup.exists()
         assert [r for r in repo.db.query("SELECT name FROM sqlite_master")
                 if not r[0].startswith("sqlite_")] == []
         assert repo.db.scalar("PRAGMA application_id") == 0

@@ -28,7 +28,9 @@ def snapshot(path):
 
 
 def count(repo, table="events"):
-    return repo.db.scalar(f"SELECT count(*) FROM {table}")
+    # store_meta also holds the store's identity (issue 14.4): count the test's own rows
+    where = " WHERE key != 'store_id'" if table == "store_meta" else ""
+    return repo.db.scalar(f"SELECT count(*) FROM {table}{where}")
 
 
 # ------------------------------------------------------------ opening
@@ -241,7 +243,8 @@ def test_nested_transactions_use_savepoints(repo):
                     deepest.execute(META, ("deepest", "undone"))
                     raise KeyError("deepest failure")
         conn.execute(META, ("outer-2", "kept"))
-    keys = [r[0] for r in repo.db.query("SELECT key FROM store_meta ORDER BY key")]
+    keys = [r[0] for r in repo.db.query(
+        "SELECT key FROM store_meta WHERE key != 'store_id' ORDER BY key")]
     assert keys == ["inner-ok", "outer-1", "outer-2"]
 
 
@@ -291,9 +294,9 @@ def test_transaction_sees_its_own_writes_and_others_see_them_after_commit(db_pat
     with TradeRepo(db_path) as writer, TradeRepo(db_path) as reader:
         with writer.transaction() as conn:
             conn.execute(META, ("k", "v"))
-            assert writer.db.scalar("SELECT value FROM store_meta") == "v"
-            assert reader.db.scalar("SELECT count(*) FROM store_meta") == 0
-        assert reader.db.scalar("SELECT value FROM store_meta") == "v"
+            assert writer.db.scalar("SELECT value FROM store_meta WHERE key = 'k'") == "v"
+            assert reader.db.scalar("SELECT count(*) FROM store_meta WHERE key = 'k'") == 0
+        assert reader.db.scalar("SELECT value FROM store_meta WHERE key = 'k'") == "v"
 
 
 # ------------------------------------------------------------ threads

@@ -24,15 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .files import fsync_dir, fsync_file
+from .files import SIDECARS, SQLITE_MAGIC, fsync_dir, fsync_file, refuse_store_target
 from .codec import UTC
 from .db import APPLICATION_ID, translate
 from .errors import (ConflictError, DatabaseBusyError, DatabaseError, SchemaError, StoreError,
                      ValidationError)
+from .migrate import read_store_id
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-SIDECARS = ("-wal", "-shm", "-journal")
+VERIFY = {"quick": "PRAGMA quick_check", "full": "PRAGMA integrity_check"}
+# errors of the backup API that come from writing the copy, not from reading the store
+_WRITE_SIDE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN,
+               sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM}
 BACKUP_NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.db$")
 
 
@@ -122,12 +125,31 @@ def list_backups(folder, stem: str = "trades") -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
-def prune_backups(folder, keep: int, stem: str = "trades") -> list[Path]:
-    """Delete all but the ``keep`` newest backups of ``stem``; returns the deleted files."""
+def backup_store_id(path) -> str | None:
+    """The identity of the store a backup file was taken from (None if it has none or
+    is unreadable). Read as an immutable file: nothing is locked or written."""
+    uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return read_store_id(conn)
+    finally:
+        conn.close()
+
+
+def prune_backups(folder, keep: int, stem: str = "trades", store_id: str | None = None
+                  ) -> list[Path]:
+    """Delete all but the ``keep`` newest backups of ``stem`` whose identity is
+    ``store_id`` (given by ``backup --keep``): another store's backups with the same
+    name, and backups without an identity, are never deleted. Returns the deleted files."""
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise ValidationError(f"keep: {keep!r} must be a whole number >= 1", field="keep",
                               value=keep)
-    old = list_backups(folder, stem)[:-keep]
+    ours = [p for p in list_backups(folder, stem)
+            if store_id is None or backup_store_id(p) == store_id]
+    old = ours[:-keep]
     for path in old:
         path.unlink()
     return old
@@ -153,16 +175,25 @@ def _source_connection(repo):
         conn.close()
 
 
-def backup(repo, dest, *, overwrite=False) -> Path:
+def backup(repo, dest, *, overwrite=False, verify="quick") -> Path:
     """Copy the open store ``repo`` to ``dest`` (a file, or a folder for a stamped name)
-    while it keeps being written; returns the verified backup's path."""
+    while it keeps being written; returns the verified backup's path.
+
+    ``verify``: "quick" (quick_check, the default) or "full" (integrity_check). Never
+    writes over a database; ``overwrite=True`` replaces only a file that is not one,
+    or an earlier backup of this same store."""
+    if verify not in VERIFY:
+        raise ValidationError(f"verify: {verify!r} is not one of quick, full", field="verify",
+                              value=verify)
     target = backup_destination(repo.path, dest).absolute()
-    if repo.path != ":memory:" and target.resolve() in {
-            Path(f"{repo.path}{s}").resolve() for s in ("", *SIDECARS)}:
-        raise ValidationError(f"{target}: is the database itself; back up to another file",
-                              field="dest", value=str(dest))
     if target.exists() and not overwrite:
         raise ConflictError(f"{target}: already exists (pass overwrite=True to replace it)")
+    store_id = repo.store_id
+    if not (overwrite and store_id is not None and backup_store_id(target) == store_id
+            and not any(Path(f"{target}{s}").exists() for s in SIDECARS)):
+        refuse_store_target(target, repo.path)
+    if repo.path != ":memory:" and target.resolve() == Path(repo.path).resolve():
+        raise ConflictError(f"{target}: is the database itself; back up to another file")
     if not target.parent.is_dir():
         raise DatabaseError(f"{target.parent}: no such folder for the backup")
     try:
@@ -170,14 +201,14 @@ def backup(repo, dest, *, overwrite=False) -> Path:
     except OSError as exc:
         raise DatabaseError(f"{target.parent}: cannot write a backup there: {exc}") from None
     try:
-        _copy_and_check(repo, temp)
+        _copy_and_check(repo, temp, target, verify)
         fsync_file(temp)
         os.chmod(temp, 0o600)
         os.replace(temp, target)
         fsync_dir(target.parent)
     except OSError as exc:
         _remove_quietly(temp)
-        raise DatabaseError(f"{target}: backup failed: {exc}") from None
+        raise DatabaseError(f"backup destination {target}: backup failed: {exc}") from None
     except BaseException:
         _remove_quietly(temp)
         raise
@@ -187,29 +218,50 @@ def backup(repo, dest, *, overwrite=False) -> Path:
     return target
 
 
-def _copy_and_check(repo, temp: Path) -> None:
-    dst = sqlite3.connect(str(temp), isolation_level=None)
+def _copy_and_check(repo, temp: Path, target: Path, verify: str) -> None:
+    """Copy into ``temp`` and check the copy; errors name ``target`` when writing the
+    copy failed (a full disk is the destination's), the store when reading it did."""
+    try:
+        dst = sqlite3.connect(str(temp), isolation_level=None)
+    except sqlite3.Error as exc:
+        raise translate(exc, str(target)) from exc
     try:
         try:
             with _source_connection(repo) as src:
                 src.backup(dst)  # pages=-1: one step, one read transaction, one snapshot
         except sqlite3.Error as exc:
-            raise translate(exc, repo.path) from exc
+            code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+            write_side = code in _WRITE_SIDE or "disk is full" in str(exc).lower()
+            raise translate(exc, f"backup destination {target}" if write_side
+                            else repo.path) from exc
         try:
             mode = dst.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-            problems = [r[0] for r in dst.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            problems = [r[0] for r in dst.execute(VERIFY[verify]) if r[0] != "ok"]
             app_id = dst.execute("PRAGMA application_id").fetchone()[0]
         except sqlite3.Error as exc:
-            raise translate(exc, str(temp)) from exc
+            raise translate(exc, f"backup destination {target}") from exc
         if mode.lower() != "delete":
-            raise DatabaseError(f"{temp}: the copy stayed in journal mode {mode}")
+            raise DatabaseError(f"{target}: the copy stayed in journal mode {mode}")
         if problems:
-            raise DatabaseError(f"{repo.path}: the backup copy fails integrity_check: "
+            raise DatabaseError(f"{repo.path}: the backup copy fails {VERIFY[verify][7:]}: "
                                 f"{'; '.join(problems[:3])}")
         if app_id not in (0, APPLICATION_ID):
             raise SchemaError(f"{repo.path}: the copy has a foreign application_id {app_id:#x}")
     finally:
         dst.close()
+
+
+def backup_before_downgrade(repo, before: int, target: int) -> Path:
+    """A fully verified backup beside the store, taken before a forced downgrade."""
+    db = Path(repo.path)
+    dest = db.with_name(f"{db.stem}-before-migrate-{before}-to-{target}-{utc_stamp()}.db")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = db.with_name(f"{db.stem}-before-migrate-{before}-to-{target}-{utc_stamp()}-{n}.db")
+    path = backup(repo, dest, verify="full")
+    verify_backup(path)
+    return path
 
 
 # ------------------------------------------------------------------ verify

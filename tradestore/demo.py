@@ -29,6 +29,7 @@ from urllib.parse import quote
 from .codec import UTC, canonical_json, ts_in, utc_now
 from .db import APPLICATION_ID
 from .errors import ConflictError, StoreError, ValidationError
+from .files import refuse_store_target
 from .money import exact
 from .repo import TradeRepo
 
@@ -144,6 +145,8 @@ def build_demo(path="demo.db", *, days=90, seed=7, end=None) -> Path:
     if target.exists() and not is_demo_database(target):
         raise ConflictError(f"{target}: exists and is not a tradestore demo database; refusing "
                             "to overwrite it (choose another path with --db)")
+    if not target.exists():
+        refuse_store_target(target)  # e.g. the -wal of someone's database
     if not target.exists() and sidecars[0].exists() and sidecars[0].stat().st_size:
         raise ConflictError(f"{target}: a leftover write-ahead log {sidecars[0].name} lies "
                             "beside it without its database; move it away first")

@@ -176,7 +176,7 @@ def export(repo, kind: str, out=None, *, fmt="csv", progress=None, **filters) ->
         return write_rows(rows, spec, out or sys.stdout, fmt, progress)
     target = Path(out)
     check_writable_folder(target)
-    with atomic_file(target) as f:
+    with atomic_file(target, store=repo.db.path) as f:  # never over a database
         return write_rows(rows, spec, f, fmt, progress)
 
 

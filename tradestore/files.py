@@ -7,6 +7,43 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import ConflictError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SIDECARS = ("-wal", "-shm", "-journal")
+
+
+def is_sqlite_file(path) -> bool:
+    """True when ``path`` is an existing file that starts with SQLite's 16-byte header."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except OSError:  # missing, a folder, unreadable: not a database we could destroy
+        return False
+
+
+def refuse_store_target(target, store=None) -> None:
+    """Refuse (ConflictError, nothing written) to write a file over a database.
+
+    Refused: ``store`` itself or its -wal/-shm/-journal, any existing SQLite file, and
+    the -wal/-shm/-journal of any SQLite file. Every path that writes a file calls this
+    first (``atomic_file`` does it itself), so no command can replace a live store.
+    """
+    path = Path(os.fspath(target))
+    real = path.resolve()
+    if store is not None and str(store) != ":memory:":
+        base = Path(os.fspath(store)).resolve()
+        if real in {Path(f"{base}{s}") for s in ("", *SIDECARS)}:
+            raise ConflictError(f"{path}: is the database itself ({store}) or its journal; "
+                                "refusing to write over it")
+    if is_sqlite_file(real):
+        raise ConflictError(f"{path}: is a SQLite database; refusing to write over it "
+                            "(choose another file)")
+    for suffix in SIDECARS:
+        if real.name.endswith(suffix) and is_sqlite_file(str(real)[:-len(suffix)]):
+            raise ConflictError(f"{path}: is the {suffix[1:]} file of the database "
+                                f"{str(path)[:-len(suffix)]}; refusing to write over it")
+
 
 def fsync_file(path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -27,10 +64,14 @@ def fsync_dir(folder) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(target, *, mode=0o600, binary=False):
+def atomic_file(target, *, mode=0o600, binary=False, store=None):
     """Write to a temp file beside ``target``, fsync, then rename over it: readers see the
-    old file or the whole new one, never half of it. Yields the open file."""
+    old file or the whole new one, never half of it. Yields the open file.
+
+    Refuses a target that is a database or its journal (``refuse_store_target``),
+    checked both before writing and again just before the rename."""
     target = Path(target)
+    refuse_store_target(target, store)
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with (os.fdopen(fd, "wb") if binary
@@ -39,6 +80,7 @@ def atomic_file(target, *, mode=0o600, binary=False):
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temp, mode)
+        refuse_store_target(target, store)  # a database may have appeared meanwhile
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

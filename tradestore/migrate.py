@@ -11,12 +11,25 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .codec import ts_in, utc_now
 from .db import APPLICATION_ID, Database, translate
 from .errors import MigrationError, SchemaError
+
+STORE_ID_KEY = "store_id"
+SELECT_STORE_ID = "SELECT value FROM store_meta WHERE key = 'store_id'"
+INSERT_STORE_ID = ("INSERT OR IGNORE INTO store_meta (key, value, updated_at) "
+                   "VALUES ('store_id', ?, ?)")
+# not the record: the store's own facts (its identity) are not counted as data lost
+NOT_RECORD_TABLES = frozenset({"store_meta"})
+
+
+class _Rollback(Exception):
+    """Raised inside a transaction to undo a dry run."""
 
 FILE_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 UP_MARK = re.compile(r"^--\s*migrate:up\s*$", re.M)
@@ -151,12 +164,22 @@ class Migrator:
             raise SchemaError(f"{path}: has a schema version but not tradestore's application_id")
         return version
 
-    def migrate(self, target: int | None = None) -> list[int]:
-        """Go up or down to ``target`` (default: the newest); returns the versions passed."""
-        self.check()
+    def _target(self, target) -> int:
         target = self.head if target is None else target
         if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= self.head:
             raise MigrationError(f"target: {target!r} is not a version between 0 and {self.head}")
+        return target
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        """Go up or down to ``target`` (default: the newest); returns the versions passed.
+
+        A new file (version 0) gets every step up to ``target`` in one transaction,
+        so no other process ever sees a half-built store; an existing store moves one
+        file per transaction."""
+        self.check()
+        target = self._target(target)
+        if self.current_version == 0 and target > 0:
+            return self._create(target)
         passed = []
         while True:
             version = self.current_version
@@ -166,25 +189,103 @@ class Migrator:
             if self._apply(step, up=version < target):
                 passed.append(step.version if version < target else step.version - 1)
 
+    def _create(self, target: int) -> list[int]:
+        """Version 0 -> ``target`` and the store's identity in one transaction; [] if
+        another process created the store first."""
+        with self.db.transaction() as conn:
+            if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+                return []
+            for migration in self.migrations[:target]:
+                self._run(conn, migration, up=True)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            add_store_id(conn)
+        return list(range(1, target + 1))
+
+    def _run(self, conn, migration: Migration, *, up: bool) -> None:
+        where = f"schema/{migration.filename} ({'up' if up else 'down'})"
+        for statement in split_statements(migration.up if up else migration.down):
+            try:
+                conn.execute(statement)
+            except sqlite3.Error as exc:  # raised inside: the transaction rolls back
+                raise MigrationError(f"{where} failed in statement: {statement[:200]}: "
+                                     f"{translate(exc, self.db.path)}") from exc
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise MigrationError(f"{where} leaves foreign key violations, "
+                                 f"e.g. {tuple(problems[0])}")
+
+    def downgrade_losses(self, target: int) -> dict[str, int]:
+        """Rows that going down to ``target`` would drop, per table ({} when none).
+
+        Found by a dry run: the down steps run in one transaction that is rolled
+        back, and each table's row count is compared before and after. A table holding
+        no more rows than a new store has (rows the migrations seed, such as the default
+        account) holds no record and is not counted."""
+        target = self._target(target)
+        current = self.current_version
+        if target >= current:
+            return {}
+        seeded = self._seeded_rows(current)
+        losses: dict[str, int] = {}
+        try:
+            with self.db.transaction() as conn:
+                before = _row_counts(conn)
+                for version in range(current, target, -1):
+                    self._run(conn, self.migrations[version - 1], up=False)
+                after = _row_counts(conn)
+                losses = {name: count - after.get(name, 0) for name, count in before.items()
+                          if count > after.get(name, 0) and count > seeded.get(name, 0)
+                          and name not in NOT_RECORD_TABLES}
+                raise _Rollback
+        except _Rollback:
+            pass
+        return losses
+
+    def _seeded_rows(self, version: int) -> dict[str, int]:
+        """Rows per table of a new store at ``version`` (what the migrations insert)."""
+        scratch = Database(":memory:")
+        try:
+            with scratch.transaction() as conn:
+                for migration in self.migrations[:version]:
+                    for statement in split_statements(migration.up):
+                        conn.execute(statement)
+                return _row_counts(conn)
+        finally:
+            scratch.close()
+
     def _apply(self, migration: Migration, *, up: bool) -> bool:
         """Run one block and bump user_version in one transaction; False if another
         process got there first."""
         start, end = (migration.version - 1, migration.version) if up else \
             (migration.version, migration.version - 1)
-        where = f"schema/{migration.filename} ({'up' if up else 'down'})"
         with self.db.transaction() as conn:
             if conn.execute("PRAGMA user_version").fetchone()[0] != start:
                 return False
-            for statement in split_statements(migration.up if up else migration.down):
-                try:
-                    conn.execute(statement)
-                except sqlite3.Error as exc:  # raised inside: the transaction rolls back
-                    raise MigrationError(f"{where} failed in statement: {statement[:200]}: "
-                                         f"{translate(exc, self.db.path)}") from exc
-            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
-            if problems:
-                raise MigrationError(f"{where} leaves foreign key violations, "
-                                     f"e.g. {tuple(problems[0])}")
+            self._run(conn, migration, up=up)
             conn.execute(f"PRAGMA user_version = {end}")
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID if end else 0}")
         return True
+
+
+def _row_counts(conn) -> dict[str, int]:
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {name: conn.execute('SELECT count(*) FROM "{}"'.format(name.replace('"', '""')))
+            .fetchone()[0] for name in names}
+
+
+def add_store_id(conn) -> None:
+    """Give the store its identity (a random UUID) unless it has one (or has no
+    store_meta table: a schema of someone else's migrations)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'store_meta'").fetchone():
+        conn.execute(INSERT_STORE_ID, (str(uuid.uuid4()), ts_in(utc_now())))
+
+
+def read_store_id(conn) -> str | None:
+    """The store's identity, or None (no store_meta yet, or made before identities)."""
+    try:
+        row = conn.execute(SELECT_STORE_ID).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else row[0]

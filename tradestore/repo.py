@@ -15,8 +15,8 @@ from .instruments import Instruments
 from .marketdata import IndicatorStore, NewsStore, SignalStore
 from .settings import Settings
 from .strategies import Strategies
-from .errors import DatabaseError, SchemaError
-from .migrate import Migrator
+from .errors import ConflictError, DatabaseError, SchemaError
+from .migrate import Migrator, add_store_id, read_store_id
 from .orders import OrderStore
 from .portfolio import PortfolioStore
 from .positions import PositionStore
@@ -33,6 +33,8 @@ class TradeRepo:
     syncs every commit; ``"normal"`` may lose the last commits on power loss
     (never on a process crash). Use as a context manager or call ``close()``.
     """
+
+    last_backup = None  # the backup written by the last forced downgrade (migrate)
 
     def __init__(self, path="trades.db", *, readonly=False, durability="full", busy_timeout=5.0,
                  migrate=True, _allow_behind=False):
@@ -53,6 +55,7 @@ class TradeRepo:
             applied = []
             if version < self.migrator.head and not _allow_behind:
                 applied = self.migrator.migrate()
+            self._ensure_store_id()
         except BaseException:
             self.db.close()
             raise
@@ -66,6 +69,20 @@ class TradeRepo:
         if applied and before >= 1 and after >= 1:
             self.events.log("migration", f"schema version {before} -> {after}",
                             details={"from": before, "to": after, "steps": applied})
+
+    def _ensure_store_id(self) -> None:
+        """Stores made before identities existed get one when first opened for writing."""
+        if self.db.readonly or self.migrator.current_version < 1 or self.store_id is not None:
+            return
+        with self.db.transaction() as conn:
+            add_store_id(conn)
+
+    @property
+    def store_id(self) -> str | None:
+        """This store's identity: a UUID made at creation, kept by its backups (None for
+        an old store opened read-only)."""
+        with self.db.lock:
+            return read_store_id(self.db._connection())
 
     @classmethod
     def inspect(cls, path, **options) -> "TradeRepo":
@@ -101,8 +118,25 @@ class TradeRepo:
         """Group several calls into one atomic unit: ``with repo.transaction(): ...``."""
         return self.db.transaction()
 
-    def migrate(self, target: int | None = None) -> list[int]:
+    def migrate(self, target: int | None = None, *, force: bool = False) -> list[int]:
+        """Move the schema to ``target`` (default: the newest); returns the versions passed.
+
+        Going down refuses (ConflictError naming tables and row counts) when it would
+        drop rows, unless ``force``: then a verified backup is first written beside the
+        store (its path in ``last_backup``)."""
         before = self.migrator.current_version
+        self.last_backup = None
+        if target is not None and target != before:
+            losses = self.migrator.downgrade_losses(target)
+            if losses and not force:
+                lost = ", ".join(f"{name} ({count:,} rows)" for name, count in sorted(losses.items()))
+                raise ConflictError(
+                    f"{self.db.path}: going down to schema version {target} would drop "
+                    f"{lost}; nothing was changed (pass force=True / --force to back up "
+                    "first and go anyway)")
+            if losses and self.db.path != ":memory:":
+                from .backup import backup_before_downgrade
+                self.last_backup = backup_before_downgrade(self, before, target)
         applied = self.migrator.migrate(target)
         self._record_migration(before, applied)
         return applied

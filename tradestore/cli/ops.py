@@ -18,12 +18,16 @@ from .common import db_path, open_repo
 def register(sub) -> None:
     p = sub.add_parser("backup", help="a verified copy of the live store into a folder",
                        description="Copy the store while the bot keeps writing (SQLite's online "
-                                   "backup API), check the copy with integrity_check and write "
+                                   "backup API), check the copy (quick_check, or integrity_check "
+                                   "with --verify full) and write "
                                    "it as DIR/<name>-YYYYMMDDTHHMMSSZ.db with mode 0600.")
     p.add_argument("dir", nargs="?", metavar="DIR",
                    help="folder for the backups (default: backups/ beside the database)")
     p.add_argument("--keep", type=_positive, metavar="N",
-                   help="afterwards keep only the newest N backups of this database in DIR")
+                   help="afterwards keep only the newest N backups of this database in DIR "
+                        "(only backups carrying this store's identity are ever removed)")
+    p.add_argument("--verify", choices=("quick", "full"), default="quick",
+                   help="check the copy with quick_check (default) or a full integrity_check")
     p.set_defaults(handler=cmd_backup)
 
     p = sub.add_parser("restore", help="check a backup and put it in place of the database",
@@ -93,11 +97,16 @@ def cmd_backup(args) -> int:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     # as it is: a backup never migrates the database it copies
     with open_repo(args, migrate=False, _allow_behind=True) as repo:
-        target = repo.backup(folder)
+        target = repo.backup(folder, verify=args.verify)
+        store_id = repo.store_id
     size = target.stat().st_size
-    print(f"{target}: backup of {path} ({size:,} bytes), integrity ok")
+    print(f"{target}: backup of {path} ({size:,} bytes), {args.verify} check ok")
     if args.keep:
-        for old in prune_backups(folder, args.keep, stem=Path(path).stem):
+        if store_id is None:
+            print(f"not pruning: {path} has no identity yet (open it once for writing)",
+                  file=sys.stderr)
+            return 0
+        for old in prune_backups(folder, args.keep, stem=Path(path).stem, store_id=store_id):
             print(f"removed old backup {old}")
     return 0
 

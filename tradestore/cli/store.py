@@ -18,6 +18,9 @@ def register(sub) -> None:
                                    "transaction each.")
     p.add_argument("--to", type=int, metavar="N",
                    help="target version, lower to go down (default: newest)")
+    p.add_argument("--force", action="store_true",
+                   help="go down even if that drops tables holding rows (a verified backup "
+                        "is written beside the store first)")
     p.set_defaults(handler=cmd_migrate)
     p = sub.add_parser("status", help="path, schema version, journal mode, size, row counts",
                        description="Show the store's path, schema version and pending "
@@ -40,7 +43,9 @@ def cmd_init(args) -> int:
 def cmd_migrate(args) -> int:
     with open_repo(args, migrate=False, _allow_behind=True) as repo:
         before = repo.current_version
-        repo.migrate(args.to)
+        repo.migrate(args.to, force=args.force)
+        if repo.last_backup is not None:
+            print(f"backup before going down: {repo.last_backup}")
         print(f"{repo.path}: schema version {before} -> {repo.current_version}")
     return 0
 
