@@ -142,8 +142,9 @@ def test_report_text_shows_the_apis_figures_on_80_columns(cli, demo_db):
         symbols = repo.get_symbol_performance(None, account="default")
     assert metrics.total_trades > 20 and len(strategies) == 3 and len(symbols) == 4
     assert_figures(result.out, metrics)
-    assert f"Closed round trips: {metrics.total_trades} ({metrics.winning_trades} won, " \
-           f"{metrics.losing_trades} lost)" in result.out
+    assert metrics.currency == "USDT"   # one quote currency: its block is named
+    assert f"Closed round trips in USDT: {metrics.total_trades} ({metrics.winning_trades} " \
+           f"won, {metrics.losing_trades} lost)" in result.out
     assert f"{metrics.start} .. {metrics.end}" in result.out
     assert_table(result.out, "By strategy", strategies)
     assert_table(result.out, "By symbol", symbols)

@@ -16,7 +16,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from tradestore import TradeRepo
+from tradestore import ConflictError, TradeRepo
 
 UTC = timezone.utc
 
@@ -52,13 +52,25 @@ FILLS = [
     # open, never in the views
     dict(symbol="ADA", side="BUY", quantity="5", price="0.5", strategy="trend",
          timestamp=at(6, 12)),
+    # default/XRP/EUR on kraken, fees in BNB with no EUR value: 100 x (0.6 - 0.5) = 10 EUR,
+    # the 0.01 + 0.02 BNB left out of pnl and reported as unvalued
+    dict(symbol="XRP/EUR", side="BUY", quantity="100", price="0.5", fees="0.01",
+         fee_currency="BNB", exchange="kraken", strategy="trend", timestamp=at(6, 13)),
+    dict(symbol="XRP/EUR", side="SELL", quantity="100", price="0.6", fees="0.02",
+         fee_currency="BNB", exchange="kraken", timestamp=at(6, 14)),
 ]
 # (round trip) -> (account, symbol, strategy, pnl by hand, fees by hand)
 TRIPS = [("default", "BTC", "trend", D("10.5"), D("0.5")),
          ("default", "ETH", "mean", D("-2.2"), D("0.2")),
          ("default", "ETH", "flip", D("1.7"), D("0.3")),
          ("default", "SOL", None, D("0"), D("0.1")),
-         ("margin", "BTC", "trend", D("-10.001"), D("0.001"))]
+         ("margin", "BTC", "trend", D("-10.001"), D("0.001")),
+         ("default", "XRP/EUR", "trend", D("10"), D("0"))]
+
+
+def currency(trip) -> str:
+    """The quote currency of a hand-worked trip ("" for a symbol without one)."""
+    return trip[1].split("/")[1] if "/" in trip[1] else ""
 SNAPSHOTS = [  # default: gaps on Mar 3 and Mar 5; margin: one point
     ("default", at(1, 8), "1000.00"), ("default", at(1, 20), "1010.50"),
     ("default", at(2, 12), "1008.30"), ("default", at(4, 9), "1011"),
@@ -72,9 +84,11 @@ DAILY_DEFAULT = [(date(2024, 3, 1), D("1010.50")), (date(2024, 3, 2), D("1008.30
 
 VIEWS = {
     "v_round_trips": "SELECT * FROM v_round_trips ORDER BY id",
-    "v_trade_stats": "SELECT * FROM v_trade_stats ORDER BY account",
-    "v_strategy_performance": "SELECT * FROM v_strategy_performance ORDER BY strategy",
-    "v_symbol_performance": "SELECT * FROM v_symbol_performance ORDER BY symbol",
+    "v_trade_stats": "SELECT * FROM v_trade_stats ORDER BY account, currency",
+    "v_strategy_performance": "SELECT * FROM v_strategy_performance ORDER BY strategy, currency",
+    "v_symbol_performance": "SELECT * FROM v_symbol_performance ORDER BY symbol, currency",
+    "v_exchange_performance": "SELECT * FROM v_exchange_performance ORDER BY exchange, currency",
+    "v_unvalued_fees": "SELECT * FROM v_unvalued_fees ORDER BY account, currency, fee_currency",
     "v_daily_equity": "SELECT * FROM v_daily_equity ORDER BY account, day",
 }
 
@@ -141,6 +155,7 @@ def test_round_trips_view_matches_the_positions(both, store):
     assert [r["id"] for r in shell] == [p.id for p in closed]
     for row, position, (account, symbol, strategy, pnl, fees) in zip(shell, closed, TRIPS):
         assert (row["account"], row["symbol"], row["strategy"]) == (account, symbol, strategy)
+        assert (row["currency"] or "") == currency((account, symbol))
         assert D(row["pnl"]) == position.realized_pnl == pnl
         assert D(row["fees"]) == position.fees == fees
         assert D(row["quantity"]) == position.max_quantity
@@ -151,11 +166,16 @@ def test_round_trips_view_matches_the_positions(both, store):
 
 def test_trade_stats_view_matches_get_statistics(both, store):
     shell, _ = both["v_trade_stats"]
-    assert [r["account"] for r in shell] == ["default", "margin"]
+    assert [(r["account"], r["currency"]) for r in shell] == [("default", ""),
+                                                               ("default", "EUR"),
+                                                               ("margin", "")]
     with TradeRepo(store, readonly=True) as repo:
         for row in shell:
-            api = repo.get_statistics(days=None, account=row["account"])
-            trips = [t for t in TRIPS if t[0] == row["account"]]
+            api = repo.get_statistics(days=None, account=row["account"],
+                                      currency=row["currency"])
+            assert api == repo.get_statistics_by_currency(
+                None, account=row["account"])[row["currency"]]
+            trips = [t for t in TRIPS if t[0] == row["account"] and currency(t) == row["currency"]]
             assert row["total_trades"] == api.total_trades == len(trips)
             assert row["winning_trades"] == api.winning_trades
             assert row["losing_trades"] == api.losing_trades
@@ -175,16 +195,38 @@ def test_trade_stats_view_matches_get_statistics(both, store):
         ("10.0", "-2.2", "1.1")   # decimal_sum keeps the widest scale, as the shell does
 
 
+def test_two_currencies_are_never_added(store):
+    with TradeRepo(store, readonly=True) as repo:
+        with pytest.raises(ConflictError, match=r"\(no currency\), EUR"):
+            repo.get_statistics(days=None, account="default")
+        with pytest.raises(ConflictError, match="EUR"):
+            repo.calculate_performance_metrics(days=None)
+        eur = repo.get_statistics(days=None, currency="EUR")
+        assert (eur.total_trades, eur.net_pnl, eur.unvalued_fees) == (1, D("10"),
+                                                                      {"BNB": D("0.03")})
+        assert repo.get_statistics(days=None, exchange="kraken") == eur
+        assert repo.get_statistics(days=None, account="margin").currency == ""
+
+
+def test_unvalued_fees_view_matches_the_api(both, store):
+    shell, _ = both["v_unvalued_fees"]
+    assert shell == [{"account": "default", "currency": "EUR", "fee_currency": "BNB",
+                      "amount": "0.03"}]
+
+
 @pytest.mark.parametrize("view, key", [("v_strategy_performance", "strategy"),
-                                       ("v_symbol_performance", "symbol")])
+                                       ("v_symbol_performance", "symbol"),
+                                       ("v_exchange_performance", "exchange")])
 def test_group_views_match_the_api(both, store, view, key):
     shell, _ = both[view]
     with TradeRepo(store, readonly=True) as repo:
-        api = (repo.get_strategy_performance() if key == "strategy"
-               else repo.get_symbol_performance())
-    assert [r[key] for r in shell] == [g.name for g in api]
+        api = repo.analytics.by_group(key)
+    assert [(r[key], r["currency"]) for r in shell] == [(g.name, g.currency) for g in api]
+    column = {"strategy": 2, "symbol": 1}.get(key)
     for row, group in zip(shell, api):
-        trips = [t for t in TRIPS if ((t[2] or "") if key == "strategy" else t[1]) == group.name]
+        trips = [t for t in TRIPS if currency(t) == group.currency
+                 and (((t[column] or "") if column else
+                       ("kraken" if t[1] == "XRP/EUR" else "")) == group.name)]
         assert row["trades"] == group.trades == len(trips)
         assert row["wins"] == group.wins and row["win_rate"] == group.win_rate
         assert D(row["net_pnl"]) == group.net_pnl == sum((t[3] for t in trips), D(0))
@@ -205,6 +247,8 @@ def test_daily_equity_view_matches_the_api_and_the_hand_series(both, store):
         [("2024-03-02", "500")]
     with TradeRepo(store, readonly=True) as repo:
         assert repo.analytics.equity(days=None) == DAILY_DEFAULT
-        metrics = repo.calculate_performance_metrics(days=None)
-    assert (metrics.start_value, metrics.end_value) == (D("1010.50"), D("1020.25"))
+        # two currencies among its round trips: the curve alone, or one currency's trips
+        metrics = repo.calculate_performance_metrics(days=None, statistics=False)
+    # the window starts where the money was: the first snapshot, 1000.00 at 08:00
+    assert (metrics.start_value, metrics.end_value) == (D("1000.00"), D("1020.25"))
     assert (metrics.start, metrics.end) == (DAILY_DEFAULT[0][0], DAILY_DEFAULT[-1][0])

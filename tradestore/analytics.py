@@ -227,11 +227,13 @@ class Analytics:
                 for name, t in sorted(tallies.items())}
 
     def performance(self, days=30, *, account="default", periods_per_year=365, risk_free_rate=0,
-                    since=None, until=None, flows=None, currency=None) -> PerformanceMetrics:
+                    since=None, until=None, flows=None, currency=None,
+                    statistics=True) -> PerformanceMetrics:
         """Equity-curve figures of ``account`` over whole UTC days, with deposits and
         withdrawals (cash_movements, plus ``flows`` [(timestamp, signed amount)] recorded
         elsewhere) taken out of the returns, and the statistics of its round trips in the
-        same whole days (``currency=`` when they are in several). docs/metrics.md."""
+        same whole days (``currency=`` when they are in several; ``statistics=False``
+        leaves them out, for callers that show them per currency). docs/metrics.md."""
         if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, int) \
                 or periods_per_year <= 0:
             raise ValidationError(f"periods_per_year: {periods_per_year!r} must be a whole number "
@@ -262,7 +264,7 @@ class Analytics:
             stored = conn.execute(FLOWS_SQL, {"account": account, "after": after,
                                               "last": last_ts}).fetchall() if points else []
             tallies = self._tallies(conn, day_start, day_end, account=account,
-                                    currency=currency)
+                                    currency=currency) if statistics else {}
         name, t = single(tallies, f"account {account!r} in the window")
         metrics = dict(_stats_fields(name, t), periods_per_year=periods_per_year,
                        risk_free_rate=rf)

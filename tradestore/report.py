@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from .analytics import GroupPerformance, PerformanceMetrics
+from .analytics import GroupPerformance, PerformanceMetrics, TradeStatistics
 from .codec import UTC, to_plain, utc_now
 from .errors import ValidationError
 
@@ -29,8 +29,11 @@ class Report:
       account: the account whose equity curve and round trips are reported.
       days: the look-back in days, or None for all time.
       since: the window's start (midnight UTC of the first day), None for all time.
-      metrics: PerformanceMetrics of the account over the window.
+      metrics: PerformanceMetrics of the account over the window (its round-trip figures
+        only when they are in one currency; otherwise those fields are empty).
       strategies, symbols: GroupPerformance rows of the account over the same window.
+      round_trips: {currency: TradeStatistics} of the account's closed round trips, one
+        block per quote currency ("" = round trips without a currency).
     """
 
     account: str
@@ -39,6 +42,7 @@ class Report:
     metrics: PerformanceMetrics
     strategies: list[GroupPerformance]
     symbols: list[GroupPerformance]
+    round_trips: dict = None
 
 
 def collect(repo, days=30, *, account="default", now=None) -> Report:
@@ -51,10 +55,16 @@ def collect(repo, days=30, *, account="default", now=None) -> Report:
                                   field="days", value=days)
         start = (now or utc_now()) - timedelta(days=days)
         since = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    metrics = repo.calculate_performance_metrics(None, account=account, since=since)
+    trips = repo.get_statistics_by_currency(None, account=account, since=since)
+    if len(trips) > 1:   # amounts of two currencies are never added: one block each
+        metrics = repo.calculate_performance_metrics(None, account=account, since=since,
+                                                     statistics=False)
+    else:
+        metrics = repo.calculate_performance_metrics(None, account=account, since=since,
+                                                     currency=next(iter(trips), None))
     return Report(account, days, since, metrics,
                   repo.get_strategy_performance(None, account=account, since=since),
-                  repo.get_symbol_performance(None, account=account, since=since))
+                  repo.get_symbol_performance(None, account=account, since=since), trips)
 
 
 # ------------------------------------------------------------------ display formats
@@ -118,9 +128,15 @@ def _pairs(rows) -> list[str]:
     return lines
 
 
+def _group_name(row: GroupPerformance, several: bool) -> str:
+    name = row.name or "(none)"
+    return f"{name} [{row.currency or 'no currency'}]" if several else name
+
+
 def _table(title: str, key: str, rows: list[GroupPerformance]) -> list[str]:
     headers = [key, "trades", "wins", "win rate", "net pnl", "fees", "profit f."]
-    body = [[r.name or "(none)", str(r.trades), str(r.wins), pct(r.win_rate), money(r.net_pnl),
+    several = len({r.currency for r in rows}) > 1
+    body = [[_group_name(r, several), str(r.trades), str(r.wins), pct(r.win_rate), money(r.net_pnl),
              money(r.fees), ratio(r.profit_factor)] for r in rows]
     sizes = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(headers)]
     room = WIDTH - 2 - sum(sizes[1:]) - 2 * (len(sizes) - 1)
@@ -170,19 +186,32 @@ def render_text(report: Report, *, source: str | None = None,
     ])
     if pictures:
         lines += [""] + pictures
-    lines += ["", f"Closed round trips: {m.total_trades} ({m.winning_trades} won, "
-                  f"{m.losing_trades} lost)"]
-    lines += _pairs([
-        (("win rate", pct(m.win_rate)), ("profit factor", ratio(m.profit_factor))),
-        (("net pnl", money(m.net_pnl)), ("expectancy", money(m.expectancy))),
-        (("gross profit", money(m.gross_profit)), ("gross loss", money(m.gross_loss))),
-        (("best round trip", money(m.largest_win)), ("worst round trip", money(m.largest_loss))),
-        (("average win", money(m.avg_win)), ("average loss", money(m.avg_loss))),
-        (("total fees", money(m.total_fees)), ("avg holding time", duration(m.avg_holding_time))),
-    ])
+    blocks = report.round_trips or {m.currency or "": m}
+    for currency, t in sorted(blocks.items()):
+        lines += [""] + _trips_block(t, currency if len(blocks) > 1 or currency else None)
     lines += [""] + _table("By strategy", "strategy", report.strategies)
     lines += [""] + _table("By symbol", "symbol", report.symbols)
     return "\n".join(lines) + "\n"
+
+
+def _trips_block(t: TradeStatistics, currency: str | None) -> list[str]:
+    """One currency's round-trip statistics (the currency named when there are several
+    or it is known; "" is round trips without a currency)."""
+    where = "" if currency is None else f" in {currency or '(no currency)'}"
+    lines = [f"Closed round trips{where}: {t.total_trades} ({t.winning_trades} won, "
+             f"{t.losing_trades} lost)"]
+    lines += _pairs([
+        (("win rate", pct(t.win_rate)), ("profit factor", ratio(t.profit_factor))),
+        (("net pnl", money(t.net_pnl)), ("expectancy", money(t.expectancy))),
+        (("gross profit", money(t.gross_profit)), ("gross loss", money(t.gross_loss))),
+        (("best round trip", money(t.largest_win)), ("worst round trip", money(t.largest_loss))),
+        (("average win", money(t.avg_win)), ("average loss", money(t.avg_loss))),
+        (("total fees", money(t.total_fees)), ("avg holding time", duration(t.avg_holding_time))),
+    ])
+    for fee_currency, amount in sorted((t.unvalued_fees or {}).items()):
+        lines.append(_fit("  unvalued fees (left out of pnl): ",
+                          f"{format(amount, 'f')} {fee_currency}"))
+    return lines
 
 
 # ------------------------------------------------------------------ JSON
@@ -195,5 +224,6 @@ def render_json(report: Report) -> str:
     data = {"account": report.account, "days": report.days, "since": report.since,
             "metrics": _shallow(report.metrics),
             "strategies": [_shallow(r) for r in report.strategies],
-            "symbols": [_shallow(r) for r in report.symbols]}
+            "symbols": [_shallow(r) for r in report.symbols],
+            "round_trips": {c: _shallow(t) for c, t in (report.round_trips or {}).items()}}
     return json.dumps(to_plain(data), indent=1) + "\n"
