@@ -130,7 +130,9 @@ def test_headline_figures_are_the_api_values_formatted_as_the_text_report(store)
     assert shown["net_pnl"] == f"{sum(expected.values()):,.2f}" and shown["total_fees"] == "2.00"
     wins = sum(1 for pnl in expected.values() if pnl > 0)
     assert shown["win_rate"] == f"{wins / 24 * 100:.2f}%"
-    assert shown["window"] == "2024-01-01 .. 2024-04-30 (120 days)"
+    # 121 daily returns: Jan 1 (from the first snapshot to the day's close) .. Apr 30
+    assert shown["window"] == "2024-01-01 .. 2024-04-30 (121 days)"
+    assert shown["net_flows"] == "0.00" and shown["pnl"] == "100.00"   # 1100 - 1000 - 0
 
 
 def test_hostile_strategy_name_is_text(store):
@@ -181,7 +183,9 @@ def test_window_definitions_and_source(store):
     m = repo.calculate_performance_metrics(None, since=since, periods_per_year=252,
                                            risk_free_rate=0.02)
     shown = figures(page)
-    assert shown["start_value"] == "1,089.00" and shown["total_return"] == "+1.01%"
+    # the window starts where the money was: the last snapshot at or before Mar 31 00:00
+    # is Feb 29's 990; 1100 / 990 - 1 = +11.11 %
+    assert shown["start_value"] == "990.00" and shown["total_return"] == "+11.11%"
     assert shown["sharpe_ratio"] == text_report.ratio(m.sharpe_ratio)
     assert shown["total_trades"] == "0"  # every round trip closed in January/February
     assert "last 30 days (since 2024-03-31)" in page

@@ -76,9 +76,17 @@ def window_text(metrics) -> str:
     return f"{metrics.start} .. {metrics.end} ({metrics.days} days)"
 
 
-def headline(metrics) -> list[tuple[str, str, str]]:
-    """[(key, label, text)]: the headline figures, formatted as the text report does."""
+def headline(metrics, trips: dict | None = None) -> list[tuple[str, str, str]]:
+    """[(key, label, text)]: the headline figures, formatted as the text report does; the
+    round-trip figures once per currency when ``trips`` ({currency: stats}) has several."""
     m = metrics
+    if trips and len(trips) > 1:
+        return _curve_figures(m) + [item for currency, t in sorted(trips.items())
+                                    for item in _trip_figures(t, currency)]
+    return _curve_figures(m) + _trip_figures(m, None)
+
+
+def _curve_figures(m) -> list[tuple[str, str, str]]:
     return [
         ("window", "Equity curve", window_text(m)),
         ("start_value", "Start value", money(m.start_value)),
@@ -90,13 +98,25 @@ def headline(metrics) -> list[tuple[str, str, str]]:
         ("max_drawdown", "Max drawdown", pct(m.max_drawdown)),
         ("max_drawdown_duration", "Drawdown duration", duration(m.max_drawdown_duration)),
         ("volatility", "Volatility (ann.)", pct(m.volatility)),
-        ("total_trades", "Closed round trips", str(m.total_trades)),
-        ("win_rate", "Win rate", pct(m.win_rate)),
-        ("profit_factor", "Profit factor", ratio(m.profit_factor)),
-        ("expectancy", "Expectancy", money(m.expectancy)),
-        ("net_pnl", "Net pnl", money(m.net_pnl)),
-        ("total_fees", "Total fees", money(m.total_fees)),
+        ("net_flows", "Deposits - withdrawals", money(m.net_flows)),
+        ("pnl", "Pnl (end - start - flows)", money(m.pnl)),
+        ("money_weighted_return", "Money-weighted return", pct(m.money_weighted_return, True)),
     ]
+
+
+def _trip_figures(t, currency: str | None) -> list[tuple[str, str, str]]:
+    """Round-trip figures; with ``currency`` their keys and labels name it."""
+    key = "" if currency is None else f"-{currency or 'none'}"
+    label = "" if currency is None else f" ({currency or 'no currency'})"
+    return [
+        ("total_trades" + key, "Closed round trips" + label, str(t.total_trades)),
+        ("win_rate" + key, "Win rate" + label, pct(t.win_rate)),
+        ("profit_factor" + key, "Profit factor" + label, ratio(t.profit_factor)),
+        ("expectancy" + key, "Expectancy" + label, money(t.expectancy)),
+        ("net_pnl" + key, "Net pnl" + label, money(t.net_pnl)),
+        ("total_fees" + key, "Total fees" + label, money(t.total_fees)),
+    ] + [("unvalued_fees" + key + "-" + c, f"Unvalued fees{label}", f"{format(a, 'f')} {c}")
+         for c, a in sorted((t.unvalued_fees or {}).items())]
 
 
 def _amount(value: Decimal, *, signed=False) -> str:
@@ -164,10 +184,11 @@ def round_trips(repo, *, since=None, account=None, count: int = TOP_TRADES):
 
 
 # ------------------------------------------------------------------ HTML pieces
-def _figures(metrics) -> str:
-    items = "".join(f'<div class="figure{" wide" if key == "window" else ""}" id="fig-{key}">'
+def _figures(metrics, trips=None) -> str:
+    items = "".join(f'<div class="figure{" wide" if key == "window" else ""}" '
+                    f'id="fig-{escape(key)}">'
                     f"<dt>{escape(label)}</dt><dd>{escape(text)}</dd></div>"
-                    for key, label, text in headline(metrics))
+                    for key, label, text in headline(metrics, trips))
     return f'<dl class="figures">{items}</dl>'
 
 
@@ -180,8 +201,10 @@ def _name_cell(name: str | None) -> str:
 def _group_table(rows, heading: str) -> str:
     if not rows:
         return '<p class="none">No closed round trips.</p>'
+    several = len({g.currency for g in rows}) > 1
     body = "".join(
-        f"<tr>{_name_cell(g.name)}{_amount(g.net_pnl, signed=True)}"
+        f"<tr>{_name_cell(text_report._group_name(g, several) if several else g.name)}"
+        f"{_amount(g.net_pnl, signed=True)}"
         f'<td class="num">{g.trades}</td><td class="num">{escape(pct(g.win_rate))}</td>'
         f'<td class="num">{escape(ratio(g.profit_factor))}</td>{_amount(g.fees)}</tr>'
         for g in rows)
@@ -220,19 +243,26 @@ def _definitions(metrics, days, since) -> str:
         f"Window: {requested_window(days, since)}"
         f"{'' if days is None else ', from midnight UTC'}; the equity curve spans "
         f"{window_text(metrics)}.",
-        "Daily returns: the last portfolio value of each UTC day; days without a snapshot "
-        "carry the previous value.",
+        "The window starts where the money was: the last snapshot at or before its start "
+        "(else its first snapshot); daily returns run from it to the last portfolio value "
+        "of each UTC day; days without a snapshot carry the previous value.",
+        "Deposits and withdrawals are not returns: between snapshots the return is "
+        "Modified Dietz (V1 - V0 - flows) / (V0 + time-weighted flows), chain-linked into "
+        "days; pnl = end - start - net flows; the money-weighted return is the annualised "
+        "internal rate of return.",
         f"Annualisation: {metrics.periods_per_year} periods per year; risk-free rate "
         f"{metrics.risk_free_rate * 100:g}% per year.",
-        "Total return = last / first - 1; CAGR over calendar days; volatility = stdev(ddof=1) "
+        "Total return = the chain-linked daily returns; CAGR over the days of returns; volatility = stdev(ddof=1) "
         "x sqrt(periods); Sharpe = mean(r - rf) / stdev(r) x sqrt(periods); Sortino = "
         "mean(r) x periods / (downside deviation x sqrt(periods)).",
-        "Max drawdown: the deepest fall below a previous peak over every snapshot. The chart "
+        "Max drawdown: the deepest fall of the time-weighted index below a previous peak "
+        "over every snapshot, the start value the first peak. The chart "
         "draws every snapshot (long series are downsampled keeping each bucket's extremes).",
         "Monthly return = the month's last daily value / the previous month's last value - 1 "
         "(the first month from the first value).",
         "Round trips: closed positions (average cost). Win rate = wins / all closed; profit "
-        "factor = gross profit / |gross loss|; expectancy = net pnl / round trips.",
+        "factor = gross profit / |gross loss|; expectancy = net pnl / round trips. Amounts "
+        "of two quote currencies are never added: one set of figures per currency.",
         f"{NOT_AVAILABLE}: not defined for this data (no snapshots, no losses, zero deviation).",
     ]
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
@@ -251,9 +281,11 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
         raise ValidationError(f"days: {days!r} must be a number of days >= 0 or None",
                               field="days", value=days)
     since = window_start(days, now)
-    metrics = repo.calculate_performance_metrics(None, account=account, since=since,
-                                                 periods_per_year=periods_per_year,
-                                                 risk_free_rate=risk_free_rate)
+    trips = repo.get_statistics_by_currency(None, account=account, since=since)
+    metrics = repo.calculate_performance_metrics(
+        None, account=account, since=since, periods_per_year=periods_per_year,
+        risk_free_rate=risk_free_rate, statistics=len(trips) <= 1,
+        currency=next(iter(trips)) if len(trips) == 1 else None)
     equity, drawdown, daily = chart_series(repo, metrics, account)
     strategies = repo.get_strategy_performance(None, account=account, since=since)
     symbols = repo.get_symbol_performance(None, account=account, since=since)
@@ -275,7 +307,7 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
         f"window <span id=\"window\">{escape(requested_window(days, since))}</span> &middot; "
         f"database <code id=\"source\">{escape(source)}</code>"
         f" &middot; generated {escape(generated)}</p>",
-        _figures(metrics),
+        _figures(metrics, trips),
         f'<h2>Equity and drawdown</h2><div class="panel" id="equity-chart">{chart}</div>',
         f'<h2>Monthly returns</h2><div class="panel" id="monthly-heatmap">{months}</div>',
         '<h2>By strategy</h2><div id="by-strategy">', _group_table(strategies, "Strategy"),
