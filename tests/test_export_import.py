@@ -203,19 +203,24 @@ def test_bad_row_is_named_by_line_and_nothing_is_written(tmp_path, memory_repo):
 
 
 def test_bad_row_after_many_good_ones(tmp_path, memory_repo, monkeypatch):
-    monkeypatch.setattr(imports, "KEEP_IN_MEMORY", 10)   # force the two-pass path
+    monkeypatch.setattr(imports, "CHUNK", 10)   # 50 chunks are saved before the bad row
     rows = "".join(f"BTC/USDT,BUY,1,100,2025-01-01T00:00:00Z,x,a{i}\n" for i in range(500))
-    path = write(tmp_path / "t.csv", HEADER + rows + "BTC/USDT,HOLD,1,100,,x,z\n")
+    path = write(tmp_path / "t.csv", HEADER + rows + "BTC/USDT,HOLD,1,100,2025-01-01,x,z\n")
     with pytest.raises(ValidationError, match=r"^line 502: side"):
         import_trades(memory_repo, path)
     assert memory_repo.get_trade_history(days=None) == []
 
 
+T = '"timestamp":"2025-01-01T00:00:00Z"'
+
+
 @pytest.mark.parametrize("text,line", [
-    ('{"symbol":"A","side":"BUY","quantity":"1","price":"1"}\n\n{"symbol": oops}\n', 3),
-    ('{"symbol":"A","side":"BUY","quantity":"1","price":"1"}\n{"symbol":"A","side":"BUY",'
-     '"quantity":"0","price":"1"}\n', 2),
+    ('{"symbol":"A","side":"BUY","quantity":"1","price":"1",%s}\n\n{"symbol": oops}\n' % T, 3),
+    ('{"symbol":"A","side":"BUY","quantity":"1","price":"1",%s}\n{"symbol":"A","side":"BUY",'
+     '"quantity":"0","price":"1",%s}\n' % (T, T), 2),
     ('{"symbol":"A","side":"BUY","quantity":"1","price":"1","colour":"red"}\n', 1),
+    ('{"symbol":"A","side":"BUY","quantity":"1","price":"1",%s}\n'
+     '{"symbol":"A","side":"BUY","quantity":"1","price":"1"}\n' % T, 2),  # no timestamp
 ])
 def test_jsonl_errors_name_the_line(tmp_path, memory_repo, text, line):
     with pytest.raises(ValidationError, match=rf"^line {line}:"):
@@ -224,9 +229,10 @@ def test_jsonl_errors_name_the_line(tmp_path, memory_repo, text, line):
 
 
 def test_json_array_is_read_incrementally_with_line_numbers(tmp_path, memory_repo):
-    good = '{"symbol":"A/B","side":"BUY","quantity":"1","price":"1.5","external_id":"%d"}'
+    good = ('{"symbol":"A/B","side":"BUY","quantity":"1","price":"1.5","external_id":"%d",'
+            + T + '}')
     text = "[\n" + ",\n".join(good % i for i in range(3000)) + ",\n" + \
-        '{"symbol":"A/B","side":"BUY","quantity":"1","price":"nope"}\n]\n'
+        '{"symbol":"A/B","side":"BUY","quantity":"1","price":"nope",%s}\n]\n' % T
     path = write(tmp_path / "t.json", text)
     with pytest.raises(ValidationError, match=r"^line 3002: price"):
         import_trades(memory_repo, path)
@@ -248,7 +254,8 @@ def test_duplicates_inside_the_file_are_counted(tmp_path, memory_repo):
                  + "BTC/USDT,BUY,1,100,2025-01-01T00:00:00Z,x,\n")
     result = import_trades(memory_repo, path)
     assert (result.read, result.inserted, result.duplicate) == (5, 4, 1)
-    assert memory_repo.get_position("BTC/USDT").quantity == 4
+    assert memory_repo.get_position("BTC/USDT", exchange="x").quantity == 3
+    assert memory_repo.get_position("BTC/USDT", exchange="y").quantity == 1
 
 
 def test_a_failure_while_writing_rolls_everything_back(tmp_path, memory_repo, monkeypatch):
@@ -277,9 +284,9 @@ def test_order_ids_must_exist_or_be_dropped(tmp_path, memory_repo):
 
 def test_exchange_option_fills_missing_exchanges(tmp_path, memory_repo):
     path = write(tmp_path / "t.jsonl",
-                 '{"symbol":"A/B","side":"BUY","quantity":"1","price":"1","external_id":"1"}\n'
+                 '{"symbol":"A/B","side":"BUY","quantity":"1","price":"1","external_id":"1",%s}\n'
                  '{"symbol":"A/B","side":"BUY","quantity":"1","price":"1","external_id":"1",'
-                 '"exchange":"other"}\n')
+                 '"exchange":"other",%s}\n' % (T, T))
     import_trades(memory_repo, path, exchange="kraken")
     assert sorted(t.exchange for t in memory_repo.get_trade_history(days=None)) == \
         ["kraken", "other"]
@@ -365,7 +372,7 @@ def test_cli_export_import_round_trip(tmp_path, cli):
 def test_cli_import_from_stdin(tmp_path):
     db = tmp_path / "a.db"
     TradeRepo(db).close()
-    text = '{"symbol":"A/B","side":"BUY","quantity":"1","price":"2"}\n'
+    text = '{"symbol":"A/B","side":"BUY","quantity":"1","price":"2",%s}\n' % T
     import subprocess
     import sys
     done = subprocess.run([sys.executable, "-m", "tradestore", "--db", str(db), "import",

@@ -1,15 +1,15 @@
 """Import fills from CSV, JSON, JSON Lines or ccxt trade dumps: all or nothing.
 
-Two passes over the file. The first parses and validates every row (building its
-``TradeData``) and checks that every ``order_id`` names a stored order; the first
-bad row stops the import, naming its line, before anything is written. The second
-pass reads the file again and saves the fills in one transaction, chunk by chunk
-(savepoints inside it), so memory stays flat on any size. Files of up to
-``KEEP_IN_MEMORY`` rows keep the validated fills from the first pass instead of
-reading the file twice.
+One pass inside one transaction: each row is parsed and validated once (building its
+``TradeData``), and the fills are saved chunk by chunk (savepoints inside the
+transaction), so memory stays flat on any size. The first bad row, a fill naming an
+order that is not stored, or text that is not UTF-8 raises a ValidationError naming
+its line, and the transaction rolls back: nothing is imported.
 
-Duplicates (a stored (exchange, external_id), or a repeat inside the file) are
-skipped and counted.
+Every digit is kept: JSON numbers are parsed as Decimal (never float), CSV cells are
+text. Every row needs its timestamp (a CSV without a timestamp column is refused,
+never stamped "now"). Duplicates (a stored (exchange, external_id), or a repeat
+inside the file) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
+from .codec import show, to_id
 from .errors import DatabaseError, StoreError, ValidationError
 from .exchange_io import Progress
 from .trades import FIELD_NAMES, TradeData
@@ -28,13 +31,15 @@ from .trades import FIELD_NAMES, TradeData
 IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
 # Columns an export writes that an import reads but does not store as given.
 IGNORED_COLUMNS = frozenset({"id", "created_at", "position_id", "opened_position_id"})
-REQUIRED = ("symbol", "side", "quantity", "price")
-ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | {"pnl_given"}
-KEEP_IN_MEMORY = 50_000
+REQUIRED = ("symbol", "side", "quantity", "price", "timestamp")
+BOOLEAN_COLUMNS = ("pnl_given",)
+TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | set(BOOLEAN_COLUMNS)
 CHUNK = 5_000
 MAX_JSON_ELEMENT = 16 * 1024 * 1024
 ROW_PREFIX = re.compile(r"^row (\d+): ")
 WHITESPACE = re.compile(r"[ \t\r\n]*")
+DECODER = json.JSONDecoder(parse_float=Decimal)  # every digit of 61234.123456789012345
 
 
 @dataclass(frozen=True)
@@ -63,57 +68,54 @@ def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=Fal
     ``order_id`` (ids of another store). ``progress``: force the stderr progress
     line on or off (default: on when stderr is a terminal).
     """
-    path = Path(source)
-    if not path.is_file():
-        raise DatabaseError(f"{path}: no such file to import")
-    fmt = fmt or format_of(path)
+    path = _source_path(source)
+    fmt = format_of(path) if fmt is None else fmt
     if fmt not in IMPORT_FORMATS:
-        raise ValidationError(f"format: {fmt!r} is not one of {', '.join(IMPORT_FORMATS)}",
+        raise ValidationError(f"format: {show(fmt)} is not one of {', '.join(IMPORT_FORMATS)}",
                               field="format", value=fmt)
     if fmt == "ccxt" and not exchange:
         raise ValidationError("exchange: a ccxt import needs the exchange the trades come from",
                               field="exchange", value=exchange)
-    build = _builder(fmt, exchange, ignore_order_ids)
-    size = path.stat().st_size
-
-    # pass 1: validate everything, write nothing
-    check = Progress("checking", size, force=progress)
-    kept, read, order_lines = [], 0, {}
-    for line, trade, position in _trades(path, fmt, build):
-        read += 1
-        if trade.order_id is not None:
-            order_lines.setdefault(trade.order_id, line)
-        if kept is not None:
-            kept.append((line, trade))
-            if len(kept) > KEEP_IN_MEMORY:
-                kept = None
-        if not read % 10_000:
-            check.update(rows=read, position=position)
-    check.done(rows=read)
-    _check_orders(repo, order_lines)
-
-    # pass 2: one transaction, in chunks
-    write = Progress("writing", read, force=progress)  # the total is in rows here
-    source_rows = iter(kept) if kept is not None else (
-        (line, trade) for line, trade, _ in _trades(path, fmt, build))
-    inserted, written = 0, 0
-    with repo.transaction():
+    if exchange is not None and not isinstance(exchange, str):
+        raise ValidationError(f"exchange: {show(exchange)} must be a string",
+                              field="exchange", value=exchange)
+    if progress is not None and not isinstance(progress, bool):
+        raise ValidationError(f"progress: {show(progress)} must be True, False or None",
+                              field="progress", value=progress)
+    build = _builder(fmt, exchange, bool(ignore_order_ids))
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot read the file to import ({exc.strerror})") from None
+    bar = Progress("importing", size, force=progress)
+    read = inserted = 0
+    with repo.transaction():  # a bad row anywhere rolls every chunk back
         chunk = []
-        for item in source_rows:
-            chunk.append(item)
+        for line, trade, position in _trades(path, fmt, build):
+            read += 1
+            chunk.append((line, trade))
             if len(chunk) == CHUNK:
-                inserted += _save_chunk(repo, chunk, fmt, exchange)
-                written += len(chunk)
+                inserted += _save_chunk(repo, chunk, fmt)
                 chunk = []
-                write.update(rows=written, position=written)
+                bar.update(rows=read, position=position)
         if chunk:
-            inserted += _save_chunk(repo, chunk, fmt, exchange)
-            written += len(chunk)
-        if written != read:  # inside the transaction: it rolls back
-            raise DatabaseError(f"{path}: the file changed during the import ({read} rows "
-                                f"checked, {written} read again); nothing was imported")
-    write.done(rows=written)
+            inserted += _save_chunk(repo, chunk, fmt)
+    bar.done(rows=read)
     return ImportResult(read, inserted, read - inserted)
+
+
+def _source_path(source) -> Path:
+    if not isinstance(source, (str, os.PathLike)) or isinstance(source, bytes):
+        raise ValidationError(f"source: {show(source)} is not a file name", field="source",
+                              value=source)
+    try:
+        path = Path(source)
+        found = path.is_file()
+    except (ValueError, OSError, TypeError):
+        found = False
+    if not found:
+        raise DatabaseError(f"{show(str(source))}: no such file to import")
+    return path
 
 
 def format_of(path: Path) -> str:
@@ -125,8 +127,14 @@ def format_of(path: Path) -> str:
     return found
 
 
-def _save_chunk(repo, chunk, fmt, exchange) -> int:
+def _save_chunk(repo, chunk, fmt) -> int:
     """Save one chunk inside the import's transaction; returns how many were new."""
+    order_lines = {}
+    for line, trade in chunk:
+        if trade.order_id is not None:
+            order_lines.setdefault(trade.order_id, line)
+    if order_lines:
+        _check_orders(repo, order_lines)
     trades = [t for _, t in chunk]
     if fmt == "ccxt":
         from .ccxt import link_orders
@@ -174,11 +182,11 @@ def _builder(fmt, exchange, ignore_order_ids):
 def trade_from_record(record, *, exchange=None, ignore_order_ids=False) -> TradeData:
     """A TradeData from one exported row (CSV cells are text; empty means missing).
 
-    ``pnl`` is taken as given unless ``pnl_given`` says 0 (an export's computed pnl,
-    which the store computes again). ``id``/``created_at`` are ignored.
+    ``pnl`` is taken as given unless ``pnl_given`` says false (an export's computed
+    pnl, which the store computes again). ``id``/``created_at`` are ignored.
     """
     if not isinstance(record, dict):
-        raise ValidationError(f"{record!r} is not an object with the fill's fields",
+        raise ValidationError(f"{show(record)} is not an object with the fill's fields",
                               value=record)
     values = {k: v for k, v in record.items() if v is not None and v != ""}
     if not values.keys() <= ACCEPTED:
@@ -187,57 +195,109 @@ def trade_from_record(record, *, exchange=None, ignore_order_ids=False) -> Trade
         for name in IGNORED_COLUMNS:
             values.pop(name, None)
     given = values.pop("pnl_given", None)
-    if given is not None and str(given).strip().lower() in ("0", "false", "no"):
+    if given is not None and not to_bool(given, "pnl_given"):
         values.pop("pnl", None)
     if ignore_order_ids:
         values.pop("order_id", None)
-    elif isinstance(values.get("order_id"), str):
-        text = values["order_id"].strip()
-        if not text.isdigit():
-            raise ValidationError(f"order_id: {text!r} must be an integer order id",
-                                  field="order_id", value=text)
-        values["order_id"] = int(text)
+    elif "order_id" in values:
+        values["order_id"] = _order_id(values["order_id"])
     if isinstance(values.get("metadata"), str):
         try:
-            values["metadata"] = json.loads(values["metadata"])
-        except ValueError:
-            raise ValidationError(f"metadata: {values['metadata'][:60]!r} is not JSON",
+            values["metadata"] = DECODER.decode(values["metadata"])
+        except (ValueError, RecursionError):
+            raise ValidationError(f"metadata: {show(values['metadata'])} is not JSON",
                                   field="metadata", value=values["metadata"]) from None
+    if "metadata" in values:
+        values["metadata"] = _metadata_numbers(values["metadata"])
     if exchange and not values.get("exchange"):
         values["exchange"] = exchange
     for name in REQUIRED:
         if name not in values:
-            raise ValidationError(f"{name}: missing (a fill needs {', '.join(REQUIRED)})",
+            raise ValidationError(f"{name}: missing (every row needs {', '.join(REQUIRED)}; "
+                                  "an import never stamps a fill with the time of the import)",
                                   field=name)
     return TradeData(**values)
+
+
+def to_bool(value, field: str) -> bool:
+    """true/false, 1/0, yes/no (any case; JSON true/false and 1/0 too); nothing else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, Decimal)) and value in (0, 1):
+        return value == 1
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValidationError(f"{field}: {show(value)} is not a boolean (give true/false, 1/0 or "
+                          "yes/no)", field=field, value=value)
+
+
+def _order_id(value) -> int:
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise ValidationError(f"order_id: {show(text)} must be an integer order id",
+                                  field="order_id", value=text)
+        value = int(text) if len(text) <= 30 else 2 ** 64
+    return to_id(value, "order_id")
+
+
+def _metadata_numbers(value):
+    """JSON numbers in metadata parsed as Decimal: back to float where the float keeps
+    every digit (what metadata held before), else kept as Decimal (stored as text)."""
+    if isinstance(value, Decimal):
+        number = float(value)
+        return number if Decimal(repr(number)) == value else value
+    if isinstance(value, dict):
+        return {k: _metadata_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_metadata_numbers(v) for v in value]
+    return value
 
 
 def _unknown_columns(names) -> None:
     unknown = sorted(map(str, set(names) - ACCEPTED))
     if unknown:
-        raise ValidationError(f"{unknown[0]}: unknown column (allowed: "
+        raise ValidationError(f"{show(unknown[0])}: unknown column (allowed: "
                               f"{', '.join(sorted(FIELD_NAMES | {'pnl_given', 'id'}))})",
                               field=unknown[0])
 
 
 def _trades(path: Path, fmt: str, build):
     """(line, TradeData, bytes read) for each row; errors name the line."""
-    with open(path, "rb") as binary:
+    try:
+        binary = open(path, "rb")
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot read the file to import ({exc.strerror})") from None
+    with binary:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-        if fmt == "csv":
-            records = _csv_records(text)
-        elif fmt == "jsonl" or (fmt == "ccxt" and _first_char(text) != "["):
-            records = _jsonl_records(text)
-        else:
-            records = _json_array_records(text)
-        for line, record in records:
-            try:
-                trade = build(record)
-            except StoreError as exc:
-                raise ValidationError(f"line {line}: {exc}; nothing was imported",
-                                      field=getattr(exc, "field", None),
-                                      value=getattr(exc, "value", None)) from None
-            yield line, trade, binary.tell()
+        line = 1
+        try:
+            if fmt == "csv":
+                records = _csv_records(text)
+            elif fmt == "jsonl" or (fmt == "ccxt" and _first_char(text) != "["):
+                records = _jsonl_records(text)
+            else:
+                records = _json_array_records(text)
+            for line, record in records:
+                try:
+                    trade = build(record)
+                except StoreError as exc:
+                    raise ValidationError(f"line {line}: {exc}; nothing was imported",
+                                          field=getattr(exc, "field", None),
+                                          value=getattr(exc, "value", None)) from None
+                yield line, trade, binary.tell()
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                f"{path}: not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} after "
+                f"line {line}); save the file as UTF-8; nothing was imported",
+                field="source", value=str(path)) from None
+        except csv.Error as exc:
+            raise ValidationError(f"line {line}: not valid CSV ({exc}); nothing was imported",
+                                  field="source", value=str(path)) from None
+        except OSError as exc:
+            raise DatabaseError(f"{path}: reading the file failed ({exc}); nothing was "
+                                "imported") from None
 
 
 def _first_char(text) -> str:
@@ -254,6 +314,14 @@ def _csv_records(text):
     header = [h.strip() for h in header]
     try:
         _unknown_columns(header)
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        if repeated:
+            raise ValidationError(f"{show(repeated[0])}: the column is named twice",
+                                  field=repeated[0])
+        if "timestamp" not in header:
+            raise ValidationError("timestamp: the header has no timestamp column (an import "
+                                  "never stamps fills with the time of the import)",
+                                  field="timestamp")
     except ValidationError as exc:
         raise ValidationError(f"line 1: {exc}; nothing was imported", field=exc.field) from None
     last = reader.line_num
@@ -272,9 +340,10 @@ def _jsonl_records(text):
         if not content.strip():
             continue
         try:
-            yield line, json.loads(content)
-        except ValueError as exc:
-            raise ValidationError(f"line {line}: not valid JSON ({exc}); nothing was "
+            yield line, DECODER.decode(content)
+        except (ValueError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise ValidationError(f"line {line}: not valid JSON ({why}); nothing was "
                                   "imported") from None
 
 
@@ -306,7 +375,7 @@ class _Scanner:
 
     def __init__(self, text):
         self.text, self.buf, self.pos, self.line, self.eof = text, "", 0, 1, False
-        self.decoder = json.JSONDecoder()
+        self.decoder = DECODER
 
     def _more(self) -> bool:
         if self.eof:
@@ -345,11 +414,17 @@ class _Scanner:
         while True:
             try:
                 obj, end = self.decoder.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise ValidationError(f"line {self.line}: not valid JSON (nested too deeply); "
+                                      "nothing was imported") from None
             except json.JSONDecodeError as exc:
                 if len(self.buf) - self.pos < MAX_JSON_ELEMENT and self._more():
                     continue
                 line = self.line + self.buf.count("\n", self.pos, exc.pos)
                 raise ValidationError(f"line {line}: not valid JSON ({exc.msg}); nothing was "
+                                      "imported") from None
+            except ValueError as exc:  # an integer past Python's 4300-digit limit
+                raise ValidationError(f"line {self.line}: not valid JSON ({exc}); nothing was "
                                       "imported") from None
             if end == len(self.buf) and self._more():  # a number may go on in the next chunk
                 continue
