@@ -3,6 +3,7 @@ calls a bot makes most, delegated to those repositories."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from .instruments import Instruments
 from .marketdata import IndicatorStore, NewsStore, SignalStore
 from .settings import Settings
 from .strategies import Strategies
-from .errors import ConflictError, DatabaseError, SchemaError
+from .errors import ConflictError, DatabaseError, SchemaError, StoreError
 from .migrate import Migrator, add_store_id, read_store_id
 from .orders import OrderStore
+from .scan import checked_connection, damaged_store_error, integrity_problems, value_problems
 from .portfolio import PortfolioStore
 from .positions import PositionStore
 from .states import BotStateStore
@@ -188,16 +190,23 @@ class TradeRepo:
         }
 
     def check(self) -> list[str]:
-        """Problems found by integrity_check, foreign_key_check and the stores' own checks."""
+        """Every problem, one line each: integrity_check with CHECK constraints enforced
+        (tradestore.scan), stored values that do not decode, foreign keys, and the
+        stores' own checks (``_checks``)."""
         try:
-            problems = [row[0] for row in self.db.query("PRAGMA integrity_check")
-                        if row[0] != "ok"]
+            with checked_connection(self.db) as conn:
+                problems = integrity_problems(conn, self.db.path)
+                problems += value_problems(conn, self.db.path)
             problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
                          for r in self.db.query("PRAGMA foreign_key_check")]
         except DatabaseError as exc:  # too damaged for the checks to finish
             return [str(exc)]
         for check in self._checks():
-            problems += check()
+            try:
+                problems += check()
+            except (StoreError, ArithmeticError, ValueError, TypeError, LookupError) as exc:
+                name = getattr(check, "__qualname__", repr(check))
+                problems.append(f"{name} could not finish: {' '.join(str(exc).split())}")
         return problems
 
     def _checks(self):
@@ -328,3 +337,31 @@ class TradeRepo:
         """Save ccxt "unified trade" dicts as fills in one transaction (tradestore.ccxt)."""
         from .ccxt import save_ccxt_trades
         return save_ccxt_trades(self, trades, exchange=exchange, fee_prices=fee_prices)
+
+
+# a stored value that does not decode surfaces as DatabaseError naming its table, column
+# and row (tradestore.scan), never as a raw InvalidOperation/ValueError (issue 14.2)
+DECODE_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
+NOT_GUARDED = {"close", "transaction", "check", "inspect"}
+
+
+def _damage_guarded(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except DECODE_ERRORS as exc:
+            db = getattr(self, "db", None)
+            error = None if db is None or db.closed else damaged_store_error(db, exc)
+            if error is None:
+                raise
+            raise error from exc
+    return call
+
+
+for _name, _value in list(vars(TradeRepo).items()):
+    if not _name.startswith("_") and _name not in NOT_GUARDED and callable(_value) \
+            and not isinstance(_value, (classmethod, staticmethod, property)):
+        setattr(TradeRepo, _name, _damage_guarded(_value))

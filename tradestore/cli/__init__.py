@@ -16,6 +16,7 @@ from .. import __version__
 from ..db import translate
 from ..errors import StoreError
 from .common import db_path
+from ..repo import DECODE_ERRORS
 
 COMMAND_MODULES = ["store", "trading", "bookkeeping", "artifacts", "state", "marketdata", "report", "ops", "bench"]
 
@@ -58,6 +59,12 @@ def main(argv=None) -> int:
     except sqlite3.Error as exc:  # a safety net: the library should have translated it
         print(f"tradestore: {_one_line(translate(exc, db_path(args)))}", file=sys.stderr)
         return 1
+    except DECODE_ERRORS as exc:  # a damaged stored value, or else a bug (then re-raised)
+        problem = _damage(args, exc)
+        if problem is None:
+            raise
+        print(f"tradestore: {_one_line(problem)}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             return 0
@@ -66,6 +73,21 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tradestore: interrupted", file=sys.stderr)
         return 130
+
+
+def _damage(args, exc: BaseException):
+    """The located DatabaseError when ``exc`` came from a stored value that does not
+    decode (tradestore.scan), else None."""
+    from ..repo import TradeRepo
+    from ..scan import damaged_store_error
+    path = db_path(args)
+    if path == ":memory:":
+        return None
+    try:
+        with TradeRepo.inspect(path) as repo:
+            return damaged_store_error(repo.db, exc)
+    except StoreError:
+        return None
 
 
 def _one_line(exc: BaseException) -> str:

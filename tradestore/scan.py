@@ -1,0 +1,197 @@
+"""Find damage: CHECK-enforced integrity and stored values that do not decode.
+
+SQLite does not load a table's CHECK constraints when it opens a database
+read-only (they could never fire), so ``PRAGMA integrity_check`` on a read-only
+connection silently passes a money value hand-edited to ``12x.5``.
+``checked_connection`` therefore gives the check a writable connection to the
+same file (it only reads), or, where the file cannot be opened for writing, an
+in-memory copy of it.
+
+``value_problems`` reads every money, time and JSON column of every table and
+decodes each value the way the library does; each failure is one line naming
+table, column and row. Column kinds come from the schema itself (the CHECK
+patterns, and ``*_at``/``timestamp`` names), so tables added later are covered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import sqlite3
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from . import decimal_sql
+from .codec import TIMESTAMP_WIDTH
+from .db import connect, translated
+from .errors import DatabaseError, StoreError
+
+TABLES = "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " \
+         "ORDER BY name"
+MONEY_MARK = "NOT GLOB '*.*.*'"          # every money CHECK forbids two dots
+TIME_MARK = "[0-9][0-9][0-9][0-9]-[01][0-9]"
+JSON_MARK = "json_valid("
+SHOWN = 40  # characters of a bad value shown in a problem line
+
+
+@contextlib.contextmanager
+def checked_connection(db):
+    """A connection to ``db``'s file whose CHECK constraints are loaded: the store's own
+    when it is writable, else a private read-write one, else an in-memory copy."""
+    if not db.readonly:
+        with db.lock:
+            yield db._connection()
+        return
+    conn = None
+    with contextlib.suppress(StoreError):
+        if Path(db.path).is_file():
+            conn = connect(db.path, readonly=False, busy_timeout=db.busy_timeout)
+            conn.execute("PRAGMA query_only = ON")
+    if conn is None:  # read-only file or folder: check a private copy in memory
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        decimal_sql.register(conn)
+        with db.lock, translated(db.path):
+            db._connection().backup(conn)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def integrity_problems(conn, path: str) -> list[str]:
+    with translated(path):
+        return [row[0] for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"]
+
+
+def _split_columns(sql: str) -> list[str]:
+    """The column and constraint definitions of a CREATE TABLE, split at top-level commas."""
+    body = sql[sql.index("(") + 1:sql.rindex(")")]
+    parts, depth, quote, current = [], 0, None, []
+    for ch in body:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def typed_columns(sql: str) -> list[tuple[str, str]]:
+    """(column, kind) for the money, time and JSON columns of one CREATE TABLE."""
+    found = []
+    for part in _split_columns(sql):
+        words = part.split()
+        if not words or words[0].upper() in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK",
+                                             "FOREIGN"):
+            continue
+        name = words[0].strip('"`[]')
+        declared = words[1].upper() if len(words) > 1 else ""
+        if JSON_MARK in part:
+            found.append((name, "json"))
+        elif MONEY_MARK in part:
+            found.append((name, "money"))
+        elif TIME_MARK in part or (declared == "TEXT" and (name == "timestamp"
+                                                            or name.endswith("_at"))):
+            found.append((name, "time"))
+    return found
+
+
+def decode_problem(kind: str, value) -> str | None:
+    """Why ``value`` (as stored) does not decode as ``kind``; None when it does."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"is stored as {type(value).__name__}, not text"
+    if kind == "money":
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return "is not a decimal number"
+        return None if number.is_finite() else "is not a finite number"
+    if kind == "time":
+        if len(value) != TIMESTAMP_WIDTH or not value.endswith("Z"):
+            return "is not a UTC timestamp YYYY-MM-DDTHH:MM:SS.ffffffZ"
+        try:
+            _dt.datetime.fromisoformat(value)
+        except ValueError:
+            return "is not a valid date and time"
+        return None
+    try:
+        json.loads(value)
+    except ValueError:
+        return "is not valid JSON"
+    return None
+
+
+def _quote(name: str) -> str:
+    return '"{}"'.format(name.replace('"', '""'))
+
+
+def _row_key(conn, table: str, sql: str) -> tuple[str, list[str]]:
+    """How a row of ``table`` is named: its rowid, or its primary key (WITHOUT ROWID)."""
+    if "WITHOUT ROWID" not in sql.upper():
+        return "rowid", ["id"]
+    keys = sorted((r[5], r[1]) for r in conn.execute(f"PRAGMA table_info({_quote(table)})")
+                  if r[5])
+    names = [k[1] for k in keys]
+    return ", ".join(_quote(n) for n in names), names
+
+
+def value_problems(conn, path: str, limit: int | None = None) -> list[str]:
+    """One line per stored money, time or JSON value that does not decode (at most
+    ``limit``), naming table, column and row."""
+    problems: list[str] = []
+    with translated(path):
+        tables = conn.execute(TABLES).fetchall()
+        for table, sql in tables:
+            columns = typed_columns(sql or "")
+            if not columns:
+                continue
+            key_sql, key_names = _row_key(conn, table, sql)
+            width = len(key_names)
+            select = ", ".join([key_sql] + [_quote(c) for c, _ in columns])
+            for row in conn.execute(f"SELECT {select} FROM {_quote(table)}"):
+                for (column, kind), value in zip(columns, row[width:]):
+                    why = decode_problem(kind, value)
+                    if why is None:
+                        continue
+                    where = (f"row id {row[0]}" if width == 1 and key_names == ["id"] else
+                             "row " + ", ".join(f"{n}={v!r}" for n, v in zip(key_names, row)))
+                    shown = value if not isinstance(value, str) or len(value) <= SHOWN \
+                        else value[:SHOWN] + "..."
+                    problems.append(f"table {table} column {column} {where}: {shown!r} "
+                                    f"{why} ({kind})")
+                    if limit is not None and len(problems) >= limit:
+                        return problems
+    return problems
+
+
+def locate_bad_value(db) -> str | None:
+    """The first stored value that does not decode, as one problem line (None if all do)."""
+    try:
+        with db.lock:
+            found = value_problems(db._connection(), db.path, limit=1)
+    except StoreError:
+        return None
+    return found[0] if found else None
+
+
+def damaged_store_error(db, cause: BaseException) -> DatabaseError | None:
+    """The DatabaseError for a decoding failure caused by a damaged stored value: names
+    table, column and row and says to run ``tradestore check``. None when no stored
+    value is bad (then ``cause`` is a bug, not damage)."""
+    problem = locate_bad_value(db)
+    if problem is None:
+        return None
+    return DatabaseError(f"{db.path}: a stored value does not decode: {problem}; run "
+                         f"'tradestore check' to list every problem")
