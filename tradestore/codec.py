@@ -439,6 +439,11 @@ def from_tagged(obj):
 # ------------------------------------------------ text fields and choices
 
 def to_text(value, field: str, *, max_length=200, allow_empty=False) -> str:
+    """Text of at most ``max_length`` characters that SQLite can store; non-blank
+    unless ``allow_empty``."""
+    if type(value) is str and len(value) <= max_length and value.isascii() and (
+            allow_empty or (value and not value.isspace())):
+        return value  # the common case, fast
     if not isinstance(value, str):
         raise ValidationError(f"{field}: {_show(value)} must be a string", field=field, value=value)
     if not allow_empty and not value.strip():

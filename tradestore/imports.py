@@ -32,6 +32,7 @@ IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
 # Columns an export writes that an import reads but does not store as given.
 IGNORED_COLUMNS = frozenset({"id", "created_at", "position_id", "opened_position_id"})
 REQUIRED = ("symbol", "side", "quantity", "price", "timestamp")
+REQUIRED_SET = frozenset(REQUIRED)
 BOOLEAN_COLUMNS = ("pnl_given",)
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | set(BOOLEAN_COLUMNS)
@@ -211,11 +212,11 @@ def trade_from_record(record, *, exchange=None, ignore_order_ids=False) -> Trade
         values["metadata"] = _metadata_numbers(values["metadata"])
     if exchange and not values.get("exchange"):
         values["exchange"] = exchange
-    for name in REQUIRED:
-        if name not in values:
-            raise ValidationError(f"{name}: missing (every row needs {', '.join(REQUIRED)}; "
-                                  "an import never stamps a fill with the time of the import)",
-                                  field=name)
+    if not values.keys() >= REQUIRED_SET:
+        name = next(n for n in REQUIRED if n not in values)
+        raise ValidationError(f"{name}: missing (every row needs {', '.join(REQUIRED)}; "
+                              "an import never stamps a fill with the time of the import)",
+                              field=name)
     return TradeData(**values)
 
 
