@@ -165,7 +165,7 @@ def _stats_fields(currency, t: Tally | None) -> dict:
         largest_win=t.largest_win, largest_loss=t.largest_loss,
         profit_factor=_profit_factor(gross_profit, gross_loss),
         expectancy=ratio(net, Decimal(t.count)),
-        avg_holding_time=timedelta(microseconds=round(t.holding_micros / t.count)),
+        avg_holding_time=timedelta(microseconds=t.holding_micros) / t.count,  # exact
         currency=currency,
         unvalued_fees={c: tidy(a) for c, a in sorted(t.unvalued.items())})
 

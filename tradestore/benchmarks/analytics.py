@@ -1,24 +1,18 @@
-"""Analytics on a large store: get_statistics and calculate_performance_metrics.
+"""Analytics on a large store: statistics, grouped performance, performance metrics.
 
 The store has ``rows * 10`` fills, ``rows`` closed round trips (ten fills each) and
 ``rows`` portfolio snapshots with gaps in the days. It is written with raw inserts
 (fills, positions and snapshots consistent with each other: a position's pnl is its
 fills' cash flow) because building it through save_trades is not what is measured.
 
-The floor streams the same columns out of the same file with plain sqlite3 and does
-the arithmetic in Python: Decimal sums for money, floats for returns, the daily
-series, drawdown and its duration. SQL should win (issue 5: target <= 1x).
-
-Where the time goes (cProfile and CPU time, 100k round trips, 2-core box): the
-statistics query costs ~1.0 s against a ~0.22 s floor. The SQL alone (counts, sign,
-holding time through strftime) is ~0.22 s, already the floor. Four decimal_sum
-aggregates cost ~0.39 s: every row calls step() four times, NULL rows of the CASEs
-included. max/min ... COLLATE decimal cost ~0.27 s: one Python collation call per
-comparison, two parses each. So the Python-level decimal functions are the bottleneck.
-The plain-notation fast path in decimal_sql brought the query from ~1.65 s to ~1.0 s.
-In calculate_performance_metrics, v_daily_equity is computed twice (DAILY_SQL and
-RETURNS_SQL, ~0.25 s each) and the drawdown windows take ~0.35 s. That is plain SQL,
-against a ~0.13 s Python floor for the whole curve.
+Each floor does the same I/O with plain sqlite3 on the same file and the arithmetic in
+plain Python (issue 16.1, 16.2, 16.6):
+- statistics / grouped: fetch the same position columns over the same closed_at range
+  and sum them with Decimal (the exact sums ours makes), grouping in a dict;
+- metrics, all time: the statistics floor plus reading the account's snapshots and
+  computing the daily series, returns, drawdown and its duration in plain Python;
+- metrics, 30-day window: only reading that window's rows (its snapshots and its round
+  trips), no arithmetic at all, so the ratio is what the figures cost on top of I/O.
 """
 
 from __future__ import annotations
@@ -26,9 +20,10 @@ from __future__ import annotations
 import math
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from . import Result, timed
+from ..money import EXACT
 from ..repo import TradeRepo
 from ..trades import INSERT_TRADE
 
@@ -38,19 +33,24 @@ FILLS_PER_TRIP = 10
 INSERT_POSITION = """
 INSERT INTO positions (id, account, symbol, side, quantity, entry_value, entry_fees,
                        max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at,
-                       created_at, updated_at)
-VALUES (?, 'default', ?, ?, '0', '0', '0', '5', ?, ?, 10, ?, ?, ?, ?)
+                       created_at, updated_at, exchange, currency, strategy)
+VALUES (?, 'default', ?, ?, '0', '0', '0', '5', ?, ?, 10, ?, ?, ?, ?, 'bench', 'USDT', ?)
 """
 INSERT_SNAPSHOT = """
 INSERT INTO portfolio_snapshots (account, timestamp, total_value, created_at, updated_at)
 VALUES ('default', ?, ?, ?, ?)
 """
+# The same columns over the same index range as roundtrips.ROUND_TRIPS_SQL.
 FLOOR_TRIPS = """
-SELECT realized_pnl, fees, opened_at, closed_at FROM positions WHERE closed_at IS NOT NULL
+SELECT realized_pnl, fees,
+       (strftime('%s', closed_at) - strftime('%s', opened_at)) * 1000000
+           + (substr(closed_at, 21, 6) - substr(opened_at, 21, 6)),
+       coalesce(currency, ''), unvalued_fees, coalesce(strategy, ''), symbol, exchange
+FROM positions WHERE closed_at IS NOT NULL AND closed_at >= ? AND closed_at < ?
 """
 FLOOR_CURVE = """
-SELECT timestamp, total_value FROM portfolio_snapshots WHERE account = 'default'
-ORDER BY timestamp
+SELECT timestamp, total_value FROM portfolio_snapshots
+WHERE account = 'default' AND timestamp >= ? AND timestamp < ? ORDER BY timestamp
 """
 NOW = "2026-01-01T00:00:00.000000Z"
 
@@ -81,7 +81,8 @@ def _trip_rows(i: int, trip_step: timedelta, first_fill_id: int):
         side = ("BUY" if opening else "SELL") if long else ("SELL" if opening else "BUY")
         fills.append((first_fill_id + j, "default", symbol, side, "1", _money(price), _money(fee),
                       None, "bench", None, None, strategy if opening else None,
-                      _ts(opened + timedelta(seconds=30 * j)), None, 0, i + 1, None, None, NOW))
+                      _ts(opened + timedelta(seconds=30 * j)), None, 0, i + 1, None, None, NOW,
+                      "TRADE", None))
     gross = sum(exit_) - sum(entry)
     pnl = (gross if long else -gross) - FILLS_PER_TRIP * fee
     last = list(fills[-1])
@@ -89,7 +90,7 @@ def _trip_rows(i: int, trip_step: timedelta, first_fill_id: int):
     fills[-1] = tuple(last)
     closed = fills[-1][12]
     position = (i + 1, symbol, "LONG" if long else "SHORT", _money(pnl),
-                _money(FILLS_PER_TRIP * fee), fills[0][12], closed, NOW, NOW)
+                _money(FILLS_PER_TRIP * fee), fills[0][12], closed, NOW, NOW, strategy)
     return fills, position
 
 
@@ -122,54 +123,76 @@ def build(path, rows: int) -> None:
     conn.close()
 
 
-def floor_statistics(conn) -> tuple:
+def floor_statistics(conn, start="0000", end="9999") -> tuple:
     """Trade statistics in plain Python from the streamed columns."""
-    parse = datetime.fromisoformat
     zero = Decimal(0)
     n = wins = losses = 0
     gross_profit = gross_loss = fees = zero
     largest_win = largest_loss = None
-    holding = 0.0
-    for pnl_text, fee_text, opened, closed in conn.execute(FLOOR_TRIPS):
-        pnl = Decimal(pnl_text)
-        n += 1
-        fees += Decimal(fee_text)
-        if pnl > 0:
-            wins += 1
-            gross_profit += pnl
-            largest_win = pnl if largest_win is None or pnl > largest_win else largest_win
-        elif pnl < 0:
-            losses += 1
-            gross_loss += pnl
-            largest_loss = pnl if largest_loss is None or pnl < largest_loss else largest_loss
-        holding += (parse(closed) - parse(opened)).total_seconds()
-    return (n, wins, losses, gross_profit, gross_loss, gross_profit + gross_loss, fees,
-            largest_win, largest_loss, holding / n if n else None)
+    holding = 0
+    with localcontext(EXACT):
+        for pnl_text, fee_text, micros, *_ in conn.execute(FLOOR_TRIPS, (start, end)):
+            pnl = Decimal(pnl_text)
+            n += 1
+            fees += Decimal(fee_text)
+            if pnl > 0:
+                wins += 1
+                gross_profit += pnl
+                largest_win = pnl if largest_win is None or pnl > largest_win else largest_win
+            elif pnl < 0:
+                losses += 1
+                gross_loss += pnl
+                largest_loss = pnl if largest_loss is None or pnl < largest_loss else largest_loss
+            holding += micros
+        net = gross_profit + gross_loss
+    return (n, wins, losses, gross_profit, gross_loss, net, fees, largest_win, largest_loss,
+            holding / n if n else None)
+
+
+def floor_groups(conn) -> dict:
+    """Per-strategy count, wins, net pnl and fees, exact, grouped in a dict."""
+    groups: dict = {}
+    with localcontext(EXACT):
+        for pnl_text, fee_text, _, currency, _, strategy, *_ in conn.execute(
+                FLOOR_TRIPS, ("0000", "9999")):
+            pnl = Decimal(pnl_text)
+            g = groups.get((strategy, currency))
+            if g is None:
+                g = groups[(strategy, currency)] = [0, 0, Decimal(0), Decimal(0)]
+            g[0] += 1
+            g[1] += pnl > 0
+            g[2] += pnl
+            g[3] += Decimal(fee_text)
+    return groups
 
 
 def floor_performance(conn) -> tuple:
-    """The curve metrics in plain Python: daily series with gaps carried, float returns,
-    drawdown (and its longest duration) over every snapshot; plus the statistics."""
+    """The curve metrics in plain Python (no flows): the first snapshot then the daily
+    closes with gaps carried, float returns, drawdown and its longest duration over
+    every snapshot; plus the statistics."""
     last_of_day: dict[str, str] = {}
     peak, peak_at, max_dd, longest = -math.inf, None, 0.0, 0.0
     below, last_seconds = False, 0.0
     parse = datetime.fromisoformat
-    for ts, value_text in conn.execute(FLOOR_CURVE):
+    first = None
+    for ts, value_text in conn.execute(FLOOR_CURVE, ("0000", "9999")):
+        if first is None:
+            first = value_text
         last_of_day[ts[:10]] = value_text
         v = float(value_text)
-        seconds = parse(ts).timestamp()
         if v >= peak:
+            seconds = parse(ts).timestamp()
             if below:
                 longest = max(longest, seconds - peak_at)
             peak, peak_at, below = v, seconds, False
         else:
             below = True
             max_dd = max(max_dd, 1.0 - v / peak)
-        last_seconds = seconds
+        last_ts = ts
     if below:
-        longest = max(longest, last_seconds - peak_at)
+        longest = max(longest, parse(last_ts).timestamp() - peak_at)
     days = sorted(last_of_day)
-    values, day, value = [], date.fromisoformat(days[0]), None
+    values, day, value = [float(first)], date.fromisoformat(days[0]), None
     end = date.fromisoformat(days[-1])
     while day <= end:
         value = float(last_of_day.get(day.isoformat(), value))
@@ -184,6 +207,12 @@ def floor_performance(conn) -> tuple:
             floor_statistics(conn))
 
 
+def floor_window(conn, start: str, end: str) -> tuple:
+    """Only reading the window's rows: its snapshots and its round trips."""
+    return (conn.execute(FLOOR_CURVE, (start, end)).fetchall(),
+            conn.execute(FLOOR_TRIPS, (start, end)).fetchall())
+
+
 def benches(ctx):
     rows = ctx.rows
     path = ctx.path("analytics.db")
@@ -196,13 +225,29 @@ def benches(ctx):
         floor, plain = timed(lambda: floor_statistics(raw), repeat=repeat)
         assert stats.total_trades == plain[0] == rows and stats.net_pnl == plain[5]
         yield Result(f"get_statistics(days=None), {rows:,} trips", ours, floor,
-                     f"{rows * FILLS_PER_TRIP:,} fills; target <= 1x")
+                     "floor: Decimal sums of the same columns; target <= 1.2x")
+        ours, groups = timed(lambda: repo.get_strategy_performance(), repeat=repeat)
+        floor, plain = timed(lambda: floor_groups(raw), repeat=repeat)
+        assert {(g.name, g.currency): g.net_pnl for g in groups} == \
+            {k: v[2] for k, v in plain.items()}
+        yield Result(f"get_strategy_performance(), {rows:,} trips", ours, floor,
+                     "floor: the same, grouped in a dict; target <= 1.2x")
         ours, metrics = timed(lambda: repo.calculate_performance_metrics(days=None),
                               repeat=repeat)
         floor, plain = timed(lambda: floor_performance(raw), repeat=repeat)
         assert math.isclose(metrics.max_drawdown, plain[4], rel_tol=1e-9)
+        assert math.isclose(metrics.total_return, plain[0], rel_tol=1e-9)
         yield Result(f"performance_metrics(None), {rows:,} snaps", ours, floor,
-                     f"{metrics.days + 1} days + statistics; target <= 1x")
+                     f"{metrics.days} days + statistics; floor: plain Python; target <= 1.2x")
+        since, until = START + timedelta(days=300), START + timedelta(days=330)
+        ours, window = timed(lambda: repo.calculate_performance_metrics(
+            since=since, until=until), repeat=3)
+        floor, (snaps, trips) = timed(lambda: floor_window(raw, _ts(since), _ts(until)),
+                                      repeat=3)
+        assert window.total_trades == len(trips)
+        yield Result(f"performance_metrics(30 days of {rows:,})", ours, floor,
+                     f"{len(snaps):,} snaps + {len(trips):,} trips; floor: reading them; "
+                     "target <= 2x")
     finally:
         repo.close()
         raw.close()
