@@ -229,3 +229,24 @@ def test_cli_accounts_without_a_database(cli, tmp_path):
     result = cli("--db", tmp_path / "none.db", "accounts")
     assert result.code == 1 and "no such database" in result.err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_flows_are_signed_movements_in_the_window(repo):
+    """The external flows of the equity curve: +deposits, -withdrawals, since < t <= until."""
+    t = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    repo.accounts.deposit("default", "100", timestamp=t)
+    repo.accounts.withdraw("default", "30.5", timestamp=t + dt.timedelta(days=1))
+    repo.accounts.deposit("default", "7", timestamp=t + dt.timedelta(days=2))
+    assert repo.accounts.flows("default") == [(t, Decimal("100")),
+                                              (t + dt.timedelta(days=1), Decimal("-30.5")),
+                                              (t + dt.timedelta(days=2), Decimal("7"))]
+    # since is exclusive (a flow at the start value's time is already in it), until inclusive
+    assert repo.accounts.flows("default", since=t, until=t + dt.timedelta(days=1)) == \
+        [(t + dt.timedelta(days=1), Decimal("-30.5"))]
+    # 100 - 30.5 + 7 = 76.5: the flows add up to the balance's movements
+    assert sum(a for _, a in repo.accounts.flows("default")) == Decimal("76.5") == \
+        repo.accounts.balance("default")
+    with pytest.raises(NotFoundError):
+        repo.accounts.flows("nope")
+    with pytest.raises(ValidationError, match="since"):
+        repo.accounts.flows("default", since="yesterday")

@@ -82,6 +82,12 @@ MOVEMENTS = """
 SELECT id, account, kind, amount, timestamp, note, created_at FROM cash_movements
 WHERE account = ? ORDER BY timestamp, id
 """
+# External flows of the equity curve in (after, last], over cash_movements_by_account:
+# deposits count positive, withdrawals negative (analytics.performance reads this).
+FLOWS = """
+SELECT timestamp, kind, amount FROM cash_movements
+WHERE account = :account AND timestamp > :after AND timestamp <= :last ORDER BY timestamp, id
+"""
 # Exact: initial_cash + sum(deposits) - sum(withdrawals), optionally up to a time.
 # Columns: balance, initial_cash, deposits, withdrawals.
 BALANCE = """
@@ -110,6 +116,11 @@ def _account(row) -> Account:
 def _movement(row) -> CashMovement:
     return CashMovement(row[0], row[1], row[2], dec_out(row[3]), ts_out(row[4]), row[5],
                         ts_out(row[6]))
+
+
+def signed_flow(kind: str, amount: str) -> Decimal:
+    """A cash movement as an external flow: a deposit adds, a withdrawal takes away."""
+    return Decimal(amount) if kind == "deposit" else -Decimal(amount)
 
 
 def check_currency(value, field: str) -> str:
@@ -198,6 +209,16 @@ class Accounts:
         """Deposits and withdrawals of ``name``, oldest first."""
         name = self.get(name).name
         return [_movement(r) for r in self.db.query(MOVEMENTS, (name,))]
+
+    def flows(self, name, *, since=None, until=None) -> list[tuple[_dt.datetime, Decimal]]:
+        """The account's external flows (since < t <= until): [(timestamp, amount)],
+        deposits positive and withdrawals negative, oldest first. These are what
+        calculate_performance_metrics takes out of the returns."""
+        name = self.get(name).name
+        rows = self.db.query(FLOWS, {"account": name,
+                                     "after": ts_in(optional_utc(since, "since")) or "0",
+                                     "last": ts_in(optional_utc(until, "until")) or "A"})
+        return [(ts_out(t), signed_flow(kind, amount)) for t, kind, amount in rows]
 
     def balance(self, name, at=None) -> Decimal:
         """initial_cash + deposits - withdrawals (up to ``at`` if given), exact."""

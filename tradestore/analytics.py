@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from .codec import dec_out, to_decimal, to_utc, ts_in, utc_now, window
+from .accounts import FLOWS, signed_flow
+from .codec import to_decimal, to_utc, ts_in, utc_now, window
 from .db import Database
 from .errors import ValidationError
 from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, Tally, single, tally
@@ -31,11 +32,7 @@ POINTS_SQL = """
 SELECT timestamp, total_value FROM portfolio_snapshots
 WHERE account = :account AND timestamp > :after AND timestamp < :end ORDER BY timestamp
 """
-# Deposits (+) and withdrawals (-) of the account in (after, last point].
-FLOWS_SQL = """
-SELECT timestamp, kind, amount FROM cash_movements
-WHERE account = :account AND timestamp > :after AND timestamp <= :last ORDER BY timestamp, id
-"""
+# The flows come from accounts.FLOWS (cash_movements is the accounts repository's table).
 
 
 @dataclass(frozen=True)
@@ -261,7 +258,7 @@ class Analytics:
                 first, points = points[0], points[1:]
                 after = first[0]
             last_ts = points[-1][0] if points else after
-            stored = conn.execute(FLOWS_SQL, {"account": account, "after": after,
+            stored = conn.execute(FLOWS, {"account": account, "after": after,
                                               "last": last_ts}).fetchall() if points else []
             tallies = self._tallies(conn, day_start, day_end, account=account,
                                     currency=currency) if statistics else {}
@@ -269,8 +266,7 @@ class Analytics:
         metrics = dict(_stats_fields(name, t), periods_per_year=periods_per_year,
                        risk_free_rate=rf)
         if in_window:
-            moves = sorted([(ts, Decimal(amount) if kind == "deposit" else -Decimal(amount))
-                            for ts, kind, amount in stored]
+            moves = sorted([(ts, signed_flow(kind, amount)) for ts, kind, amount in stored]
                            + [(ts, amount) for ts, amount in extra if after < ts <= last_ts])
             metrics.update(self._curve([first] + points, moves, rf, periods_per_year,
                                        start_day if start != "0000" else None))
