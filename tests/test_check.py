@@ -140,3 +140,9 @@ def test_verify_backup_and_restore_refuse_a_damaged_backup(tmp_path):
     result = run_tradestore("--db", path, "restore", damaged)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "table trades column quantity row id 2" in result.stderr
+
+
+def test_comments_in_a_table_definition_are_not_columns():
+    sql = ("CREATE TABLE t (\n  id INTEGER PRIMARY KEY, -- the key, with a comma\n"
+           "  note TEXT, -- 'quoted' -- text\n  done_at TEXT\n)")
+    assert typed_columns(sql) == [("done_at", "time")]

@@ -95,7 +95,7 @@ def test_status_text(cli, store, head):
     assert lines["file size"].strip() == f"{size:,} bytes"
     counts = {line.split()[0]: int(line.split()[1].replace(",", ""))
               for line in result.out.splitlines() if line.startswith("  ")}
-    assert counts["events"] == 3 and counts["store_meta"] == 0
+    assert counts["events"] == 3 and counts["store_meta"] == 1  # its identity (issue 14.4)
     with TradeRepo(store, readonly=True) as repo:
         assert counts == repo.table_counts()
     assert max(len(line) for line in result.out.splitlines()) <= 80

@@ -107,12 +107,19 @@ def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -
             if readonly:
                 if not file.exists():
                     raise DatabaseError(f"{path}: no such database file")
-                uri = f"file:{quote(str(file.resolve()))}?mode=ro"
-                if not os.access(file.resolve().parent, os.W_OK) \
-                        and not Path(f"{file.resolve()}-wal").exists():
-                    # SQLite cannot create the -shm file here; with no -wal every commit
-                    # is in the main file, and no writer can start a WAL in this folder
-                    uri += "&immutable=1"
+                real = file.resolve()
+                if os.access(real, os.W_OK) and os.access(real.parent, os.W_OK):
+                    # read-write but query_only: a read-only connection can never fold
+                    # the WAL into the main file, so a reader that closes last would
+                    # leave commits only in -wal (issue 14.6)
+                    uri = f"file:{quote(str(real))}?mode=rw"
+                else:
+                    uri = f"file:{quote(str(real))}?mode=ro"
+                    if not os.access(real.parent, os.W_OK) \
+                            and not Path(f"{real}-wal").exists():
+                        # SQLite cannot create the -shm file here; with no -wal every
+                        # commit is in the main file, and no writer can start a WAL here
+                        uri += "&immutable=1"
             else:
                 _create_private(file)
                 uri = f"file:{quote(str(file.resolve()))}?mode=rw"
@@ -122,6 +129,8 @@ def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             conn.execute(f"PRAGMA synchronous = {DURABILITY[durability]}")
             conn.execute("PRAGMA foreign_keys = ON")
+            if readonly:
+                conn.execute("PRAGMA query_only = ON")
             decimal_sql.register(conn)
         except BaseException:
             conn.close()
@@ -268,9 +277,10 @@ class Database:
             try:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                if not self.readonly and self.path != ":memory:":
+                if self.path != ":memory:":
                     # never wait for readers here: waiting would hold the write lock and
                     # stall every other writer; the last connection to close folds it in
+                    # (readers too: theirs is a read-write connection in query_only mode)
                     conn.execute("PRAGMA busy_timeout = 0")
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:

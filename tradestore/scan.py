@@ -65,12 +65,19 @@ def integrity_problems(conn, path: str) -> list[str]:
 
 
 def _split_columns(sql: str) -> list[str]:
-    """The column and constraint definitions of a CREATE TABLE, split at top-level commas."""
+    """The column and constraint definitions of a CREATE TABLE, split at top-level commas
+    (comments dropped)."""
     body = sql[sql.index("(") + 1:sql.rindex(")")]
-    parts, depth, quote, current = [], 0, None, []
-    for ch in body:
+    parts, depth, quote, current, comment = [], 0, None, [], False
+    for i, ch in enumerate(body):
+        if comment:
+            comment = ch != "\n"
+            continue
         if quote:
             quote = None if ch == quote else quote
+        elif ch == "-" and body[i + 1:i + 2] == "-":
+            comment = True
+            continue
         elif ch in "'\"`":
             quote = ch
         elif ch == "(":
