@@ -232,3 +232,20 @@ def test_views_equal_the_library_on_random_stores(trips):
                      D(r["fees"]), D(r["gross_profit"]), D(r["gross_loss"])) for r in rows] == \
                 [(g.name, g.currency, g.trades, g.wins, g.net_pnl, g.fees, g.gross_profit,
                   g.gross_loss) for g in api]
+
+
+@pytest.mark.parametrize("call", [
+    lambda r: r.get_statistics(None, currency=5),
+    lambda r: r.get_statistics(None, exchange=["x"]),
+    lambda r: r.get_statistics_by_currency(None, account=1),
+    lambda r: r.get_strategy_performance(symbol=b"BTC"),
+    lambda r: r.get_strategy_performance(colour="red"),
+    lambda r: r.analytics.by_group("colour"),
+    lambda r: r.calculate_performance_metrics(None, currency=3),
+    lambda r: r.calculate_performance_metrics(None, statistics="no"),
+])
+def test_bad_filters_are_validation_errors(memory_repo, call):
+    from tradestore import ValidationError
+    trip(memory_repo, "BTC/USDT", "1", "2")
+    with pytest.raises(ValidationError):
+        call(memory_repo)

@@ -198,7 +198,15 @@ class Analytics:
     def _tallies(self, conn, start, end, key=None, **filters) -> dict:
         params = {"start": start, "end": end, "account": None, "strategy": None,
                   "symbol": None, "exchange": None, "currency": None}
-        params.update(filters)
+        for name, value in filters.items():
+            if name not in params or name in ("start", "end"):
+                raise ValidationError(f"{name}: not a filter of round trips (account, "
+                                      "strategy, symbol, exchange, currency)", field=name,
+                                      value=value)
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"{name}: {value!r} must be text or None", field=name,
+                                      value=value)
+            params[name] = value
         return tally(conn.execute(ROUND_TRIPS_SQL, params), key)
 
     def statistics(self, days=30, *, account=None, strategy=None, symbol=None, exchange=None,
@@ -231,6 +239,9 @@ class Analytics:
         elsewhere) taken out of the returns, and the statistics of its round trips in the
         same whole days (``currency=`` when they are in several; ``statistics=False``
         leaves them out, for callers that show them per currency). docs/metrics.md."""
+        if not isinstance(statistics, bool):
+            raise ValidationError(f"statistics: {statistics!r} must be True or False",
+                                  field="statistics", value=statistics)
         if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, int) \
                 or periods_per_year <= 0:
             raise ValidationError(f"periods_per_year: {periods_per_year!r} must be a whole number "
