@@ -271,3 +271,16 @@ def test_curve_matches_pandas_when_installed(memory_repo):
     assert m.total_return == pytest.approx(series.iloc[-1] / series.iloc[0] - 1, rel=1e-12)
     assert m.volatility == pytest.approx(r.std(ddof=1) * math.sqrt(365), rel=1e-12)
     assert m.max_drawdown == pytest.approx((1 - s / s.cummax()).max(), rel=1e-12)
+
+
+def test_pnl_and_flows_are_exact_with_many_digits(memory_repo):
+    """38 significant digits: a 28-digit context would round these."""
+    start, end = "1234567890123456789.1234567890123456789", "1234567890123456790.2234567890123456789"
+    memory_repo.save_portfolio_snapshot(start, timestamp=at(1))
+    memory_repo.save_portfolio_snapshot(end, timestamp=at(2))
+    m = memory_repo.calculate_performance_metrics(
+        days=None, flows=[(at(1, 12), "0.0000000000000000001")])
+    # end - start = 1.1; minus the flow of 1e-19
+    assert m.net_flows == D("1E-19") and m.pnl == D("1.0999999999999999999")
+    with pytest.raises(ValidationError, match="account"):
+        memory_repo.calculate_performance_metrics(days=None, account=5, statistics=False)

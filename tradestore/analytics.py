@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from .accounts import FLOWS, signed_flow
-from .codec import to_decimal, to_utc, ts_in, utc_now, window
+from .codec import to_decimal, to_text, to_utc, ts_in, utc_now, window
 from .db import Database
 from .errors import ValidationError
 from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, Tally, single, tally
@@ -259,6 +259,7 @@ class Analytics:
         day_end = ts_in(datetime.fromisoformat(_last_day(end)).replace(tzinfo=timezone.utc)
                         + timedelta(days=1)) if end != "9999" else "9999"
         extra = _flows_in(flows)
+        account = to_text(account, "account")
         params = {"account": account, "start": day_start, "end": day_end}
         with self.db.reading() as conn:
             first = conn.execute(START_POINT_SQL, params).fetchone()
@@ -288,11 +289,13 @@ class Analytics:
         """Every equity-curve figure from one pass over the points (returns.walk)."""
         start_ts, end_ts = points[0][0], points[-1][0]
         start_value, end_value = Decimal(points[0][1]), Decimal(points[-1][1])
-        net_flows = sum((amount for _, amount in moves), Decimal(0))
+        with localcontext(EXACT):   # exact, however many digits
+            net_flows = sum((amount for _, amount in moves), Decimal(0))
+            pnl = end_value - start_value - net_flows
         curve = walk(points, moves, first_day)
         out = dict(start=curve.first_day, end=curve.last_day, start_value=start_value,
                    end_value=end_value, days=len(curve.daily), net_flows=tidy(net_flows),
-                   pnl=tidy(end_value - start_value - net_flows),
+                   pnl=tidy(pnl),
                    max_drawdown=curve.max_drawdown,
                    max_drawdown_duration=curve.max_drawdown_duration,
                    money_weighted_return=money_weighted(start_ts, start_value, moves, end_ts,
