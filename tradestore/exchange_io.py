@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import sqlite3
 import sys
@@ -184,7 +185,7 @@ def write_rows(rows, kind: ExportKind, out, fmt: str, progress=None) -> int:
     columns = kind.columns
     count = 0
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out)
         writer.writerow(columns)
         for row in rows:
             writer.writerow(row)  # csv writes None as an empty cell
@@ -215,6 +216,23 @@ def write_rows(rows, kind: ExportKind, out, fmt: str, progress=None) -> int:
     if progress is not None:
         progress.done(rows=count)
     return count
+
+
+class csv_writer:
+    """``csv.writer`` with lines ending in ``\n`` that also quotes a field holding a bare
+    ``\r`` (the csv module quotes only the characters of its own line terminator), so
+    every export re-imports."""
+
+    def __init__(self, out):
+        self.out = out
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+
+    def writerow(self, row) -> None:
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.writer.writerow(row)
+        self.out.write(self.buffer.getvalue()[:-2] + "\n")
 
 
 class Progress:

@@ -91,4 +91,6 @@ def _damage(args, exc: BaseException):
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    """One line for stderr: whitespace collapsed, other control characters escaped."""
+    from .common import printable
+    return printable(" ".join(str(exc).split()))

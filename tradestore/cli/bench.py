@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import benchmarks
+from ..errors import ValidationError
 
 
 def register(sub) -> None:
@@ -12,6 +13,17 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_bench)
 
 
+MIN_ROWS, MAX_ROWS = 100, 10_000_000
+
+
 def cmd_bench(args) -> int:
+    if not MIN_ROWS <= args.rows <= MAX_ROWS:
+        raise ValidationError(f"--rows: {args.rows} must be a whole number from {MIN_ROWS:,} "
+                              f"to {MAX_ROWS:,}", field="rows", value=args.rows)
+    if args.only is not None and not any(args.only and args.only in name
+                                         for name in benchmarks.BENCH_MODULES):
+        raise ValidationError(f"--only: {args.only!r} names no bench (choose from "
+                              f"{', '.join(benchmarks.BENCH_MODULES)})", field="only",
+                              value=args.only)
     benchmarks.run(rows=args.rows, only=args.only)
     return 0

@@ -11,8 +11,8 @@ import json
 import sys
 import time
 
-from .common import add_format, cell, open_repo, plain, print_rows
-from ..settings import VALUE_TYPES
+from .common import add_format, cell, csv_writer, open_repo, plain, print_rows, printable
+from ..settings import VALUE_TYPES, _encode
 
 
 def register(sub) -> None:
@@ -34,6 +34,8 @@ def register(sub) -> None:
                    help="output format (default: table)")
     q = actions.add_parser("get", help="print one setting's value")
     q.add_argument("key", help="the setting's name")
+    q.add_argument("--reveal", action="store_true",
+                   help="print a secret's value (otherwise its mask is printed)")
     q = actions.add_parser("set", help="set a value ('-' reads it from stdin)")
     q.add_argument("key", help="the setting's name")
     q.add_argument("value", help="the value as text; '-' reads one line from stdin")
@@ -142,9 +144,14 @@ def cmd_settings(args) -> int:
     if action == "get":
         with open_repo(args, readonly=True) as repo:
             setting = repo.settings.setting(args.key)
+        if setting.secret and args.reveal:
+            print(setting.value if setting.value_type == "str"
+                  else _encode(setting.value, setting.value_type))
+            return 0
         print(setting.display_value)
         if setting.secret:
-            print(f"tradestore: {setting.key} is secret; read it from Python", file=sys.stderr)
+            print(f"tradestore: {setting.key} is secret; pass --reveal to print its value",
+                  file=sys.stderr)
         return 0
     if action == "delete":
         with open_repo(args) as repo:
@@ -214,8 +221,7 @@ def _print_events(events, fmt, *, header, empty_note) -> None:
         for e in events:
             out.write(json.dumps(plain(e)) + "\n")
     elif fmt == "csv":
-        import csv
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out)
         fields = ["id", "timestamp", "severity", "event_type", "message", "symbol", "trade_id",
                   "order_id", "details"]
         if header:
@@ -228,8 +234,8 @@ def _print_events(events, fmt, *, header, empty_note) -> None:
         if header:
             out.write("  ".join(name.ljust(w) for name, w in EVENT_WIDTHS).rstrip() + "\n")
         for e in events:
-            texts = [e.timestamp.strftime("%Y-%m-%d %H:%M:%S"), e.severity, e.event_type,
-                     e.message.replace("\n", " ")]
+            texts = [e.timestamp.strftime("%Y-%m-%d %H:%M:%S"), e.severity,
+                     printable(e.event_type), printable(e.message)]
             out.write("  ".join(_clip(t, w).ljust(w)
                                 for t, (_, w) in zip(texts, EVENT_WIDTHS)).rstrip() + "\n")
         if empty_note and not events:

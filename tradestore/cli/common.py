@@ -5,18 +5,33 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from ..codec import to_plain as plain  # noqa: F401 (commands import it from here)
-from ..errors import DatabaseError
+from ..exchange_io import csv_writer
+from ..errors import DatabaseError, ValidationError
 from ..repo import TradeRepo
 
 
 def db_path(args) -> str:
+    if args.db is not None and not args.db.strip():
+        raise ValidationError(f"--db: {args.db!r} is empty; give a database file name",
+                              field="db", value=args.db)
     return args.db or os.environ.get("TRADESTORE_DB") or "trades.db"
+
+
+# C0 and C1 control characters and DEL: a name must not move the cursor or recolour
+# the terminal; shown escaped (\n, \x1b, ...)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, for a terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def open_repo(args, *, readonly=False, inspect=False, must_exist=True, **options) -> TradeRepo:
@@ -36,6 +51,7 @@ def add_format(parser, choices=("table", "csv", "json"), default="table") -> Non
 
 
 def cell(value) -> str:
+    """A value as one table cell: control characters escaped, numbers in full."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -43,8 +59,30 @@ def cell(value) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+        return f"{value:.4g}" if abs(value) < 1e15 else f"{value:.0f}"
+    return printable(str(value))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (Decimal, int, float)) and not isinstance(value, bool)
+
+
+def number_min_width(text: str) -> int:
+    """The narrowest a number may print: every integer digit (and a ``~`` when its
+    decimals are dropped)."""
+    whole = text.split(".")[0]
+    return len(whole) + (1 if "." in text else 0)
+
+
+def clip_number(text: str, size: int) -> str:
+    """Drop decimals first (marked ``~``), never integer digits."""
+    if len(text) <= size:
+        return text
+    whole, _, decimals = text.partition(".")
+    keep = size - len(whole) - 2  # room for "." and "~"
+    if keep >= 1 and decimals:
+        return f"{whole}.{decimals[:keep]}~"
+    return whole + "~" if decimals else whole
 
 
 def print_rows(rows: list[dict], columns: list[str], fmt: str = "table", *, out=None,
@@ -57,22 +95,29 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str = "table", *, out=
         out.write("\n")
         return
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out)
         writer.writerow(columns)
         for r in rows:
             writer.writerow(["" if r.get(c) is None else plain(r.get(c)) for c in columns])
         return
     widths = widths or {}
-    titles = [(headers or {}).get(c, c) for c in columns]
+    titles = [printable((headers or {}).get(c, c)) for c in columns]
     texts = [[cell(r.get(c)) for c in columns] for r in rows]
+    numeric = [[_is_number(r.get(c)) for c in columns] for r in rows]
     sizes = []
     for i, c in enumerate(columns):
         size = max([len(titles[i])] + [len(t[i]) for t in texts])
-        sizes.append(max(len(titles[i]), min(size, widths.get(c, size))))
-    def clip(text, size):
+        floor = max([number_min_width(t[i]) for t, n in zip(texts, numeric) if n[i]],
+                    default=0)  # widen rather than drop an integer digit
+        sizes.append(max(len(titles[i]), floor, min(size, widths.get(c, size))))
+
+    def clip(text, size, number):
+        if number:
+            return clip_number(text, size)
         return text if len(text) <= size else text[:max(size - 1, 0)] + "~"
     out.write("  ".join(c.ljust(s) for c, s in zip(titles, sizes)).rstrip() + "\n")
-    for t in texts:
-        out.write("  ".join(clip(v, s).ljust(s) for v, s in zip(t, sizes)).rstrip() + "\n")
+    for t, n in zip(texts, numeric):
+        out.write("  ".join(clip(v, s, k).ljust(s) for v, s, k in zip(t, sizes, n)).rstrip()
+                  + "\n")
     if not rows:
         out.write("(none)\n")

@@ -150,7 +150,7 @@ def cmd_import(args) -> int:
             with os.fdopen(fd, "wb") as f:
                 shutil.copyfileobj(sys.stdin.buffer, f)
             source = spooled
-        with open_repo(args) as repo:
+        with open_repo(args, must_exist=False) as repo:  # import into a new file creates it
             result = import_trades(repo, source, fmt=args.format, exchange=args.exchange,
                                    ignore_order_ids=args.ignore_order_ids)
     finally:

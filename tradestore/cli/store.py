@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 
 from .common import db_path, open_repo
+from ..errors import ReadOnlyError
 from ..repo import TradeRepo
 
 
@@ -35,7 +37,14 @@ def register(sub) -> None:
 
 
 def cmd_init(args) -> int:
-    with TradeRepo(db_path(args), busy_timeout=args.busy_timeout) as repo:
+    path = db_path(args)
+    if path != ":memory:" and os.path.isfile(path) and (
+            not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222):
+        raise ReadOnlyError(f"{path}: the file is read-only; init needs to write it "
+                            "(chmod u+w, or choose another file)")
+    with TradeRepo(path, busy_timeout=args.busy_timeout) as repo:
+        with repo.transaction():  # prove the store can be written (takes the write lock)
+            pass
         print(f"{repo.path}: ready at schema version {repo.current_version}")
     return 0
 
