@@ -18,10 +18,11 @@ MONEY_LABELS = {"start value": "start_value", "end value": "end_value", "net pnl
                 "expectancy": "expectancy", "gross profit": "gross_profit",
                 "gross loss": "gross_loss", "best round trip": "largest_win",
                 "worst round trip": "largest_loss", "average win": "avg_win",
-                "average loss": "avg_loss", "total fees": "total_fees"}
+                "average loss": "avg_loss", "total fees": "total_fees",
+                "pnl (flows out)": "pnl", "net flows": "net_flows"}
 PERCENT_LABELS = {"total return": "total_return", "CAGR": "cagr",
                   "volatility (ann.)": "volatility", "max drawdown": "max_drawdown",
-                  "win rate": "win_rate"}
+                  "win rate": "win_rate", "money-weighted": "money_weighted_return"}
 RATIO_LABELS = {"Sharpe ratio": "sharpe_ratio", "Sortino ratio": "sortino_ratio",
                 "Calmar ratio": "calmar_ratio", "profit factor": "profit_factor"}
 
@@ -290,3 +291,18 @@ def test_commands_have_help(cli):
     for command in ("report", "demo"):
         result = cli(command, "--help")
         assert result.code == 0 and "usage:" in result.out and len(result.out) > 200
+
+
+def test_report_takes_deposits_out_of_the_return(cli, db_path):
+    """1000 on Jan 1; +500 deposited Jan 2 10:00; 1600 at Jan 2 12:00.
+    pnl = 1600 - 1000 - 500 = 100; Jan 2: (1600 - 1000 - 500) / (1000 + 500 * 2/26)."""
+    with TradeRepo(db_path) as repo:
+        repo.save_portfolio_snapshot("1000", timestamp=datetime(2024, 1, 1, 10, tzinfo=UTC))
+        repo.accounts.deposit("default", "500", timestamp=datetime(2024, 1, 2, 10, tzinfo=UTC))
+        repo.save_portfolio_snapshot("1600", timestamp=datetime(2024, 1, 2, 12, tzinfo=UTC))
+    result = cli("--db", db_path, "report", "--all", "--no-chart")
+    assert result.code == 0, result
+    assert figure(result.out, "pnl (flows out)") == "100.00"
+    assert figure(result.out, "net flows") == "500.00"
+    r = 100 / (1000 + 500 * 2 / 26)
+    assert figure(result.out, "total return") == f"+{r * 100:.2f}%"      # not +60 %

@@ -183,6 +183,8 @@ def render_text(report: Report, *, source: str | None = None,
         (("Sharpe ratio", ratio(m.sharpe_ratio)),
          ("drawdown duration", duration(m.max_drawdown_duration))),
         (("Sortino ratio", ratio(m.sortino_ratio)), ("Calmar ratio", ratio(m.calmar_ratio))),
+        (("pnl (flows out)", money(m.pnl)), ("net flows", money(m.net_flows))),
+        (("money-weighted", pct(m.money_weighted_return, True)), ("", "")),
     ])
     if pictures:
         lines += [""] + pictures
