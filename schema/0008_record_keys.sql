@@ -44,6 +44,7 @@ UPDATE positions SET
 DROP INDEX positions_open;
 CREATE UNIQUE INDEX positions_open ON positions (account, exchange, symbol) WHERE closed_at IS NULL;
 CREATE INDEX positions_by_closed_account ON positions (closed_at, account) WHERE closed_at IS NOT NULL;
+CREATE INDEX positions_by_key ON positions (account, exchange, symbol, id);
 CREATE INDEX trades_replay ON trades (account, exchange, symbol, timestamp, id) WHERE voided_at IS NULL;
 
 DROP VIEW v_round_trips;
@@ -82,9 +83,12 @@ SELECT p.id, p.account, p.symbol, p.side, p.max_quantity AS quantity, p.realized
 FROM positions p
 WHERE p.closed_at IS NOT NULL;
 DROP INDEX trades_replay;
+DROP INDEX positions_by_key;
 DROP INDEX positions_by_closed_account;
 DROP INDEX positions_open;
-CREATE UNIQUE INDEX positions_open ON positions (account, symbol) WHERE closed_at IS NULL;
+-- Not unique: two venues may each hold an open position of one (account, symbol), and a
+-- downgrade keeps them rather than refuse (going up again replays every key).
+CREATE INDEX positions_open ON positions (account, symbol) WHERE closed_at IS NULL;
 ALTER TABLE instruments DROP COLUMN quote_currency;
 ALTER TABLE instruments DROP COLUMN base_currency;
 ALTER TABLE trades DROP COLUMN void_reason;

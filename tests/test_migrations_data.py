@@ -54,6 +54,8 @@ def fill_initial(db: Database) -> None:
 
 
 def fill_trading(db: Database) -> None:
+    if db.scalar("PRAGMA user_version") < 8:  # today's TradeStore needs schema 8's columns
+        return fill_trading_before_8(db)
     trades = TradeStore(db, PositionStore(db))
     orders = OrderStore(db, trades)
     trades.save_many([
@@ -67,6 +69,43 @@ def fill_trading(db: Database) -> None:
                           strategy="mean")
     orders.record_fill(order.id, 1, "2990", fees="0.1", external_id="f1",
                        timestamp=T0 + _dt.timedelta(hours=2))
+    orders.cancel(orders.create("SOL/USDT", "SELL", "MARKET", 10).id, "changed mind")
+
+
+def fill_trading_before_8(db: Database) -> None:
+    """The same record as fill_trading, as the code before schema 8 stored it (raw rows;
+    pnl worked by hand: BTC 0.5 x (61000 - 60000.10) - 1.5 - 1.25 = 497.2; the ETH short
+    of 2 at 3000 bought back 1 at 2990 with fee 0.1: 10 - 0.1 = 9.9)."""
+    orders = OrderStore(db, TradeStore(db, PositionStore(db)))
+    order = orders.create("ETH/USDT", "BUY", "LIMIT", 3, price="2990", external_id="o1",
+                          strategy="mean")
+    t = [(T0 + _dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%S.%fZ") for h in range(3)]
+    with db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO positions (id, account, symbol, side, quantity, entry_value, entry_fees, "
+            "max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at, created_at, "
+            "updated_at) VALUES (?, 'default', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(1, "BTC/USDT", "LONG", "0", "0", "0", "0.5", "497.2", "2.75", 2, t[0], t[1],
+              NOW, NOW),
+             (2, "ETH/USDT", "SHORT", "1", "3000", "0", "2", "9.9", "0.1", 2, t[0], None,
+              NOW, NOW)])
+        conn.executemany(
+            "INSERT INTO trades (id, account, symbol, side, quantity, price, fees, exchange, "
+            "external_id, order_id, strategy, timestamp, pnl, position_id, metadata, created_at) "
+            "VALUES (?, 'default', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(1, "BTC/USDT", "BUY", "0.5", "60000.10", "1.5", "binance", "t1", None, "trend",
+              t[0], None, 1, '{"note":"first"}', NOW),
+             (2, "BTC/USDT", "SELL", "0.5", "61000", "1.25", "binance", "t2", None, None,
+              t[1], "497.2", 1, None, NOW),
+             (3, "ETH/USDT", "SELL", "2", "3000", "0", "", None, None, None, t[0], None, 2,
+              None, NOW),
+             (4, "ETH/USDT", "BUY", "1", "2990", "0.1", "", "f1", order.id, "mean", t[2],
+              "9.9", 2, None, NOW)])
+        conn.execute("UPDATE orders SET filled_quantity = '1', avg_fill_price = '2990', "
+                     "status = 'PARTIALLY_FILLED' WHERE id = ?", (order.id,))
+        conn.execute("INSERT INTO order_status_history (order_id, from_status, to_status, "
+                     "reason, changed_at) VALUES (?, 'PENDING', 'PARTIALLY_FILLED', 'fill', ?)",
+                     (order.id, NOW))
     orders.cancel(orders.create("SOL/USDT", "SELL", "MARKET", 10).id, "changed mind")
 
 

@@ -72,12 +72,12 @@ def expected_positions(fills: list[dict]) -> tuple[list[dict], list[tuple]]:
                  closed_at=None,
                  cash=(-1 if f["side"] == "BUY" else 1) * f["price"] * qty - fee)
         positions.append(p)
-        current[(f["account"], f["symbol"])] = len(positions) - 1
+        current[(f["account"], f["exchange"], f["symbol"])] = len(positions) - 1
         return len(positions) - 1
 
     with localcontext(WIDE):
         for f in fills:
-            key = (f["account"], f["symbol"])
+            key = (f["account"], f["exchange"], f["symbol"])  # positions per venue (15.3)
             index = current.get(key)
             if index is None:
                 per_fill.append((None, open_(f, f["quantity"], f["fees"]), None))
@@ -174,7 +174,7 @@ class TradeStoreMachine(RuleBasedStateMachine):
         key = (exchange, external_id)
         if external_id is not None and key in self.by_external:
             return self.by_external[key]
-        self.fills.append(dict(spec, ts=ts, order_id=order_id))
+        self.fills.append(dict(spec, ts=ts, order_id=order_id, exchange=exchange))
         trade_id = len(self.fills)
         if external_id is not None:
             self.by_external[key] = trade_id
@@ -237,8 +237,8 @@ class TradeStoreMachine(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(sorted(self.orders)))
         order = self.orders[order_id]
         ts, ext = self.tick(), self.new_external_id()
-        if order["status"] in ("FILLED", "CANCELLED") \
-                or order["filled"] + quantity > order["quantity"]:
+        # a CANCELLED order takes late fills (issue 15.7); FILLED and overfills are refused
+        if order["status"] == "FILLED" or order["filled"] + quantity > order["quantity"]:
             with pytest.raises(ConflictError):
                 self.repo.record_fill(order_id, quantity, price, fees=fee, external_id=ext,
                                       timestamp=ts)
@@ -249,7 +249,10 @@ class TradeStoreMachine(RuleBasedStateMachine):
                     price=price, fees=fee, account="default")
         assert got == self.model_save(spec, ts, ext, exchange="", order_id=order_id)
         order["filled"] += quantity
-        order["status"] = "FILLED" if order["filled"] == order["quantity"] else "PARTIALLY_FILLED"
+        if order["filled"] == order["quantity"]:
+            order["status"] = "FILLED"
+        elif order["status"] != "CANCELLED":  # a late fill leaves CANCELLED as it is
+            order["status"] = "PARTIALLY_FILLED"
         order["fills"].append((ext, got))
 
     @precondition(lambda self: any(o["fills"] for o in self.orders.values()))
@@ -340,8 +343,9 @@ def check_agreement(m: TradeStoreMachine) -> None:
         assert (None if row[8] is None else Decimal(row[8])) == pnl, f"fill {row[0]} pnl"
         assert (row[9], row[10]) == (ids[index], None if opened is None else ids[opened])
     # the open positions a bot asks for, and the statistics over closed round trips
-    assert {(p.account, p.symbol): p.quantity for p in repo.get_open_positions()} == \
-        {(p["account"], p["symbol"]): p["quantity"] for p in positions if p["closed_at"] is None}
+    assert {(p.account, p.exchange, p.symbol): p.quantity for p in repo.get_open_positions()} == \
+        {(p["account"], p["exchange"], p["symbol"]): p["quantity"]
+         for p in positions if p["closed_at"] is None}
     closed = [p for p in positions if p["closed_at"] is not None]
     stats = repo.get_statistics(days=None)
     assert stats.total_trades == len(closed)
@@ -384,7 +388,7 @@ test_store_against_model = TradeStoreMachine.TestCase
 
 def test_the_model_matches_the_documented_definitions():
     """A round trip with a partial close and a zero crossing, worked by hand."""
-    fills = [dict(account="a", symbol="S", side=s, quantity=Decimal(q), price=Decimal(p),
+    fills = [dict(account="a", exchange="", symbol="S", side=s, quantity=Decimal(q), price=Decimal(p),
                   fees=Decimal(f), ts=BASE) for s, q, p, f in
              [("BUY", "3", "10", "0.3"), ("SELL", "1", "13", "0.1"), ("SELL", "4", "12", "0.4")]]
     positions, per_fill = expected_positions(fills)

@@ -55,10 +55,13 @@ def test_overfill_and_terminal_fills_write_nothing(repo):
     with pytest.raises(ConflictError, match="overfill"):
         repo.record_fill(order.id, "0.7", "10")
     assert snapshot(repo) == before
-    repo.cancel_order(order.id, "user")
+    # issue 15.7: a CANCELLED order takes late fills (see test_late_fill_*); a REJECTED
+    # one never fills
+    rejected = repo.create_order("BTC", "SELL", "MARKET", "1")
+    repo.update_order_status(rejected.id, "REJECTED", "exchange said no")
     before = snapshot(repo)
-    with pytest.raises(ConflictError, match="CANCELLED"):
-        repo.record_fill(order.id, "0.1", "10")
+    with pytest.raises(ConflictError, match="REJECTED"):
+        repo.record_fill(rejected.id, "0.1", "10")
     assert snapshot(repo) == before
 
 

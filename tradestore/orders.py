@@ -2,7 +2,16 @@
 
 A fill recorded against an order is saved as a trade (so it moves the position)
 and, in the same transaction, updates the order's filled quantity, average fill
-price and status. Every status change is kept in ``order_status_history``.
+price and status; so does any fill saved with an ``order_id`` (ccxt ingest that
+links fills to orders included) and a void. Every status change is kept in
+``order_status_history``.
+
+Late fills: a fill that arrives after the order was CANCELLED or EXPIRED (a cancel
+racing a fill on the exchange) is recorded against it: its filled quantity and
+average price take the fill, a status-history row notes the late fill, and the
+status stays CANCELLED/EXPIRED unless the fill completes the order, which then
+becomes FILLED (what the exchange reports for an order whose quantity all
+traded). A REJECTED or FILLED order still refuses ``record_fill``.
 """
 
 from __future__ import annotations
@@ -15,7 +24,8 @@ from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                     to_choice, to_decimal, to_text, ts_in, ts_out, utc_now)
 from .db import Database
 from .errors import ConflictError, NotFoundError, ValidationError
-from .money import exact, ratio
+from .ledger import order_totals
+from .money import exact
 from .trades import SIDES, TradeData, TradeStore
 
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP", "STOP_LIMIT")
@@ -45,7 +55,8 @@ UPDATE_STATUS = "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?"
 UPDATE_FILLED = """
 UPDATE orders SET filled_quantity = ?, avg_fill_price = ?, status = ?, updated_at = ? WHERE id = ?
 """
-ORDER_FILLS = "SELECT quantity, price FROM trades WHERE order_id = ?"
+WORKING = frozenset({"PENDING", "OPEN", "PARTIALLY_FILLED"})
+LATE_FILL_STATUSES = frozenset({"CANCELLED", "EXPIRED"})
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,33 @@ class OrderStore:
     def __init__(self, db: Database, trades: TradeStore):
         self.db = db
         self.trades = trades
+        trades.order_hook = self._fills_changed
+
+    def _fills_changed(self, conn, fills, voided=None) -> None:
+        """Bring orders up to date after new fills [(trade_id, TradeData)] or a void
+        (``voided`` = its order id): fill totals from their non-void fills, the status
+        a fill moves them to, and a history line for each change or late fill."""
+        new_fills: dict[int, list] = {}
+        for trade_id, trade in fills:
+            new_fills.setdefault(trade.order_id, []).append((trade_id, trade))
+        now = ts_in(utc_now())
+        for order_id in sorted(set(new_fills) | ({voided} if voided is not None else set())):
+            order = self._load(conn, order_id)
+            filled, avg = order_totals(conn, order_id)
+            status, reason = order.status, None
+            if order_id in new_fills and order.status in WORKING:
+                status = "FILLED" if filled >= order.quantity else "PARTIALLY_FILLED"
+                reason = "fill" if status != order.status else None
+            elif order_id in new_fills and order.status != "FILLED":
+                if order.status in LATE_FILL_STATUSES and filled >= order.quantity:
+                    status = "FILLED"
+                done = ", ".join(f"trade {i}: {t.quantity} @ {t.price}"
+                                 for i, t in new_fills[order_id])
+                reason = (f"late fill after {order.status} ({done}); filled {filled} of "
+                          f"{order.quantity}")
+            conn.execute(UPDATE_FILLED, (dec_in(filled), dec_in(avg), status, now, order_id))
+            if reason is not None:
+                conn.execute(INSERT_HISTORY, (order_id, order.status, status, reason, now))
 
     def create(self, symbol, side, order_type, quantity, *, price=None, stop_price=None,
                external_id=None, exchange="", strategy=None, account="default", metadata=None,
@@ -153,7 +191,8 @@ class OrderStore:
 
     def record_fill(self, order_id: int, quantity, price, *, fees=0, external_id=None,
                     timestamp=None, fee_currency=None, metadata=None, pnl=None) -> int:
-        """Save a fill of the order as a trade and update the order, in one transaction."""
+        """Save a fill of the order as a trade and update the order, in one transaction
+        (a late fill of a CANCELLED or EXPIRED order is recorded; see the module doc)."""
         with self.db.transaction() as conn:
             order = self._load(conn, order_id)
             trade = TradeData(symbol=order.symbol, side=order.side, quantity=quantity, price=price,
@@ -166,7 +205,7 @@ class OrderStore:
                                    (trade.exchange, trade.external_id)).fetchone()
                 if row:
                     return row[0]
-            if order.is_terminal:
+            if order.status in ("FILLED", "REJECTED"):
                 raise ConflictError(f"order {order.id} is {order.status}; it cannot take a fill")
             with exact():
                 filled = order.filled_quantity + trade.quantity
@@ -174,17 +213,7 @@ class OrderStore:
                 raise ConflictError(
                     f"quantity: a fill of {trade.quantity} would overfill order {order.id} "
                     f"({order.filled_quantity} of {order.quantity} filled)")
-            trade_id = self.trades.save(trade)
-            with exact():
-                notional = sum((Decimal(p) * Decimal(q) for q, p in
-                                conn.execute(ORDER_FILLS, (order.id,))), Decimal(0))
-            status = "FILLED" if filled == order.quantity else "PARTIALLY_FILLED"
-            now = ts_in(utc_now())
-            conn.execute(UPDATE_FILLED, (dec_in(filled), dec_in(ratio(notional, filled)), status, now,
-                                         order.id))
-            if status != order.status:
-                conn.execute(INSERT_HISTORY, (order.id, order.status, status, "fill", now))
-            return trade_id
+            return self.trades.save(trade)  # the order is updated by _fills_changed
 
     def update_status(self, order_id: int, status: str, reason: str | None = None) -> Order:
         """Move an order to ``status``; illegal transitions raise ConflictError.

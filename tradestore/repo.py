@@ -25,6 +25,8 @@ from .positions import PositionStore
 from .states import BotStateStore
 from .trades import TradeStore
 
+REKEY_VERSION = 8  # schema/0008_record_keys.sql: positions per (account, exchange, symbol)
+
 
 class TradeRepo:
     """A bot's whole trading record in one SQLite file.
@@ -63,6 +65,7 @@ class TradeRepo:
             raise
         self._attach_repositories()
         self._record_migration(version, applied)
+        self._rebuild_after_rekey(version)
 
     def _record_migration(self, before: int, applied: list[int]) -> None:
         """The store logs its own schema changes in the event log (not the creation of a
@@ -85,6 +88,17 @@ class TradeRepo:
         an old store opened read-only)."""
         with self.db.lock:
             return read_store_id(self.db._connection())
+
+    def _rebuild_after_rekey(self, before: int) -> None:
+        """Schema 8 keys positions by (account, exchange, symbol): only a replay of the
+        fills can split round trips whose fills came from two venues, so a store that
+        crossed version 8 with fills is rebuilt at once (issue 15.3)."""
+        if before < REKEY_VERSION <= self.migrator.current_version \
+                and self.db.query_one("SELECT 1 FROM trades LIMIT 1") is not None:
+            changes = self.rebuild()
+            if changes:
+                self.events.log("rebuild", f"positions replayed under the schema {REKEY_VERSION} "
+                                f"key: {len(changes)} change(s)", details={"changes": changes[:100]})
 
     @classmethod
     def inspect(cls, path, **options) -> "TradeRepo":
@@ -141,6 +155,7 @@ class TradeRepo:
                 self.last_backup = backup_before_downgrade(self, before, target)
         applied = self.migrator.migrate(target)
         self._record_migration(before, applied)
+        self._rebuild_after_rekey(before)
         return applied
 
     @property
@@ -211,7 +226,7 @@ class TradeRepo:
 
     def _checks(self):
         """Extra checks from repositories (state checksums, ...)."""
-        return [self.states.problems]
+        return [self.states.problems, self.derived_problems]
 
     # ------------------------------------------------------------ fills and positions
     def save_trade(self, trade) -> int:
@@ -233,11 +248,38 @@ class TradeRepo:
         """Like get_trade_history, streamed with constant memory."""
         return self.trades.iterate(symbol, days, **filters)
 
-    def get_position(self, symbol, account="default"):
-        return self.positions.get_position(symbol, account)
+    def get_position(self, symbol, account="default", exchange=None):
+        """The open position of ``symbol``; ConflictError naming the venues when several
+        exchanges hold one and ``exchange`` is not given."""
+        return self.positions.get_position(symbol, account, exchange)
 
-    def get_open_positions(self, account=None):
-        return self.positions.get_open_positions(account)
+    def get_open_positions(self, account=None, exchange=None):
+        return self.positions.get_open_positions(account, exchange)
+
+    def void_trade(self, trade_id: int, reason: str):
+        """Void a fill (kept for the audit trail, applied to nothing): its key is replayed
+        without it, its order's totals recomputed and an event logged; returns the fill."""
+        with self.transaction():
+            trade = self.trades.void(trade_id, reason)
+            self.events.log("trade_voided", f"fill {trade_id} voided: {trade.void_reason}",
+                            symbol=trade.symbol, trade_id=trade_id, order_id=trade.order_id,
+                            details={"reason": trade.void_reason})
+        return trade
+
+    def derived_problems(self) -> list[str]:
+        """Positions, fill pnl and order fill totals replayed from the fills, compared
+        with what is stored (issue 14.2); one line per disagreement."""
+        from .ledger import derived_problems
+        with self.db.reading() as conn:
+            return derived_problems(conn)
+
+    def rebuild(self) -> list[str]:
+        """Recompute positions, fill pnl and order fill totals from the fills in one
+        transaction (issue 14.3); returns one line per value changed."""
+        from .codec import ts_in, utc_now
+        from .ledger import rebuild
+        with self.db.transaction() as conn:
+            return rebuild(conn, ts_in(utc_now()))
 
     def get_closed_positions(self, symbol=None, days=None, **filters):
         return self.positions.get_closed_positions(symbol, days, **filters)

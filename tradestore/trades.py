@@ -1,8 +1,9 @@
 """Fills (the ``trades`` table): saving them exactly once, and reading them back.
 
-Saving a fill is one transaction: validate, skip it if its (exchange, external_id)
-is already stored, apply it to the open position of its account and symbol, store
-the fill with its realised pnl. Positions are built in the order fills are saved.
+Saving fills is one transaction: validate, skip those whose (exchange, external_id)
+is already stored, apply them to the positions of their key (account, exchange,
+symbol) in (timestamp, id) order, store each with its realised pnl. A fill older
+than the newest already applied to its key replays that key (tradestore.ledger).
 """
 
 from __future__ import annotations
@@ -15,21 +16,32 @@ from typing import Iterable, Iterator, Mapping
 from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
                     to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now, window)
 from .db import Database
-from .errors import ValidationError
+from .errors import ConflictError, ValidationError
+from .fees import currencies_of, fee_effect
+from .ledger import NEWEST_FILL, apply_trade, replay_key
 from .money import exact
-from .positions import PositionStore, apply_fill
+from .positions import PositionStore, check_fits
 
 SIDES = ("BUY", "SELL")
+KINDS = ("TRADE", "ADJUSTMENT")
 TRADE_COLUMNS = ("id, symbol, side, quantity, price, timestamp, fees, fee_currency, exchange, "
-                 "external_id, order_id, strategy, account, pnl, metadata")
+                 "external_id, order_id, strategy, account, pnl, metadata, kind, fee_value, "
+                 "voided_at, void_reason")
 INSERT_TRADE = """
 INSERT INTO trades (id, account, symbol, side, quantity, price, fees, fee_currency, exchange,
                     external_id, order_id, strategy, timestamp, pnl, pnl_given, position_id,
-                    opened_position_id, metadata, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    opened_position_id, metadata, created_at, kind, fee_value)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
 SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
+SELECT_FOR_VOID = ("SELECT account, exchange, symbol, timestamp, voided_at, order_id "
+                   "FROM trades WHERE id = ?")
+VOID_TRADE = """
+UPDATE trades SET voided_at = ?, void_reason = ?, position_id = NULL, opened_position_id = NULL,
+       pnl = CASE WHEN pnl_given = 1 THEN pnl END
+WHERE id = ?
+"""
 ORDER_EXISTS = "SELECT 1 FROM orders WHERE id = ?"
 PAGE_SIZE = 2000
 
@@ -50,6 +62,13 @@ class TradeData:
       account: default "default".
       pnl: None means computed by the store; a given value is stored as given.
       metadata: a JSON object (dict).
+      kind: "TRADE" (default) or "ADJUSTMENT" (a change made outside the bot: a manual
+        sale, a transfer); both move the position, reports show which is which.
+      fee_value: >= 0, the fee's value in the quote currency when ``fee_currency`` is a
+        third currency (BNB on BTC/USDT); without it such a fee is reported as unvalued
+        and left out of pnl (see tradestore.fees).
+      voided_at, void_reason: set when read back for a fill voided with
+        ``TradeRepo.void_trade`` (kept for the audit trail, applied to nothing).
       id: set when read back.
     """
 
@@ -67,6 +86,10 @@ class TradeData:
     account: str = "default"
     pnl: Decimal | None = None
     metadata: dict | None = None
+    kind: str = "TRADE"
+    fee_value: Decimal | None = None
+    voided_at: datetime | None = None
+    void_reason: str | None = None
     id: int | None = None
 
     def __post_init__(self):
@@ -90,6 +113,11 @@ class TradeData:
         put(self, "account", to_text(self.account, "account"))
         put(self, "pnl", optional_decimal(self.pnl, "pnl"))
         json_object_in(self.metadata, "metadata")
+        put(self, "kind", to_choice(self.kind, "kind", KINDS))
+        put(self, "fee_value", optional_decimal(self.fee_value, "fee_value", non_negative=True))
+        if self.voided_at is not None or self.void_reason is not None:
+            raise ValidationError("voided_at: a fill is voided with TradeRepo.void_trade, "
+                                  "not created void", field="voided_at", value=self.voided_at)
 
     @classmethod
     def from_row(cls, row) -> "TradeData":
@@ -99,7 +127,8 @@ class TradeData:
             id=row[0], symbol=row[1], side=row[2], quantity=Decimal(row[3]), price=Decimal(row[4]),
             timestamp=ts_out(row[5]), fees=Decimal(row[6]), fee_currency=row[7], exchange=row[8],
             external_id=row[9], order_id=row[10], strategy=row[11], account=row[12],
-            pnl=dec_out(row[13]), metadata=json_out(row[14]))
+            pnl=dec_out(row[13]), metadata=json_out(row[14]), kind=row[15],
+            fee_value=dec_out(row[16]), voided_at=ts_out(row[17]), void_reason=row[18])
         return trade
 
     @classmethod
@@ -115,7 +144,7 @@ class TradeData:
             return self.price * self.quantity
 
 
-FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id"}
+FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
 
 
 def as_trade(value, where: str = "") -> TradeData:
@@ -144,6 +173,9 @@ class TradeStore:
         self.db = db
         self.positions = positions
         self.account_check = account_check  # callable(conn, name) raising ValidationError
+        # set by OrderStore: callable(conn, [(trade_id, TradeData)], voided=order_id)
+        # that brings the orders of new (or voided) fills up to date
+        self.order_hook = None
 
     # ------------------------------------------------------------ writes
     def save(self, trade) -> int:
@@ -151,16 +183,21 @@ class TradeStore:
         return self.save_many([trade], _single=True)[0]
 
     def save_many(self, trades: Iterable, *, _single=False) -> list[int]:
-        """Save fills in one transaction, all or nothing; duplicates return the first id."""
+        """Save fills in one transaction, all or nothing; duplicates return the first id.
+
+        Ids follow the order given; positions take each key's fills in (timestamp, id)
+        order. A key whose new fills are all at or after its newest stored fill is
+        applied incrementally (one read of its open position); otherwise the key is
+        replayed from the round trip in effect before its earliest new fill.
+        """
         items = [as_trade(t, "" if _single else f"row {i}") for i, t in enumerate(trades)]
         if not items:
             return []
         with self.db.transaction() as conn:
             known = self._known_external_ids(conn, items)
             next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM trades").fetchone()[0]
-            open_positions, touched, rows, ids = {}, {}, [], []
-            checked_accounts, checked_orders = set(), set()
-            now = ts_in(utc_now())
+            groups: dict[tuple, list] = {}
+            ids, checked_accounts, checked_orders = [], set(), set()
             for index, t in enumerate(items):
                 key = (t.exchange, t.external_id)
                 if t.external_id is not None and key in known:
@@ -180,37 +217,96 @@ class TradeStore:
                         raise ValidationError(f"{where}order_id: {t.order_id} is not a stored order",
                                               field="order_id", value=t.order_id)
                     checked_orders.add(t.order_id)
-                pos_key = (t.account, t.symbol)
-                if pos_key not in open_positions:
-                    open_positions[pos_key] = self.positions.load_open(conn, t.account, t.symbol)
-                effect = apply_fill(open_positions[pos_key], account=t.account, symbol=t.symbol,
-                                    side=t.side, quantity=t.quantity, price=t.price, fees=t.fees,
-                                    timestamp=t.timestamp, given_pnl=t.pnl)
-                position = effect.position
-                if position.id is None:
-                    self.positions.insert(conn, position)
-                if position.closed_at is None:
-                    touched[position.id] = position
-                else:  # written now: only one open position per symbol may exist
-                    self.positions.update(conn, position)
-                    touched.pop(position.id, None)
-                opened_id = None
-                if effect.opened is not None:
-                    opened_id = self.positions.insert(conn, effect.opened)
-                open_positions[pos_key] = effect.opened if position.closed_at else position
-                rows.append((next_id, t.account, t.symbol, t.side, dec_in(t.quantity),
-                             dec_in(t.price), dec_in(t.fees), t.fee_currency, t.exchange,
-                             t.external_id, t.order_id, t.strategy, ts_in(t.timestamp),
-                             dec_in(effect.pnl), int(t.pnl is not None), position.id, opened_id,
-                             json_object_in(t.metadata, "metadata"), now))
+                groups.setdefault((t.account, t.exchange, t.symbol), []).append(
+                    (next_id, t, where))
                 ids.append(next_id)
                 if t.external_id is not None:
                     known[key] = next_id
                 next_id += 1
+            rows, late, touched = [], {}, {}
+            now = ts_in(utc_now())
+            for key, group in groups.items():
+                group.sort(key=lambda item: (item[1].timestamp, item[0]))
+                self._apply_group(conn, key, group, rows, late, touched, now)
             conn.executemany(INSERT_TRADE, rows)
             for position in touched.values():
                 self.positions.update(conn, position)
+            for key, point in late.items():
+                replay_key(conn, key, point)
+            if self.order_hook and checked_orders:
+                self.order_hook(conn, [(trade_id, t) for group in groups.values()
+                                       for trade_id, t, _ in group if t.order_id is not None])
         return ids
+
+    def _apply_group(self, conn, key, group, rows, late, touched, now) -> None:
+        """Apply one key's new fills (sorted) incrementally, or mark the key for replay."""
+        currencies = currencies_of(conn, key[2])
+        newest = conn.execute(NEWEST_FILL, key).fetchone()
+        first_id, first = group[0][0], group[0][1]
+        if newest is not None and ts_in(first.timestamp) < newest[0]:
+            late[key] = (ts_in(first.timestamp), first_id)
+            for trade_id, t, where in group:  # validated now, applied by the replay
+                self._fee_effect(t, currencies, where)
+                rows.append(self._row(trade_id, t, None, None, None, now))
+            return
+        position = self.positions.load_open(conn, *key)
+        for trade_id, t, where in group:
+            self._fee_effect(t, currencies, where)
+            try:
+                effect = apply_trade(position, key, t, currencies)
+                check_fits(effect.position, effect.pnl)
+            except ValidationError as exc:
+                raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
+            current = effect.position
+            if current.id is None:
+                self.positions.insert(conn, current)
+            if current.closed_at is None:
+                touched[current.id] = current
+            else:  # written now: only one open position per key may exist
+                self.positions.update(conn, current)
+                touched.pop(current.id, None)
+            opened_id = None
+            if effect.opened is not None:
+                opened_id = self.positions.insert(conn, effect.opened)
+            position = effect.opened if current.closed_at else current
+            rows.append(self._row(trade_id, t, effect.pnl, current.id, opened_id, now))
+
+    @staticmethod
+    def _fee_effect(t, currencies, where):
+        try:
+            return fee_effect(t.side, t.quantity, t.price, t.fees, t.fee_currency, t.fee_value,
+                              currencies)
+        except ValidationError as exc:
+            raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
+
+    @staticmethod
+    def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
+        return (trade_id, t.account, t.symbol, t.side, dec_in(t.quantity), dec_in(t.price),
+                dec_in(t.fees), t.fee_currency, t.exchange, t.external_id, t.order_id,
+                t.strategy, ts_in(t.timestamp), dec_in(pnl if t.pnl is None else t.pnl),
+                int(t.pnl is not None), position_id, opened_id,
+                json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value))
+
+    def void(self, trade_id: int, reason: str) -> TradeData:
+        """Void a fill: kept with voided_at/void_reason, applied to nothing; its key is
+        replayed without it and its order's fill totals recomputed (one transaction)."""
+        if isinstance(trade_id, bool) or not isinstance(trade_id, int):
+            raise ValidationError(f"trade_id: {trade_id!r} must be an integer fill id",
+                                  field="trade_id", value=trade_id)
+        reason = to_text(reason, "reason", max_length=1000)
+        with self.db.transaction() as conn:
+            row = conn.execute(SELECT_FOR_VOID, (trade_id,)).fetchone()
+            if row is None:
+                raise ValidationError(f"trade_id: {trade_id} is not a stored fill",
+                                      field="trade_id", value=trade_id)
+            account, exchange, symbol, timestamp, voided_at, order_id = row
+            if voided_at is not None:
+                raise ConflictError(f"trade_id: fill {trade_id} was already voided at {voided_at}")
+            conn.execute(VOID_TRADE, (ts_in(utc_now()), reason, trade_id))
+            replay_key(conn, (account, exchange, symbol), (timestamp, trade_id))
+            if order_id is not None and self.order_hook:
+                self.order_hook(conn, [], voided=order_id)
+            return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())
 
     @staticmethod
     def _known_external_ids(conn, items: list[TradeData]) -> dict:
@@ -242,21 +338,24 @@ class TradeStore:
         return None if row is None else TradeData.from_row(row)
 
     def history(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
-                exchange=None, limit=None, offset=0, newest_first=False) -> list[TradeData]:
-        """Fills in time order (oldest first unless ``newest_first``); ``days=None``: all time."""
+                exchange=None, limit=None, offset=0, newest_first=False,
+                include_void=False) -> list[TradeData]:
+        """Fills in time order (oldest first unless ``newest_first``); ``days=None``: all time.
+        Voided fills only with ``include_void=True``."""
         sql, params = self._select(symbol, days, since, until, strategy, account, exchange,
-                                   newest_first)
+                                   newest_first, include_void=include_void)
         sql += " LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
         return [TradeData.from_row(r) for r in self.db.query(sql, params)]
 
     def iterate(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
-                exchange=None, limit=None, offset=0, newest_first=False) -> Iterator[TradeData]:
+                exchange=None, limit=None, offset=0, newest_first=False,
+                include_void=False) -> Iterator[TradeData]:
         """Like ``history`` but streamed a page at a time: constant memory on any size."""
         first, params = self._select(symbol, days, since, until, strategy, account, exchange,
-                                     newest_first)
+                                     newest_first, include_void=include_void)
         after, _ = self._select(symbol, days, since, until, strategy, account, exchange,
-                                newest_first, keyset=True)
+                                newest_first, keyset=True, include_void=include_void)
         remaining, last, skip = limit, None, offset
         while remaining is None or remaining > 0:
             size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining + skip)
@@ -279,9 +378,9 @@ class TradeStore:
 
     @staticmethod
     def _select(symbol, days, since, until, strategy, account, exchange, newest_first,
-                keyset=False):
+                keyset=False, include_void=False):
         start, end = window(days, since, until)
-        clauses, params = [], []
+        clauses, params = ([] if include_void else ["voided_at IS NULL"]), []
         for column, value in (("symbol", symbol), ("strategy", strategy), ("account", account),
                               ("exchange", exchange)):
             if value is not None:
