@@ -604,3 +604,15 @@ def test_net_pnl_is_the_cash_flow_exactly(books, data):
         assert stats.winning_trades + stats.losing_trades + even == stats.total_trades \
             == len(closed)
         assert sum((r.net_pnl for r in repo.get_strategy_performance()), D(0)) == cash
+
+
+def test_equity_series_starts_where_the_money_was(memory_repo):
+    build_curve(memory_repo)
+    # all time: the daily closes from the first snapshot's day (DAILY without its start)
+    assert memory_repo.analytics.equity(None) == [(d, D(v)) for d, v in DAILY[1:]]
+    # a window from Jan 3: Jan 3 has no snapshot and carries Jan 2's 1030 in
+    got = memory_repo.analytics.equity(since=at(3, 15), until=at(8))
+    assert got == [(date(2024, 1, 3), D("1030")), (date(2024, 1, 4), D("990")),
+                   (date(2024, 1, 5), D("990")), (date(2024, 1, 6), D("990")),
+                   (date(2024, 1, 7), D("1040"))]
+    assert memory_repo.analytics.equity(since=at(20)) == []   # no snapshot of its own
