@@ -104,14 +104,20 @@ def test_fees_list_wins_over_fee():
     assert t.fees == 1
 
 
-def test_other_currency_fee_left_out_unless_priced():
+def test_other_currency_fee_left_out_unless_priced(repo):
+    # issue 15.5: the fee stays in its currency; fee_prices gives its quote value
     trade = ccxt_trade(fees=[{"cost": "0.00075", "currency": "BNB"}])
     t = trade_from_ccxt(trade, exchange="x")
-    assert (t.fees, t.fee_currency) == (0, None)
-    assert t.metadata["unvalued_fees"] == {"BNB": "0.00075"}
+    assert (t.fees, t.fee_currency, t.fee_value) == (Decimal("0.00075"), "BNB", None)
     priced = trade_from_ccxt(trade, exchange="x", fee_prices={"BNB": "600"})
-    assert (priced.fees, priced.fee_currency) == (Decimal("0.45"), "USDT")
-    assert "unvalued_fees" not in priced.metadata
+    assert (priced.fees, priced.fee_currency) == (Decimal("0.00075"), "BNB")
+    assert priced.fee_value == Decimal("0.45")  # 0.00075 x 600
+    repo.save_ccxt_trades([trade], exchange="x")
+    position = repo.get_position("BTC/USDT")
+    assert position.fees == 0 and position.unvalued_fees == {"BNB": Decimal("0.00075")}
+    repo.save_ccxt_trades([dict(trade, id="p")], exchange="y", fee_prices={"BNB": "600"})
+    position = repo.get_position("BTC/USDT", exchange="y")
+    assert position.fees == Decimal("0.45") and position.unvalued_fees == {}
 
 
 def test_symbol_without_quote_stores_a_single_fee_as_given():
@@ -186,13 +192,33 @@ def test_save_ccxt_trades_is_all_or_nothing(repo):
 
 
 def test_position_pnl_subtracts_the_valued_fees(repo):
+    # issue 15.5: the base fee is taken from what is received: 1 - 0.001 = 0.999 held,
+    # and the bot sells what the exchange says it holds
     buy = ccxt_trade(id="1", side="buy", price="100", amount="1",
                      fees=[{"cost": "0.001", "currency": "BTC"}])       # 0.1 USDT at 100
-    sell = ccxt_trade(id="2", side="sell", price="110", amount="1", timestamp=1502962946217,
+    sell = ccxt_trade(id="2", side="sell", price="110", amount="0.999", timestamp=1502962946217,
                       fees=[{"cost": "0.11", "currency": "USDT"}])
     repo.save_ccxt_trades([buy, sell], exchange="x")
     closed, = repo.get_closed_positions()
-    assert closed.realized_pnl == Decimal("9.79")   # 110 - 100 - 0.1 - 0.11
+    # cash flow: 0.999 x 110 = 109.89 received - 100 paid - 0.11 fee = 9.78
+    assert closed.realized_pnl == Decimal("9.78") and closed.max_quantity == Decimal("0.999")
+    assert closed.fees == Decimal("0.21")  # 0.001 BTC x 100 + 0.11
+    assert repo.get_open_positions() == []
+
+
+def test_linked_fills_update_the_order_like_record_fill(repo):
+    order = repo.create_order("BTC/USDT", "BUY", "LIMIT", "0.05", price="4100",
+                              exchange="binance", external_id="abc-1")
+    repo.save_ccxt_trades([ccxt_trade(id="a", amount="0.02", price="4000"),
+                           ccxt_trade(id="b", amount="0.02", price="4100",
+                                      timestamp=1502962946217)], exchange="binance")
+    got = repo.get_order(order.id)
+    # 0.04 of 0.05 filled; average (0.02 x 4000 + 0.02 x 4100) / 0.04 = 4050
+    assert (got.status, got.filled_quantity, got.avg_fill_price) == \
+        ("PARTIALLY_FILLED", Decimal("0.04"), Decimal("4050"))
+    assert [(h.from_status, h.to_status, h.reason) for h in repo.orders.history(order.id)] == \
+        [(None, "PENDING", "created"), ("PENDING", "PARTIALLY_FILLED", "fill")]
+    assert repo.derived_problems() == []
 
 
 @given(st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1000000"), places=8),

@@ -8,19 +8,21 @@ Mapping (https://docs.ccxt.com/#/?id=trade-structure):
   (taken through their shortest repr), ints, text or Decimal.
 
 Fees: the ``fees`` list (or the single ``fee`` when there is no list) is summed per
-currency, and ``fees`` (which positions subtract from pnl, in the quote currency)
-gets what can be valued in the symbol's quote currency ("BTC/USDT" -> USDT):
-  - a fee in the quote currency counts as it is;
-  - a fee in the base currency is valued at the fill's own price (exact product);
-  - a fee in another currency (BNB...) counts only when ``fee_prices`` gives its
-    price in the quote currency; otherwise it is left out of ``fees`` and listed
-    in metadata["unvalued_fees"] ({currency: amount});
-  - for a symbol without "/" (quote unknown) a single fee currency is stored as
-    given (``fee_currency`` says which); several are all left unvalued;
-  - a net rebate (negative total) stores fees 0 and metadata["fee_rebate"].
-``fee_currency`` is the quote currency whenever something was valued. Every fee
-entry, as given, is kept in metadata["fees"]; takerOrMaker, type, cost and info
-in metadata under those names.
+currency. A fill with one fee currency (the usual case) keeps it as given
+(``fees``, ``fee_currency``) and the store applies the one fee rule of
+tradestore.fees: a quote fee counts, a base fee changes the quantity held, any
+other currency counts only through ``fee_value``, which is set here when
+``fee_prices`` gives that currency's price in the quote currency (otherwise the
+position reports it in ``unvalued_fees``). Fees in several currencies at once
+(rare) are valued into one quote fee: quote as is, base at the fill's price (the
+held quantity is then not adjusted), others through ``fee_prices``; those that
+cannot be valued are listed in metadata["unvalued_fees"]. A net rebate (negative
+total) stores fees 0 and metadata["fee_rebate"]. Every fee entry, as given, is kept
+in metadata["fees"]; takerOrMaker, type, cost and info in metadata under those names.
+
+Orders: ``save_ccxt_trades`` links a fill to the stored order of the same exchange
+whose external id is the trade's ``order``; the order's filled quantity, average
+price and status are then updated exactly as ``record_fill`` does.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from decimal import Decimal
 
 from .codec import UTC, dec_in, to_decimal, to_text, to_utc
 from .errors import ValidationError
-from .money import exact
+from .fees import parse_symbol
+from .money import exact, tidy
 from .trades import TradeData
 
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,10 +58,11 @@ def trade_from_ccxt(d: Mapping, *, exchange: str, fee_prices: Mapping | None = N
     order = _optional_id(d.get("order"), "order")
     if order is not None:
         metadata["order_external_id"] = order
-    fees, fee_currency = _fees(d, symbol, price, fee_prices, metadata)
+    fees, fee_currency, fee_value = _fees(d, symbol, price, fee_prices, metadata)
     return TradeData(symbol=symbol, side=d.get("side"),
                      quantity=to_decimal(d.get("amount"), "amount", positive=True), price=price,
                      timestamp=_timestamp(d), fees=fees, fee_currency=fee_currency,
+                     fee_value=fee_value,
                      exchange=exchange, external_id=_optional_id(d.get("id"), "id"),
                      metadata=metadata)
 
@@ -97,8 +101,8 @@ def _fee_entries(d: Mapping) -> list[Mapping]:
     return list(entries)
 
 
-def _fees(d, symbol, price, fee_prices, metadata) -> tuple[Decimal, str | None]:
-    """(fees, fee_currency) by the rules in the module docstring; fills ``metadata``."""
+def _fees(d, symbol, price, fee_prices, metadata):
+    """(fees, fee_currency, fee_value) by the rules in the module docstring."""
     totals: dict[str, Decimal] = {}
     kept = []
     for entry in _fee_entries(d):
@@ -116,22 +120,31 @@ def _fees(d, symbol, price, fee_prices, metadata) -> tuple[Decimal, str | None]:
             totals[key] = totals.get(key, Decimal(0)) + amount
     if kept:
         metadata["fees"] = kept
-    base, _, rest = symbol.partition("/")
-    quote = rest.split(":")[0] if rest else None
-    if quote is None:
-        if len(totals) == 1:
-            (currency, amount), = totals.items()
-            return _non_negative(amount, currency or None, metadata)
-        if totals:
-            metadata["unvalued_fees"] = {c: dec_in(a) for c, a in totals.items()}
-        return Decimal(0), None
-    valued, unvalued, priced = Decimal(0), {}, False
+    parsed = parse_symbol(symbol)
     prices = dict(fee_prices or {})
+    if not totals:
+        return Decimal(0), None, None
+    if len(totals) == 1:
+        (currency, amount), = totals.items()
+        fees, currency = _non_negative(amount, currency or None, metadata)
+        third = (parsed is not None and currency is not None
+                 and currency.upper() not in {(parsed.base or "").upper(), parsed.quote.upper(),
+                                              (parsed.settle or "").upper()})
+        if third and currency in prices and fees > 0:
+            with exact():
+                value = tidy(fees * to_decimal(prices[currency], f"fee_prices[{currency}]",
+                                               positive=True))
+            return fees, currency, value
+        return fees, currency, None
+    if parsed is None:
+        metadata["unvalued_fees"] = {c: dec_in(a) for c, a in totals.items()}
+        return Decimal(0), None, None
+    valued, unvalued, priced = Decimal(0), {}, False
     for currency, amount in totals.items():
         with exact():
-            if currency == quote:
+            if currency in (parsed.quote, parsed.settle):
                 valued += amount
-            elif currency == base:
+            elif currency == parsed.base:
                 valued += amount * price
             elif currency in prices:
                 valued += amount * to_decimal(prices[currency], f"fee_prices[{currency}]",
@@ -143,9 +156,9 @@ def _fees(d, symbol, price, fee_prices, metadata) -> tuple[Decimal, str | None]:
     if unvalued:
         metadata["unvalued_fees"] = unvalued
     if not priced:
-        has_quote = any(e["currency"] == quote for e in kept)
-        return Decimal(0), quote if has_quote else None
-    return _non_negative(valued, quote, metadata)
+        return Decimal(0), None, None
+    fees, currency = _non_negative(valued, parsed.quote, metadata)
+    return fees, currency, None
 
 
 def _non_negative(amount: Decimal, currency, metadata) -> tuple[Decimal, str | None]:
@@ -157,8 +170,8 @@ def _non_negative(amount: Decimal, currency, metadata) -> tuple[Decimal, str | N
 
 def link_orders(repo, trades: list[TradeData]) -> list[TradeData]:
     """Set ``order_id`` of fills whose metadata["order_external_id"] names a stored
-    order of the same exchange (one indexed lookup per distinct order). Linking does
-    not change the order's filled quantity or status."""
+    order of the same exchange (one indexed lookup per distinct order); saving them
+    then updates the order as ``record_fill`` does."""
     found: dict[tuple, int | None] = {}
     out = []
     for trade in trades:
