@@ -284,3 +284,27 @@ def test_pnl_and_flows_are_exact_with_many_digits(memory_repo):
     assert m.net_flows == D("1E-19") and m.pnl == D("1.0999999999999999999")
     with pytest.raises(ValidationError, match="account"):
         memory_repo.calculate_performance_metrics(days=None, account=5, statistics=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.dictionaries(moments, values, min_size=2, max_size=8),
+       st.lists(st.tuples(moments, flow_amounts), max_size=4),
+       st.sampled_from([D("2"), D("0.5"), D("1000")]))
+def test_returns_do_not_depend_on_the_size_of_the_account(snaps, flows, k):
+    """Scaling every value and every flow by k changes money figures by k and no return."""
+    points = sorted(snaps.items())
+    got = []
+    for scale in (D(1), k):
+        with TradeRepo(":memory:") as repo:
+            for t, v in points:
+                repo.save_portfolio_snapshot(v * scale, timestamp=t)
+            got.append(repo.calculate_performance_metrics(
+                None, flows=[(t, a * scale) for t, a in flows]))
+    one, scaled = got
+    assert scaled.pnl == one.pnl * k and scaled.net_flows == one.net_flows * k
+    for name in ("total_return", "volatility", "max_drawdown", "sharpe_ratio",
+                 "money_weighted_return"):
+        a, b = getattr(one, name), getattr(scaled, name)
+        assert (a is None) == (b is None), name
+        if a is not None and b is not None:
+            assert b == pytest.approx(a, rel=1e-9, abs=1e-12), name
