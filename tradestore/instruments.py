@@ -23,6 +23,10 @@ class Instrument:
       name, asset_class, exchange: free text or None.
       tick_size, lot_size: positive Decimals or None.
       currency: quote currency code or None.
+      base_currency, quote_currency: what the symbol trades and what its prices are in,
+        for symbols that do not spell them as BASE/QUOTE (fees in the base currency
+        change the quantity held; see tradestore.fees). quote_currency falls back to
+        currency when only that is set.
       metadata: a dict or None.
       created_at, updated_at: aware UTC datetimes.
     """
@@ -38,10 +42,12 @@ class Instrument:
     metadata: dict | None
     created_at: _dt.datetime
     updated_at: _dt.datetime
+    base_currency: str | None = None
+    quote_currency: str | None = None
 
 
 COLUMNS = ("id, symbol, name, asset_class, exchange, tick_size, lot_size, currency, metadata, "
-           "created_at, updated_at")
+           "created_at, updated_at, base_currency, quote_currency")
 GET_INSTRUMENT = f"SELECT {COLUMNS} FROM instruments WHERE symbol = ?"
 LIST_INSTRUMENTS = f"""
 SELECT {COLUMNS} FROM instruments
@@ -52,9 +58,9 @@ ORDER BY symbol
 # A field given as None keeps what the row has, so an upsert can change one field.
 UPSERT_INSTRUMENT = """
 INSERT INTO instruments (symbol, name, asset_class, exchange, tick_size, lot_size, currency,
-                         metadata, created_at, updated_at)
+                         metadata, created_at, updated_at, base_currency, quote_currency)
 VALUES (:symbol, :name, :asset_class, :exchange, :tick_size, :lot_size, :currency, :metadata,
-        :now, :now)
+        :now, :now, :base_currency, :quote_currency)
 ON CONFLICT (symbol) DO UPDATE SET
     name = coalesce(excluded.name, name),
     asset_class = coalesce(excluded.asset_class, asset_class),
@@ -63,13 +69,16 @@ ON CONFLICT (symbol) DO UPDATE SET
     lot_size = coalesce(excluded.lot_size, lot_size),
     currency = coalesce(excluded.currency, currency),
     metadata = coalesce(excluded.metadata, metadata),
+    base_currency = coalesce(excluded.base_currency, base_currency),
+    quote_currency = coalesce(excluded.quote_currency, quote_currency),
     updated_at = excluded.updated_at
 """
 
 
 def _instrument(row) -> Instrument:
     return Instrument(row[0], row[1], row[2], row[3], row[4], dec_out(row[5]), dec_out(row[6]),
-                      row[7], json_out(row[8]), ts_out(row[9]), ts_out(row[10]))
+                      row[7], json_out(row[8]), ts_out(row[9]), ts_out(row[10]), row[11],
+                      row[12])
 
 
 class Instruments:
@@ -79,7 +88,8 @@ class Instruments:
         self.db = db
 
     def upsert(self, symbol, *, name=None, asset_class=None, exchange=None, tick_size=None,
-               lot_size=None, currency=None, metadata=None) -> Instrument:
+               lot_size=None, currency=None, metadata=None, base_currency=None,
+               quote_currency=None) -> Instrument:
         """Insert ``symbol`` or update it; fields left as None keep their stored value."""
         params = {
             "symbol": to_text(symbol, "symbol"),
@@ -90,6 +100,8 @@ class Instruments:
             "lot_size": dec_in(optional_decimal(lot_size, "lot_size", positive=True)),
             "currency": None if currency is None else check_currency(currency, "currency"),
             "metadata": json_object_in(metadata, "metadata"),
+            "base_currency": optional_text(base_currency, "base_currency"),
+            "quote_currency": optional_text(quote_currency, "quote_currency"),
             "now": ts_in(utc_now()),
         }
         with self.db.transaction() as conn:

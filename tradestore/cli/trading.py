@@ -1,4 +1,5 @@
-"""tradestore trades | positions | orders: the trading record on the terminal."""
+"""tradestore trades | positions | orders | void | rebuild: the trading record on the
+terminal."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from .common import add_format, open_repo, print_rows
 
 TRADE_COLUMNS = ["timestamp", "symbol", "side", "quantity", "price", "fees", "pnl"]
 TRADE_COLUMNS_FULL = ["id", "timestamp", "symbol", "side", "quantity", "price", "fees",
-                      "fee_currency", "pnl", "exchange", "external_id", "order_id", "strategy",
-                      "account", "metadata"]
+                      "fee_currency", "fee_value", "pnl", "exchange", "external_id", "order_id",
+                      "strategy", "account", "kind", "voided_at", "void_reason", "metadata"]
 POSITION_COLUMNS = ["symbol", "side", "quantity", "avg_entry_price", "realized_pnl", "opened_at"]
 CLOSED_COLUMNS = ["symbol", "side", "max_quantity", "realized_pnl", "fees", "closed_at"]
 ORDER_COLUMNS = ["id", "symbol", "side", "order_type", "quantity", "filled_quantity", "status"]
@@ -29,12 +30,24 @@ def register(sub) -> None:
     span.add_argument("--days", type=float, default=30, help="look back N days (default 30)")
     span.add_argument("--all", action="store_true", help="all time")
     p.add_argument("--limit", type=int, help="at most N fills (the newest N)")
+    p.add_argument("--exchange", help="only this exchange")
+    p.add_argument("--include-void", action="store_true",
+                   help="also list voided fills (kept for the audit trail)")
     add_format(p)
     p.set_defaults(handler=cmd_trades)
+
+    p = sub.add_parser("void", help="void a fill: kept for the audit trail, applied to nothing")
+    p.add_argument("trade_id", type=int, help="the fill's id (see 'tradestore trades --format csv')")
+    p.add_argument("--reason", required=True, help="why (kept with the fill and in the event log)")
+    p.set_defaults(handler=cmd_void)
+
+    p = sub.add_parser("rebuild", help="recompute positions and order fill totals from the fills")
+    p.set_defaults(handler=cmd_rebuild)
 
     p = sub.add_parser("positions", help="open positions (or closed round trips with --closed)")
     p.add_argument("--closed", action="store_true", help="closed round trips instead")
     p.add_argument("--account", help="only this account")
+    p.add_argument("--exchange", help="only this exchange")
     add_format(p)
     p.set_defaults(handler=cmd_positions)
 
@@ -49,6 +62,7 @@ def cmd_trades(args) -> int:
     with open_repo(args, readonly=True) as repo:
         trades = repo.get_trade_history(args.symbol, None if args.all else args.days,
                                         strategy=args.strategy, account=args.account,
+                                        exchange=args.exchange, include_void=args.include_void,
                                         limit=args.limit, newest_first=args.limit is not None)
     if args.limit is not None:
         trades.reverse()
@@ -60,9 +74,9 @@ def cmd_trades(args) -> int:
 def cmd_positions(args) -> int:
     with open_repo(args, readonly=True) as repo:
         if args.closed:
-            positions = repo.get_closed_positions(account=args.account)
+            positions = repo.get_closed_positions(account=args.account, exchange=args.exchange)
         else:
-            positions = repo.get_open_positions(args.account)
+            positions = repo.get_open_positions(args.account, args.exchange)
     rows = [asdict(p) for p in positions]
     if args.format == "table":
         columns = CLOSED_COLUMNS if args.closed else POSITION_COLUMNS
@@ -78,4 +92,24 @@ def cmd_orders(args) -> int:
     rows = [asdict(o) for o in orders]
     columns = ORDER_COLUMNS if args.format == "table" or not rows else list(rows[0])
     print_rows(rows, columns, args.format, widths=WIDTHS, headers=HEADERS)
+    return 0
+
+
+def cmd_void(args) -> int:
+    with open_repo(args) as repo:
+        trade = repo.void_trade(args.trade_id, args.reason)
+    print(f"fill {trade.id} voided ({trade.symbol} {trade.side} {trade.quantity} @ "
+          f"{trade.price}); its positions were replayed without it")
+    return 0
+
+
+def cmd_rebuild(args) -> int:
+    """Print each value that changed, then a count; exit 0 (a rebuild that changed
+    something has done its job; 'tradestore check' is clean afterwards)."""
+    with open_repo(args) as repo:
+        changes = repo.rebuild()
+    for line in changes:
+        print(f"fixed: {line}")
+    print(f"{len(changes)} value(s) rebuilt from the fills" if changes
+          else "nothing to rebuild: positions and orders agree with the fills")
     return 0
