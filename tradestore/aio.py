@@ -18,6 +18,7 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
+from .codec import show
 from .errors import StoreError
 from .repo import TradeRepo
 
@@ -96,7 +97,7 @@ class AsyncTradeRepo:
         return self._repo is None
 
     def __repr__(self) -> str:
-        return f"AsyncTradeRepo({self.path!r})"
+        return f"AsyncTradeRepo({show(self.path)})"
 
     # ------------------------------------------------------------ running on the worker
     async def _submit(self, fn, *args, _allow_closing=False, **kwargs):
@@ -140,7 +141,7 @@ class AsyncTradeRepo:
         repo = self.__dict__.get("_repo")
         target = getattr(repo, name, None) if repo is not None else None
         if target is None or callable(target) or not hasattr(target, "db"):
-            raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}"
+            raise AttributeError(f"{type(self).__name__!r} has no attribute {show(name)}"
                                  + ("" if repo is not None else " (open the store first)"))
         return RepositoryProxy(self, name)
 
@@ -158,7 +159,7 @@ class RepositoryProxy:
         target = getattr(self._owner._trade_repo(), self._attribute)
         method = getattr(type(target), name, None)
         if not callable(method):
-            raise AttributeError(f"repo.{self._attribute} has no method {name!r}")
+            raise AttributeError(f"repo.{self._attribute} has no method {show(name)}")
         attribute = self._attribute
         if inspect.isgeneratorfunction(method):
             def iterate(*args, **kwargs):

@@ -30,8 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from .files import fsync_dir
-from .codec import json_object_in, json_out, optional_utc, to_choice, to_text, to_utc, ts_in, \
-    ts_out, utc_now
+from .codec import (json_object_in, json_out, optional_utc, show, to_choice, to_text, to_utc,
+                    ts_in, ts_out, utc_now)
 from .errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
                      ReadOnlyError, StoreError, ValidationError)
 from .repo import TradeRepo
@@ -165,7 +165,7 @@ class MetricPoint(tuple):
     value = property(lambda self: self[1])
 
     def __repr__(self) -> str:
-        return f"MetricPoint({self[0].isoformat()}, {self[1]!r}, step={self.step!r})"
+        return f"MetricPoint({self[0].isoformat()}, {show(self[1])}, step={show(self.step)})"
 
 
 def version_key(version: str) -> tuple:
@@ -187,7 +187,7 @@ def check_word(value, field: str, max_length: int) -> str:
     if (not isinstance(value, str) or not 1 <= len(value) <= max_length
             or not _WORD_RE.fullmatch(value) or ".." in value):
         raise ValidationError(
-            f"{field}: {value!r} is not allowed (1-{max_length} characters: letters, digits and "
+            f"{field}: {show(value)} is not allowed (1-{max_length} characters: letters, digits and "
             "'._+=@-', starting with a letter or digit, no '..')", field=field, value=value)
     return value
 
@@ -250,7 +250,7 @@ class ArtifactManager:
 
     def __init__(self, base_path="artifacts/", *, repo: TradeRepo | None = None):
         if not isinstance(base_path, (str, os.PathLike)) or not str(base_path):
-            raise ValidationError(f"base_path: {base_path!r} must be a folder path",
+            raise ValidationError(f"base_path: {show(base_path)} must be a folder path",
                                   field="base_path", value=base_path)
         self.base_path = Path(base_path).absolute()
         self._owns_repo = repo is None
@@ -271,7 +271,7 @@ class ArtifactManager:
         self.close()
 
     def __repr__(self) -> str:
-        return f"ArtifactManager({str(self.base_path)!r}, catalog={self.db.path!r})"
+        return f"ArtifactManager({str(self.base_path)!r}, catalog={show(self.db.path)})"
 
     # ------------------------------------------------------------ saving
     def save_model(self, model, name, version, metadata=None, *, serializer="pickle",
@@ -302,7 +302,7 @@ class ArtifactManager:
 
     def _save_path(self, kind, name, version, path, metadata, overwrite) -> str:
         if not isinstance(path, (str, os.PathLike)):
-            raise ValidationError(f"path: {path!r} must be a file path", field="path", value=path)
+            raise ValidationError(f"path: {show(path)} must be a file path", field="path", value=path)
         source = Path(path)
         if not source.is_file():
             raise ValidationError(f"path: {str(source)!r} is not a readable regular file",
@@ -376,7 +376,7 @@ class ArtifactManager:
         """The existing row for (name, version) if it may be replaced; raises otherwise."""
         stored_kind = conn.execute(SELECT_KIND, (name,)).fetchone()
         if stored_kind and stored_kind[0] != kind:
-            raise ConflictError(f"name {name!r} holds {stored_kind[0]} artifacts; save the "
+            raise ConflictError(f"name {show(name)} holds {stored_kind[0]} artifacts; save the "
                                 f"{kind} under another name")
         row = conn.execute(SELECT_SLOT, (name, version)).fetchone()
         if row is not None and not overwrite:
@@ -414,7 +414,7 @@ class ArtifactManager:
             return pickle.loads(data), info.metadata
         except Exception as exc:
             raise StoreError(f"{info.name} {info.version}: the file is intact but could not "
-                             f"be unpickled here: {exc!r}") from exc
+                             f"be unpickled here: {show(exc)}") from exc
 
     def load_dataset(self, name, version=None) -> tuple[bytes, dict]:
         info, data = self._load(name, version, "dataset")
@@ -430,12 +430,12 @@ class ArtifactManager:
         if version is None:
             rows = self.db.query(SELECT_NAME, (name,))
             if not rows:
-                raise NotFoundError(f"no artifact named {name!r}")
+                raise NotFoundError(f"no artifact named {show(name)}")
             return self._info(max(rows, key=self._order))
         version = check_word(version, "version", MAX_VERSION)
         row = self.db.query_one(SELECT_SLOT, (name, version))
         if row is None:
-            raise NotFoundError(f"no artifact {name!r} version {version!r}")
+            raise NotFoundError(f"no artifact {show(name)} version {show(version)}")
         return self._info(row)
 
     def _load(self, name, version, kind):
@@ -499,10 +499,10 @@ class ArtifactManager:
         ``keep_latest`` of each name (in version order); returns how many (would) go."""
         if (isinstance(retention_days, bool) or not isinstance(retention_days, (int, float))
                 or not math.isfinite(retention_days) or retention_days < 0):
-            raise ValidationError(f"retention_days: {retention_days!r} must be a number >= 0",
+            raise ValidationError(f"retention_days: {show(retention_days)} must be a number >= 0",
                                   field="retention_days", value=retention_days)
         if isinstance(keep_latest, bool) or not isinstance(keep_latest, int) or keep_latest < 0:
-            raise ValidationError(f"keep_latest: {keep_latest!r} must be an integer >= 0",
+            raise ValidationError(f"keep_latest: {show(keep_latest)} must be an integer >= 0",
                                   field="keep_latest", value=keep_latest)
         cutoff = ts_in((optional_utc(now, "now") or utc_now()) - timedelta(days=retention_days))
         by_name: dict[str, list] = {}
@@ -628,11 +628,11 @@ class ArtifactManager:
         """Record ``{metric_name: value}`` for an experiment at one point; returns the count."""
         experiment_id = to_text(experiment_id, "experiment_id")
         if not isinstance(metrics, dict) or not metrics:
-            raise ValidationError(f"metrics: {metrics!r} must be a non-empty dict of name -> "
+            raise ValidationError(f"metrics: {show(metrics)} must be a non-empty dict of name -> "
                                   "number", field="metrics", value=metrics)
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)
                                  or not 0 <= step < 2 ** 63):
-            raise ValidationError(f"step: {step!r} must be an integer >= 0 or None",
+            raise ValidationError(f"step: {show(step)} must be an integer >= 0 or None",
                                   field="step", value=step)
         moment = ts_in(to_utc(timestamp, "timestamp") if timestamp is not None else utc_now())
         now = ts_in(utc_now())
@@ -644,16 +644,16 @@ class ArtifactManager:
 
     @staticmethod
     def _metric(value, name) -> float:
-        field = f"metrics[{name!r}]"
+        field = f"metrics[{show(name)}]"
         if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
-            raise ValidationError(f"{field}: {value!r} is not a real number", field=field,
+            raise ValidationError(f"{field}: {show(value)} is not a real number", field=field,
                                   value=value)
         try:
             number = float(value)
         except (OverflowError, ValueError):
             number = math.inf
         if not math.isfinite(number):
-            raise ValidationError(f"{field}: {value!r} is not a finite number (NaN and "
+            raise ValidationError(f"{field}: {show(value)} is not a finite number (NaN and "
                                   "infinities cannot be stored)", field=field, value=value)
         return number
 

@@ -16,7 +16,8 @@ import sqlite3
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
-from .codec import UTC, dec_in, optional_utc, show, to_decimal, to_limit, to_text, to_utc, ts_in
+from .codec import (UTC, dec_in, optional_utc, show, to_decimal, to_limit, to_text, to_utc,
+                    ts_in)
 from .db import Database
 from .errors import ValidationError
 
@@ -144,7 +145,7 @@ class OHLCVBar:
         count = self.trades_count
         if count is not None and (isinstance(count, bool) or not isinstance(count, int)
                                   or not 0 <= count < 2 ** 63):
-            raise ValidationError(f"trades_count: {count!r} must be a whole number >= 0",
+            raise ValidationError(f"trades_count: {show(count)} must be a whole number >= 0",
                                   field="trades_count", value=count)
 
 
@@ -179,7 +180,7 @@ def _number(value, field: str, non_negative=False) -> Decimal:
 
 def check_timeframe(timeframe) -> str:
     if not isinstance(timeframe, str) or timeframe not in TIMEFRAMES:
-        raise ValidationError(f"timeframe: {timeframe!r} is not one of {', '.join(TIMEFRAMES)}",
+        raise ValidationError(f"timeframe: {show(timeframe)} is not one of {', '.join(TIMEFRAMES)}",
                               field="timeframe", value=timeframe)
     return timeframe
 
@@ -339,7 +340,7 @@ class CandleStore:
                           start=LOWEST if lo is None else ts_in(from_epoch(lo)),
                           end=HIGHEST if hi is None else ts_in(from_epoch(hi)))
         except OverflowError:
-            raise ValidationError(f"end: {end!r} is too close to the end of the calendar",
+            raise ValidationError(f"end: {show(end)} is too close to the end of the calendar",
                                   field="end", value=end) from None
         rows = sorted(self.db.query(SELECT_GAPS, params))
         return [(from_epoch(a), from_epoch(b)) for a, b in rows]
@@ -390,7 +391,7 @@ def parse_csv_time(text: str) -> _dt.datetime:
         try:
             return EPOCH + _dt.timedelta(milliseconds=int(text))
         except OverflowError:
-            raise ValidationError(f"timestamp: {text!r} is out of range as epoch milliseconds",
+            raise ValidationError(f"timestamp: {show(text)} is out of range as epoch milliseconds",
                                   field="timestamp", value=text) from None
     return to_utc(text, "timestamp")
 
@@ -410,7 +411,7 @@ def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress
     names = [h.strip().lower() for h in header]
     missing = [c for c in _REQUIRED if c not in names]
     if missing:
-        raise ValidationError(f"{name} line 1: header {header!r} lacks {', '.join(missing)}",
+        raise ValidationError(f"{name} line 1: header {show(header)} lacks {', '.join(missing)}",
                               field="header", value=header)
     where = {c: names.index(c) for c in CSV_COLUMNS if c in names}
     symbol, timeframe = to_text(symbol, "symbol"), check_timeframe(timeframe)
@@ -425,7 +426,7 @@ def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress
             quote, trades = values.get("quote_volume") or None, values.get("trades_count") or None
             if trades is not None:
                 if not (trades.isascii() and trades.isdigit()):
-                    raise ValidationError(f"trades_count: {trades!r} must be a whole number >= 0")
+                    raise ValidationError(f"trades_count: {show(trades)} must be a whole number >= 0")
                 trades = int(trades)
             bar = OHLCVBar(symbol, timeframe, parse_csv_time(values["timestamp"]),
                            values["open"], values["high"], values["low"], values["close"],

@@ -23,9 +23,10 @@ MAX_SIGNIFICANT_DIGITS = 38
 MAX_PLAIN_LENGTH = 64
 TIMESTAMP_WIDTH = 27  # YYYY-MM-DDTHH:MM:SS.ffffffZ
 # The supported time range (docs/input.md): wide enough for any real record, narrow
-# enough that a window of up to MAX_DAYS and a day's end stay valid datetimes.
+# enough that every accepted moment, its next day and the open-ended bounds the
+# queries use ("9999") stay valid and sort after it.
 MIN_TIME = _dt.datetime(1900, 1, 1, tzinfo=_dt.timezone.utc)
-MAX_TIME = _dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=_dt.timezone.utc)
+MAX_TIME = _dt.datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=_dt.timezone.utc)
 MAX_DAYS = 3_000_000  # longer than the whole supported range: "all time"
 # JSON integers must fit 64 bits: SQLite's json functions (and most readers) lose the rest
 MIN_JSON_INT, MAX_JSON_INT = -2 ** 63, 2 ** 63 - 1

@@ -12,8 +12,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from .codec import (UTC, optional_id, to_limit, json_object_in, json_out, optional_text, optional_utc, to_choice, to_text,
-                    ts_in, ts_out, utc_now, window)
+from .codec import (UTC, json_object_in, json_out, optional_id, optional_text, optional_utc,
+                    to_choice, to_limit, to_text, ts_in, ts_out, utc_now, window)
 from .db import Database
 from .errors import ValidationError
 

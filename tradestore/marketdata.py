@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import numbers
 from dataclasses import dataclass
 from decimal import Decimal
 
 from .candles import LOWEST, HIGHEST, check_timeframe
-from .codec import (to_limit, dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
-                    optional_utc, to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now)
+from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
+                    optional_utc, show, to_choice, to_decimal, to_id, to_limit, to_text, to_utc, ts_in,
+                    ts_out, utc_now)
 from .db import Database
 from .errors import NotFoundError, ValidationError
 
@@ -147,7 +149,7 @@ class IndicatorStore:
         by_time = {}
         for i, point in enumerate(points):
             if not isinstance(point, (tuple, list)) or len(point) != 2:
-                raise ValidationError(f"points[{i}]: {point!r} is not a (timestamp, value) pair",
+                raise ValidationError(f"points[{i}]: {show(point)} is not a (timestamp, value) pair",
                                       field=f"points[{i}]", value=point)
             moment = ts_in(to_utc(point[0], f"points[{i}] timestamp"))
             by_time[moment] = _point_fields(point[1], f"points[{i}] value")
@@ -230,23 +232,19 @@ def _signal(row) -> TradingSignal:
                          row[7], json_out(row[8]), ts_out(row[9]))
 
 
-def _whole_id(value, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{field}: {value!r} must be an integer id", field=field,
-                              value=value)
-    return value
+_whole_id = to_id  # an integer id within SQLite's 64 bits (numpy integers too)
 
 
 def _finite_float(value, field: str) -> float:
     """A float metric (not money): int, float or Decimal, finite."""
     number = None
-    if not isinstance(value, bool) and isinstance(value, (int, float, Decimal)):
+    if not isinstance(value, bool) and isinstance(value, (numbers.Real, Decimal)):  # np too
         try:
             number = float(value)
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, TypeError):
             number = None
     if number is None or not math.isfinite(number):
-        raise ValidationError(f"{field}: {value!r} must be a finite number", field=field,
+        raise ValidationError(f"{field}: {show(value)} must be a finite number", field=field,
                               value=value)
     return number
 
@@ -361,7 +359,7 @@ class NewsStore:
         the stored row is kept as it was and its id returned."""
         score = _finite_float(sentiment_score, "sentiment_score")
         if not -1 <= score <= 1:
-            raise ValidationError(f"sentiment_score: {sentiment_score!r} must be from -1 to 1",
+            raise ValidationError(f"sentiment_score: {show(sentiment_score)} must be from -1 to 1",
                                   field="sentiment_score", value=sentiment_score)
         headline = to_text(headline, "headline", max_length=2000)
         source = to_text(source, "source")

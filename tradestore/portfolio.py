@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .codec import (dec_in, json_object_in, json_out, optional_decimal, optional_utc, to_decimal,
-                    to_text, ts_in, utc_now, window)
+from .codec import (dec_in, json_object_in, json_out, optional_decimal, optional_utc, show,
+                    to_decimal, to_text, ts_in, utc_now, window)
 from .db import Database
 from .errors import ValidationError
 
@@ -96,10 +96,10 @@ def _fields_of(item) -> dict:
         unknown = set(item) - allowed
         if unknown or "total_value" not in item:
             raise ValidationError(
-                f"snapshot: {dict(item)!r} needs total_value and only "
+                f"snapshot: {show(dict(item))} needs total_value and only "
                 f"{', '.join(sorted(allowed))}", field="snapshot", value=item)
         return dict(item)
-    raise ValidationError(f"snapshot: {item!r} is not a PortfolioSnapshot or a mapping",
+    raise ValidationError(f"snapshot: {show(item)} is not a PortfolioSnapshot or a mapping",
                           field="snapshot", value=item)
 
 
@@ -134,6 +134,10 @@ class PortfolioStore:
         """Record many points (PortfolioSnapshot or mappings of save()'s arguments) in one
         transaction, all or nothing; returns how many were given."""
         now = ts_in(utc_now())
+        if isinstance(snapshots, (str, bytes, dict)) or not hasattr(snapshots, "__iter__"):
+            raise ValidationError(f"snapshots: {show(snapshots)} is not a list of snapshots "
+                                  "(PortfolioSnapshot or mappings of save()'s arguments)",
+                                  field="snapshots", value=snapshots)
         rows = [snapshot_row(now=now, **_fields_of(item)) for item in snapshots]
         with self.db.transaction() as conn:
             self._check_accounts(rows)

@@ -62,8 +62,8 @@ class Setting:
 
     def __repr__(self) -> str:
         shown = MASK if self.secret else repr(self.value)
-        return (f"Setting(key={self.key!r}, value={shown}, value_type={self.value_type!r}, "
-                f"secret={self.secret}, description={self.description!r})")
+        return (f"Setting(key={show(self.key)}, value={shown}, value_type={show(self.value_type)}, "
+                f"secret={self.secret}, description={show(self.description)})")
 
     __str__ = __repr__
 
@@ -102,7 +102,7 @@ def infer_type(value) -> str:
     if isinstance(value, (dict, list, tuple)):
         return "json"
     raise ValidationError(
-        f"value: {value!r} ({type(value).__name__}) has no setting type; give str, int, "
+        f"value: {show(value)} ({type(value).__name__}) has no setting type; give str, int, "
         "float, bool, Decimal, dict or list, or name value_type", field="value", value=value)
 
 
@@ -131,8 +131,8 @@ def convert(value, value_type: str):
         elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,40}\s*", value):
             number = int(value)
         if number is None or not MIN_JSON_INT <= number <= MAX_JSON_INT:
-            raise _bad(value, value_type, f" (a whole number from {MIN_JSON_INT} to "
-                                          f"{MAX_JSON_INT})")
+            raise _bad(value, value_type, f" (a whole number in the signed 64-bit range, "
+                                          f"{MIN_JSON_INT} to {MAX_JSON_INT})")
         return number
     if value_type == "float":
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -164,7 +164,7 @@ def convert(value, value_type: str):
             raise
         except (TypeError, ValueError, RecursionError) as exc:
             raise _bad(value, value_type, f" ({exc})") from None
-    raise ValidationError(f"value_type: {value_type!r} is not one of {', '.join(VALUE_TYPES)}",
+    raise ValidationError(f"value_type: {show(value_type)} is not one of {', '.join(VALUE_TYPES)}",
                           field="value_type", value=value_type)
 
 
@@ -201,7 +201,7 @@ def _setting(row) -> Setting:
 
 def check_key(key) -> str:
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-        raise ValidationError(f"key: {key!r} must be 1-200 letters, digits or _ . : / @ -",
+        raise ValidationError(f"key: {show(key)} must be 1-200 letters, digits or _ . : / @ -",
                               field="key", value=key)
     return key
 
@@ -223,11 +223,11 @@ class Settings:
         if value_type is None:
             value_type = infer_type(value)
         elif value_type not in VALUE_TYPES:
-            raise ValidationError(f"value_type: {value_type!r} is not one of "
+            raise ValidationError(f"value_type: {show(value_type)} is not one of "
                                   f"{', '.join(VALUE_TYPES)}", field="value_type", value=value_type)
         typed = convert(value, value_type)
         if secret is not None and not isinstance(secret, bool):
-            raise ValidationError(f"secret: {secret!r} must be True or False", field="secret",
+            raise ValidationError(f"secret: {show(secret)} must be True or False", field="secret",
                                   value=secret)
         params = {"key": key, "value": _encode(typed, value_type), "value_type": value_type,
                   "description": optional_text(description, "description", max_length=10_000),
@@ -242,7 +242,7 @@ class Settings:
                                 (check_key(key),))
         if row is None:
             if default is _MISSING:
-                raise NotFoundError(f"no setting {key!r}")
+                raise NotFoundError(f"no setting {show(key)}")
             return default
         return _decode(row[0], row[1])
 
@@ -255,7 +255,7 @@ class Settings:
         setting = self.setting(key, None)
         if setting is None:
             if default is _MISSING:
-                raise NotFoundError(f"no setting {key!r}")
+                raise NotFoundError(f"no setting {show(key)}")
             return default
         if value_type is not None and setting.value_type != value_type:
             raise ValidationError(f"{key}: stored as {setting.value_type}, not {value_type}",
@@ -267,14 +267,14 @@ class Settings:
         row = self.db.query_one(GET_SETTING, (check_key(key),))
         if row is None:
             if default is _MISSING:
-                raise NotFoundError(f"no setting {key!r}")
+                raise NotFoundError(f"no setting {show(key)}")
             return default
         return _setting(row)
 
     def delete(self, key) -> None:
         with self.db.transaction() as conn:
             if not conn.execute(DELETE_SETTING, (check_key(key),)).rowcount:
-                raise NotFoundError(f"no setting {key!r}")
+                raise NotFoundError(f"no setting {show(key)}")
 
     def all(self) -> list[Setting]:
         """Every setting by key (secret values are in the records; repr masks them)."""

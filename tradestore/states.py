@@ -302,12 +302,12 @@ class BotStateStore:
             version = _to_version(version)
             row = self.db.query_one(SELECT_VERSION, (bot, version))
             if row is None:
-                raise NotFoundError(f"bot {bot!r}: no saved state version {version}")
+                raise NotFoundError(f"bot {show(bot)}: no saved state version {version}")
             state, problem = _verified(bot, row)
             if state is None:
                 note = self._record_fault(bot, [(version, problem)], None)
                 raise StateCorruptionError(
-                    f"bot {bot!r}: state version {version} is corrupt ({problem}){note}",
+                    f"bot {show(bot)}: state version {version} is corrupt ({problem}){note}",
                     version=version, bot=bot)
             return state
         found, bad = None, []
@@ -329,9 +329,9 @@ class BotStateStore:
         newest, problem = bad[0]
         if strict or found is None:
             why = "" if strict else "; no saved version verifies"
-            raise StateCorruptionError(f"bot {bot!r}: newest state version {newest} is corrupt "
+            raise StateCorruptionError(f"bot {show(bot)}: newest state version {newest} is corrupt "
                                        f"({problem}){why}{note}", version=newest, bot=bot)
-        warnings.warn(f"bot {bot!r}: state version(s) {', '.join(str(v) for v, _ in bad)} "
+        warnings.warn(f"bot {show(bot)}: state version(s) {', '.join(str(v) for v, _ in bad)} "
                       f"failed verification ({problem}); loaded version {found.version} "
                       f"instead{note}", StateCorruptionWarning, stacklevel=3)
         return found
@@ -342,7 +342,7 @@ class BotStateStore:
             return " (not recorded: the store is open read-only)"
         versions = [v for v, _ in bad]
         loaded = None if found is None else found.version
-        message = (f"bot {bot!r}: state version(s) {', '.join(map(str, versions))} failed "
+        message = (f"bot {show(bot)}: state version(s) {', '.join(map(str, versions))} failed "
                    f"verification ({bad[0][1]})"
                    + ("" if loaded is None else f"; loaded version {loaded} instead"))
         try:
@@ -374,7 +374,7 @@ class BotStateStore:
         there yet, i.e. a store opened for inspection at an older schema)."""
         if self.db.scalar(TABLE_EXISTS) is None:
             return []
-        return [f"bot state {v.bot!r} version {v.version}: stored bytes do not match their "
+        return [f"bot state {show(v.bot)} version {v.version}: stored bytes do not match their "
                 f"SHA-256 (disk fault or hand edit)" for v in self.verify()]
 
     def rollback(self, version, *, bot="default") -> int:
@@ -384,16 +384,16 @@ class BotStateStore:
         with self.db.transaction() as conn:
             row = conn.execute(SELECT_VERSION, (bot, version)).fetchone()
             if row is None:
-                raise NotFoundError(f"bot {bot!r}: no saved state version {version}")
+                raise NotFoundError(f"bot {show(bot)}: no saved state version {version}")
             state, problem = _verified(bot, row)
             if state is None:
-                raise StateCorruptionError(f"bot {bot!r}: cannot roll back to state version "
+                raise StateCorruptionError(f"bot {show(bot)}: cannot roll back to state version "
                                            f"{version}: it is corrupt ({problem})",
                                            version=version, bot=bot)
             data, digest, now = row[2], row[3], ts_in(utc_now())
             new = conn.execute(NEXT_VERSION, (bot,)).fetchone()[0]
             conn.execute(INSERT_STATE, (bot, new, now, data.decode("utf-8"), digest, len(data), now))
-            self.events.log("state_rollback", f"bot {bot!r}: state version {version} saved "
+            self.events.log("state_rollback", f"bot {show(bot)}: state version {version} saved "
                             f"again as version {new}", details={"bot": bot, "from_version": version,
                                                                 "new_version": new})
         return new
