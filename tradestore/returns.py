@@ -88,6 +88,7 @@ def walk(points, flows, first_day: str | None = None) -> Curve:
     curve.first_day = date.fromisoformat(day)
     day_growth = 1.0
     index, peak, peak_ts, under, worst, longest = 1.0, 1.0, t0, False, 0.0, 0
+    recovered = 1.0 - PEAK_TOLERANCE
     daily = curve.daily
     for t1, text in it:
         if nflows and fi < nflows and flows[fi][0] <= t1:
@@ -126,17 +127,19 @@ def walk(points, flows, first_day: str | None = None) -> Curve:
         else:
             day_growth *= growth
         index *= growth
-        if index >= peak * (1.0 - PEAK_TOLERANCE) if peak > 0 else index >= peak:
+        if index >= recovered:   # the peak starts at 1 and only rises: always > 0
             if under:
                 longest = max(longest, micros(t1) - micros(peak_ts))
                 under = False
             if index > peak:
                 peak = index
+                recovered = peak * (1.0 - PEAK_TOLERANCE)
             peak_ts = t1
         else:
             under = True
-            if peak > 0:
-                worst = max(worst, 1.0 - index / peak)
+            fall = 1.0 - index / peak
+            if fall > worst:
+                worst = fall
     daily.append(day_growth - 1.0)
     if under:
         longest = max(longest, micros(t0) - micros(peak_ts))
@@ -159,6 +162,14 @@ def money_weighted(start_ts: str, start_value: Decimal, flows, end_ts: str,
     target = float(end_value)
     if years <= 0 or all(amount == 0 for amount, _ in terms):
         return None
+    if len(terms) == 1:   # no flow: the closed form (end / start) ^ (1 / T) - 1
+        if terms[0][0] <= 0 or target <= 0:
+            return None
+        try:
+            rate = math.expm1(math.log(target / terms[0][0]) / years)
+        except OverflowError:
+            return None
+        return rate if math.isfinite(rate) else None
     limit = 700.0 / years   # keeps exp() finite
 
     def npv(x: float) -> float:
