@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from decimal import Decimal as D
 
 import pytest
 
@@ -123,3 +124,38 @@ def test_order_queries_use_indexes(memory_repo):
         f"EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders WHERE exchange = ? "
         "AND external_id = ?", ("x", "1"))
     assert "orders_by_external_id" in " ".join(r[3] for r in rows)
+
+
+# ------------------------------------------------------------------ late fills (issue 15.7)
+
+def test_late_fill_after_cancel_is_recorded_and_noted(repo):
+    order = repo.create_order("BTC", "BUY", "LIMIT", "2", price="10")
+    repo.record_fill(order.id, "0.5", "10")
+    repo.cancel_order(order.id, "user")
+    trade_id = repo.record_fill(order.id, "0.5", "9")
+    got = repo.get_order(order.id)
+    # filled 0.5 + 0.5 = 1 of 2; average (0.5 x 10 + 0.5 x 9) / 1 = 9.5; still CANCELLED
+    assert (got.status, got.filled_quantity, got.avg_fill_price) == ("CANCELLED", D(1), D("9.5"))
+    last = repo.orders.history(order.id)[-1]
+    assert (last.from_status, last.to_status) == ("CANCELLED", "CANCELLED")
+    assert f"late fill after CANCELLED (trade {trade_id}: 0.5 @ 9); filled 1 of 2" == last.reason
+    assert repo.get_position("BTC").quantity == 1
+
+
+def test_late_fill_that_completes_an_expired_order_makes_it_filled(repo):
+    order = repo.create_order("BTC", "SELL", "MARKET", "1")
+    repo.update_order_status(order.id, "OPEN")
+    repo.update_order_status(order.id, "EXPIRED", "end of day")
+    repo.record_fill(order.id, "1", "10")
+    assert repo.get_order(order.id).status == "FILLED"
+    last = repo.orders.history(order.id)[-1]
+    assert (last.from_status, last.to_status) == ("EXPIRED", "FILLED")
+    assert last.reason.startswith("late fill after EXPIRED")
+
+
+def test_a_fill_saved_with_an_order_id_updates_the_order(repo):
+    order = repo.create_order("BTC", "BUY", "LIMIT", "2", price="10")
+    repo.save_trade(dict(symbol="BTC", side="BUY", quantity="2", price="10", order_id=order.id))
+    got = repo.get_order(order.id)
+    assert (got.status, got.filled_quantity, got.avg_fill_price) == ("FILLED", D(2), D(10))
+    assert repo.derived_problems() == []
