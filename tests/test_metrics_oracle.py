@@ -249,3 +249,26 @@ def test_bad_filters_are_validation_errors(memory_repo, call):
     trip(memory_repo, "BTC/USDT", "1", "2")
     with pytest.raises(ValidationError):
         call(memory_repo)
+
+
+def test_a_voided_fill_counts_nowhere(one_currency, cli):
+    """Void both fills of beta's only round trip (+20): they are in no round trip, no
+    fill count, no statistic, no view and no report."""
+    with TradeRepo(one_currency) as repo:
+        trip_id = repo.db.scalar("SELECT id FROM positions WHERE strategy = 'beta'")
+        fills = [r[0] for r in repo.db.query(
+            "SELECT id FROM trades WHERE position_id = ? OR opened_position_id = ?",
+            (trip_id, trip_id))]
+        assert len(fills) == 2
+        for fill_id in fills:
+            repo.void_trade(fill_id, "sent twice by the exchange")
+        beta = repo.strategies.performance("beta")
+        assert (beta.fills, beta.total_trades, beta.net_pnl) == (0, 0, D(0))
+        assert repo.get_statistics(None, strategy="beta").total_trades == 0
+        assert repo.get_statistics(None).total_trades == 4
+        assert repo.get_statistics(None).net_pnl == D("4.6")     # 24.6 - 20
+        view = repo.db.query("SELECT count(*) FROM v_round_trips WHERE strategy = 'beta'")
+        assert view[0][0] == 0
+    data = json.loads(cli("--db", one_currency, "report", "--all", "--format", "json").out)
+    assert data["metrics"]["total_trades"] == 4 and "beta" not in \
+        {r["name"] for r in data["strategies"]}
