@@ -51,6 +51,14 @@ def main(argv=None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    for name, value in vars(args).items():  # bytes that were not UTF-8 arrive as surrogates
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = value.encode("utf-8", "backslashreplace").decode("utf-8")
+                print(f"tradestore: {name}: '{shown}' is not valid UTF-8 text", file=sys.stderr)
+                return 1
     try:
         return args.handler(args) or 0
     except StoreError as exc:
