@@ -278,3 +278,20 @@ def test_heatmap_months_match_the_daily_equity_series(memory_repo):
     months = monthly_returns(memory_repo.analytics.equity(None))
     assert cells[:-1] == [percent(r) + "%" for r in months.values()]
     assert cells == ["10.0%", "0.0%", "0.0%", "10.0%", "21.0%"]   # 110/100, 121/110
+
+
+def test_a_withdrawal_is_no_drawdown_on_the_chart(memory_repo):
+    """1000, withdraw 500, 500, then 450: the chart's drawdown is 0 until the fall of
+    10 % (450 / 500), as max_drawdown; the equity line shows the values as they were."""
+    from tradestore.html_report import chart_series
+    t = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    memory_repo.save_portfolio_snapshot("1000", timestamp=t)
+    memory_repo.accounts.withdraw("default", "500", timestamp=t + timedelta(hours=6),
+                                  allow_overdraft=True)
+    memory_repo.save_portfolio_snapshot("500", timestamp=t + timedelta(days=1))
+    memory_repo.save_portfolio_snapshot("450", timestamp=t + timedelta(days=2))
+    m = memory_repo.calculate_performance_metrics(None)
+    assert m.max_drawdown == pytest.approx(0.1)
+    equity, drawdown, _ = chart_series(memory_repo, m, "default")
+    assert [v for _, v in equity] == [1000.0, 500.0, 450.0]
+    assert [v for _, v in drawdown] == pytest.approx([0.0, 0.0, -0.1])

@@ -17,11 +17,14 @@ from .files import atomic_file
 from . import report as text_report
 from . import svg
 from .charts import monthly_returns, yearly_returns
+from .accounts import FLOWS, signed_flow
+from .analytics import START_POINT_SQL
 from .codec import ts_in, utc_now
 from .errors import ValidationError
+from .returns import dietz
 from .svg import escape
 
-# Snapshots of the chart window as (day, epoch seconds, value), oldest first: the chart
+# Snapshots of the chart window as (timestamp, epoch seconds, value), oldest first: the chart
 # streams them through a min/max sampler, so a long history costs no memory, and the
 # same pass keeps each day's last value for the monthly returns.
 CHART_COUNT_SQL = """
@@ -29,8 +32,7 @@ SELECT count(*) FROM portfolio_snapshots
 WHERE account = :account AND timestamp >= :start AND timestamp < :end
 """
 CHART_SQL = """
-SELECT substr(timestamp, 1, 10), (julianday(timestamp) - 2440587.5) * 86400.0,
-       CAST(total_value AS REAL)
+SELECT timestamp, (julianday(timestamp) - 2440587.5) * 86400.0, total_value
 FROM portfolio_snapshots
 WHERE account = :account AND timestamp >= :start AND timestamp < :end
 ORDER BY timestamp
@@ -136,9 +138,11 @@ def window_start(days, now=None) -> datetime | None:
 
 
 def chart_series(repo, metrics, account: str, limit: int = svg.MAX_POINTS):
-    """(equity, drawdown, daily) of the metrics' window: every snapshot's value and its
-    drawdown from the running peak, each downsampled to ``limit`` with the extremes
-    kept, and the daily series [(date, value)] (last value of each UTC day, carried)."""
+    """(equity, drawdown, daily) of the metrics' window: every snapshot's value and the
+    drawdown of the time-weighted index from its running peak (as max_drawdown: the
+    carried-in start value is the first peak, deposits and withdrawals are not moves),
+    each downsampled to ``limit`` with the extremes kept, and the daily series [(date,
+    value)] (last value of each UTC day, carried)."""
     if metrics.start is None:
         return [], [], []
     start = datetime.combine(metrics.start, time(), timezone.utc)
@@ -148,12 +152,26 @@ def chart_series(repo, metrics, account: str, limit: int = svg.MAX_POINTS):
     with repo.db.reading() as conn:
         count = conn.execute(CHART_COUNT_SQL, params).fetchone()[0]
         equity, drawdown = svg.MinMaxSampler(count, limit), svg.MinMaxSampler(count, limit)
-        peak = None
-        for day, x, value in conn.execute(CHART_SQL, params):
+        first = conn.execute(START_POINT_SQL, params).fetchone()
+        flows = [(t, signed_flow(kind, amount)) for t, kind, amount in conn.execute(
+            FLOWS, {"account": account, "after": first[0] if first else params["start"],
+                    "last": params["end"]})]
+        prev, before = first, float(first[1]) if first else None
+        index = peak = 1.0
+        for ts, x, text in conn.execute(CHART_SQL, params):
+            value = float(text)
             equity.add(x, value)
-            peak = value if peak is None or value > peak else peak
-            drawdown.add(x, min(0.0, value / peak - 1.0) if peak > 0 else 0.0)
-            closes[day] = value
+            if flows and prev is not None and flows[0][0] <= ts:
+                mine = [f for f in flows if prev[0] < f[0] <= ts]
+                flows = [f for f in flows if f[0] > ts]
+                r = dietz(prev[0], Decimal(prev[1]), ts, Decimal(text), mine)
+                index *= 1.0 if r is None else 1.0 + float(r)
+            elif before:
+                index *= value / before
+            peak = max(peak, index)
+            drawdown.add(x, min(0.0, index / peak - 1.0))
+            closes[ts[:10]] = value
+            prev, before = (ts, text), value
     return equity.points(), drawdown.points(), _carried(closes)
 
 
