@@ -306,3 +306,19 @@ def test_report_takes_deposits_out_of_the_return(cli, db_path):
     assert figure(result.out, "net flows") == "500.00"
     r = 100 / (1000 + 500 * 2 / 26)
     assert figure(result.out, "total return") == f"+{r * 100:.2f}%"      # not +60 %
+
+
+def test_monthly_returns_take_deposits_out(cli, db_path):
+    """1000 on Jan 15; +1000 deposited Feb 10; 2000 on Feb 20; 2200 on Mar 20.
+    By hand: January 0 %, February 0 % (the deposit is not a gain), March +10 %."""
+    with TradeRepo(db_path) as repo:
+        repo.save_portfolio_snapshot("1000", timestamp=datetime(2024, 1, 15, tzinfo=UTC))
+        repo.accounts.deposit("default", "1000", timestamp=datetime(2024, 2, 10, tzinfo=UTC))
+        repo.save_portfolio_snapshot("2000", timestamp=datetime(2024, 2, 20, tzinfo=UTC))
+        repo.save_portfolio_snapshot("2200", timestamp=datetime(2024, 3, 20, tzinfo=UTC))
+        growth = repo.analytics.growth_index(None)
+    assert growth[0] == (datetime(2024, 1, 15).date(), 1.0)
+    assert growth[-1][1] == pytest.approx(1.1)
+    result = cli("--db", db_path, "report", "--all", "--no-chart")
+    row = next(line for line in result.out.splitlines() if line.startswith("2024"))
+    assert row.split() == ["2024", "0.0", "0.0", "10.0", "10.0"], row

@@ -189,6 +189,37 @@ def _nonfinite_to_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+class _CurveWindow:
+    """The rows of an equity curve over whole UTC days: the carried-in start point (one
+    point lookup), the window's snapshots (one index range) and the external flows that
+    count (cash_movements plus ``flows=``), read on one connection."""
+
+    def __init__(self, conn, account: str, days, since, until, flows):
+        start, end = _window(days, since, until)
+        extra = _flows_in(flows)
+        start_day = start[:10] if start != "0000" else "0000-00-00"
+        self.first_day = start_day if start != "0000" else None
+        self.day_start = start_day + "T00:00:00.000000Z" if start != "0000" else "0000"
+        self.day_end = ts_in(datetime.fromisoformat(_last_day(end)).replace(
+            tzinfo=timezone.utc) + timedelta(days=1)) if end != "9999" else "9999"
+        params = {"account": account, "start": self.day_start, "end": self.day_end}
+        first = conn.execute(START_POINT_SQL, params).fetchone()
+        after = first[0] if first else self.day_start
+        points = conn.execute(POINTS_SQL, dict(params, after=after)).fetchall()
+        self.points, self.moves = [], []
+        if not points:      # no curve without a snapshot in the window
+            return
+        if first is None:
+            first, points = points[0], points[1:]
+            after = first[0]
+        last_ts = points[-1][0] if points else after
+        stored = conn.execute(FLOWS, {"account": account, "after": after,
+                                      "last": last_ts}).fetchall() if points else []
+        self.points = [first] + points
+        self.moves = sorted([(ts, signed_flow(kind, amount)) for ts, kind, amount in stored]
+                            + [(ts, amount) for ts, amount in extra if after < ts <= last_ts])
+
+
 class Analytics:
     """``repo.analytics``: statistics, performance metrics, breakdowns."""
 
@@ -253,36 +284,36 @@ class Analytics:
         if isinstance(risk_free_rate, bool) or not math.isfinite(rf) or rf <= -1:
             raise ValidationError(f"risk_free_rate: {risk_free_rate!r} must be a finite rate > -1",
                                   field="risk_free_rate", value=risk_free_rate)
-        start, end = _window(days, since, until)
-        start_day = start[:10] if start != "0000" else "0000-00-00"
-        day_start = start_day + "T00:00:00.000000Z" if start != "0000" else "0000"
-        day_end = ts_in(datetime.fromisoformat(_last_day(end)).replace(tzinfo=timezone.utc)
-                        + timedelta(days=1)) if end != "9999" else "9999"
-        extra = _flows_in(flows)
         account = to_text(account, "account")
-        params = {"account": account, "start": day_start, "end": day_end}
         with self.db.reading() as conn:
-            first = conn.execute(START_POINT_SQL, params).fetchone()
-            after = first[0] if first else day_start
-            points = conn.execute(POINTS_SQL, dict(params, after=after)).fetchall()
-            in_window = bool(points)  # no curve without a snapshot in the window
-            if first is None and points:
-                first, points = points[0], points[1:]
-                after = first[0]
-            last_ts = points[-1][0] if points else after
-            stored = conn.execute(FLOWS, {"account": account, "after": after,
-                                              "last": last_ts}).fetchall() if points else []
-            tallies = self._tallies(conn, day_start, day_end, account=account,
+            span = _CurveWindow(conn, account, days, since, until, flows)
+            tallies = self._tallies(conn, span.day_start, span.day_end, account=account,
                                     currency=currency) if statistics else {}
         name, t = single(tallies, f"account {account!r} in the window")
         metrics = dict(_stats_fields(name, t), periods_per_year=periods_per_year,
                        risk_free_rate=rf)
-        if in_window:
-            moves = sorted([(ts, signed_flow(kind, amount)) for ts, kind, amount in stored]
-                           + [(ts, amount) for ts, amount in extra if after < ts <= last_ts])
-            metrics.update(self._curve([first] + points, moves, rf, periods_per_year,
-                                       start_day if start != "0000" else None))
+        if span.points:
+            metrics.update(self._curve(span.points, span.moves, rf, periods_per_year,
+                                       span.first_day))
         return PerformanceMetrics(**metrics)
+
+    def growth_index(self, days=30, *, account="default", since=None, until=None,
+                     flows=None) -> list[tuple[date, float]]:
+        """The time-weighted growth of the window as a daily series: [(first day, 1.0)]
+        for the start value, then (day, product of 1 + the daily returns so far). Its
+        period-over-period changes are returns with deposits and withdrawals taken out
+        (the monthly returns of the report use it). Empty without a curve."""
+        with self.db.reading() as conn:
+            span = _CurveWindow(conn, to_text(account, "account"), days, since, until, flows)
+        if not span.points:
+            return []
+        curve = walk(span.points, span.moves, span.first_day)
+        out, index, day = [(curve.first_day, 1.0)], 1.0, curve.first_day
+        for r in curve.daily:
+            index *= 1.0 + r
+            out.append((day, index))
+            day += timedelta(days=1)
+        return out
 
     @staticmethod
     def _curve(points, moves, rf, periods, first_day) -> dict:

@@ -270,14 +270,14 @@ def _definitions(metrics, days, since) -> str:
         "internal rate of return.",
         f"Annualisation: {metrics.periods_per_year} periods per year; risk-free rate "
         f"{metrics.risk_free_rate * 100:g}% per year.",
-        "Total return = the chain-linked daily returns; CAGR over the days of returns; volatility = stdev(ddof=1) "
-        "x sqrt(periods); Sharpe = mean(r - rf) / stdev(r) x sqrt(periods); Sortino = "
+        "Total return = the chain-linked daily returns; CAGR over the days of returns; "
+        "volatility = stdev(ddof=1) x sqrt(periods); Sharpe = mean(r - rf) / stdev(r) x sqrt(periods); Sortino = "
         "mean(r) x periods / (downside deviation x sqrt(periods)).",
         "Max drawdown: the deepest fall of the time-weighted index below a previous peak "
         "over every snapshot, the start value the first peak. The chart "
         "draws every snapshot (long series are downsampled keeping each bucket's extremes).",
-        "Monthly return = the month's last daily value / the previous month's last value - 1 "
-        "(the first month from the first value).",
+        "Monthly return = the daily returns of the month chain-linked (deposits and "
+        "withdrawals taken out); the first month from the start value.",
         "Round trips: closed positions (average cost). Win rate = wins / all closed; profit "
         "factor = gross profit / |gross loss|; expectancy = net pnl / round trips. Amounts "
         "of two quote currencies are never added: one set of figures per currency.",
@@ -304,7 +304,7 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
         None, account=account, since=since, periods_per_year=periods_per_year,
         risk_free_rate=risk_free_rate, statistics=len(trips) <= 1,
         currency=next(iter(trips)) if len(trips) == 1 else None)
-    equity, drawdown, daily = chart_series(repo, metrics, account)
+    equity, drawdown, _ = chart_series(repo, metrics, account)
     strategies = repo.get_strategy_performance(None, account=account, since=since)
     symbols = repo.get_symbol_performance(None, account=account, since=since)
     best, worst = round_trips(repo, since=since, account=account)
@@ -313,8 +313,9 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
     title = f"tradestore report: {account}"
     chart = svg.line_chart(equity, drawdown=drawdown or False, title="Equity and drawdown",
                            heading=False)
-    months = svg.heatmap(monthly_returns(daily), yearly_returns(daily), title="Monthly returns",
-                         heading=False)
+    growth = repo.analytics.growth_index(None, account=account, since=since)
+    months = svg.heatmap(monthly_returns(growth), yearly_returns(growth),
+                         title="Monthly returns", heading=False)
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "

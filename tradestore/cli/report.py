@@ -76,10 +76,12 @@ def register(sub) -> None:
 
 
 def pictures(repo, report, *, chart=True) -> list[str]:
-    """The equity sparkline (unless ``chart`` is off) and the monthly returns table."""
+    """The equity sparkline (unless ``chart`` is off) and the monthly returns table (of
+    the time-weighted growth, so a deposit is not a monthly gain)."""
     daily = repo.analytics.equity(None, account=report.account, since=report.since)
     lines = equity_lines(daily, ascii=wants_ascii(sys.stdout)) if chart else []
-    table = monthly_table(daily)
+    table = monthly_table(repo.analytics.growth_index(None, account=report.account,
+                                                      since=report.since))
     return lines + ([""] if lines and table else []) + table
 
 
