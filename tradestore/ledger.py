@@ -19,7 +19,7 @@ from .codec import dec_in, ts_in, ts_out
 from .errors import StoreError
 from .fees import Currencies, currencies_of, fee_effect
 from .money import ZERO, exact, ratio, tidy
-from .positions import (POSITION_COLUMNS, PositionState, PositionStore, apply_fill, check_fits,
+from .positions import (POSITION_COLUMNS, PositionState, PositionStore, apply_fill, check_pnl,
                         state_from_row)
 
 FILL_COLUMNS = ("id, side, quantity, price, fees, fee_currency, fee_value, timestamp, pnl, "
@@ -159,8 +159,7 @@ def write_plan(conn, plan: Plan) -> None:
         conn.execute(DELETE_POSITION, (old.id,))
     rows = []
     for fill_id, (pnl, index, opened) in plan.results.items():
-        check_fits(plan.new[index], pnl)
-        rows.append((dec_in(pnl), plan.new[index].id,
+        rows.append((check_pnl(plan.key[2], pnl), plan.new[index].id,
                      None if opened is None else plan.new[opened].id, fill_id))
     conn.executemany(SET_FILL_RESULT, rows)
 

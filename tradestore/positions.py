@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from .codec import (MAX_PLAIN_LENGTH, canonical_json, dec_in, dec_out, json_out, plain_length,
-                    to_decimal, to_text, ts_in, ts_out, utc_now, window)
+from .codec import (canonical_json, dec_in, dec_out, json_out, to_decimal, to_text, ts_in,
+                    ts_out, utc_now, window)
 from .db import Database
 from .errors import ConflictError, ValidationError
 from .money import ZERO, exact, ratio, share, tidy
@@ -157,17 +157,24 @@ def apply_fill(position: PositionState | None, *, account, symbol, side, quantit
     return FillEffect(pnl, position, opened)
 
 
-def check_fits(s: PositionState, pnl: Decimal | None = None) -> None:
-    """A ValidationError naming the figure when a result would not fit the stored
-    form (the 38-digit inputs multiply into longer products)."""
-    for name, value in (("quantity", s.quantity), ("entry value (price x quantity)", s.entry_value),
-                        ("entry fees", s.entry_fees), ("realized_pnl", s.realized_pnl),
-                        ("fees", s.fees), ("pnl", pnl)):
-        if value is not None and plain_length(value) > MAX_PLAIN_LENGTH:
-            raise ValidationError(
-                f"{name}: the position's {name} on {s.symbol} would be {value:.6e}, longer than "
-                f"the {MAX_PLAIN_LENGTH} characters a stored amount may have; check the fill's "
-                "quantity and price", field=name.split(" ")[0], value=value)
+STORED_LENGTH = 65  # the schema's CHECK on every amount: length(text) <= 65
+FIGURES = ("quantity", "entry value (price x quantity)", "entry fees", "max quantity",
+           "realized_pnl", "fees")
+
+
+def _too_long(name: str, symbol: str, text: str) -> ValidationError:
+    return ValidationError(
+        f"{name.split(' (')[0]}: the {name} on {symbol} would be {Decimal(text):.6e}, longer "
+        f"than the {STORED_LENGTH} characters a stored amount may have; check the fills' "
+        "quantity and price", field=name.split(" ")[0], value=text)
+
+
+def check_pnl(symbol: str, pnl: Decimal | None) -> str | None:
+    """A fill's pnl as stored text, or a ValidationError naming pnl when it cannot fit."""
+    text = dec_in(pnl)
+    if text is not None and len(text) > STORED_LENGTH:
+        raise _too_long("pnl", symbol, text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -251,8 +258,14 @@ def position_from_state(s: PositionState) -> Position:
 
 
 def _row_values(s: PositionState) -> tuple:
-    return (dec_in(s.quantity), dec_in(s.entry_value), dec_in(s.entry_fees),
-            dec_in(s.max_quantity), dec_in(s.realized_pnl), dec_in(s.fees), s.trade_count)
+    """The stored texts; a figure too long for the schema is a ValidationError naming it
+    (products of 38-digit inputs can exceed what a CHECK lets through)."""
+    values = (dec_in(s.quantity), dec_in(s.entry_value), dec_in(s.entry_fees),
+              dec_in(s.max_quantity), dec_in(s.realized_pnl), dec_in(s.fees))
+    for name, text in zip(FIGURES, values):
+        if len(text) > STORED_LENGTH:
+            raise _too_long(name, s.symbol, text)
+    return (*values, s.trade_count)
 
 
 class PositionStore:
@@ -269,7 +282,6 @@ class PositionStore:
 
     @staticmethod
     def insert(conn, s: PositionState) -> int:
-        check_fits(s)
         now = ts_in(utc_now())
         s.id = conn.execute(INSERT_POSITION, (
             s.account, s.exchange, s.symbol, s.side, *_row_values(s), ts_in(s.opened_at),
@@ -279,13 +291,11 @@ class PositionStore:
 
     @staticmethod
     def update(conn, s: PositionState) -> None:
-        check_fits(s)
         conn.execute(UPDATE_POSITION, (*_row_values(s), unvalued_in(s.unvalued_fees),
                                        ts_in(s.closed_at), ts_in(utc_now()), s.id))
 
     @staticmethod
     def rewrite(conn, s: PositionState) -> None:
-        check_fits(s)
         conn.execute(REWRITE_POSITION, (s.side, *_row_values(s), unvalued_in(s.unvalued_fees),
                                         ts_in(s.opened_at), ts_in(s.closed_at), s.currency,
                                         s.strategy, ts_in(utc_now()), s.id))

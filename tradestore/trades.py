@@ -20,7 +20,7 @@ from .errors import ConflictError, ValidationError
 from .fees import currencies_of, fee_effect
 from .ledger import NEWEST_FILL, apply_trade, replay_key
 from .money import exact
-from .positions import PositionStore, check_fits
+from .positions import PositionStore, check_pnl
 
 SIDES = ("BUY", "SELL")
 KINDS = ("TRADE", "ADJUSTMENT")
@@ -251,15 +251,14 @@ class TradeStore:
             return
         position = self.positions.load_open(conn, *key)
         for trade_id, t, where in group:
-            self._fee_effect(t, currencies, where)
             try:
                 effect = apply_trade(position, key, t, currencies)
-                check_fits(effect.position, effect.pnl)
+                current = effect.position
+                if current.id is None:
+                    self.positions.insert(conn, current)
+                row = self._row(trade_id, t, effect.pnl, current.id, None, now)
             except ValidationError as exc:
                 raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
-            current = effect.position
-            if current.id is None:
-                self.positions.insert(conn, current)
             if current.closed_at is None:
                 touched[current.id] = current
             else:  # written now: only one open position per key may exist
@@ -269,7 +268,7 @@ class TradeStore:
             if effect.opened is not None:
                 opened_id = self.positions.insert(conn, effect.opened)
             position = effect.opened if current.closed_at else current
-            rows.append(self._row(trade_id, t, effect.pnl, current.id, opened_id, now))
+            rows.append(row if opened_id is None else (*row[:16], opened_id, *row[17:]))
 
     @staticmethod
     def _fee_effect(t, currencies, where):
@@ -283,7 +282,7 @@ class TradeStore:
     def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
         return (trade_id, t.account, t.symbol, t.side, dec_in(t.quantity), dec_in(t.price),
                 dec_in(t.fees), t.fee_currency, t.exchange, t.external_id, t.order_id,
-                t.strategy, ts_in(t.timestamp), dec_in(pnl if t.pnl is None else t.pnl),
+                t.strategy, ts_in(t.timestamp), check_pnl(t.symbol, pnl if t.pnl is None else t.pnl),
                 int(t.pnl is not None), position_id, opened_id,
                 json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value))
 
