@@ -65,7 +65,7 @@ def expected_positions(fills: list[dict]) -> tuple[list[dict], list[tuple]]:
     positions, per_fill, current = [], [], {}
 
     def open_(f, qty, fee):
-        p = dict(account=f["account"], symbol=f["symbol"],
+        p = dict(account=f["account"], exchange=f["exchange"], symbol=f["symbol"],
                  side="LONG" if f["side"] == "BUY" else "SHORT", quantity=qty,
                  entry_value=f["price"] * qty, entry_fees=fee, max_quantity=qty,
                  realized_pnl=Decimal(0), fees=fee, trade_count=1, opened_at=f["ts"],
@@ -324,15 +324,15 @@ def check_agreement(m: TradeStoreMachine) -> None:
           f["order_id"]) for f in m.fills]
     positions, per_fill = expected_positions(m.fills)
     stored = repo.db.query("SELECT id, account, symbol, side, quantity, entry_value, entry_fees, "
-                           "max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at "
-                           "FROM positions ORDER BY id")
+                           "max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at, "
+                           "exchange FROM positions ORDER BY id")
     assert len(stored) == len(positions)
     for want, row in zip(positions, stored):
         got = dict(account=row[1], symbol=row[2], side=row[3], quantity=Decimal(row[4]),
                    entry_value=Decimal(row[5]), entry_fees=Decimal(row[6]),
                    max_quantity=Decimal(row[7]), realized_pnl=Decimal(row[8]),
                    fees=Decimal(row[9]), trade_count=row[10], opened_at=ts_out(row[11]),
-                   closed_at=ts_out(row[12]))
+                   closed_at=ts_out(row[12]), exchange=row[13])
         assert got == {k: v for k, v in want.items() if k != "cash"}, f"position {row[0]}"
         # no rounding residue: a round trip's pnl is its cash flow, held value accounted
         with localcontext(WIDE):

@@ -196,8 +196,7 @@ class TradeStore:
         with self.db.transaction() as conn:
             known = self._known_external_ids(conn, items)
             next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM trades").fetchone()[0]
-            groups: dict[tuple, list] = {}
-            ids, checked_accounts, checked_orders = [], set(), set()
+            fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
             for index, t in enumerate(items):
                 key = (t.exchange, t.external_id)
                 if t.external_id is not None and key in known:
@@ -217,66 +216,66 @@ class TradeStore:
                         raise ValidationError(f"{where}order_id: {t.order_id} is not a stored order",
                                               field="order_id", value=t.order_id)
                     checked_orders.add(t.order_id)
-                groups.setdefault((t.account, t.exchange, t.symbol), []).append(
-                    (next_id, t, where))
+                fresh.append((next_id, t, where))
                 ids.append(next_id)
                 if t.external_id is not None:
                     known[key] = next_id
                 next_id += 1
-            rows, late, touched = [], {}, {}
+            rows, late, touched, keys = [], {}, {}, {}
             now = ts_in(utc_now())
-            for key, group in groups.items():
-                group.sort(key=lambda item: (item[1].timestamp, item[0]))
-                self._apply_group(conn, key, group, rows, late, touched, now)
+            # in (timestamp, id) order, so round trips are also created in time order
+            fresh.sort(key=lambda item: (item[1].timestamp, item[0]))
+            for trade_id, t, where in fresh:
+                key = (t.account, t.exchange, t.symbol)
+                if key not in keys:  # its earliest new fill: incremental, or a replay?
+                    keys[key] = self._start_key(conn, key, t, trade_id, late)
+                self._apply(conn, key, keys[key], trade_id, t, where, rows, late, touched, now)
             conn.executemany(INSERT_TRADE, rows)
             for position in touched.values():
                 self.positions.update(conn, position)
             for key, point in late.items():
                 replay_key(conn, key, point)
             if self.order_hook and checked_orders:
-                self.order_hook(conn, [(trade_id, t) for group in groups.values()
-                                       for trade_id, t, _ in group if t.order_id is not None])
+                self.order_hook(conn, [(trade_id, t) for trade_id, t, _ in fresh
+                                       if t.order_id is not None])
         return ids
 
-    def _apply_group(self, conn, key, group, rows, late, touched, now) -> None:
-        """Apply one key's new fills (sorted) incrementally, or mark the key for replay."""
+    def _start_key(self, conn, key, first, first_id, late) -> list:
+        """[currencies, open position] of a key; marks the key for replay when its
+        earliest new fill is older than its newest stored fill."""
         currencies = currencies_of(conn, key[2])
         newest = conn.execute(NEWEST_FILL, key).fetchone()
-        first_id, first = group[0][0], group[0][1]
         if newest is not None and ts_in(first.timestamp) < newest[0]:
             late[key] = (ts_in(first.timestamp), first_id)
-            for trade_id, t, where in group:  # validated now, applied by the replay
-                self._fee_effect(t, currencies, where)
-                rows.append(self._row(trade_id, t, None, None, None, now))
-            return
-        position = self.positions.load_open(conn, *key)
-        for trade_id, t, where in group:
-            try:
-                effect = apply_trade(position, key, t, currencies)
-                current = effect.position
-                if current.id is None:
-                    self.positions.insert(conn, current)
-                row = self._row(trade_id, t, effect.pnl, current.id, None, now)
-            except ValidationError as exc:
-                raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
-            if current.closed_at is None:
-                touched[current.id] = current
-            else:  # written now: only one open position per key may exist
-                self.positions.update(conn, current)
-                touched.pop(current.id, None)
-            opened_id = None
-            if effect.opened is not None:
-                opened_id = self.positions.insert(conn, effect.opened)
-            position = effect.opened if current.closed_at else current
-            rows.append(row if opened_id is None else (*row[:16], opened_id, *row[17:]))
+            return [currencies, None]
+        return [currencies, self.positions.load_open(conn, *key)]
 
-    @staticmethod
-    def _fee_effect(t, currencies, where):
+    def _apply(self, conn, key, state, trade_id, t, where, rows, late, touched, now) -> None:
+        """Apply one fill to its key's open position, or store it for the key's replay."""
+        currencies, position = state
         try:
-            return fee_effect(t.side, t.quantity, t.price, t.fees, t.fee_currency, t.fee_value,
-                              currencies)
+            if key in late:  # validated now, applied by the replay
+                fee_effect(t.side, t.quantity, t.price, t.fees, t.fee_currency, t.fee_value,
+                           currencies)
+                rows.append(self._row(trade_id, t, None, None, None, now))
+                return
+            effect = apply_trade(position, key, t, currencies)
+            current = effect.position
+            if current.id is None:
+                self.positions.insert(conn, current)
+            row = self._row(trade_id, t, effect.pnl, current.id, None, now)
         except ValidationError as exc:
             raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
+        if current.closed_at is None:
+            touched[current.id] = current
+        else:  # written now: only one open position per key may exist
+            self.positions.update(conn, current)
+            touched.pop(current.id, None)
+        opened_id = None
+        if effect.opened is not None:
+            opened_id = self.positions.insert(conn, effect.opened)
+        state[1] = effect.opened if current.closed_at else current
+        rows.append(row if opened_id is None else (*row[:16], opened_id, *row[17:]))
 
     @staticmethod
     def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
