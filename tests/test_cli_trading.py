@@ -73,3 +73,34 @@ def test_reading_commands_do_not_create_a_database(cli, tmp_path):
     missing = tmp_path / "none.db"
     result = cli("--db", missing, "trades")
     assert result.code != 0 and "no such database" in result.err and not missing.exists()
+
+
+def test_void_hides_a_fill_unless_asked_and_rebuild_reports(store, cli):
+    with TradeRepo(store) as repo:
+        eth = [t for t in repo.get_trade_history(days=None) if t.symbol == "ETH/USDT"]
+    result = cli("--db", store, "void", eth[0].id, "--reason", "resync duplicate")
+    assert result.code == 0 and f"fill {eth[0].id} voided" in result.out
+    shown = json.loads(cli("--db", store, "trades", "--all", "--format", "json").out)
+    assert eth[0].id not in [row["id"] for row in shown]
+    everything = json.loads(cli("--db", store, "trades", "--all", "--include-void",
+                                "--format", "json").out)
+    voided, = [row for row in everything if row["id"] == eth[0].id]
+    assert voided["void_reason"] == "resync duplicate" and voided["kind"] == "TRADE"
+    again = cli("--db", store, "void", eth[0].id, "--reason", "x")
+    assert again.code == 1 and "already voided" in again.err and "Traceback" not in again.err
+    # the ETH short is gone with its void; only the later BUY 1.10 remains, a long
+    positions = json.loads(cli("--db", store, "positions", "--format", "json").out)
+    eth_now, = [p for p in positions if p["symbol"] == "ETH/USDT"]
+    assert (eth_now["side"], eth_now["quantity"]) == ("LONG", "1.10")
+    rebuilt = cli("--db", store, "rebuild")
+    assert rebuilt.code == 0 and "nothing to rebuild" in rebuilt.out
+    assert cli("--db", store, "check").code == 0
+
+
+def test_positions_filter_by_exchange(tmp_path, cli):
+    path = tmp_path / "v.db"
+    with TradeRepo(path) as repo:
+        repo.save_trade(TradeData("BTC/USDT", "BUY", "1", "100", exchange="a"))
+        repo.save_trade(TradeData("BTC/USDT", "SELL", "2", "100", exchange="b"))
+    rows = json.loads(cli("--db", path, "positions", "--exchange", "b", "--format", "json").out)
+    assert [(r["exchange"], r["side"], r["quantity"]) for r in rows] == [("b", "SHORT", "2")]
