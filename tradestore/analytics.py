@@ -18,7 +18,7 @@ from .accounts import FLOWS, signed_flow
 from .codec import to_decimal, to_text, to_utc, ts_in, utc_now, window
 from .db import Database
 from .errors import ValidationError
-from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, Tally, single, tally
+from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, Tally, chunks, single, tally
 from .money import EXACT, ratio, tidy
 from .returns import money_weighted, walk
 
@@ -238,7 +238,7 @@ class Analytics:
                 raise ValidationError(f"{name}: {value!r} must be text or None", field=name,
                                       value=value)
             params[name] = value
-        return tally(conn.execute(ROUND_TRIPS_SQL, params), key)
+        return tally(chunks(conn.execute(ROUND_TRIPS_SQL, params)), key)
 
     def statistics(self, days=30, *, account=None, strategy=None, symbol=None, exchange=None,
                    currency=None, since=None, until=None) -> TradeStatistics:

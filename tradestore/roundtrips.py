@@ -86,16 +86,18 @@ def tally(rows, key: int | None = None) -> dict:
                 best, worst, held = t.largest_win, t.largest_loss, t.holding_micros
             pnl = Decimal(pnl_text)
             n += 1
-            if pnl > 0:
-                wins += 1
-                profit += pnl
-                if best is None or pnl > best:
-                    best = pnl
-            elif pnl < 0:
+            if not pnl:            # break-even (the sign of a stored zero is not read)
+                pass
+            elif pnl_text[0] == "-":
                 losses += 1
                 loss += pnl
                 if worst is None or pnl < worst:
                     worst = pnl
+            else:
+                wins += 1
+                profit += pnl
+                if best is None or pnl > best:
+                    best = pnl
             fees += Decimal(fee_text)
             held += micros
             if unvalued is not None:
@@ -127,6 +129,16 @@ def _tally_groups(rows, key: int) -> dict:
                 _add_unvalued(g[6], row[4])
     return {name: Tally(g[0], g[1], g[2], g[3], g[4], g[5], unvalued=g[6])
             for name, g in groups.items()}
+
+
+def chunks(cursor, size: int = 4096):
+    """The cursor's rows fetched a block at a time: flat memory, fewer calls than
+    iterating the cursor row by row."""
+    while True:
+        block = cursor.fetchmany(size)
+        if not block:
+            return
+        yield from block
 
 
 def describe(currency: str) -> str:

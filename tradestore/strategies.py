@@ -18,7 +18,7 @@ from .codec import (canonical_json, json_object_in, json_out, optional_text,
 from .db import Database
 from .errors import ConflictError, NotFoundError, ValidationError
 from .money import EXACT, ZERO, tidy
-from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, single, tally
+from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, chunks, single, tally
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ class Strategies:
         bounds = _bounds(days, since, until)
         with self.db.reading() as conn:
             fills = dict(r for r in conn.execute(FILL_COUNT, dict(bounds, name=name)) if r[1])
-            rows = conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, name, currency))
+            rows = chunks(conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, name, currency)))
             tallies = tally(rows)
             if (not fills and not tallies
                     and not conn.execute(HAS_FILLS, (name,)).fetchone()[0]
@@ -304,7 +304,7 @@ class Strategies:
         bounds = _bounds(days, since, until)
         with self.db.reading() as conn:
             fills = dict(conn.execute(FILL_COUNTS, bounds).fetchall())
-            rows = conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, None, currency))
+            rows = chunks(conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, None, currency)))
             grouped = tally(rows, GROUP_COLUMN["strategy"])
             names = [r[0] for r in conn.execute("SELECT name FROM strategies")]
         by_name: dict = {}
