@@ -272,3 +272,11 @@ def test_a_voided_fill_counts_nowhere(one_currency, cli):
     data = json.loads(cli("--db", one_currency, "report", "--all", "--format", "json").out)
     assert data["metrics"]["total_trades"] == 4 and "beta" not in \
         {r["name"] for r in data["strategies"]}
+
+
+def test_records_stay_hashable_and_comparable(two_currencies):
+    with TradeRepo(two_currencies, readonly=True) as repo:
+        eur = repo.get_statistics(None, currency="EUR")
+        assert eur == repo.get_statistics(None, currency="EUR") and hash(eur) == hash(
+            repo.get_statistics(None, currency="EUR"))
+        assert hash(repo.calculate_performance_metrics(None, statistics=False)) is not None

@@ -68,7 +68,7 @@ class TradeStatistics:
     expectancy: Decimal | None = None
     avg_holding_time: timedelta | None = None
     currency: str | None = None
-    unvalued_fees: dict = field(default_factory=dict)
+    unvalued_fees: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
