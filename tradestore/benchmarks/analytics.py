@@ -181,7 +181,7 @@ def floor_performance(conn) -> tuple:
     every snapshot; plus the statistics."""
     last_of_day: dict[str, str] = {}
     peak, peak_at, max_dd, longest = -math.inf, None, 0.0, 0.0
-    below, last_seconds = False, 0.0
+    below = False
     parse = datetime.fromisoformat
     first = None
     for ts, value_text in _blocks(conn.execute(FLOOR_CURVE, ("0000", "9999"))):
