@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradestore import AsyncTradeRepo, StoreError, TradeData, TradeRepo
+from tradestore import AsyncTradeRepo, StoreError, TradeData, TradeRepo, ValidationError
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -186,4 +186,24 @@ def test_not_opened_store_refuses():
         repo = AsyncTradeRepo(":memory:")
         with pytest.raises(StoreError, match="not opened"):
             await repo.save_trade(fills(1)[0])
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------ hostile input (issue 14.8)
+
+@pytest.mark.parametrize("path", [None, 5, b"trades.db", ["a.db"]])
+def test_a_path_that_is_not_a_file_name_is_refused(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError, match="^path: .* is not a file name"):
+        AsyncTradeRepo(path)
+    assert list(tmp_path.iterdir()) == []  # no file named "None" or "5"
+
+
+def test_run_refuses_what_is_not_callable(tmp_path):
+    async def main():
+        async with AsyncTradeRepo(tmp_path / "t.db") as repo:
+            for fn in (5, None, "save_trade"):
+                with pytest.raises(ValidationError, match="^fn: .* is not callable"):
+                    await repo.run(fn)
+            assert await repo.run(lambda r: r.current_version) >= 1
     asyncio.run(main())

@@ -32,6 +32,7 @@ FOREVER_OPTIONS = {"--follow"}
 # owner removes an entry when the command prints our one-line error instead.
 KNOWN_ESCAPES: set[tuple[str, str]] = {
     ("trades", "OverflowError"),  # trades.py history(limit=10**22) reaches SQLite (record helper)
+    ("orders", "OverflowError"),  # orders.py recent(limit=10**39) reaches SQLite (record helper)
 }
 
 HOSTILE = ["", " ", "-1", "0", "nan", "inf", "-inf", "1e10", "1e999999", "9" * 40, "1.5",

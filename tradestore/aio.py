@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
 from .codec import show
-from .errors import StoreError
+from .errors import StoreError, ValidationError
 from .repo import TradeRepo
 
 PAGE = 500
@@ -44,6 +45,9 @@ class AsyncTradeRepo:
     """
 
     def __init__(self, path="trades.db", **options):
+        if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+            raise ValidationError(f"path: {show(path)} is not a file name (give a str or a "
+                                  "Path)", field="path", value=path)
         self.path = str(path)
         self._options = options
         self._executor: ThreadPoolExecutor | None = None
@@ -123,6 +127,9 @@ class AsyncTradeRepo:
 
     async def run(self, fn, *args, **kwargs):
         """``fn(trade_repo, *args, **kwargs)`` on the worker thread; returns its result."""
+        if not callable(fn):
+            raise ValidationError(f"fn: {show(fn)} is not callable (give a function taking the "
+                                  "TradeRepo)", field="fn", value=fn)
         repo = self._trade_repo()
         return await self._submit(fn, repo, *args, **kwargs)
 
