@@ -685,3 +685,13 @@ def test_cli_help_texts(cli):
         result = cli("artifacts", action, "--help")
         assert result.code == 0 and "--base-path" in result.out
     assert cli("artifacts").code == 2
+
+
+# ---------------------------------------------------------------- hostile input (issue 14.8)
+
+@pytest.mark.parametrize("base_path", [None, 5, b"artifacts", "", "a\x00b", "\ud800"])
+def test_a_base_path_that_is_not_a_folder_name_is_refused(base_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError, match="^base_path: .*(not a file name|not valid Unicode)"):
+        ArtifactManager(base_path)
+    assert list(tmp_path.iterdir()) == []

@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
-from .codec import show
+from .codec import show, to_path
 from .errors import StoreError, ValidationError
 from .repo import TradeRepo
 
@@ -45,10 +44,7 @@ class AsyncTradeRepo:
     """
 
     def __init__(self, path="trades.db", **options):
-        if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
-            raise ValidationError(f"path: {show(path)} is not a file name (give a str or a "
-                                  "Path)", field="path", value=path)
-        self.path = str(path)
+        self.path = str(to_path(path, "path"))
         self._options = options
         self._executor: ThreadPoolExecutor | None = None
         self._repo: TradeRepo | None = None

@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .files import fsync_dir
-from .codec import (json_object_in, json_out, optional_utc, show, to_choice, to_text, to_utc,
+from .codec import (json_object_in, json_out, optional_utc, show, to_choice, to_path, to_text, to_utc,
                     ts_in, ts_out, utc_now)
 from .errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
                      ReadOnlyError, StoreError, ValidationError)
@@ -249,10 +249,7 @@ class ArtifactManager:
     """
 
     def __init__(self, base_path="artifacts/", *, repo: TradeRepo | None = None):
-        if not isinstance(base_path, (str, os.PathLike)) or not str(base_path):
-            raise ValidationError(f"base_path: {show(base_path)} must be a folder path",
-                                  field="base_path", value=base_path)
-        self.base_path = Path(base_path).absolute()
+        self.base_path = to_path(base_path, "base_path").absolute()
         self._owns_repo = repo is None
         if repo is None:
             self._make_dir(self.base_path)

@@ -468,6 +468,21 @@ def check_unicode(value: str, field: str) -> str:
     return value
 
 
+def to_path(value, field: str):
+    """A file or folder name (str or os.PathLike) that the OS can take: not empty, no
+    NUL, valid Unicode. Returns a ``pathlib.Path``."""
+    import os
+    from pathlib import Path
+    text = None
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes):
+        text = os.fspath(value)
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise ValidationError(f"{field}: {_show(value)} is not a file name (give a non-empty "
+                              "str or Path without NUL characters)", field=field, value=value)
+    check_unicode(text, field)
+    return Path(text)
+
+
 def optional_text(value, field: str, **limits) -> str | None:
     return None if value is None else to_text(value, field, **limits)
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from .codec import show, to_id
+from .codec import show, to_id, to_path
 from .errors import DatabaseError, StoreError, ValidationError
 from .exchange_io import Progress
 from .trades import FIELD_NAMES, TradeData
@@ -106,11 +105,8 @@ def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=Fal
 
 
 def _source_path(source) -> Path:
-    if not isinstance(source, (str, os.PathLike)) or isinstance(source, bytes):
-        raise ValidationError(f"source: {show(source)} is not a file name", field="source",
-                              value=source)
+    path = to_path(source, "source")
     try:
-        path = Path(source)
         found = path.is_file()
     except (ValueError, OSError, TypeError):
         found = False
