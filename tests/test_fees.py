@@ -157,3 +157,19 @@ def test_round_trip_pnl_is_its_cash_flow_in_quote_whatever_the_fee_currency(spec
         assert realised - held == cash
         assert effect.quantity > 0
         assert repo.derived_problems() == []
+
+
+def test_csv_import_follows_the_same_rule(repo, tmp_path):
+    from tradestore.imports import import_trades
+    source = tmp_path / "fills.csv"
+    source.write_text(
+        "timestamp,symbol,side,quantity,price,fees,fee_currency,fee_value,kind\n"
+        "2024-01-01T00:00:01Z,BTC/USDT,BUY,2,100,0.002,BTC,,TRADE\n"
+        "2024-01-01T00:00:02Z,BTC/USDT,SELL,0.999,110,0.01,BNB,3,ADJUSTMENT\n",
+        encoding="utf-8")
+    import_trades(repo, source)
+    p = repo.get_position("BTC/USDT")
+    # holds 2 - 0.002 = 1.998 (entry 199.8, fee 0.002 x 100 = 0.2); sells half, 0.999 at
+    # 110: 109.89 - 99.9 - 0.1 (half the entry fee) - 3 (the BNB fee's given value) = 6.89
+    assert (p.quantity, p.realized_pnl, p.fees) == (D("0.999"), D("6.89"), D("3.2"))
+    assert [t.kind for t in repo.get_trade_history(days=None)] == ["TRADE", "ADJUSTMENT"]
