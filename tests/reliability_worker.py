@@ -185,9 +185,9 @@ class Writer:
 
 TRADE_ROWS = ("SELECT id, account, symbol, side, quantity, price, fees, timestamp, pnl, pnl_given, "
               "position_id, opened_position_id, order_id, exchange, external_id "
-              "FROM trades ORDER BY id")
+              "FROM trades WHERE voided_at IS NULL ORDER BY id")
 POSITION_ROWS = ("SELECT id, account, symbol, side, quantity, entry_value, entry_fees, "
-                 "max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at "
+                 "max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at, exchange "
                  "FROM positions ORDER BY id")
 ORDER_ROWS = "SELECT id, quantity, filled_quantity, status FROM orders ORDER BY id"
 FIELDS = ("account", "symbol", "side", "quantity", "entry_value", "entry_fees", "max_quantity",
@@ -201,14 +201,17 @@ def read_record(conn) -> tuple[list, list, list]:
 
 
 def replay(trade_rows) -> tuple[list, list]:
-    """Fold the fills, in id order, through ``positions.apply_fill``.
+    """Fold the fills, per (account, exchange, symbol) in (timestamp, id) order, through
+    ``positions.apply_fill`` (issue 15: positions per venue, in time order).
 
     Returns the positions in the order they were opened and, per fill, (trade id,
     index of its position, index of the position it opened or None, its pnl).
     """
     current, created, links = {}, [], []
-    for (trade_id, account, symbol, side, qty, price, fees, ts, pnl, given, *_rest) in trade_rows:
-        effect = apply_fill(current.get((account, symbol)), account=account, symbol=symbol,
+    for (trade_id, account, symbol, side, qty, price, fees, ts, pnl, given, *_rest) in \
+            sorted(trade_rows, key=lambda r: (r[7], r[0])):
+        key = (account, _rest[3], symbol)
+        effect = apply_fill(current.get(key), account=account, symbol=symbol, exchange=key[1],
                             side=side, quantity=Decimal(qty), price=Decimal(price),
                             fees=Decimal(fees), timestamp=ts_out(ts),
                             given_pnl=Decimal(pnl) if given else None)
@@ -220,7 +223,7 @@ def replay(trade_rows) -> tuple[list, list]:
         if opened is not None:
             opened.id = len(created)
             created.append(opened)
-        current[(account, symbol)] = opened if position.closed_at is not None else position
+        current[key] = opened if position.closed_at is not None else position
         links.append((trade_id, position.id, None if opened is None else opened.id, effect.pnl))
     return created, links
 
@@ -246,14 +249,21 @@ def record_problems(trade_rows, position_rows, order_rows) -> list[str]:
         problems.append(f"{len(trade_rows)} fills replay to {len(created)} positions, "
                         f"{len(position_rows)} stored")
     ids = {}
-    for index, (expected, row) in enumerate(zip(created, position_rows)):
+    # round trips of one key are stored with ids growing in time; keys interleave freely
+    by_key = sorted(range(len(created)), key=lambda i: (created[i].account, created[i].exchange,
+                                                         created[i].symbol, i))
+    stored = sorted(position_rows, key=lambda r: (r[1], r[13], r[2], r[0]))
+    for index, row in zip(by_key, stored):
+        expected = created[index]
         ids[index] = row[0]
         for name, raw in zip(FIELDS, row[1:]):
             want, got = getattr(expected, name), _value(name, raw)
             if want != got:
                 problems.append(f"position {row[0]} {name}: stored {raw!r}, replay {want!r}")
                 break
-    for (trade_id, pos_index, opened_index, pnl), row in zip(links, trade_rows):
+    by_id = {link[0]: link for link in links}
+    for row in trade_rows:
+        trade_id, pos_index, opened_index, pnl = by_id[row[0]]
         stored_pnl = None if row[8] is None else Decimal(row[8])
         if stored_pnl != pnl:
             problems.append(f"fill {trade_id} pnl: stored {row[8]!r}, replay {pnl!r}")
