@@ -58,9 +58,9 @@ def positions_of(repo):
 def same_record(a, b):
     assert fills_of(a) == fills_of(b)
     assert positions_of(a) == positions_of(b)
-    for account in ("default", "alt", None):
-        assert a.get_statistics(days=None, account=account) == \
-            b.get_statistics(days=None, account=account)
+    for account in ("default", "alt", None):  # per quote currency: never added together
+        assert a.get_statistics_by_currency(days=None, account=account) == \
+            b.get_statistics_by_currency(days=None, account=account)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
@@ -364,7 +364,7 @@ def test_cli_export_import_round_trip(tmp_path, cli):
         same_record(a, b)
     result = cli("--db", db, "export", "positions", "--symbol", "AAPL", "--days", "100000")
     assert result.code == 0 and result.out.startswith("id,account,symbol,side,quantity")
-    bad = write(tmp_path / "bad.csv", HEADER + "X,BUY,1,0,,,\n")
+    bad = write(tmp_path / "bad.csv", HEADER + "X,BUY,1,0,2025-01-01,,\n")
     result = cli("--db", fresh, "import", "trades", bad)
     assert result.code == 1 and result.err.startswith("tradestore: line 2: price")
 

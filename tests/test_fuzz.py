@@ -293,8 +293,9 @@ ASYNC_METHODS = [m for m in REPO_METHODS if m.startswith("repo.")
 @FUZZ
 @given(data=st.data())
 def test_async_repo_passes_our_errors_through_and_nothing_else(data, tmp_path_factory,
-                                                               template):
+                                                               template, monkeypatch):
     folder = tmp_path_factory.mktemp("aio")
+    monkeypatch.chdir(folder)  # any file a call writes (backup) lands here
     path = folder / "trades.db"
     shutil.copyfile(template, path)
     qualname = data.draw(st.sampled_from(ASYNC_METHODS), label="method")

@@ -172,25 +172,31 @@ def _builder(fmt, exchange, ignore_order_ids):
     if fmt == "ccxt":
         from .ccxt import trade_from_ccxt
         return lambda record: trade_from_ccxt(record, exchange=exchange)
+    clean = fmt == "csv"
     return lambda record: trade_from_record(record, exchange=exchange,
-                                            ignore_order_ids=ignore_order_ids)
+                                            ignore_order_ids=ignore_order_ids, _clean=clean)
 
 
-def trade_from_record(record, *, exchange=None, ignore_order_ids=False) -> TradeData:
+def trade_from_record(record, *, exchange=None, ignore_order_ids=False,
+                      _clean=False) -> TradeData:
     """A TradeData from one exported row (CSV cells are text; empty means missing).
 
     ``pnl`` is taken as given unless ``pnl_given`` says false (an export's computed
     pnl, which the store computes again). ``id``/``created_at`` are ignored.
+    ``_clean``: the CSV reader already dropped empty cells and ignored columns.
     """
-    if not isinstance(record, dict):
-        raise ValidationError(f"{show(record)} is not an object with the fill's fields",
-                              value=record)
-    values = {k: v for k, v in record.items() if v is not None and v != ""}
-    if not values.keys() <= ACCEPTED:
-        _unknown_columns(values)
-    if not values.keys().isdisjoint(IGNORED_COLUMNS):
-        for name in IGNORED_COLUMNS:
-            values.pop(name, None)
+    if _clean:
+        values = record
+    else:
+        if not isinstance(record, dict):
+            raise ValidationError(f"{show(record)} is not an object with the fill's fields",
+                                  value=record)
+        values = {k: v for k, v in record.items() if v is not None and v != ""}
+        if not values.keys() <= ACCEPTED:
+            _unknown_columns(values)
+        if not values.keys().isdisjoint(IGNORED_COLUMNS):
+            for name in IGNORED_COLUMNS:
+                values.pop(name, None)
     given = values.pop("pnl_given", None)
     if given is not None and not to_bool(given, "pnl_given"):
         values.pop("pnl", None)
@@ -321,15 +327,16 @@ def _csv_records(text):
                                   field="timestamp")
     except ValidationError as exc:
         raise ValidationError(f"line 1: {exc}; nothing was imported", field=exc.field) from None
-    last = reader.line_num
+    kept = [(i, h) for i, h in enumerate(header) if h not in IGNORED_COLUMNS]
+    last, width = reader.line_num, len(header)
     for row in reader:
         line, last = last + 1, reader.line_num
-        if not row:
-            continue
-        if len(row) != len(header):
+        if len(row) != width:
+            if not row:
+                continue
             raise ValidationError(f"line {line}: {len(row)} cells but the header has "
-                                  f"{len(header)}; nothing was imported")
-        yield line, dict(zip(header, row))
+                                  f"{width}; nothing was imported")
+        yield line, {h: row[i] for i, h in kept if row[i]}  # an empty cell is missing
 
 
 def _jsonl_records(text):
