@@ -86,9 +86,9 @@ DROP INDEX trades_replay;
 DROP INDEX positions_by_key;
 DROP INDEX positions_by_closed_account;
 DROP INDEX positions_open;
--- Not unique: two venues may each hold an open position of one (account, symbol), and a
--- downgrade keeps them rather than refuse (going up again replays every key).
-CREATE INDEX positions_open ON positions (account, symbol) WHERE closed_at IS NULL;
+-- Refuses (the whole step rolls back) while two venues each hold an open position of one
+-- (account, symbol): schema 7 cannot represent that.
+CREATE UNIQUE INDEX positions_open ON positions (account, symbol) WHERE closed_at IS NULL;
 ALTER TABLE instruments DROP COLUMN quote_currency;
 ALTER TABLE instruments DROP COLUMN base_currency;
 ALTER TABLE trades DROP COLUMN void_reason;

@@ -131,8 +131,14 @@ def fill_bookkeeping(db: Database) -> None:
     accounts = Accounts(db)
     accounts.create("spot", base_currency="USDT", initial_cash="1000")
     accounts.deposit("spot", "250.5", note="top up")
-    Instruments(db).upsert("BTC/USDT", name="Bitcoin", asset_class="crypto", tick_size="0.01",
-                           lot_size="0.00001", currency="USDT")
+    if db.scalar("PRAGMA user_version") >= 8:
+        Instruments(db).upsert("BTC/USDT", name="Bitcoin", asset_class="crypto",
+                               tick_size="0.01", lot_size="0.00001", currency="USDT")
+        return
+    with db.transaction() as conn:  # before schema 8 (no base/quote columns): a raw row
+        conn.execute("INSERT INTO instruments (symbol, name, asset_class, tick_size, lot_size, "
+                     "currency, created_at, updated_at) VALUES ('BTC/USDT', 'Bitcoin', "
+                     "'crypto', '0.01', '0.00001', 'USDT', ?, ?)", (NOW, NOW))
 
 
 def fill_market_data(db: Database) -> None:
