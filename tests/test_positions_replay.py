@@ -234,3 +234,28 @@ def test_position_overflow_is_a_validation_error_naming_the_figure(repo):
         repo.save_trade(TradeData("BIG", "BUY", big, "0." + "0" * 10 + "1" * 27,
                                   timestamp=at(0)))  # a late fill: overflow in the replay
     assert repo.table_counts()["trades"] == 1 and repo.derived_problems() == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(permuted_fills(), st.data())
+def test_voiding_fills_ends_where_never_saving_them_ends(case, data):
+    trades, order, _ = case
+    voided = data.draw(st.sets(st.integers(0, len(trades) - 1)))
+    kept = [t for i, t in enumerate(trades) if i not in voided]
+    with TradeRepo(":memory:") as repo:
+        repo.accounts.create("alt")
+        repo.save_trades(sorted(kept, key=lambda t: t.timestamp))
+        expected = record(repo)
+    with TradeRepo(":memory:") as repo:
+        repo.accounts.create("alt")
+        ids = [repo.save_trade(trades[i]) for i in order]
+        by_index = dict(zip(order, ids))
+        for i in sorted(voided, key=lambda i: data.draw(st.integers(0, 99))):
+            repo.void_trade(by_index[i], "test")
+        positions, pnl, trips, links = record(repo)
+        gone = {f"f{i}" for i in voided}
+        assert positions == expected[0] and trips == expected[2]
+        assert {k: v for k, v in pnl.items() if k not in gone} == expected[1]
+        assert [l for l in links if l[0] not in gone] == expected[3]
+        assert all(l[1:] == (None, None, None) for l in links if l[0] in gone)
+        assert repo.derived_problems() == []
