@@ -234,8 +234,9 @@ def check_call(qualname, call, conn_of, kwargs):
     assert not conn.in_transaction, f"{qualname} left a transaction open"
 
 
-# 6 examples per method keep the file near 15 s; FUZZ_EXAMPLES=200 for a deep run.
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 6)), deadline=None,
+# 5 examples per method (derandomized: the same ones every run) keep the file near 15 s
+# on an idle machine; FUZZ_EXAMPLES=200 for a deep run that explores further.
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 5)), deadline=None,
                 derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])

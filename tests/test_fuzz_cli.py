@@ -116,7 +116,8 @@ def run_in_process(argv, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 5)), deadline=None,
+# FUZZ_EXAMPLES=100 for a deep run (the default keeps the file near 10 s).
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 4)), deadline=None,
                 derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                          HealthCheck.too_slow])
 
@@ -167,10 +168,7 @@ def tradestore(*args, cwd, stdin=None, timeout=60):
 @pytest.mark.parametrize("args", [
     [b"trades", b"--symbol", b"\xff\xfe"],                 # not UTF-8: arrives as surrogates
     [b"settings", b"set", b"k", b"\xed\xa0\x80"],          # an encoded lone surrogate
-    [b"trades", b"--days", b"nan"], [b"trades", b"--days", b"1e10"],
-    [b"trades", b"--limit", b"99999999999999999999999"],
-    [b"equity", b"--days", b"-1"],
-    [b"state", b"rollback", b"99999999999999999999999"],
+    [b"trades", b"--days", b"1e10"], [b"state", b"rollback", b"99999999999999999999999"],
     [b"export", b"trades", b"--since", b"0001-01-01"],
     [b"import", b"trades", b"latin1.csv"],                 # a file that is not UTF-8
     [b"import", b"trades", b"nodate.csv"],                 # no timestamp column
