@@ -21,6 +21,7 @@ from .errors import ValidationError
 from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, Tally, chunks, single, tally
 from .money import EXACT, ratio, tidy
 from .returns import money_weighted, walk
+from . import comparison
 
 # The carried-in start value: one point lookup on (account, timestamp).
 START_POINT_SQL = """
@@ -89,6 +90,11 @@ class PerformanceMetrics(TradeStatistics):
       net_flows: deposits - withdrawals after the start value up to the end value.
       pnl: end_value - start_value - net_flows, exact.
       money_weighted_return: annualised internal rate of return, None where undefined.
+      benchmark: the benchmark's symbol ("" for a given series), None without one;
+        benchmark_timeframe: the candles' timeframe read for it (None for a series).
+      benchmark_days: the daily returns paired with the benchmark's.
+      benchmark_return, excess_return, alpha, beta, correlation, tracking_error,
+        information_ratio: floats over the paired days, None where undefined.
       Definitions: docs/metrics.md.
     """
 
@@ -110,6 +116,16 @@ class PerformanceMetrics(TradeStatistics):
     net_flows: Decimal = Decimal(0)
     pnl: Decimal | None = None
     money_weighted_return: float | None = None
+    benchmark: str | None = None
+    benchmark_timeframe: str | None = None
+    benchmark_days: int = 0
+    benchmark_return: float | None = None
+    excess_return: float | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    correlation: float | None = None
+    tracking_error: float | None = None
+    information_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -264,12 +280,16 @@ class Analytics:
 
     def performance(self, days=30, *, account="default", periods_per_year=365, risk_free_rate=0,
                     since=None, until=None, flows=None, currency=None,
-                    statistics=True) -> PerformanceMetrics:
+                    statistics=True, benchmark=None,
+                    benchmark_exchange="") -> PerformanceMetrics:
         """Equity-curve figures of ``account`` over whole UTC days, with deposits and
         withdrawals (cash_movements, plus ``flows`` [(timestamp, signed amount)] recorded
         elsewhere) taken out of the returns, and the statistics of its round trips in the
         same whole days (``currency=`` when they are in several; ``statistics=False``
-        leaves them out, for callers that show them per currency). docs/metrics.md."""
+        leaves them out, for callers that show them per currency). ``benchmark``: a
+        symbol whose stored candles give the benchmark's daily closes (on
+        ``benchmark_exchange``), or [(time, value)]; adds the comparison figures
+        (benchmark_return, alpha, beta, ...). docs/metrics.md."""
         if not isinstance(statistics, bool):
             raise ValidationError(f"statistics: {statistics!r} must be True or False",
                                   field="statistics", value=statistics)
@@ -292,10 +312,58 @@ class Analytics:
         name, t = single(tallies, f"account {account!r} in the window")
         metrics = dict(_stats_fields(name, t), periods_per_year=periods_per_year,
                        risk_free_rate=rf)
+        points = self._benchmark_points(benchmark, benchmark_exchange, span)
         if span.points:
-            metrics.update(self._curve(span.points, span.moves, rf, periods_per_year,
-                                       span.first_day))
+            figures, curve = self._curve(span.points, span.moves, rf, periods_per_year,
+                                         span.first_day)
+            metrics.update(figures)
+            if points is not None and curve.defined:
+                start, day_levels = comparison.levels(points[1], curve.first_day,
+                                                      len(curve.daily), span.points[0][0])
+                rf_period = (1.0 + rf) ** (1.0 / periods_per_year) - 1.0
+                metrics.update(comparison.figures(
+                    comparison.pairs(curve.daily, start, day_levels), rf_period,
+                    periods_per_year))
+        if points is not None:
+            metrics.update(benchmark=points[2], benchmark_timeframe=points[0])
         return PerformanceMetrics(**metrics)
+
+    def _benchmark_points(self, benchmark, exchange, span):
+        """(timeframe, points, name) of ``benchmark`` around the window; None without one."""
+        if benchmark is None:
+            return None
+        if not isinstance(benchmark, str):
+            return None, comparison.given_points(benchmark), ""
+        if not span.points:  # still check the name: a typo is an error, not "no data"
+            today = date.fromisoformat(_last_day("9999"))
+            comparison.candle_points(self.candles, benchmark, exchange, today, today)
+            return None, [], benchmark
+        first = span.first_day or span.points[0][0][:10]
+        timeframe, points = comparison.candle_points(
+            self.candles, benchmark, exchange, date.fromisoformat(first),
+            date.fromisoformat(span.points[-1][0][:10]))
+        return timeframe, points, benchmark
+
+    @property
+    def candles(self):
+        from .candles import CandleStore
+        return CandleStore(self.db)
+
+    def benchmark_curve(self, benchmark, days=30, *, account="default", since=None,
+                        until=None, flows=None, benchmark_exchange=""):
+        """The benchmark beside the equity curve: [(datetime, value)] starting at the
+        start point's time and value, then the end of each day at start value x the
+        benchmark's growth since the start (docs/metrics.md). Empty without a curve."""
+        with self.db.reading() as conn:
+            span = _CurveWindow(conn, to_text(account, "account"), days, since, until, flows)
+        points = self._benchmark_points(benchmark, benchmark_exchange, span)
+        if not span.points or points is None:
+            return []
+        curve = walk(span.points, span.moves, span.first_day)
+        start, day_levels = comparison.levels(points[1], curve.first_day, len(curve.daily),
+                                              span.points[0][0])
+        return comparison.scaled_curve(span.points[0][0], Decimal(span.points[0][1]),
+                                       curve.first_day, start, day_levels)
 
     def growth_index(self, days=30, *, account="default", since=None, until=None,
                      flows=None) -> list[tuple[date, float]]:
@@ -316,8 +384,9 @@ class Analytics:
         return out
 
     @staticmethod
-    def _curve(points, moves, rf, periods, first_day) -> dict:
-        """Every equity-curve figure from one pass over the points (returns.walk)."""
+    def _curve(points, moves, rf, periods, first_day) -> tuple[dict, object]:
+        """Every equity-curve figure from one pass over the points (returns.walk), and
+        the walked curve (its daily returns are what a benchmark is compared with)."""
         start_ts, end_ts = points[0][0], points[-1][0]
         start_value, end_value = Decimal(points[0][1]), Decimal(points[-1][1])
         with localcontext(EXACT):   # exact, however many digits
@@ -332,7 +401,7 @@ class Analytics:
                    money_weighted_return=money_weighted(start_ts, start_value, moves, end_ts,
                                                         end_value))
         if not curve.defined:
-            return out
+            return out, curve
         r = curve.daily
         n = len(r)
         growth = math.prod(1.0 + x for x in r)
@@ -355,7 +424,8 @@ class Analytics:
         cagr, max_dd = out.get("cagr"), out["max_drawdown"]
         if cagr is not None and math.isfinite(cagr) and max_dd and max_dd > 0:
             out["calmar_ratio"] = cagr / max_dd
-        return {k: _nonfinite_to_none(v) if isinstance(v, float) else v for k, v in out.items()}
+        return ({k: _nonfinite_to_none(v) if isinstance(v, float) else v
+                 for k, v in out.items()}, curve)
 
     def by_group(self, key: str, days=None, *, account=None, since=None, until=None,
                  **filters) -> list[GroupPerformance]:
