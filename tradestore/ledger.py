@@ -85,13 +85,16 @@ def fill_from_row(row) -> Fill:
 
 def apply_trade(position, key, fill, currencies: Currencies):
     """One fill through the fee rule and the position accounting (FillEffect)."""
-    effect = fee_effect(fill.side, fill.quantity, fill.price, fill.fees, fill.fee_currency,
-                        fill.fee_value, currencies)
+    if fill.fee_currency is None and fill.fee_value is None:  # the common case, as given
+        quantity, fee, unvalued = fill.quantity, fill.fees, None
+    else:
+        effect = fee_effect(fill.side, fill.quantity, fill.price, fill.fees, fill.fee_currency,
+                            fill.fee_value, currencies)
+        quantity, fee, unvalued = effect.quantity, effect.fee, effect.unvalued
     return apply_fill(position, account=key[0], exchange=key[1], symbol=key[2], side=fill.side,
-                      quantity=effect.quantity, price=fill.price, fees=effect.fee,
-                      timestamp=fill.timestamp, given_pnl=fill.pnl,
-                      currency=currencies.settle, strategy=fill.strategy,
-                      unvalued=effect.unvalued)
+                      quantity=quantity, price=fill.price, fees=fee, timestamp=fill.timestamp,
+                      given_pnl=fill.pnl, currency=currencies.settle, strategy=fill.strategy,
+                      unvalued=unvalued)
 
 
 @dataclass

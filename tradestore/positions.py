@@ -125,7 +125,8 @@ def apply_fill(position: PositionState | None, *, account, symbol, side, quantit
             position.fees += fees
             position.max_quantity = max(position.max_quantity, position.quantity)
             position.trade_count += 1
-            _add_unvalued(position.unvalued_fees, unvalued)
+            if unvalued:
+                _add_unvalued(position.unvalued_fees, unvalued)
             if given_pnl is not None:
                 position.realized_pnl = tidy(position.realized_pnl + given_pnl)
             return FillEffect(given_pnl, position)
@@ -133,7 +134,7 @@ def apply_fill(position: PositionState | None, *, account, symbol, side, quantit
         rest = quantity - closing
         closing_fee = fees if rest == 0 else share(fees, closing, quantity)
         closing_unvalued = {c: a if rest == 0 else share(a, closing, quantity)
-                            for c, a in (unvalued or {}).items()}
+                            for c, a in unvalued.items()} if unvalued else None
         value_share = share(position.entry_value, closing, position.quantity)
         fee_share = share(position.entry_fees, closing, position.quantity)
         fill_value = price * closing
@@ -145,15 +146,16 @@ def apply_fill(position: PositionState | None, *, account, symbol, side, quantit
         position.realized_pnl = tidy(position.realized_pnl + pnl)
         position.fees = tidy(position.fees + closing_fee)
         position.trade_count += 1
-        _add_unvalued(position.unvalued_fees, closing_unvalued)
+        if closing_unvalued:
+            _add_unvalued(position.unvalued_fees, closing_unvalued)
         opened = None
         if position.quantity == 0:
             position.closed_at = timestamp
             if rest > 0:
                 opened = _open(account, exchange, symbol, side, rest, price,
                                tidy(fees - closing_fee), timestamp, currency, strategy,
-                               {c: tidy(a - closing_unvalued[c])
-                                for c, a in (unvalued or {}).items()})
+                               {c: tidy(a - closing_unvalued[c]) for c, a in unvalued.items()}
+                               if unvalued else None)
     return FillEffect(pnl, position, opened)
 
 

@@ -144,6 +144,11 @@ class TradeData:
             return self.price * self.quantity
 
 
+def _time_order(item) -> tuple:
+    """Sort key of (trade id, TradeData, where): (timestamp, id)."""
+    return item[1].timestamp, item[0]
+
+
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
 
 
@@ -224,7 +229,7 @@ class TradeStore:
             rows, late, touched, keys = [], {}, {}, {}
             now = ts_in(utc_now())
             # in (timestamp, id) order, so round trips are also created in time order
-            fresh.sort(key=lambda item: (item[1].timestamp, item[0]))
+            fresh.sort(key=_time_order)
             for trade_id, t, where in fresh:
                 key = (t.account, t.exchange, t.symbol)
                 if key not in keys:  # its earliest new fill: incremental, or a replay?
@@ -279,9 +284,11 @@ class TradeStore:
 
     @staticmethod
     def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
+        pnl = pnl if t.pnl is None else t.pnl
         return (trade_id, t.account, t.symbol, t.side, dec_in(t.quantity), dec_in(t.price),
                 dec_in(t.fees), t.fee_currency, t.exchange, t.external_id, t.order_id,
-                t.strategy, ts_in(t.timestamp), check_pnl(t.symbol, pnl if t.pnl is None else t.pnl),
+                t.strategy, ts_in(t.timestamp),
+                None if pnl is None else check_pnl(t.symbol, pnl),
                 int(t.pnl is not None), position_id, opened_id,
                 json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value))
 
