@@ -6,7 +6,9 @@ calculation (statistics module, numpy when installed). Definitions: docs/metrics
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import statistics
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
@@ -325,3 +327,87 @@ def test_store_end_to_end_matches_the_oracle(days):
         return
     for name, value in oracle(rp, rb).items():
         assert getattr(m, name) == pytest.approx(value, rel=1e-7, abs=1e-9), name
+
+
+# ------------------------------------------------------------------ report, JSON, HTML, CLI
+@pytest.fixture
+def bench_db(db_path):
+    with TradeRepo(db_path) as repo:
+        snapshots(repo, VALUES)
+        candles(repo, "BTC/USDT", ["50"] + BENCH, datetime(2025, 12, 31, tzinfo=UTC))
+    return db_path
+
+
+def test_report_text_shows_the_benchmark(cli, bench_db):
+    result = cli("--db", bench_db, "report", "--all", "--benchmark", "BTC/USDT")
+    assert result.code == 0, result
+    out = result.out
+    assert "Benchmark: BTC/USDT (1d candles), 4 paired daily returns" in out
+    # the hand-worked figures, rounded for display
+    assert re.search(r"benchmark return +\+3\.74%", out)
+    assert re.search(r"excess return +\+5\.16%", out)        # 0.0516
+    assert re.search(r"beta +2\.10", out)                     # 65/31 = 2.0968
+    assert re.search(r"alpha \(ann\.\) +\+147\.18%", out)     # 45.625/31 = 1.47177
+    assert re.search(r"correlation +1\.00", out)              # 0.99561
+    te = math.sqrt(0.0077 / 3) * math.sqrt(N)                 # 0.96793...
+    assert re.search(rf"tracking error +{te * 100:.2f}%", out)
+    assert re.search(rf"information ratio +{0.015 * N / te:.2f}", out)
+    lines = out.splitlines()
+    spark = [line for line in lines if line.endswith((" portfolio", " benchmark"))]
+    assert len(spark) == 2 and len(spark[0]) == len(spark[1])
+    assert any("BTC/USDT scaled to the start value" in line for line in lines)
+    assert all(len(line) <= 80 for line in lines)
+    plain = cli("--db", bench_db, "report", "--all")
+    assert plain.code == 0 and "Benchmark" not in plain.out and "bench" not in plain.out
+
+
+def test_report_json_has_the_comparison_and_the_scaled_curve(cli, bench_db):
+    result = cli("--db", bench_db, "report", "--all", "--format", "json",
+                 "--benchmark", "BTC/USDT")
+    assert result.code == 0, result
+    data = json.loads(result.out)
+    m = data["metrics"]
+    assert m["benchmark"] == "BTC/USDT" and m["benchmark_timeframe"] == "1d"
+    assert m["beta"] == pytest.approx(65 / 31) and m["alpha"] == pytest.approx(45.625 / 31)
+    assert m["benchmark_days"] == 4
+    # 100 x 52/50 = 104, 100 x 49.4/50 = 98.8, 100 x 51.87/50 = 103.74
+    assert [(t[:10], round(v, 9)) for t, v in data["benchmark_curve"]] == [
+        ("2026-01-01", 100), ("2026-01-02", 100), ("2026-01-03", 104), ("2026-01-04", 98.8),
+        ("2026-01-05", 103.74)]
+
+
+def test_html_draws_the_benchmark_beside_the_equity(bench_db):
+    from tradestore.html_report import render_html
+    with TradeRepo(bench_db, readonly=True) as repo:
+        page = render_html(repo, benchmark="BTC/USDT")
+        plain = render_html(repo)
+    assert page.count('class="benchmark"') == 1 and 'class="benchmark"' not in plain
+    assert "BTC/USDT (scaled to the start value)" in page
+    shown = dict(re.findall(r'id="fig-(\w+)"><dt>.*?</dt><dd>(.*?)</dd>', page))
+    assert shown["beta"] == "2.10" and shown["benchmark_return"] == "+3.74%"
+    assert shown["alpha"] == "+147.18%" and shown["excess_return"] == "+5.16%"
+    assert "fig-beta" not in plain
+
+
+def test_cli_unknown_benchmark_is_one_line(bench_db):
+    from conftest import run_tradestore
+    before = bench_db.read_bytes()
+    done = run_tradestore("--db", bench_db, "report", "--benchmark", "NOPE/USDT")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "'NOPE/USDT' has no stored candles" in done.stderr
+    assert "Traceback" not in done.stderr and bench_db.read_bytes() == before
+    ok = run_tradestore("--db", bench_db, "report", "--all", "--benchmark", "BTC/USDT")
+    assert ok.returncode == 0 and "Benchmark: BTC/USDT" in ok.stdout
+
+
+def test_sparklines_share_one_scale():
+    """Equity 1..2 beside a benchmark 0..3: on a shared scale the equity line stays off
+    the lowest and the highest level, which the benchmark reaches."""
+    from tradestore.charts import BLOCKS, equity_lines
+    days = [date(2026, 1, 1), date(2026, 1, 2)]
+    lines = equity_lines(list(zip(days, [1, 2])), width=10,
+                         benchmark=list(zip(days, [0, 3])), name="IDX")
+    equity, bench = lines[0].split()[0], lines[1].split()[0]
+    assert bench[0] == BLOCKS[0] and bench[-1] == BLOCKS[-1]
+    assert BLOCKS[0] not in equity and BLOCKS[-1] not in equity
+    assert lines[3].startswith("IDX scaled to the start value")

@@ -62,11 +62,12 @@ def resample(values: list[float], width: int) -> list[float]:
     return out
 
 
-def sparkline(values, width: int = 60, *, ascii: bool = False) -> str:
+def sparkline(values, width: int = 60, *, ascii: bool = False, scale=None) -> str:
     """The series as exactly ``width`` characters, lowest value at the lowest level.
 
     ``values``: numbers or (date, value) pairs, oldest first. A flat series draws a
-    middle line; an empty one gives "" (nothing to draw).
+    middle line; an empty one gives "" (nothing to draw). ``scale``: (low, high) shared
+    with another sparkline drawn beside it (default: this series' own range).
     """
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"width: {width!r} must be a whole number >= 1")
@@ -74,7 +75,7 @@ def sparkline(values, width: int = 60, *, ascii: bool = False) -> str:
     if not numbers:
         return ""
     levels = ASCII_LEVELS if ascii else BLOCKS
-    low, high = min(numbers), max(numbers)
+    low, high = scale or (min(numbers), max(numbers))
     if high == low:
         return levels[len(levels) // 2 - 1] * width
     top = len(levels) - 1
@@ -167,10 +168,12 @@ def monthly_table(daily) -> list[str]:
 
 
 def equity_lines(daily, *, width: int = 60, ascii: bool = False,
-                 money=lambda v: f"{v:,.2f}") -> list[str]:
+                 money=lambda v: f"{v:,.2f}", benchmark=None, name="benchmark") -> list[str]:
     """The sparkline with a caption line: what the text report prints under "Equity".
 
-    [] for an empty series. ``money`` formats the low/high values.
+    [] for an empty series. ``money`` formats the low/high values. ``benchmark``: the
+    benchmark's values scaled to the start value ([(time, value)], one a day), drawn as a
+    second sparkline on the same scale and labelled with ``name``.
     """
     numbers = _numbers(daily)
     if not numbers:
@@ -179,4 +182,12 @@ def equity_lines(daily, *, width: int = 60, ascii: bool = False,
     last: date = daily[-1][0]
     caption = (f"{first} .. {last}  low {money(min(numbers))}  high {money(max(numbers))}"
                f"  ({len(numbers)} days)")
-    return [sparkline(numbers, width, ascii=ascii), caption[:MAX_WIDTH]]
+    others = _numbers(benchmark or [])
+    if not others:
+        return [sparkline(numbers, width, ascii=ascii), caption[:MAX_WIDTH]]
+    scale = (min(numbers + others), max(numbers + others))
+    label = f"{name} scaled to the start value, same scale: low {money(min(others))}  " \
+            f"high {money(max(others))}"
+    return [sparkline(numbers, width, ascii=ascii, scale=scale) + " portfolio",
+            sparkline(others, width, ascii=ascii, scale=scale) + " benchmark",
+            caption[:MAX_WIDTH], label[:MAX_WIDTH]]

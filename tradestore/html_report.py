@@ -43,6 +43,7 @@ FROM v_round_trips
 WHERE closed_at >= :start AND (:account IS NULL OR account = :account)
 """
 TOP_TRADES = 10
+WIDE = ("window", "benchmark")   # headline figures given two grid cells
 
 CSS = """
 body{margin:0;background:#f5f6f8;color:#222;font:14px/1.45 system-ui,-apple-system,
@@ -103,6 +104,20 @@ def _curve_figures(m) -> list[tuple[str, str, str]]:
         ("net_flows", "Deposits - withdrawals", money(m.net_flows)),
         ("pnl", "Pnl (end - start - flows)", money(m.pnl)),
         ("money_weighted_return", "Money-weighted return", pct(m.money_weighted_return, True)),
+    ] + (_benchmark_figures(m) if m.benchmark is not None else [])
+
+
+def _benchmark_figures(m) -> list[tuple[str, str, str]]:
+    return [
+        ("benchmark", "Benchmark", f"{text_report.benchmark_name(m)}, "
+                                   f"{m.benchmark_days} paired days"),
+        ("benchmark_return", "Benchmark return", pct(m.benchmark_return, True)),
+        ("excess_return", "Excess return", pct(m.excess_return, True)),
+        ("alpha", "Alpha (ann.)", pct(m.alpha, True)),
+        ("beta", "Beta", ratio(m.beta)),
+        ("correlation", "Correlation", ratio(m.correlation)),
+        ("tracking_error", "Tracking error (ann.)", pct(m.tracking_error)),
+        ("information_ratio", "Information ratio", ratio(m.information_ratio)),
     ]
 
 
@@ -203,7 +218,7 @@ def round_trips(repo, *, since=None, account=None, count: int = TOP_TRADES):
 
 # ------------------------------------------------------------------ HTML pieces
 def _figures(metrics, trips=None) -> str:
-    items = "".join(f'<div class="figure{" wide" if key == "window" else ""}" '
+    items = "".join(f'<div class="figure{" wide" if key in WIDE else ""}" '
                     f'id="fig-{escape(key)}">'
                     f"<dt>{escape(label)}</dt><dd>{escape(text)}</dd></div>"
                     for key, label, text in headline(metrics, trips))
@@ -278,6 +293,15 @@ def _definitions(metrics, days, since) -> str:
         "draws every snapshot (long series are downsampled keeping each bucket's extremes).",
         "Monthly return = the daily returns of the month chain-linked (deposits and "
         "withdrawals taken out); the first month from the start value.",
+        *([] if metrics.benchmark is None else [
+            "Benchmark: its daily close is its last value of each UTC day (the close of the "
+            "last candle ending that day), carried over days without one; its returns are "
+            "paired with the account's daily returns on the days both exist. Beta = "
+            "cov(r_p, r_b) / var(r_b); alpha = (mean(r_p - rf) - beta x mean(r_b - rf)) x "
+            "periods; tracking error = stdev(r_p - r_b) x sqrt(periods); information ratio "
+            "= mean(r_p - r_b) x periods / tracking error; excess return = the account's "
+            "return over the paired days - the benchmark's. The chart draws the benchmark "
+            "scaled to the start value."]),
         "Round trips: closed positions (average cost). Win rate = wins / all closed; profit "
         "factor = gross profit / |gross loss|; expectancy = net pnl / round trips. Amounts "
         "of two quote currencies are never added: one set of figures per currency.",
@@ -287,12 +311,13 @@ def _definitions(metrics, days, since) -> str:
 
 
 def render_html(repo, *, days=None, account="default", periods_per_year=365, risk_free_rate=0,
-                source=None, now=None) -> str:
+                source=None, now=None, benchmark=None, benchmark_exchange="") -> str:
     """The whole report page as a string.
 
     ``days=None`` is all time, else the window starts at midnight UTC of the day ``days``
     ago (the text report's window). ``source`` names the database shown on the page
-    (default: the store's path). ``now`` fixes the clock (tests).
+    (default: the store's path). ``now`` fixes the clock (tests). ``benchmark``: a symbol
+    with stored candles (or [(time, value)]) compared with and drawn in the equity chart.
     """
     if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float))
                              or not 0 <= days < 1e6):
@@ -303,8 +328,11 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
     metrics = repo.calculate_performance_metrics(
         None, account=account, since=since, periods_per_year=periods_per_year,
         risk_free_rate=risk_free_rate, statistics=len(trips) <= 1,
-        currency=next(iter(trips)) if len(trips) == 1 else None)
+        currency=next(iter(trips)) if len(trips) == 1 else None, benchmark=benchmark,
+        benchmark_exchange=benchmark_exchange)
     equity, drawdown, _ = chart_series(repo, metrics, account)
+    versus = [] if benchmark is None else repo.analytics.benchmark_curve(
+        benchmark, None, account=account, since=since, benchmark_exchange=benchmark_exchange)
     strategies = repo.get_strategy_performance(None, account=account, since=since)
     symbols = repo.get_symbol_performance(None, account=account, since=since)
     best, worst = round_trips(repo, since=since, account=account)
@@ -312,7 +340,8 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
     generated = (now or utc_now()).strftime("%Y-%m-%d %H:%M UTC")
     title = f"tradestore report: {account}"
     chart = svg.line_chart(equity, drawdown=drawdown or False, title="Equity and drawdown",
-                           heading=False)
+                           heading=False, benchmark=versus,
+                           benchmark_label=metrics.benchmark or "benchmark")
     growth = repo.analytics.growth_index(None, account=account, since=since)
     months = svg.heatmap(monthly_returns(growth), yearly_returns(growth),
                          title="Monthly returns", heading=False)

@@ -34,6 +34,8 @@ class Report:
       strategies, symbols: GroupPerformance rows of the account over the same window.
       round_trips: {currency: TradeStatistics} of the account's closed round trips, one
         block per quote currency ("" = round trips without a currency).
+      benchmark_curve: [(datetime, value)] the benchmark scaled to the start value (the
+        start point, then the end of each day), [] without a benchmark.
     """
 
     account: str
@@ -43,11 +45,14 @@ class Report:
     strategies: list[GroupPerformance]
     symbols: list[GroupPerformance]
     round_trips: dict = None
+    benchmark_curve: list = None
 
 
-def collect(repo, days=30, *, account="default", now=None) -> Report:
+def collect(repo, days=30, *, account="default", now=None, benchmark=None,
+            benchmark_exchange="") -> Report:
     """The report's figures. ``days=None`` is all time; otherwise the window starts at
-    midnight UTC of the day ``days`` ago (as ``calculate_performance_metrics`` does)."""
+    midnight UTC of the day ``days`` ago (as ``calculate_performance_metrics`` does).
+    ``benchmark``: a symbol with stored candles (or [(time, value)]) to compare with."""
     since = None
     if days is not None:
         if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days < 1e6:
@@ -56,15 +61,20 @@ def collect(repo, days=30, *, account="default", now=None) -> Report:
         start = (now or utc_now()) - timedelta(days=days)
         since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     trips = repo.get_statistics_by_currency(None, account=account, since=since)
+    versus = dict(benchmark=benchmark, benchmark_exchange=benchmark_exchange)
     if len(trips) > 1:   # amounts of two currencies are never added: one block each
         metrics = repo.calculate_performance_metrics(None, account=account, since=since,
-                                                     statistics=False)
+                                                     statistics=False, **versus)
     else:
         metrics = repo.calculate_performance_metrics(None, account=account, since=since,
-                                                     currency=next(iter(trips), None))
+                                                     currency=next(iter(trips), None),
+                                                     **versus)
+    curve = [] if benchmark is None else repo.analytics.benchmark_curve(
+        benchmark, None, account=account, since=since, benchmark_exchange=benchmark_exchange)
     return Report(account, days, since, metrics,
                   repo.get_strategy_performance(None, account=account, since=since),
-                  repo.get_symbol_performance(None, account=account, since=since), trips)
+                  repo.get_symbol_performance(None, account=account, since=since), trips,
+                  curve)
 
 
 # ------------------------------------------------------------------ display formats
@@ -186,6 +196,8 @@ def render_text(report: Report, *, source: str | None = None,
         (("pnl (flows out)", money(m.pnl)), ("net flows", money(m.net_flows))),
         (("money-weighted", pct(m.money_weighted_return, True)), ("", "")),
     ])
+    if m.benchmark is not None:
+        lines += [""] + benchmark_block(m)
     if pictures:
         lines += [""] + pictures
     blocks = report.round_trips or {m.currency or "": m}
@@ -194,6 +206,28 @@ def render_text(report: Report, *, source: str | None = None,
     lines += [""] + _table("By strategy", "strategy", report.strategies)
     lines += [""] + _table("By symbol", "symbol", report.symbols)
     return "\n".join(lines) + "\n"
+
+
+def benchmark_name(m: PerformanceMetrics) -> str:
+    """"BTC/USDT (1d candles)" or "the given series"."""
+    if not m.benchmark:
+        return "the given series"
+    return m.benchmark + (f" ({m.benchmark_timeframe} candles)" if m.benchmark_timeframe
+                          else "")
+
+
+def benchmark_block(m: PerformanceMetrics) -> list[str]:
+    """The comparison with the benchmark, over the days both have a return."""
+    lines = [_fit("Benchmark: ", f"{benchmark_name(m)}, {m.benchmark_days} paired daily "
+                                 "returns")]
+    return lines + _pairs([
+        (("benchmark return", pct(m.benchmark_return, True)),
+         ("excess return", pct(m.excess_return, True))),
+        (("alpha (ann.)", pct(m.alpha, True)), ("beta", ratio(m.beta))),
+        (("correlation", ratio(m.correlation)),
+         ("tracking error", pct(m.tracking_error))),
+        (("information ratio", ratio(m.information_ratio)), ("", "")),
+    ])
 
 
 def _trips_block(t: TradeStatistics, currency: str | None) -> list[str]:
@@ -227,5 +261,6 @@ def render_json(report: Report) -> str:
             "metrics": _shallow(report.metrics),
             "strategies": [_shallow(r) for r in report.strategies],
             "symbols": [_shallow(r) for r in report.symbols],
-            "round_trips": {c: _shallow(t) for c, t in (report.round_trips or {}).items()}}
+            "round_trips": {c: _shallow(t) for c, t in (report.round_trips or {}).items()},
+            "benchmark_curve": [[t, v] for t, v in report.benchmark_curve or []]}
     return json.dumps(to_plain(data), indent=1) + "\n"

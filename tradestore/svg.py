@@ -22,6 +22,7 @@ MAX_POINTS = 2000
 FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif\""
 EQUITY_COLOUR = "#1f5fa8"
 DRAWDOWN_COLOUR = "#c62828"
+BENCHMARK_COLOUR = "#e08a00"
 GRID_COLOUR = "#e3e3e3"
 TEXT_COLOUR = "#333333"
 NEUTRAL = (244, 244, 244)
@@ -264,7 +265,8 @@ def _value_axis(ticks, sy, left, right, labels) -> list[str]:
 
 
 def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960,
-               height: int = 460, max_points: int = MAX_POINTS, heading: bool = True) -> str:
+               height: int = 460, max_points: int = MAX_POINTS, heading: bool = True,
+               benchmark=None, benchmark_label: str = "benchmark") -> str:
     """The equity curve, with the drawdown shaded in a panel beneath it.
 
     ``series``: [(x, value)] in time order. ``drawdown``: True to compute it from the
@@ -272,6 +274,9 @@ def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960
     Both series are downsampled to ``max_points``. Fewer than two points, or no time
     span, draw :func:`no_data`. ``heading=False`` leaves the title out of the picture
     (it stays the accessible label) for a page that has its own heading.
+    ``benchmark``: [(x, value)] drawn as a second, dashed line on the same value axis
+    (already scaled to the equity's start value), with a legend naming
+    ``benchmark_label``; its points outside the equity's time span are left out.
     """
     points = [(to_epoch(x), float(y)) for x, y in series
               if y is not None and math.isfinite(float(y))]
@@ -287,10 +292,13 @@ def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960
     dd = downsample(dd, max_points) if dd else []
     left, right, top, bottom = 86, width - 24, 34 if heading else 14, height - 34
     t0, t1 = points[0][0], points[-1][0]
+    other = [(to_epoch(x), float(y)) for x, y in benchmark or []
+             if y is not None and math.isfinite(float(y))]
+    other = downsample([(x, y) for x, y in other if t0 <= x <= t1], max_points)
     sx = _Scale(t0, t1, left, right)
     gap = 18
     equity_bottom = top + (bottom - top - gap) * 0.70 if dd else bottom
-    values = [y for _, y in points]
+    values = [y for _, y in points] + [y for _, y in other]
     ticks = nice_ticks(min(values), max(values), 5)
     sy = _Scale(ticks[0], ticks[-1], equity_bottom, top)
     decimals = tick_decimals(ticks)
@@ -304,6 +312,14 @@ def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960
     parts.append(f'<path d="{area}" fill="{EQUITY_COLOUR}" fill-opacity="0.08" stroke="none"/>')
     parts.append(f'<path class="equity" d="{_path(points, sx, sy)}" fill="none" '
                  f'stroke="{EQUITY_COLOUR}" stroke-width="1.6" stroke-linejoin="round"/>')
+    if len(other) >= 2:
+        parts.append(f'<path class="benchmark" d="{_path(other, sx, sy)}" fill="none" '
+                     f'stroke="{BENCHMARK_COLOUR}" stroke-width="1.4" '
+                     f'stroke-dasharray="5 3" stroke-linejoin="round"/>')
+        parts.append(_text(left + 8, top + 16, "equity", size=11, colour=EQUITY_COLOUR,
+                           cls="legend"))
+        parts.append(_text(left + 60, top + 16, f"{benchmark_label} (scaled to the start "
+                           "value)", size=11, colour=BENCHMARK_COLOUR, cls="legend"))
     parts.append(f'<rect x="{left}" y="{top}" width="{right - left}" '
                  f'height="{equity_bottom - top:.1f}" fill="none" stroke="#bbbbbb"/>')
     if dd:

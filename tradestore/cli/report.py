@@ -57,6 +57,11 @@ def register(sub) -> None:
                    help="leave out the equity sparkline (text format)")
     p.add_argument("--html", metavar="FILE",
                    help="also write a self-contained HTML page with charts to FILE")
+    p.add_argument("--benchmark", metavar="SYMBOL",
+                   help="compare with SYMBOL's stored candles (daily closes): benchmark "
+                        "return, alpha, beta, correlation, tracking error, information ratio")
+    p.add_argument("--benchmark-exchange", metavar="NAME", default="",
+                   help="the exchange of the benchmark's candles (default: none, '')")
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser(
@@ -79,7 +84,9 @@ def pictures(repo, report, *, chart=True) -> list[str]:
     """The equity sparkline (unless ``chart`` is off) and the monthly returns table (of
     the time-weighted growth, so a deposit is not a monthly gain)."""
     daily = repo.analytics.equity(None, account=report.account, since=report.since)
-    lines = equity_lines(daily, ascii=wants_ascii(sys.stdout)) if chart else []
+    bench = report.benchmark_curve or []
+    lines = equity_lines(daily, ascii=wants_ascii(sys.stdout), benchmark=bench[-len(daily):],
+                         name=report.metrics.benchmark or "benchmark") if chart else []
     table = monthly_table(repo.analytics.growth_index(None, account=report.account,
                                                       since=report.since))
     return lines + ([""] if lines and table else []) + table
@@ -88,7 +95,8 @@ def pictures(repo, report, *, chart=True) -> list[str]:
 def cmd_report(args) -> int:
     days = None if args.all else args.days
     with open_repo(args, readonly=True) as repo:
-        report = collect(repo, days, account=args.account)
+        report = collect(repo, days, account=args.account, benchmark=args.benchmark,
+                         benchmark_exchange=args.benchmark_exchange)
         source = repo.path
         if args.format == "json":
             text = render_json(report)
@@ -96,7 +104,8 @@ def cmd_report(args) -> int:
             text = render_text(report, source=source,
                                pictures=pictures(repo, report, chart=not args.no_chart))
         html = args.html and write_html(repo, args.html, days=days, account=args.account,
-                                        source=source)
+                                        source=source, benchmark=args.benchmark,
+                                        benchmark_exchange=args.benchmark_exchange)
     print(text, end="")
     if html:
         print(f"HTML report written to {html}", file=sys.stderr)
