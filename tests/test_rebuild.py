@@ -126,3 +126,20 @@ def test_store_at_version_7_with_two_venues_is_rekeyed_when_opened(tmp_path):
         assert repo.check() == []
         rebuilt = [e for e in repo.events.recent() if e.event_type == "rebuild"]
         assert len(rebuilt) == 1 and "change" in rebuilt[0].message
+
+
+def test_a_key_that_cannot_be_replayed_is_reported_and_left(tmp_path):
+    path = tmp_path / "t.db"
+    build(path)
+    raw = sqlite3.connect(path)
+    with raw:  # a fee the rule refuses: a base fee as large as the quantity bought
+        raw.execute("UPDATE trades SET fees = '2', fee_currency = 'ETH' "
+                    "WHERE symbol = 'ETH/USDT' AND side = 'BUY'")
+    raw.close()
+    with TradeRepo(path) as repo:
+        before = repo.get_position("ETH/USDT")
+        line, = repo.check()
+        assert "symbol 'ETH/USDT': cannot be replayed from the fills (fees: a 2 ETH fee" in line
+        changes = repo.rebuild()
+        assert len(changes) == 1 and changes[0].endswith("left as stored")
+        assert repo.get_position("ETH/USDT") == before

@@ -279,7 +279,13 @@ def rebuild(conn, now: str) -> list[str]:
     the fills, inside the caller's transaction; returns what changed."""
     changes = []
     for key in conn.execute(ALL_KEYS).fetchall():
-        plan = plan_key(conn, tuple(key))
+        try:
+            plan = plan_key(conn, tuple(key))  # reads only: a failure leaves the key as it is
+        except (StoreError, InvalidOperation, ValueError, TypeError) as exc:
+            changes.append(f"positions of account {key[0]!r} exchange {key[1]!r} symbol "
+                           f"{key[2]!r}: cannot be replayed from the fills ({exc}); left as "
+                           "stored")
+            continue
         problems = plan_problems(plan)
         if problems:
             write_plan(conn, plan)

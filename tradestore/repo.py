@@ -95,7 +95,12 @@ class TradeRepo:
         crossed version 8 with fills is rebuilt at once (issue 15.3)."""
         if before < REKEY_VERSION <= self.migrator.current_version \
                 and self.db.query_one("SELECT 1 FROM trades LIMIT 1") is not None:
-            changes = self.rebuild()
+            try:
+                changes = self.rebuild()
+            except StoreError as exc:  # the store stays usable; 'tradestore check' shows it
+                self.events.log("rebuild", f"positions could not be replayed under the schema "
+                                f"{REKEY_VERSION} key: {exc}", severity="error")
+                return
             if changes:
                 self.events.log("rebuild", f"positions replayed under the schema {REKEY_VERSION} "
                                 f"key: {len(changes)} change(s)", details={"changes": changes[:100]})
