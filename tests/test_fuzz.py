@@ -60,6 +60,8 @@ KNOWN_ESCAPES: set[tuple[str, str]] = {
     ("TradeRepo.get_open_orders", "UnicodeEncodeError"),
     ("OrderStore.open_orders", "UnicodeEncodeError"),
     ("TradeRepo.get_recent_orders", "UnicodeEncodeError"),
+    ("OrderStore.recent", "UnicodeEncodeError"), ("OrderStore.get", "UnicodeEncodeError"),
+    ("TradeRepo.get_trade", "UnicodeEncodeError"), ("TradeStore.get", "UnicodeEncodeError"),
     ("TradeRepo.get_order_by_external_id", "UnicodeEncodeError"),
     ("OrderStore.get_by_external_id", "UnicodeEncodeError"),
     ("TradeRepo.get_open_positions", "UnicodeEncodeError"),
