@@ -36,7 +36,8 @@ def test_hand_edit_is_found_and_rebuilt(tmp_path):
     build(path)
     raw = sqlite3.connect(path)  # a hand edit in the real file, as a person would
     with raw:
-        position_id = raw.execute("SELECT id FROM positions WHERE symbol = 'ETH/USDT'").fetchone()[0]
+        position_id = raw.execute(
+            "SELECT id FROM positions WHERE symbol = 'ETH/USDT'").fetchone()[0]
         raw.execute("UPDATE positions SET realized_pnl = '5.0' WHERE id = ?", (position_id,))
     raw.close()
     with TradeRepo(path) as repo:

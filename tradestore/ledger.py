@@ -19,16 +19,15 @@ from .codec import dec_in, ts_in, ts_out
 from .errors import StoreError
 from .fees import Currencies, currencies_of, fee_effect
 from .money import ZERO, exact, ratio, tidy
-from .positions import (POSITION_COLUMNS, PositionState, PositionStore, apply_fill, check_pnl,
-                        state_from_row)
+from .positions import POSITION_COLUMNS, PositionStore, apply_fill, check_pnl, state_from_row
 
 FILL_COLUMNS = ("id, side, quantity, price, fees, fee_currency, fee_value, timestamp, pnl, "
                 "pnl_given, strategy, position_id, opened_position_id")
 NEWEST_FILL = ("SELECT timestamp FROM trades WHERE account = ? AND exchange = ? AND symbol = ? "
                "AND voided_at IS NULL ORDER BY timestamp DESC, id DESC LIMIT 1")
 PREVIOUS_FILL = ("SELECT id, position_id, opened_position_id FROM trades WHERE account = ? "
-                 "AND exchange = ? AND symbol = ? AND voided_at IS NULL AND (timestamp, id) < (?, ?) "
-                 "ORDER BY timestamp DESC, id DESC LIMIT 1")
+                 "AND exchange = ? AND symbol = ? AND voided_at IS NULL "
+                 "AND (timestamp, id) < (?, ?) ORDER BY timestamp DESC, id DESC LIMIT 1")
 CROSSING_OPENER = ("SELECT position_id FROM trades WHERE opened_position_id = ? "
                    "AND voided_at IS NULL LIMIT 1")
 FIRST_FILL_OF = ("SELECT timestamp, id FROM trades WHERE position_id = ? AND voided_at IS NULL "

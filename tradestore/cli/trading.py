@@ -37,7 +37,8 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_trades)
 
     p = sub.add_parser("void", help="void a fill: kept for the audit trail, applied to nothing")
-    p.add_argument("trade_id", type=int, help="the fill's id (see 'tradestore trades --format csv')")
+    p.add_argument("trade_id", type=int,
+                   help="the fill's id (see 'tradestore trades --format csv')")
     p.add_argument("--reason", required=True, help="why (kept with the fill and in the event log)")
     p.set_defaults(handler=cmd_void)
 
