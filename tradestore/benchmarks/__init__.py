@@ -59,17 +59,25 @@ def timed(fn, *args, repeat=1):
     return best, result
 
 
-def run(rows: int = 100_000, only: str | None = None, out=None) -> list[Result]:
+def run(rows: int = 100_000, only: str | None = None, out=None, peers: bool = False
+        ) -> list[Result]:
+    """Run the bench modules (those whose name has ``only``), then with ``peers`` the
+    peer comparison (tradestore.benchmarks.peers: ratios ours / peer). A module may
+    yield a str: one line printed as it is (e.g. which peer to install)."""
     out = out or sys.stdout
     results = []
     out.write(f"{'operation':<46} {'ours':>9} {'floor':>9} {'ratio':>6}  note\n")
+    names = [name for name in BENCH_MODULES if not only or only in name]
+    peers = peers or bool(only and only in "peers")   # --only peers: just the peers
     with tempfile.TemporaryDirectory(prefix="tradestore-bench-") as tmp:
         ctx = Context(Path(tmp), rows)
-        for name in BENCH_MODULES:
-            if only and only not in name:
-                continue
+        for name in names + (["peers"] if peers else []):
             module = importlib.import_module(f"{__name__}.{name}")
             for result in module.benches(ctx):
+                if isinstance(result, str):
+                    out.write(result + "\n")
+                    out.flush()
+                    continue
                 results.append(result)
                 out.write(f"{result.name:<46} {_fmt(result.ours):>9} {_fmt(result.floor):>9} "
                           f"{result.ratio:>5.2f}x  {result.note}\n")

@@ -260,3 +260,41 @@ def benches(ctx):
     finally:
         repo.close()
         raw.close()
+    yield from scale(ctx)
+
+
+SCALE_FILLS = (10_000, 100_000, 1_000_000)   # issue 16.7; the largest only when --rows asks
+
+
+def scale(ctx):
+    """How cost grows (issue 16.7): statistics per round trip and a 30-day window's
+    metrics per row in the window, on stores of 10k, 100k and 1M fills (a tenth as many
+    round trips, as many snapshots as round trips); a size runs when --rows >= it. A
+    flat per-unit cost across sizes means the cost follows the rows read, not the store."""
+    for fills in (size for size in SCALE_FILLS if size <= ctx.rows):
+        trips = fills // FILLS_PER_TRIP
+        path = ctx.path(f"scale-{fills}.db")
+        build(path, trips)
+        repo = TradeRepo(path, readonly=True)
+        raw = sqlite3.connect(path)
+        repeat = 3 if fills >= 1_000_000 else 7
+        try:
+            ours, stats = timed(lambda: repo.get_statistics(days=None), repeat=repeat)
+            floor, plain = timed(lambda: floor_statistics(raw), repeat=repeat)
+            assert stats.total_trades == plain[0] == trips
+            yield Result(f"scale: statistics, {fills:,} fills", ours, floor,
+                         f"{trips:,} trips: {ours / trips * 1e6:.2f} us/trip (floor "
+                         f"{floor / trips * 1e6:.2f})")
+            since, until = START + timedelta(days=300), START + timedelta(days=330)
+            ours, window = timed(lambda: repo.calculate_performance_metrics(
+                since=since, until=until), repeat=repeat)
+            floor, (snaps, trips_in) = timed(
+                lambda: floor_window(raw, _ts(since), _ts(until)), repeat=repeat)
+            assert window.total_trades == len(trips_in)
+            rows = len(snaps) + len(trips_in)
+            yield Result(f"scale: 30-day metrics, {fills:,} fills", ours, floor,
+                         f"{rows:,} rows in window: {ours / max(rows, 1) * 1e6:.2f} us/row "
+                         f"(floor {floor / max(rows, 1) * 1e6:.2f})")
+        finally:
+            repo.close()
+            raw.close()

@@ -10,6 +10,9 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="measure each hot operation against a raw-sqlite3 floor")
     p.add_argument("--rows", type=int, default=100_000, help="scale of the large benches")
     p.add_argument("--only", metavar="NAME", help="run only the bench modules whose name has NAME")
+    p.add_argument("--peers", action="store_true",
+                   help="also compare with SQLAlchemy ORM/Core and pandas when installed "
+                        "(ratios ours/peer)")
     p.set_defaults(handler=cmd_bench)
 
 
@@ -21,9 +24,9 @@ def cmd_bench(args) -> int:
         raise ValidationError(f"--rows: {args.rows} must be a whole number from {MIN_ROWS:,} "
                               f"to {MAX_ROWS:,}", field="rows", value=args.rows)
     if args.only is not None and not any(args.only and args.only in name
-                                         for name in benchmarks.BENCH_MODULES):
+                                         for name in benchmarks.BENCH_MODULES + ["peers"]):
         raise ValidationError(f"--only: {args.only!r} names no bench (choose from "
-                              f"{', '.join(benchmarks.BENCH_MODULES)})", field="only",
+                              f"{', '.join(benchmarks.BENCH_MODULES)}, peers)", field="only",
                               value=args.only)
-    benchmarks.run(rows=args.rows, only=args.only)
+    benchmarks.run(rows=args.rows, only=args.only, peers=args.peers)
     return 0
