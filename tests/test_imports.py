@@ -211,3 +211,32 @@ def test_a_bad_row_anywhere_leaves_nothing(tmp_path_factory, bad_at, chunk):
             assert not repo.db.conn.in_transaction
     finally:
         imports.CHUNK = saved
+
+
+# ------------------------------------------------------------------ property
+
+exact_decimals = st.decimals(min_value=Decimal("0.000000000001"), max_value=Decimal("1e20"),
+                             allow_nan=False, allow_infinity=False, places=12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(exact_decimals, exact_decimals), min_size=1, max_size=8),
+       st.sampled_from(["t.json", "t.jsonl", "t.csv"]))
+def test_every_digit_survives_any_format(tmp_path_factory, pairs, name):
+    """Quantities and prices written as JSON numbers (or CSV text) come back equal and
+    with the same digits, whatever they are: never through a float."""
+    rows = [{"symbol": "A/B", "side": "BUY", "timestamp": T, "q": format(q, "f"),
+             "p": format(p, "f")} for q, p in pairs]
+    if name == "t.csv":
+        text = "symbol,side,quantity,price,timestamp\n" + "".join(
+            f"A/B,BUY,{r['q']},{r['p']},{T}\n" for r in rows)
+    else:  # the numbers unquoted: JSON numbers, as an exchange dump writes them
+        items = ['{"symbol":"A/B","side":"BUY","quantity":%s,"price":%s,"timestamp":"%s"}'
+                 % (r["q"], r["p"], T) for r in rows]
+        text = ("[" + ",".join(items) + "]") if name == "t.json" else "\n".join(items)
+    path = write(tmp_path_factory.mktemp("digits") / name, text)
+    with TradeRepo(":memory:") as repo:
+        import_trades(repo, path)
+        got = [(format(f.quantity, "f"), format(f.price, "f"))
+               for f in sorted(repo.get_trade_history(days=None), key=lambda f: f.id)]
+    assert got == [(r["q"], r["p"]) for r in rows]

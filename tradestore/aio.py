@@ -44,7 +44,8 @@ class AsyncTradeRepo:
     """
 
     def __init__(self, path="trades.db", **options):
-        self.path = str(to_path(path, "path"))
+        to_path(path, "path")  # refuses None, bytes, "", NUL and lone surrogates
+        self.path = str(path)
         self._options = options
         self._executor: ThreadPoolExecutor | None = None
         self._repo: TradeRepo | None = None

@@ -16,6 +16,7 @@ from .instruments import Instruments
 from .marketdata import IndicatorStore, NewsStore, SignalStore
 from .settings import Settings
 from .strategies import Strategies
+from .codec import to_path
 from .errors import ConflictError, DatabaseError, SchemaError, StoreError
 from .migrate import Migrator, add_store_id, read_store_id
 from .orders import OrderStore
@@ -42,6 +43,7 @@ class TradeRepo:
 
     def __init__(self, path="trades.db", *, readonly=False, durability="full", busy_timeout=5.0,
                  migrate=True, _allow_behind=False):
+        to_path(path, "path")  # refuses None, bytes, "", NUL and lone surrogates
         if not (migrate or readonly or _allow_behind) and str(path) != ":memory:" \
                 and not Path(path).exists():
             raise DatabaseError(f"{path}: no such database file (migrate=False never creates one)")
