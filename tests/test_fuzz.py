@@ -411,3 +411,13 @@ def test_every_accepted_timestamp_works_in_every_analytics_call(memory_repo):
     # the equity went from 100 to 110 over the whole range: +10%
     metrics = repo.calculate_performance_metrics(days=None)
     assert metrics.total_return == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("path", [None, 5, b"trades.db", "", "a\x00b.db", "\ud800.db"],
+                         ids=repr)
+def test_a_store_path_that_is_not_a_file_name_is_refused(path, tmp_path, monkeypatch):
+    from tradestore import ValidationError
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError, match="^path: "):
+        TradeRepo(path)
+    assert list(tmp_path.iterdir()) == []  # TradeRepo(None) once made a file named "None"

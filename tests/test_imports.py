@@ -240,3 +240,15 @@ def test_every_digit_survives_any_format(tmp_path_factory, pairs, name):
         got = [(format(f.quantity, "f"), format(f.price, "f"))
                for f in sorted(repo.get_trade_history(days=None), key=lambda f: f.id)]
     assert got == [(r["q"], r["p"]) for r in rows]
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"fmt": "xml"}, "format"), ({"fmt": 5}, "format"), ({"exchange": 5}, "exchange"),
+    ({"fmt": "ccxt"}, "exchange"), ({"progress": "yes"}, "progress"),
+])
+def test_bad_options_are_refused_naming_them(tmp_path, memory_repo, options, field):
+    path = write(tmp_path / "t.csv", f"symbol,side,quantity,price,timestamp\nA/B,BUY,1,1,{T}\n")
+    with pytest.raises(ValidationError, match=f"^{field}: ") as info:
+        import_trades(memory_repo, path, **options)
+    assert info.value.field == field
+    assert nothing_stored(memory_repo)
