@@ -250,13 +250,31 @@ def test_bad_benchmark_exchange(memory_repo):
                                                   benchmark_exchange=3)
 
 
+def test_benchmark_curve_at_each_days_close(memory_repo):
+    """Snapshots at noon, window from Jan 3: the start point is Jan 2 12:00 (110) and the
+    benchmark's start level Jan 2's close (52); Jan 3 and Jan 4 are drawn at their noon
+    snapshots: 110 x 49.4/52 = 104.5, 110 x 51.87/52 = 109.725. A day without a snapshot
+    is drawn at its end."""
+    snapshots(memory_repo, VALUES, hour=12)
+    candles(memory_repo, "BTC/USDT", ["50"] + BENCH, datetime(2025, 12, 31, tzinfo=UTC))
+    curve = memory_repo.analytics.benchmark_curve("BTC/USDT", since=at(3), until=at(5))
+    assert [t for t, _ in curve] == [at(2, 12), at(3, 12), at(4, 12)]
+    assert [round(v, 9) for _, v in curve] == [110, 104.5, 109.725]
+    from tradestore.comparison import scaled_curve
+    assert scaled_curve("2026-01-02T12:00:00.000000Z", D(110), date(2026, 1, 3), D(52),
+                        [D("49.4"), None, D("52")]) == [
+        (at(2, 12), 110.0), (at(4), 110 * 49.4 / 52), (at(6), 110.0)]
+
+
 def test_benchmark_curve_scaled_to_start_value(memory_repo):
-    """start value x benchmark growth since its start level: 100 x 52/50 = 104 at the
-    end of Jan 2, etc.; the first point is the start point itself."""
+    """start value x benchmark growth since its start level: 100 x 52/50 = 104 at
+    Jan 2's close, etc.; the first point is the start point itself."""
     snapshots(memory_repo, VALUES)
     candles(memory_repo, "BTC/USDT", ["50"] + BENCH, datetime(2025, 12, 31, tzinfo=UTC))
     curve = memory_repo.analytics.benchmark_curve("BTC/USDT", None)
-    assert [t for t, _ in curve] == [at(1), at(2), at(3), at(4), at(5)]
+    # each day's point at the account's last snapshot of that day (midnight here; Jan 1's
+    # only snapshot is the start point itself)
+    assert [t for t, _ in curve] == [at(1), at(1), at(2), at(3), at(4)]
     assert [round(v, 9) for _, v in curve] == [100, 100, 104, 98.8, 103.74]
     assert memory_repo.analytics.benchmark_curve("BTC/USDT", None, account="x") == []
 
@@ -372,8 +390,8 @@ def test_report_json_has_the_comparison_and_the_scaled_curve(cli, bench_db):
     assert m["benchmark_days"] == 4
     # 100 x 52/50 = 104, 100 x 49.4/50 = 98.8, 100 x 51.87/50 = 103.74
     assert [(t[:10], round(v, 9)) for t, v in data["benchmark_curve"]] == [
-        ("2026-01-01", 100), ("2026-01-02", 100), ("2026-01-03", 104), ("2026-01-04", 98.8),
-        ("2026-01-05", 103.74)]
+        ("2026-01-01", 100), ("2026-01-01", 100), ("2026-01-02", 104), ("2026-01-03", 98.8),
+        ("2026-01-04", 103.74)]
 
 
 def test_html_draws_the_benchmark_beside_the_equity(bench_db):

@@ -352,8 +352,9 @@ class Analytics:
     def benchmark_curve(self, benchmark, days=30, *, account="default", since=None,
                         until=None, flows=None, benchmark_exchange=""):
         """The benchmark beside the equity curve: [(datetime, value)] starting at the
-        start point's time and value, then the end of each day at start value x the
-        benchmark's growth since the start (docs/metrics.md). Empty without a curve."""
+        start point's time and value, then each day's close (the account's last snapshot
+        that day, else the end of the day) at start value x the benchmark's growth since
+        the start (docs/metrics.md). Empty without a curve."""
         with self.db.reading() as conn:
             span = _CurveWindow(conn, to_text(account, "account"), days, since, until, flows)
         points = self._benchmark_points(benchmark, benchmark_exchange, span)
@@ -362,8 +363,9 @@ class Analytics:
         curve = walk(span.points, span.moves, span.first_day)
         start, day_levels = comparison.levels(points[1], curve.first_day, len(curve.daily),
                                               span.points[0][0])
+        closes = {ts[:10]: ts for ts, _ in span.points}   # the last snapshot of each day
         return comparison.scaled_curve(span.points[0][0], Decimal(span.points[0][1]),
-                                       curve.first_day, start, day_levels)
+                                       curve.first_day, start, day_levels, closes)
 
     def growth_index(self, days=30, *, account="default", since=None, until=None,
                      flows=None) -> list[tuple[date, float]]:

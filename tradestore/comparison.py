@@ -176,10 +176,13 @@ def figures(paired, rf_period: float, periods: int) -> dict:
 
 
 def scaled_curve(start_ts: str, start_value: Decimal, first_day: date, start_level,
-                 day_levels) -> list[tuple[datetime, float]]:
+                 day_levels, closes: dict | None = None) -> list[tuple[datetime, float]]:
     """The benchmark drawn beside the equity curve: (start point's time, start value),
-    then (end of each day, start value x level / start level), for the days with a
-    level. Without a start level the first day's level is the base."""
+    then (close of each day, start value x level / start level), for the days with a
+    level. A day's close is the time of the account's last snapshot that day
+    (``closes``: {"YYYY-MM-DD": stored timestamp}), else the end of the day, so both
+    lines reach a day's close at the same x. Without a start level the first day's
+    level is the base."""
     base = start_level
     if base is None or not base > 0:
         base = next((x for x in day_levels if x is not None and x > 0), None)
@@ -190,7 +193,9 @@ def scaled_curve(start_ts: str, start_value: Decimal, first_day: date, start_lev
     day = first_day
     for level in day_levels:
         if level is not None:
-            moment = datetime.combine(day + timedelta(days=1), time(), timezone.utc)
+            close = (closes or {}).get(day.isoformat())
+            moment = datetime.fromisoformat(close) if close else datetime.combine(
+                day + timedelta(days=1), time(), timezone.utc)
             out.append((moment, value * float(level) / base))
         day += timedelta(days=1)
     return out
