@@ -366,7 +366,9 @@ class TradeRepo:
         return self.analytics.statistics_by_currency(days, **filters)
 
     def calculate_performance_metrics(self, days=30, **options):
-        """PerformanceMetrics of one account's equity curve plus its trade statistics."""
+        """PerformanceMetrics of one account's equity curve plus its trade statistics;
+        ``benchmark="BTC/USDT"`` (stored candles) or ``[(time, value)]`` adds alpha, beta
+        and the other comparison figures. Options: Analytics.performance."""
         return self.analytics.performance(days, **options)
 
     def get_strategy_performance(self, days=None, **filters):
