@@ -137,14 +137,14 @@ def test_lookup_uses_the_key_index(repo):
 # ------------------------------------------------------------------ round trip
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=10)
+    st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 63 - 1) | st.text(max_size=10)
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
                                                                 max_size=4),
     max_leaves=12)
 typed_values = st.one_of(
     st.tuples(st.just("str"), st.text()),
-    st.tuples(st.just("int"), st.integers()),
+    st.tuples(st.just("int"), st.integers(-2 ** 63, 2 ** 63 - 1)),  # larger: refused below
     st.tuples(st.just("float"), st.floats(allow_nan=False, allow_infinity=False)),
     st.tuples(st.just("bool"), st.booleans()),
     st.tuples(st.just("decimal"), st.decimals(allow_nan=False, allow_infinity=False,
@@ -251,3 +251,27 @@ def test_secret_not_printed_by_a_real_subprocess(file_repo, db_path):
 def test_the_file_holding_secrets_is_private(file_repo, db_path):
     file_repo.settings.set("api_key", SECRET, secret=True)
     assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("value, value_type", [
+    (2 ** 63, None), (-2 ** 63 - 1, "int"), ("9" * 30, "int"), ({"n": 2 ** 63}, None),
+    ('{"n": 99999999999999999999}', "json"), ([1, 10 ** 400], None),
+])
+def test_integers_past_64_bits_are_refused(repo, value, value_type):
+    with pytest.raises(ValidationError, match="64-bit"):
+        repo.settings.set("big", value, value_type=value_type)
+    assert repo.settings.get("big", None) is None
+    repo.settings.set("edge", 2 ** 63 - 1)  # the edges are kept exactly
+    repo.settings.set("low", -2 ** 63)
+    assert (repo.settings.get("edge"), repo.settings.get("low")) == (2 ** 63 - 1, -2 ** 63)
+
+
+def test_numpy_and_unicode_values(repo):
+    import numpy as np  # a test dependency: pandas users pass numpy scalars
+    assert repo.settings.set("n", np.int64(5)).value == 5
+    assert repo.settings.set("x", np.float64(0.1)).value == 0.1
+    assert repo.settings.get("x") == 0.1 and repo.settings.setting("x").value_type == "float"
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        repo.settings.set("s", "a\ud800")
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        repo.settings.set("j", {"k": "\ud800"})
