@@ -71,7 +71,8 @@ KNOWN_ESCAPES: set[tuple[str, str]] = {
     ("TradeRepo.get_closed_positions", "UnicodeEncodeError"),
     ("TradeRepo.get_trade_history", "UnicodeEncodeError"),
     ("TradeStore.history", "UnicodeEncodeError"), ("TradeStore.iterate", "UnicodeEncodeError"),
-    # history/iterate: limit/offset of the wrong type -> TypeError, Decimal('sNaN') -> InvalidOperation
+    # history/iterate: a limit/offset of the wrong type -> TypeError,
+    # Decimal('sNaN') -> InvalidOperation
     ("TradeStore.iterate", "TypeError"), ("TradeStore.iterate", "InvalidOperation"),
     ("TradeStore.history", "TypeError"), ("TradeStore.history", "InvalidOperation"),
     # --- analytics helper (analytics.py): filters with a lone surrogate ---

@@ -37,7 +37,8 @@ KNOWN_ESCAPES: set[tuple[str, str]] = {
 
 HOSTILE = ["", " ", "-1", "0", "nan", "inf", "-inf", "1e10", "1e999999", "9" * 40, "1.5",
            "\udcff", "\ud800x", "a\x00b", "x" * 300, "2024-13-45", "9999-12-31",
-           "0001-01-01T00:00:00", "é ✓ 🚀", "{}", "[1]", '{"a": 1e999}', '{"a": ' + "9" * 30 + "}",
+           "0001-01-01T00:00:00", "é ✓ 🚀", "{}", "[1]", '{"a": 1e999}',
+           '{"a": ' + "9" * 30 + "}",
            "true", "maybe", "../no/such/dir/file", "-", "BTC/USDT", "\x1b[31mred"]
 GOOD = {
     "--symbol": ["BTC/USDT"], "--strategy": ["alpha"], "--account": ["default"],

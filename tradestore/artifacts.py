@@ -30,8 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from .files import fsync_dir
-from .codec import (json_object_in, json_out, optional_utc, show, to_choice, to_path, to_text, to_utc,
-                    ts_in, ts_out, utc_now)
+from .codec import (json_object_in, json_out, optional_utc, show, to_choice, to_path, to_text,
+                    to_utc, ts_in, ts_out, utc_now)
 from .errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
                      ReadOnlyError, StoreError, ValidationError)
 from .repo import TradeRepo

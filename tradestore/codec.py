@@ -52,7 +52,8 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
         number = Decimal(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{field}: {_show(value)} is not a finite number", field=field, value=value)
+            raise ValidationError(f"{field}: {_show(value)} is not a finite number", field=field,
+                                  value=value)
         number = Decimal(float.__repr__(value))  # np.float64's own repr is 'np.float64(0.1)'
     elif isinstance(value, str):
         try:
@@ -63,7 +64,8 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
     else:
         number = _foreign_number(value, field)
     if not number.is_finite():
-        raise ValidationError(f"{field}: {_show(value)} is not a finite number", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} is not a finite number", field=field,
+                              value=value)
     if number.is_zero() and number.is_signed():
         number = number.copy_abs()
     _, coefficient, exponent = number.as_tuple()
@@ -78,9 +80,11 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
             f"{field}: {_show(value)} is too large or too small (plain form longer than "
             f"{MAX_PLAIN_LENGTH} characters)", field=field, value=value)
     if positive and number <= 0:
-        raise ValidationError(f"{field}: {_show(value)} must be greater than 0", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} must be greater than 0", field=field,
+                              value=value)
     if non_negative and number < 0:
-        raise ValidationError(f"{field}: {_show(value)} must be 0 or more", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} must be 0 or more", field=field,
+                              value=value)
     return number
 
 
@@ -320,7 +324,8 @@ def _check_json_ints(obj, field: str) -> None:
             if not MIN_JSON_INT <= number <= MAX_JSON_INT:
                 raise ValidationError(
                     f"{path}: an integer of {len(str(abs(number)))} digits is outside the "
-                    f"64-bit range JSON readers keep exactly ({MIN_JSON_INT} to {MAX_JSON_INT}); store it as a Decimal or text",
+                    f"64-bit range JSON readers keep exactly ({MIN_JSON_INT} to "
+                    f"{MAX_JSON_INT}); store it as a Decimal or text",
                     field=path, value=item)
 
 
@@ -448,7 +453,8 @@ def to_text(value, field: str, *, max_length=200, allow_empty=False) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{field}: {_show(value)} must be a string", field=field, value=value)
     if not allow_empty and not value.strip():
-        raise ValidationError(f"{field}: {_show(value)} must not be empty", field=field, value=value)
+        raise ValidationError(f"{field}: {_show(value)} must not be empty", field=field,
+                              value=value)
     if len(value) > max_length:
         raise ValidationError(f"{field}: {value[:40]!r}... is longer than {max_length} characters",
                               field=field, value=value)

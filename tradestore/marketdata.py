@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from .candles import LOWEST, HIGHEST, check_timeframe
 from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
-                    optional_utc, show, to_choice, to_decimal, to_id, to_limit, to_text, to_utc, ts_in,
-                    ts_out, utc_now)
+                    optional_utc, show, to_choice, to_decimal, to_id, to_limit, to_text, to_utc,
+                    ts_in, ts_out, utc_now)
 from .db import Database
 from .errors import NotFoundError, ValidationError
 
