@@ -158,8 +158,19 @@ class Database:
         """Switch the file to WAL (a no-op when it already is, for memory and read-only)."""
         if self.readonly or self.path == ":memory:":
             return
+        deadline = time.monotonic() + self.busy_timeout
         with self.lock, translated(self.path):
-            mode = self._connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            while True:
+                try:
+                    mode = self._connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                    break
+                except sqlite3.OperationalError as exc:
+                    # switching needs an exclusive lock, and SQLite does not wait for it
+                    # while another process creates the store (its one long transaction)
+                    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY \
+                            or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(random.uniform(0.001, 0.01))
         if mode.lower() != "wal":
             raise DatabaseError(f"{self.path}: could not switch to WAL (journal mode {mode})")
 

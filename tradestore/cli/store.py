@@ -30,9 +30,13 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="output format (default: text)")
     p.set_defaults(handler=cmd_status)
-    p = sub.add_parser("check", help="integrity, foreign keys and checksums; non-zero on a problem",
-                       description="Run integrity_check, foreign_key_check and the stores' own "
-                                   "checks; exit 1 if anything is wrong.")
+    p = sub.add_parser("check", help="integrity, stored values, foreign keys, checksums; "
+                                     "non-zero on a problem",
+                       description="Run integrity_check with CHECK constraints enforced, decode "
+                                   "every stored money, time and JSON value, run "
+                                   "foreign_key_check and the stores' own checks (state "
+                                   "checksums, derived data); one line per problem naming "
+                                   "table, column and row; exit 1 if anything is wrong.")
     p.set_defaults(handler=cmd_check)
 
 
