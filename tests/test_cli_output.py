@@ -173,3 +173,32 @@ def test_import_into_a_new_file_creates_it_while_reads_refuse(tmp_path, cli):
     assert result.code == 0, result
     with TradeRepo.inspect(new) as repo:
         assert [str(t.quantity) for t in repo.get_trade_history(days=None)] == ["1.10"]
+
+
+# ------------------------------------------------------------ properties
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from tradestore.cli.common import number_min_width  # noqa: E402
+from tradestore.exchange_io import csv_writer  # noqa: E402
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**20, max_value=10**20),
+       st.integers(1, 30))
+def test_clipping_a_number_never_drops_an_integer_digit(number, size):
+    text = format(number, "f")
+    shown = clip_number(text, max(size, number_min_width(text)))
+    whole = text.split(".")[0]
+    assert shown.startswith(whole)                       # every integer digit, in place
+    assert text.startswith(shown.rstrip("~"))            # only trailing decimals dropped
+    assert shown.endswith("~") == (shown != text)        # a dropped decimal is marked
+    assert len(shown) <= max(size, number_min_width(text))
+
+
+@given(st.lists(st.lists(st.text(alphabet=st.sampled_from('ab,"\r\n \t'), max_size=6),
+                         min_size=1, max_size=4), min_size=1, max_size=5))
+def test_every_csv_row_reads_back_exactly(rows):
+    out = io.StringIO()
+    writer = csv_writer(out)
+    for row in rows:
+        writer.writerow(row)
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == rows
