@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import sqlite3
 import sys
@@ -218,21 +217,25 @@ def write_rows(rows, kind: ExportKind, out, fmt: str, progress=None) -> int:
     return count
 
 
-class csv_writer:
-    """``csv.writer`` with lines ending in ``\n`` that also quotes a field holding a bare
-    ``\r`` (the csv module quotes only the characters of its own line terminator), so
-    every export re-imports."""
+class _LineFeed:
+    """A file wrapper for csv.writer: each row arrives as one write ending in ``\r\n``,
+    which leaves as ``\n``."""
+
+    __slots__ = ("out",)
 
     def __init__(self, out):
         self.out = out
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
 
-    def writerow(self, row) -> None:
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        self.writer.writerow(row)
-        self.out.write(self.buffer.getvalue()[:-2] + "\n")
+    def write(self, row: str):
+        return self.out.write(row[:-2] + "\n")
+
+
+def csv_writer(out):
+    """``csv.writer`` with lines ending in ``\n`` that also quotes a field holding a bare
+    ``\r`` (the csv module quotes only the characters of its own line terminator, so
+    the terminator is ``\r\n`` and ``_LineFeed`` turns it back), so every export
+    re-imports."""
+    return csv.writer(_LineFeed(out), lineterminator="\r\n")
 
 
 class Progress:
