@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import itertools
 import json
 import sqlite3
 from decimal import Decimal, InvalidOperation
@@ -33,6 +34,7 @@ MONEY_MARK = "NOT GLOB '*.*.*'"          # every money CHECK forbids two dots
 TIME_MARK = "[0-9][0-9][0-9][0-9]-[01][0-9]"
 JSON_MARK = "json_valid("
 SHOWN = 40  # characters of a bad value shown in a problem line
+MAX_LOCATE = 1000  # bad values looked at to explain one failed call
 
 
 @contextlib.contextmanager
@@ -154,10 +156,9 @@ def _row_key(conn, table: str, sql: str) -> tuple[str, list[str]]:
     return ", ".join(_quote(n) for n in names), names
 
 
-def value_problems(conn, path: str, limit: int | None = None) -> list[str]:
-    """One line per stored money, time or JSON value that does not decode (at most
-    ``limit``), naming table, column and row."""
-    problems: list[str] = []
+def bad_values(conn, path: str):
+    """Yield (problem line, stored value) for every money, time or JSON value that does
+    not decode, naming table, column and row."""
     with translated(path):
         tables = conn.execute(TABLES).fetchall()
         for table, sql in tables:
@@ -172,32 +173,49 @@ def value_problems(conn, path: str, limit: int | None = None) -> list[str]:
                     why = decode_problem(kind, value)
                     if why is None:
                         continue
-                    where = (f"row id {row[0]}" if width == 1 and key_names == ["id"] else
+                    where = (f"row id {row[0]}" if key_sql == "rowid" else
                              "row " + ", ".join(f"{n}={v!r}" for n, v in zip(key_names, row)))
                     shown = value if not isinstance(value, str) or len(value) <= SHOWN \
                         else value[:SHOWN] + "..."
-                    problems.append(f"table {table} column {column} {where}: {shown!r} "
-                                    f"{why} ({kind})")
-                    if limit is not None and len(problems) >= limit:
-                        return problems
+                    yield (f"table {table} column {column} {where}: {shown!r} {why} ({kind})",
+                           value)
+
+
+def value_problems(conn, path: str, limit: int | None = None) -> list[str]:
+    """One line per stored money, time or JSON value that does not decode (at most
+    ``limit``), naming table, column and row."""
+    problems = []
+    for line, _ in bad_values(conn, path):
+        problems.append(line)
+        if limit is not None and len(problems) >= limit:
+            break
     return problems
 
 
-def locate_bad_value(db) -> str | None:
-    """The first stored value that does not decode, as one problem line (None if all do)."""
+def locate_bad_value(db, cause: BaseException | None = None) -> str | None:
+    """The stored value behind ``cause`` (the one its message quotes, else the first bad
+    one, with how many there are), as one problem line; None if every value decodes."""
+    text = str(cause) if cause is not None else ""
     try:
         with db.lock:
-            found = value_problems(db._connection(), db.path, limit=1)
+            found = list(itertools.islice(bad_values(db._connection(), db.path), MAX_LOCATE))
     except StoreError:
         return None
-    return found[0] if found else None
+    if not found:
+        return None
+    quoted = [line for line, value in found if isinstance(value, str) and value
+              and repr(value) in text]
+    line = quoted[0] if quoted else found[0][0]
+    more = len(found) - 1
+    return line if not more else \
+        f"{line} (and {more}{'+' if len(found) == MAX_LOCATE else ''} more)"
 
 
 def damaged_store_error(db, cause: BaseException) -> DatabaseError | None:
     """The DatabaseError for a decoding failure caused by a damaged stored value: names
     table, column and row and says to run ``tradestore check``. None when no stored
     value is bad (then ``cause`` is a bug, not damage)."""
-    problem = locate_bad_value(db)
+    problem = locate_bad_value(db, cause)
     if problem is None:
         return None
     return DatabaseError(f"{db.path}: a stored value does not decode: {problem}; run "
