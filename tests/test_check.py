@@ -146,3 +146,16 @@ def test_comments_in_a_table_definition_are_not_columns():
     sql = ("CREATE TABLE t (\n  id INTEGER PRIMARY KEY, -- the key, with a comma\n"
            "  note TEXT, -- 'quoted' -- text\n  done_at TEXT\n)")
     assert typed_columns(sql) == [("done_at", "time")]
+
+
+def test_the_located_error_names_the_value_that_failed(tmp_path):
+    path = tmp_path / "trades.db"
+    make_store(path)
+    with TradeRepo(path) as repo:
+        repo.create_order("ETH/USDT", "BUY", "LIMIT", 1, price=10)
+    hand_edit(path, "UPDATE orders SET stop_price = 'zz' WHERE id = 1")  # found first
+    hand_edit(path, "UPDATE trades SET timestamp = 'yesterday' WHERE id = 2")  # quoted by
+    with TradeRepo(path) as repo, pytest.raises(DatabaseError) as info:  # fromisoformat
+        repo.get_trade_history(days=None)
+    message = str(info.value)
+    assert "table trades column timestamp row id 2" in message and "(and 1 more)" in message
