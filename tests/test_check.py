@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -159,3 +161,34 @@ def test_the_located_error_names_the_value_that_failed(tmp_path):
         repo.get_trade_history(days=None)
     message = str(info.value)
     assert "table trades column timestamp row id 2" in message and "(and 1 more)" in message
+
+
+@contextlib.contextmanager
+def read_only_folder(folder):
+    """A folder nobody can write, root included (chmod, and for root the immutable flag)."""
+    os.chmod(folder, 0o555)
+    root = os.geteuid() == 0
+    try:
+        if root:
+            subprocess.run(["chattr", "+i", str(folder)], check=True)
+        yield
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(folder)], check=False)
+        os.chmod(folder, 0o755)
+
+
+def test_check_enforces_checks_in_a_read_only_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "trades.db"
+    make_store(path)
+    hand_edit(path, "UPDATE trades SET price = '12x.5' WHERE id = 1")
+    with read_only_folder(folder):
+        with TradeRepo.inspect(path) as repo:
+            problems = repo.check()
+            assert "CHECK constraint failed in trades" in problems
+            assert any("table trades column price row id 1" in p for p in problems)
+        result = run_tradestore("--db", path, "check")
+        assert result.returncode == 1 and "CHECK constraint failed in trades" in result.stdout
+        assert sorted(os.listdir(folder)) == ["trades.db"]  # nothing written beside it

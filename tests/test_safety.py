@@ -291,3 +291,18 @@ def test_a_reader_still_cannot_write(tmp_path):
             reader.db.conn.execute("INSERT INTO store_meta VALUES ('x', 'y', 'z')")
         with pytest.raises(Exception, match="read-only"):
             reader.save_trade(TradeData("BTC/USDT", "BUY", 1, 100))
+
+
+def test_an_existing_store_gets_its_identity_when_migrated(tmp_path):
+    path = tmp_path / "old.db"
+    with TradeRepo(path) as repo:
+        repo.migrate(9)
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM store_meta WHERE key = 'store_id'")  # a store from before
+    conn.commit()
+    conn.close()
+    db = Database(path)
+    Migrator(db).migrate()  # schema/0010 alone, no TradeRepo
+    found = db.scalar("SELECT value FROM store_meta WHERE key = 'store_id'")
+    db.close()
+    assert uuid.UUID(found).version == 4 and str(uuid.UUID(found)) == found

@@ -24,8 +24,10 @@ STORE_ID_KEY = "store_id"
 SELECT_STORE_ID = "SELECT value FROM store_meta WHERE key = 'store_id'"
 INSERT_STORE_ID = ("INSERT OR IGNORE INTO store_meta (key, value, updated_at) "
                    "VALUES ('store_id', ?, ?)")
-# not the record: the store's own facts (its identity) are not counted as data lost
+# not the record: the store's own facts (its identity) and its log of its own schema
+# changes are not counted as data a downgrade loses
 NOT_RECORD_TABLES = frozenset({"store_meta"})
+NOT_RECORD_ROWS = {"events": "event_type = 'migration'"}
 
 
 class _Rollback(Exception):
@@ -269,10 +271,15 @@ class Migrator:
 
 
 def _row_counts(conn) -> dict[str, int]:
+    """Rows per table that belong to the record (see NOT_RECORD_ROWS)."""
     names = [r[0] for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-    return {name: conn.execute('SELECT count(*) FROM "{}"'.format(name.replace('"', '""')))
-            .fetchone()[0] for name in names}
+    counts = {}
+    for name in names:
+        where = f" WHERE NOT ({NOT_RECORD_ROWS[name]})" if name in NOT_RECORD_ROWS else ""
+        counts[name] = conn.execute('SELECT count(*) FROM "{}"{}'.format(
+            name.replace('"', '""'), where)).fetchone()[0]
+    return counts
 
 
 def add_store_id(conn) -> None:

@@ -19,6 +19,7 @@ import contextlib
 import datetime as _dt
 import itertools
 import json
+import os
 import sqlite3
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -46,8 +47,10 @@ def checked_connection(db):
             yield db._connection()
         return
     conn = None
-    with contextlib.suppress(StoreError):
-        if Path(db.path).is_file():
+    real = Path(db.path).resolve()
+    # SQLite silently opens a file it cannot write read-only, CHECKs unloaded: ask first
+    if real.is_file() and os.access(real, os.W_OK) and os.access(real.parent, os.W_OK):
+        with contextlib.suppress(StoreError, sqlite3.Error):
             conn = connect(db.path, readonly=False, busy_timeout=db.busy_timeout)
             conn.execute("PRAGMA query_only = ON")
     if conn is None:  # read-only file or folder: check a private copy in memory
