@@ -306,3 +306,16 @@ def test_an_existing_store_gets_its_identity_when_migrated(tmp_path):
     found = db.scalar("SELECT value FROM store_meta WHERE key = 'store_id'")
     db.close()
     assert uuid.UUID(found).version == 4 and str(uuid.UUID(found)) == found
+
+
+def test_a_read_only_folder_keeps_the_immutable_open(tmp_path):
+    from test_check import read_only_folder
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "trades.db"
+    store_with_fills(path, 4)
+    with read_only_folder(folder):
+        with TradeRepo(path, readonly=True) as reader:
+            assert len(reader.get_trade_history(days=None)) == 4
+            assert reader.check() == []
+        assert sorted(os.listdir(folder)) == ["trades.db"]  # no -wal or -shm made
