@@ -202,3 +202,18 @@ def test_every_csv_row_reads_back_exactly(rows):
     for row in rows:
         writer.writerow(row)
     assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == rows
+
+
+def test_an_export_that_cannot_be_written_names_the_out_file(tmp_path):
+    path = tmp_path / "trades.db"
+    with TradeRepo(path) as repo:
+        repo.save_trades([TradeData("BTC/USDT", "BUY", 1, 100 + i, strategy="s" * 150)
+                          for i in range(3000)])
+    out = tmp_path / "fills.csv"
+    result = subprocess.run([sys.executable, "-m", "tradestore", "--db", str(path), "export",
+                             "trades", "--out", str(out)], capture_output=True, text=True,
+                            preexec_fn=_small_files, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith(f"tradestore: {out}: cannot write")
+    assert not out.exists() and [p for p in os.listdir(tmp_path) if p.endswith(".tmp")] == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 
-from .errors import ConflictError
+from .errors import ConflictError, DiskFullError, StoreError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -72,7 +73,10 @@ def atomic_file(target, *, mode=0o600, binary=False, store=None):
     checked both before writing and again just before the rename."""
     target = Path(target)
     refuse_store_target(target, store)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(target, exc) from None
     try:
         with (os.fdopen(fd, "wb") if binary
               else os.fdopen(fd, "w", encoding="utf-8", newline="")) as out:
@@ -82,7 +86,19 @@ def atomic_file(target, *, mode=0o600, binary=False, store=None):
         os.chmod(temp, mode)
         refuse_store_target(target, store)  # a database may have appeared meanwhile
         os.replace(temp, target)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise _write_error(target, exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+def _write_error(target: Path, exc: OSError) -> StoreError:
+    """Our error for a failed file write, naming the file being written (not a temp)."""
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
+        return DiskFullError(f"{target}: cannot write it, the disk is full (or the file is "
+                             f"too large): {exc.strerror}; nothing was written")
+    return StoreError(f"{target}: cannot write it: {exc.strerror or exc}; nothing was written")
