@@ -319,3 +319,35 @@ def test_a_read_only_folder_keeps_the_immutable_open(tmp_path):
             assert len(reader.get_trade_history(days=None)) == 4
             assert reader.check() == []
         assert sorted(os.listdir(folder)) == ["trades.db"]  # no -wal or -shm made
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=15, deadline=None)
+@given(owners=st.lists(st.sampled_from("abn"), min_size=1, max_size=8), keep=st.integers(1, 4))
+def test_pruning_keeps_the_newest_of_ours_and_touches_nothing_else(tmp_path_factory, owners,
+                                                                   keep):
+    """Backups of store a, of store b (same name) and without identity (n), interleaved."""
+    base = tmp_path_factory.mktemp("prune")
+    ids = {}
+    for name in "ab":
+        (base / name).mkdir()
+        with TradeRepo(base / name / "trades.db") as repo:
+            ids[name] = repo.store_id
+    folder = base / "backups"
+    folder.mkdir()
+    made = []
+    for i, owner in enumerate(owners):
+        target = folder / f"trades-20260101T0000{i:02d}Z.db"
+        shutil.copyfile(base / ("a" if owner == "n" else owner) / "trades.db", target)
+        if owner == "n":  # as taken by an older tradestore
+            conn = sqlite3.connect(target)
+            conn.execute("DELETE FROM store_meta WHERE key = 'store_id'")
+            conn.commit()
+            conn.close()
+        made.append((owner, target))
+    removed = prune_backups(folder, keep, store_id=ids["a"])
+    ours = [t for o, t in made if o == "a"]
+    assert removed == ours[:-keep]
+    assert sorted(folder.iterdir()) == sorted(t for o, t in made if t not in removed)
