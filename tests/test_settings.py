@@ -275,3 +275,31 @@ def test_numpy_and_unicode_values(repo):
         repo.settings.set("s", "a\ud800")
     with pytest.raises(ValidationError, match="lone surrogate"):
         repo.settings.set("j", {"k": "\ud800"})
+
+
+# ------------------------------------------------------------------ the seeds' words (20.7)
+
+@pytest.mark.parametrize("word, text, stored_type, value", [
+    ("string", "hello", "str", "hello"),
+    ("STRING", "hello", "str", "hello"),
+    ("integer", "42", "int", 42),
+    ("boolean", "yes", "bool", True),
+    ("number", "0.25", "float", 0.25),
+    ("float", "2.5", "float", 2.5),
+    ("json", '{"a": [1, 2]}', "json", {"a": [1, 2]}),
+])
+def test_value_type_spellings_of_the_seeds(repo, word, text, stored_type, value):
+    setting = repo.settings.set("k", text, value_type=word)
+    assert setting.value_type == stored_type and setting.value == value
+    assert repo.settings.get_typed("k", word) == value
+    assert repo.db.scalar("SELECT value_type FROM settings WHERE key = 'k'") == stored_type
+
+
+def test_unknown_value_type_names_both_spellings(repo):
+    with pytest.raises(ValidationError) as info:
+        repo.settings.set("k", "1", value_type="str1ng")
+    assert info.value.field == "value_type"
+    assert "'str1ng'" in str(info.value) and "string" in str(info.value) and "decimal" in str(info.value)
+    with pytest.raises(ValidationError):
+        repo.settings.set("k", "1", value_type=3)
+    assert repo.settings.all() == []

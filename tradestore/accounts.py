@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from .codec import (dec_in, dec_out, optional_text, optional_utc, to_decimal, to_text, ts_in,
                     ts_out, utc_now)
+from .audit import record
 from .db import Database
 from .errors import ConflictError, NotFoundError, ValidationError
 
@@ -118,6 +119,12 @@ def _movement(row) -> CashMovement:
                         ts_out(row[6]))
 
 
+def _audit_fields(account: Account) -> dict:
+    """What the audit trail shows of an account."""
+    return {"base_currency": account.base_currency, "initial_cash": account.initial_cash,
+            "strategy": account.strategy}
+
+
 def signed_flow(kind: str, amount: str) -> Decimal:
     """A cash movement as an external flow: a deposit adds, a withdrawal takes away."""
     return Decimal(amount) if kind == "deposit" else -Decimal(amount)
@@ -146,7 +153,9 @@ class Accounts:
             if conn.execute("SELECT 1 FROM accounts WHERE name = ?", (row[0],)).fetchone():
                 raise ConflictError(f"account {row[0]!r} already exists")
             conn.execute(INSERT_ACCOUNT, row)
-            return _account(conn.execute(GET_ACCOUNT, (row[0],)).fetchone())
+            account = _account(conn.execute(GET_ACCOUNT, (row[0],)).fetchone())
+            record(conn, "account", account.name, "create", None, _audit_fields(account))
+            return account
 
     def get(self, name) -> Account:
         row = self.db.query_one(GET_ACCOUNT, (to_text(name, "name"),))
@@ -201,9 +210,12 @@ class Accounts:
                                     f"{balance[0]} (pass allow_overdraft=True to go below zero)")
             row_id = conn.execute(INSERT_MOVEMENT, (name, kind, dec_in(value), ts_in(moment),
                                                     note, ts_in(utc_now()))).lastrowid
-            return _movement(conn.execute(
+            movement = _movement(conn.execute(
                 "SELECT id, account, kind, amount, timestamp, note, created_at "
                 "FROM cash_movements WHERE id = ?", (row_id,)).fetchone())
+            record(conn, "cash_movement", name, kind, None,
+                   {"id": row_id, "amount": value, "timestamp": moment, "note": note})
+            return movement
 
     def movements(self, name) -> list[CashMovement]:
         """Deposits and withdrawals of ``name``, oldest first."""

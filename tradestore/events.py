@@ -18,6 +18,10 @@ from .db import Database
 from .errors import ValidationError
 
 SEVERITIES = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+AUDIT = "audit"  # the event_type of tradestore.audit's change records
+# What ``event_type="audit"`` selects: the change records plus the store's older audit
+# lines, voided fills and schema changes, which keep their own types.
+AUDIT_TYPES = (AUDIT, "trade_voided", "migration")
 
 INSERT_EVENT = """
 INSERT INTO events (timestamp, severity, level, event_type, message, symbol, trade_id, order_id,
@@ -36,6 +40,12 @@ SELECT {EVENT_COLUMNS} FROM events
 WHERE event_type = :event_type AND timestamp >= :since AND level >= :level
 ORDER BY timestamp DESC, id DESC LIMIT :limit
 """
+RECENT_AUDIT = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE event_type IN ('audit', 'trade_voided', 'migration') AND timestamp >= :since
+  AND level >= :level
+ORDER BY timestamp DESC, id DESC LIMIT :limit
+"""
 # "This level and above": the newest :limit of each level (index level, timestamp), merged.
 _LEVEL_BRANCH = """
 SELECT * FROM (SELECT {columns} FROM events
@@ -47,7 +57,9 @@ RECENT_AT_LEVEL = (
     + ") ORDER BY timestamp DESC, id DESC LIMIT :limit")
 EVENTS_AFTER = f"""
 SELECT {EVENT_COLUMNS} FROM events
-WHERE id > :after AND level >= :level AND (:event_type IS NULL OR event_type = :event_type)
+WHERE id > :after AND level >= :level
+  AND (:event_type IS NULL OR event_type = :event_type
+       OR (:event_type = 'audit' AND event_type IN ('trade_voided', 'migration')))
 ORDER BY id LIMIT :limit
 """
 PRUNE_EVENTS = "DELETE FROM events WHERE timestamp < ?"
@@ -113,11 +125,13 @@ class EventLog:
 
     def recent(self, limit=100, severity=None, event_type=None, since=None) -> list[Event]:
         """The newest ``limit`` events, newest first; ``severity`` means that level and
-        above, ``since`` a time (datetime or ISO text) from which on."""
+        above, ``since`` a time (datetime or ISO text) from which on. ``event_type="audit"``
+        is the audit trail: AUDIT_TYPES."""
         params = {"limit": _limit(limit), "level": level_of(severity),
                   "event_type": optional_text(event_type, "event_type", max_length=100),
                   "since": ts_in(optional_utc(since, "since")) or ""}
-        sql = (RECENT_OF_TYPE if params["event_type"] is not None
+        sql = (RECENT_AUDIT if params["event_type"] == AUDIT
+               else RECENT_OF_TYPE if params["event_type"] is not None
                else RECENT_AT_LEVEL if params["level"] > 10 else RECENT_ALL)
         return [_event(r) for r in self.db.query(sql, params)]
 

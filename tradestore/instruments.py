@@ -9,6 +9,7 @@ from decimal import Decimal
 from .accounts import check_currency
 from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
                     to_text, ts_in, ts_out, utc_now)
+from .audit import record
 from .db import Database
 from .errors import NotFoundError
 
@@ -81,6 +82,14 @@ def _instrument(row) -> Instrument:
                       row[12])
 
 
+def _audit_fields(instrument: Instrument) -> dict:
+    """What the audit trail shows of an instrument (not its id and times)."""
+    fields = dict(vars(instrument))
+    for name in ("id", "symbol", "created_at", "updated_at"):
+        fields.pop(name, None)
+    return fields
+
+
 class Instruments:
     """``repo.instruments``: the symbols a bot trades and their properties."""
 
@@ -105,8 +114,13 @@ class Instruments:
             "now": ts_in(utc_now()),
         }
         with self.db.transaction() as conn:
+            before = conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone()
             conn.execute(UPSERT_INSTRUMENT, params)
-            return _instrument(conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone())
+            after = _instrument(conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone())
+            record(conn, "instrument", after.symbol, "update" if before else "create",
+                   before and _audit_fields(_instrument(before)), _audit_fields(after),
+                   symbol=after.symbol)
+            return after
 
     def get(self, symbol) -> Instrument:
         row = self.db.query_one(GET_INSTRUMENT, (to_text(symbol, "symbol"),))

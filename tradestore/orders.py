@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
                     to_choice, to_decimal, to_text, ts_in, ts_out, utc_now)
+from .audit import record
 from .db import Database
 from .errors import ConflictError, NotFoundError, ValidationError
 from .ledger import order_totals
@@ -151,6 +152,9 @@ class OrderStore:
             conn.execute(UPDATE_FILLED, (dec_in(filled), dec_in(avg), status, now, order_id))
             if reason is not None:
                 conn.execute(INSERT_HISTORY, (order_id, order.status, status, reason, now))
+            if status != order.status:
+                record(conn, "order", order_id, "status", {"status": order.status},
+                       {"status": status}, symbol=order.symbol, order_id=order_id)
 
     def create(self, symbol, side, order_type, quantity, *, price=None, stop_price=None,
                external_id=None, exchange="", strategy=None, account="default", metadata=None,
@@ -233,6 +237,8 @@ class OrderStore:
             now = ts_in(utc_now())
             conn.execute(UPDATE_STATUS, (status, now, order.id))
             conn.execute(INSERT_HISTORY, (order.id, order.status, status, reason, now))
+            record(conn, "order", order.id, "status", {"status": order.status, "reason": None},
+                   {"status": status, "reason": reason}, symbol=order.symbol, order_id=order.id)
             return self._load(conn, order.id)
 
     def cancel(self, order_id: int, reason: str | None = None) -> Order:

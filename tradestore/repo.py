@@ -270,7 +270,11 @@ class TradeRepo:
             trade = self.trades.void(trade_id, reason)
             self.events.log("trade_voided", f"fill {trade_id} voided: {trade.void_reason}",
                             symbol=trade.symbol, trade_id=trade_id, order_id=trade.order_id,
-                            details={"reason": trade.void_reason})
+                            details={"reason": trade.void_reason,  # audit trail shape
+                                     "entity": "trade", "key": trade_id, "action": "void",
+                                     "before": {"voided_at": None, "void_reason": None},
+                                     "after": {"voided_at": trade.voided_at,
+                                               "void_reason": trade.void_reason}})
         return trade
 
     def derived_problems(self) -> list[str]:

@@ -1,7 +1,10 @@
 """Typed settings: a key, a value stored as text, and the type that reads it back.
 
-Types are str, int, float, bool, decimal and json. The type is inferred from the
-Python value when not given (bool before int, since ``True`` is an int). Secret
+Types are str, int, float, bool, decimal and json; the seeds' spellings are taken
+too (``string``, ``integer``, ``boolean``, ``number``, any case: TYPE_ALIASES) and
+stored under our name. The type is inferred from the Python value when not given
+(bool before int, since ``True`` is an int). Every change writes an audit event
+(tradestore.audit) in the same transaction, a secret's value masked. Secret
 settings never show their value in ``repr`` or the CLI; the database file (mode
 0600) is their only protection, so API keys are better kept in the environment.
 """
@@ -19,10 +22,13 @@ from decimal import Decimal
 
 from .codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, check_unicode, dec_in, dec_out,
                     optional_text, show, to_decimal, ts_in, ts_out, utc_now)
+from .audit import record
 from .db import Database
 from .errors import NotFoundError, ValidationError
 
 VALUE_TYPES = ("str", "int", "float", "bool", "decimal", "json")
+# The seeds' words for our types (PaperProfit's value_type "string", JSON Schema's names).
+TYPE_ALIASES = {"string": "str", "integer": "int", "boolean": "bool", "number": "float"}
 MASK = "******"
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:/@-]{1,200}")
 TRUE_WORDS = {"true", "1", "yes", "on"}
@@ -168,6 +174,25 @@ def convert(value, value_type: str):
                           field="value_type", value=value_type)
 
 
+def value_type_of(value_type, field: str = "value_type") -> str:
+    """Our name for a value type given in our spelling or the seeds' (any case)."""
+    word = value_type.strip().lower() if isinstance(value_type, str) else None
+    word = TYPE_ALIASES.get(word, word)
+    if word not in VALUE_TYPES:
+        raise ValidationError(
+            f"{field}: {show(value_type)} is not one of {', '.join(VALUE_TYPES)} (or "
+            f"{', '.join(TYPE_ALIASES)})", field=field, value=value_type)
+    return word
+
+
+def _audit_fields(row) -> dict | None:
+    """A stored settings row as the audit trail shows it."""
+    if row is None:
+        return None
+    return {"value": row[2], "value_type": row[3], "description": row[4],
+            "secret": bool(row[5])}
+
+
 def _encode(value, value_type: str) -> str:
     if value_type == "bool":
         return "true" if value else "false"
@@ -222,9 +247,8 @@ class Settings:
         key = check_key(key)
         if value_type is None:
             value_type = infer_type(value)
-        elif value_type not in VALUE_TYPES:
-            raise ValidationError(f"value_type: {show(value_type)} is not one of "
-                                  f"{', '.join(VALUE_TYPES)}", field="value_type", value=value_type)
+        else:
+            value_type = value_type_of(value_type)
         typed = convert(value, value_type)
         if secret is not None and not isinstance(secret, bool):
             raise ValidationError(f"secret: {show(secret)} must be True or False", field="secret",
@@ -233,8 +257,13 @@ class Settings:
                   "description": optional_text(description, "description", max_length=10_000),
                   "secret": None if secret is None else int(secret), "now": ts_in(utc_now())}
         with self.db.transaction() as conn:
+            before = conn.execute(GET_SETTING, (key,)).fetchone()
             conn.execute(UPSERT_SETTING, params)
-            return _setting(conn.execute(GET_SETTING, (key,)).fetchone())
+            after = conn.execute(GET_SETTING, (key,)).fetchone()
+            secret_value = ("value",) if after[5] or (before and before[5]) else ()
+            record(conn, "setting", key, "update" if before else "create",
+                   _audit_fields(before), _audit_fields(after), masked=secret_value)
+            return _setting(after)
 
     def get(self, key, default=_MISSING):
         """The typed value; ``default`` if missing (NotFoundError when no default)."""
@@ -257,6 +286,8 @@ class Settings:
             if default is _MISSING:
                 raise NotFoundError(f"no setting {show(key)}")
             return default
+        if value_type is not None:
+            value_type = value_type_of(value_type)
         if value_type is not None and setting.value_type != value_type:
             raise ValidationError(f"{key}: stored as {setting.value_type}, not {value_type}",
                                   field=key, value=setting.value_type)
@@ -272,9 +303,13 @@ class Settings:
         return _setting(row)
 
     def delete(self, key) -> None:
+        key = check_key(key)
         with self.db.transaction() as conn:
-            if not conn.execute(DELETE_SETTING, (check_key(key),)).rowcount:
+            before = conn.execute(GET_SETTING, (key,)).fetchone()
+            if not conn.execute(DELETE_SETTING, (key,)).rowcount:
                 raise NotFoundError(f"no setting {show(key)}")
+            record(conn, "setting", key, "delete", _audit_fields(before), None,
+                   masked=("value",) if before[5] else ())
 
     def all(self) -> list[Setting]:
         """Every setting by key (secret values are in the records; repr masks them)."""

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from .codec import (canonical_json, json_object_in, json_out, optional_text,
                     optional_utc, to_text, to_utc, ts_in, ts_out, utc_now, window)
+from .audit import record
 from .db import Database
 from .errors import ConflictError, NotFoundError, ValidationError
 from .money import EXACT, ZERO, tidy
@@ -168,6 +169,13 @@ def _strategy(row) -> Strategy:
                     bool(row[7]), ts_out(row[8]), ts_out(row[9]), ts_out(row[10]))
 
 
+def _audit_fields(strategy: Strategy) -> dict:
+    """What the audit trail shows of a strategy (its config is masked where secret)."""
+    return {"strategy_type": strategy.strategy_type, "description": strategy.description,
+            "enabled": strategy.enabled, "active": strategy.active,
+            "config_version": strategy.config_version, "config": strategy.config}
+
+
 def _performance(name, fills, tallies: dict) -> StrategyPerformance:
     """One strategy's figures from its {currency: Tally}; ConflictError when several."""
     currency, t = single(tallies, f"strategy {name!r}")
@@ -204,7 +212,9 @@ class Strategies:
                                     "a deleted one comes back with set_active)")
             strategy_id = conn.execute(INSERT_STRATEGY, row + (now, now)).lastrowid
             conn.execute(INSERT_CONFIG, (strategy_id, 1, config_text, now))
-            return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+            strategy = _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+            record(conn, "strategy", name, "create", None, _audit_fields(strategy))
+            return strategy
 
     def get(self, name) -> Strategy:
         row = self.db.query_one(GET_STRATEGY, (to_text(name, "name"),))
@@ -237,6 +247,9 @@ class Strategies:
                 now = ts_in(utc_now())
                 conn.execute(INSERT_CONFIG, (strategy_id, version + 1, text, now))
                 conn.execute(TOUCH, (now, strategy_id))
+                record(conn, "strategy_config", name, "update",
+                       {"config_version": version, "config": json_out(old_text)},
+                       {"config_version": version + 1, "config": json_out(text)})
             return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
 
     def config_history(self, name) -> list[StrategyConfig]:
@@ -253,10 +266,12 @@ class Strategies:
                                                        ts_out(row[2]))
 
     def set_enabled(self, name, enabled: bool) -> Strategy:
-        return self._update(SET_ENABLED, int(_flag(enabled, "enabled")), name)
+        return self._update(SET_ENABLED, int(_flag(enabled, "enabled")), name,
+                            "enable" if enabled else "disable")
 
     def set_active(self, name, active: bool) -> Strategy:
-        return self._update(SET_ACTIVE, int(_flag(active, "active")), name)
+        return self._update(SET_ACTIVE, int(_flag(active, "active")), name,
+                            "activate" if active else "deactivate")
 
     def delete(self, name) -> Strategy:
         """Soft delete: the row stays (inactive) so fills keep a known strategy name."""
@@ -267,13 +282,20 @@ class Strategies:
         moment = optional_utc(at, "at") or utc_now()
         return self._update(MARK_RUN, ts_in(moment), name)
 
-    def _update(self, sql, value, name) -> Strategy:
+    def _update(self, sql, value, name, action=None) -> Strategy:
+        """One column change; ``action`` names it in the audit trail (None: not audited,
+        as mark_run, which records a run rather than a change)."""
         name = to_text(name, "name")
         with self.db.transaction() as conn:
+            before = conn.execute(GET_STRATEGY, (name,)).fetchone()
             changed = conn.execute(sql, (value, ts_in(utc_now()), name)).rowcount
             if not changed:
                 raise NotFoundError(f"no strategy named {name!r}")
-            return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+            after = _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+            if action is not None:
+                record(conn, "strategy", name, action, _audit_fields(_strategy(before)),
+                       _audit_fields(after))
+            return after
 
     # ------------------------------------------------------------ performance
     def performance(self, name, *, days=None, since=None, until=None,
