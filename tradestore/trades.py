@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Iterable, Iterator, Mapping
 
 from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
-                    to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now, window)
+                    show, to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now,
+                    window)
 from .db import Database
 from .errors import ConflictError, ValidationError
 from .fees import currencies_of, fee_effect
@@ -44,6 +45,12 @@ WHERE id = ?
 """
 ORDER_EXISTS = "SELECT 1 FROM orders WHERE id = ?"
 PAGE_SIZE = 2000
+# get_trade_history(order_by=...): the sort keys, each ending in (timestamp, id) so the
+# order is total; pnl compares exactly (the decimal collation); fills without pnl
+# (opening fills) sort as lowest.
+ORDER_BY = {"time": "timestamp {d}, id {d}",
+            "symbol": "symbol {d}, timestamp {d}, id {d}",
+            "pnl": "pnl COLLATE decimal {d}, timestamp {d}, id {d}"}
 
 
 @dataclass(frozen=True)
@@ -344,23 +351,32 @@ class TradeStore:
 
     def history(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
                 exchange=None, limit=None, offset=0, newest_first=False,
-                include_void=False) -> list[TradeData]:
+                include_void=False, side=None, order_by="time") -> list[TradeData]:
         """Fills in time order (oldest first unless ``newest_first``); ``days=None``: all time.
-        Voided fills only with ``include_void=True``."""
+        Voided fills only with ``include_void=True``. ``side="BUY"``/``"SELL"`` filters;
+        ``order_by`` is "time", "symbol" or "pnl" (then time; ``newest_first`` reverses)."""
         sql, params = self._select(symbol, days, since, until, strategy, account, exchange,
-                                   newest_first, include_void=include_void)
+                                   newest_first, include_void=include_void, side=side,
+                                   order_by=order_by)
         sql += " LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
         return [TradeData.from_row(r) for r in self.db.query(sql, params)]
 
     def iterate(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
                 exchange=None, limit=None, offset=0, newest_first=False,
-                include_void=False) -> Iterator[TradeData]:
-        """Like ``history`` but streamed a page at a time: constant memory on any size."""
+                include_void=False, side=None, order_by="time") -> Iterator[TradeData]:
+        """Like ``history`` but streamed a page at a time: constant memory on any size.
+        Streams in time order only (the pages are keyed by (timestamp, id)); another
+        ``order_by`` is a ValidationError pointing to ``history``."""
+        if order_by != "time":
+            raise ValidationError(f"order_by: {show(order_by)} is not available when streaming "
+                                  "(iter_trades is in time order: 'time'); use "
+                                  "get_trade_history for 'symbol' or 'pnl'",
+                                  field="order_by", value=order_by)
         first, params = self._select(symbol, days, since, until, strategy, account, exchange,
-                                     newest_first, include_void=include_void)
+                                     newest_first, include_void=include_void, side=side)
         after, _ = self._select(symbol, days, since, until, strategy, account, exchange,
-                                newest_first, keyset=True, include_void=include_void)
+                                newest_first, keyset=True, include_void=include_void, side=side)
         remaining, last, skip = limit, None, offset
         while remaining is None or remaining > 0:
             size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining + skip)
@@ -383,11 +399,15 @@ class TradeStore:
 
     @staticmethod
     def _select(symbol, days, since, until, strategy, account, exchange, newest_first,
-                keyset=False, include_void=False):
+                keyset=False, include_void=False, side=None, order_by="time"):
         start, end = window(days, since, until)
+        if not isinstance(order_by, str) or order_by not in ORDER_BY:
+            raise ValidationError(f"order_by: {show(order_by)} is not one of "
+                                  f"{', '.join(ORDER_BY)}", field="order_by", value=order_by)
+        side = None if side is None else to_choice(side, "side", SIDES)
         clauses, params = ([] if include_void else ["voided_at IS NULL"]), []
         for column, value in (("symbol", symbol), ("strategy", strategy), ("account", account),
-                              ("exchange", exchange)):
+                              ("exchange", exchange), ("side", side)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -403,4 +423,4 @@ class TradeStore:
         direction = "DESC" if newest_first else "ASC"
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return (f"SELECT {TRADE_COLUMNS} FROM trades{where} "
-                f"ORDER BY timestamp {direction}, id {direction}", params)
+                f"ORDER BY {ORDER_BY[order_by].format(d=direction)}", params)
