@@ -401,6 +401,20 @@ class ArtifactManager:
             path.unlink()
             fsync_dir(path.parent)
 
+    # ------------------------------------------------------------ backups (issue 20.6)
+    def backup(self, dest, *, keep=None) -> Path:
+        """Copy the catalog and every artifact file, each verified by SHA-256, into a new
+        folder ``dest/artifacts-<UTC stamp>/``; ``keep=N`` then deletes all but the newest
+        N backups of this catalog in ``dest``. Returns the folder (tradestore.artifact_backup)."""
+        from .artifact_backup import backup
+        return backup(self, dest, keep=keep)
+
+    def restore(self, backup_folder, *, overwrite=False):
+        """Verify a backup, put back its files that are missing or damaged here (verified
+        after writing), then their catalog rows; returns an ArtifactRestore."""
+        from .artifact_backup import restore
+        return restore(self, backup_folder, overwrite=overwrite)
+
     # ------------------------------------------------------------ loading
     def load_model(self, name, version=None) -> tuple[object, dict]:
         """(model, metadata) of a version (default: the latest), verified before unpickling."""

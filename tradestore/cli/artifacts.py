@@ -1,4 +1,4 @@
-"""artifacts list, verify, cleanup: the ML artifacts folder and its catalog.
+"""artifacts list, verify, cleanup, backup, restore: the ML artifacts folder and its catalog.
 
 By default the catalog is the --db database and the files are in ``artifacts/``
 beside it (``trades.db`` in /srv/bot -> /srv/bot/artifacts). ``--standalone`` is for
@@ -46,6 +46,23 @@ def register(sub) -> None:
                    help="always keep the newest N versions of each name (default: 1)")
     q.add_argument("--dry-run", action="store_true", help="only say how many would go")
     q.set_defaults(handler=cmd_cleanup)
+
+    q = groups.add_parser("backup", help="copy the catalog and every artifact file, verified "
+                                         "by checksum, into DEST/artifacts-<UTC stamp>/")
+    _common(q)
+    q.add_argument("dest", metavar="DEST", help="folder that holds the backups (created if "
+                                                "missing)")
+    q.add_argument("--keep", type=int, default=None, metavar="N",
+                   help="then delete all but the newest N backups of this catalog in DEST")
+    q.set_defaults(handler=cmd_backup)
+
+    q = groups.add_parser("restore", help="verify a backup folder, then put its missing or "
+                                          "damaged files and their catalog rows back")
+    _common(q)
+    q.add_argument("backup", metavar="BACKUP", help="an artifacts-<stamp> folder")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace artifacts whose stored checksum differs from the backup's")
+    q.set_defaults(handler=cmd_restore)
 
 
 def _common(parser) -> None:
@@ -116,4 +133,24 @@ def cmd_cleanup(args) -> int:
         count = manager.cleanup_old_artifacts(args.retention_days, keep_latest=args.keep_latest,
                                               dry_run=args.dry_run)
     print(f"{'would delete' if args.dry_run else 'deleted'} {count} artifact(s)")
+    return 0
+
+
+def cmd_backup(args) -> int:
+    manager, repo = _open(args, write=True)
+    with repo:
+        folder = manager.backup(args.dest, keep=args.keep)
+        count = len(manager.list_artifacts())
+    print(f"backed up {count} artifact(s) and the catalog to {folder}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    manager, repo = _open(args, write=True)
+    with repo:
+        result = manager.restore(args.backup, overwrite=args.overwrite)
+    for label in result.restored:
+        print(f"restored: {label}")
+    print(f"restored {len(result.restored)} artifact(s), {len(result.unchanged)} already "
+          f"intact, {result.metrics} metric point(s)")
     return 0
