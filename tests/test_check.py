@@ -37,12 +37,16 @@ def test_a_hand_edited_money_value_is_found_by_check(tmp_path):
     path = tmp_path / "trades.db"
     make_store(path)
     hand_edit(path, "UPDATE trades SET price = '12x.5' WHERE id = 1")
+    hand_edit(path, "UPDATE trades SET side = 'HOLD' WHERE id = 2")  # only a CHECK sees it
     for opened in (TradeRepo.inspect(path), TradeRepo(path)):  # read-only and writable
         with opened as repo:
             problems = repo.check()
-        assert "CHECK constraint failed in trades" in problems
+        assert "table trades column side row id 2: 'HOLD' fails its CHECK constraint" \
+            in problems
         assert "table trades column price row id 1: '12x.5' is not a decimal number (money)" \
             in problems
+        # the money value fails its CHECK too: one line for it, not two
+        assert sum("column price row id 1" in p for p in problems) == 1
 
 
 def test_the_real_sqlite3_shell_hand_edit_is_found(tmp_path, sqlite3_bin):
@@ -68,7 +72,7 @@ def test_values_that_pass_their_check_but_do_not_decode(tmp_path):
            "valid date and time (time)" in problems
     assert "table portfolio_snapshots column positions row id 1: '{broken' is not valid " \
            "JSON (json)" in problems
-    assert not any("CHECK constraint failed in trades" in p for p in problems)
+    assert not any("CHECK constraint" in p for p in problems)
 
 
 def test_a_clean_store_checks_clean(tmp_path):
@@ -183,12 +187,30 @@ def test_check_enforces_checks_in_a_read_only_folder(tmp_path):
     folder.mkdir()
     path = folder / "trades.db"
     make_store(path)
-    hand_edit(path, "UPDATE trades SET price = '12x.5' WHERE id = 1")
+    hand_edit(path, "UPDATE trades SET side = 'HOLD' WHERE id = 1")
     with read_only_folder(folder):
         with TradeRepo.inspect(path) as repo:
             problems = repo.check()
-            assert "CHECK constraint failed in trades" in problems
-            assert any("table trades column price row id 1" in p for p in problems)
+            assert "table trades column side row id 1: 'HOLD' fails its CHECK constraint" \
+                in problems
         result = run_tradestore("--db", path, "check")
-        assert result.returncode == 1 and "CHECK constraint failed in trades" in result.stdout
+        assert result.returncode == 1 and "column side row id 1" in result.stdout
         assert sorted(os.listdir(folder)) == ["trades.db"]  # nothing written beside it
+
+
+def test_a_table_constraint_and_a_without_rowid_table_are_located(tmp_path):
+    from tradestore.scan import check_expressions
+    sql = ("CREATE TABLE t (a TEXT CHECK (a IN ('x', 'y')), b INTEGER, "
+           "CONSTRAINT pos CHECK (b > 0), PRIMARY KEY (a)) WITHOUT ROWID")
+    assert check_expressions(sql) == [("a", "a IN ('x', 'y')"), (None, "b > 0")]
+    path = tmp_path / "trades.db"
+    make_store(path)
+    with TradeRepo(path) as repo:
+        repo.candles.insert_many([{"symbol": "BTC/USDT", "timeframe": "1h",
+                                   "timestamp": "2024-01-01T00:00:00Z", "open": 1, "high": 2,
+                                   "low": 1, "close": 2, "volume": 5}])
+    hand_edit(path, "UPDATE candles SET timeframe = '7q'")
+    with TradeRepo.inspect(path) as repo:
+        problems = [p for p in repo.check() if p.startswith("table candles")]
+    assert len(problems) == 1 and "timeframe='7q'" in problems[0]
+    assert "symbol='BTC/USDT'" in problems[0] and "fails CHECK (CASE timeframe" in problems[0]

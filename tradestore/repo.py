@@ -20,7 +20,7 @@ from .codec import to_path
 from .errors import ConflictError, DatabaseError, SchemaError, StoreError
 from .migrate import Migrator, add_store_id, read_store_id
 from .orders import OrderStore
-from .scan import checked_connection, damaged_store_error, integrity_problems, value_problems
+from .scan import checked_connection, damaged_store_error, stored_problems
 from .portfolio import PortfolioStore
 from .positions import PositionStore
 from .states import BotStateStore
@@ -217,8 +217,7 @@ class TradeRepo:
         stores' own checks (``_checks``)."""
         try:
             with checked_connection(self.db) as conn:
-                problems = integrity_problems(conn, self.db.path)
-                problems += value_problems(conn, self.db.path)
+                problems = stored_problems(conn, self.db.path)
             problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
                          for r in self.db.query("PRAGMA foreign_key_check")]
         except DatabaseError as exc:  # too damaged for the checks to finish

@@ -20,6 +20,7 @@ import datetime as _dt
 import itertools
 import json
 import os
+import re
 import sqlite3
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -118,6 +119,91 @@ def typed_columns(sql: str) -> list[tuple[str, str]]:
     return found
 
 
+def _balanced(text: str, start: int) -> str:
+    """The text inside the parentheses that open at ``text[start]``."""
+    depth, quote = 0, None
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i]
+    return text[start + 1:]
+
+
+def check_expressions(sql: str) -> list[tuple[str | None, str]]:
+    """(column or None for a table constraint, expression) of every CHECK of a table."""
+    found = []
+    for part in _split_columns(sql):
+        words = part.split()
+        column = None if not words or words[0].upper() in ("CONSTRAINT", "CHECK") \
+            else words[0].strip('"`[]')
+        for match in re.finditer(r"\bCHECK\s*\(", part, re.I):
+            found.append((column, _balanced(part, match.end() - 1)))
+    return found
+
+
+def check_violations(conn, path: str, table: str, sql: str, limit: int = 100) -> list[tuple]:
+    """(column or None, row label, value, expression) of rows of ``table`` whose CHECK
+    is false (at most ``limit`` per CHECK)."""
+    key_sql, key_names = _row_key(conn, table, sql)
+    found = []
+    with translated(path):
+        for column, expr in check_expressions(sql):
+            shown = _quote(column) if column else "NULL"
+            rows = conn.execute(f"SELECT {key_sql}, {shown} FROM {_quote(table)} "
+                                f"WHERE NOT coalesce(({expr}), 1) LIMIT {int(limit)}")
+            for row in rows:
+                found.append((column, _row_label(key_sql, key_names, row), row[-1], expr))
+    return found
+
+
+def _row_label(key_sql: str, key_names: list[str], row) -> str:
+    if key_sql == "rowid":
+        return f"row id {row[0]}"
+    return "row " + ", ".join(f"{n}={v!r}" for n, v in zip(key_names, row))
+
+
+def stored_problems(conn, path: str) -> list[str]:
+    """integrity_check (CHECKs enforced), each failed CHECK located to its table, column
+    and row, and every stored value that does not decode; one line per problem."""
+    problems, located = [], set()
+    decoded = list(bad_values(conn, path))
+    for line, _ in decoded:
+        located.add(line.split(":")[0])  # "table T column C row id N"
+    with translated(path):
+        tables = dict(conn.execute(TABLES).fetchall())
+    for line in integrity_problems(conn, path):
+        match = re.fullmatch(r"CHECK constraint failed in (.+)", line)
+        if not match or match.group(1) not in tables:
+            problems.append(line)
+            continue
+        table = match.group(1)
+        rows = check_violations(conn, path, table, tables[table])
+        for column, where, value, expr in rows:
+            if column is None:  # a table constraint: name the rule, not one column
+                problems.append(f"table {table} {where}: fails CHECK "
+                                f"({' '.join(expr.split())[:80]})")
+                continue
+            key = f"table {table} column {column} {where}"
+            if key not in located:
+                problems.append(f"{key}: {_shown(value)!r} fails its CHECK constraint")
+                located.add(key)
+        if not rows:
+            problems.append(line)
+    return problems + [line for line, _ in decoded]
+
+
+def _shown(value):
+    return value if not isinstance(value, str) or len(value) <= SHOWN else value[:SHOWN] + "..."
+
+
 def decode_problem(kind: str, value) -> str | None:
     """Why ``value`` (as stored) does not decode as ``kind``; None when it does."""
     if value is None:
@@ -176,12 +262,9 @@ def bad_values(conn, path: str):
                     why = decode_problem(kind, value)
                     if why is None:
                         continue
-                    where = (f"row id {row[0]}" if key_sql == "rowid" else
-                             "row " + ", ".join(f"{n}={v!r}" for n, v in zip(key_names, row)))
-                    shown = value if not isinstance(value, str) or len(value) <= SHOWN \
-                        else value[:SHOWN] + "..."
-                    yield (f"table {table} column {column} {where}: {shown!r} {why} ({kind})",
-                           value)
+                    where = _row_label(key_sql, key_names, row)
+                    yield (f"table {table} column {column} {where}: {_shown(value)!r} {why} "
+                           f"({kind})", value)
 
 
 def value_problems(conn, path: str, limit: int | None = None) -> list[str]:
