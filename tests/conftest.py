@@ -22,6 +22,22 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 SQLITE3_BIN = shutil.which("sqlite3")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run the tests marked slow (crash loops, soaks, timing); "
+                          ".ci/run always does")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A plain ``pytest`` stays fast: slow tests run with --runslow (and always in CI)."""
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (.ci/run does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def memory_repo():
     with TradeRepo(":memory:") as repo:

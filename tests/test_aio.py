@@ -63,6 +63,7 @@ def test_the_repo_is_used_only_on_one_worker_thread(memory_repo):
     assert len(seen) == 1 and threading.get_ident() not in seen
 
 
+@pytest.mark.slow  # asserts timings: not in the default run
 def test_event_loop_keeps_ticking_during_a_long_bulk_save(db_path):
     batch = fills(15_000)
     ticks = []
@@ -114,9 +115,9 @@ def test_many_concurrent_coroutines_produce_exactly_the_expected_rows(db_path):
         expected = {f"w{n}-{i}" for n in range(50) for i in range(10)}
         assert {t.external_id for t in stored} == expected
         assert sorted(i for ids in results for i in ids) == sorted(t.id for t in stored)
-        for n in range(5):   # positions built from exactly those fills
-            position = repo.get_position(f"S{n}/USDT")
-            assert position is None or position.quantity >= 0
+        # each symbol: 10 workers x (6 buys - 4 sells) of 1, whatever the interleaving
+        for n in range(5):
+            assert repo.get_position(f"S{n}/USDT").quantity == 20
         assert repo.check() == []
 
 

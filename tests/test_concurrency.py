@@ -117,6 +117,7 @@ def write_report(name: str, summary: dict) -> None:
     print(f"\n{name}:", json.dumps(summary))
 
 
+@pytest.mark.slow
 def test_four_writer_and_two_reader_processes_with_a_backup(tmp_path):
     db = tmp_path / "shared.db"
     seed = random.randrange(2**32)
@@ -213,6 +214,7 @@ def start_worker(*args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_a_waiting_writer_gets_its_turn_while_others_write_back_to_back(tmp_path):
     db = tmp_path / "busy.db"
     TradeRepo(db).close()
@@ -234,6 +236,7 @@ def test_a_waiting_writer_gets_its_turn_while_others_write_back_to_back(tmp_path
             hog.communicate()
 
 
+@pytest.mark.slow
 def test_closing_a_store_does_not_hold_up_other_writers(tmp_path):
     db = tmp_path / "close.db"
     TradeRepo(db).close()
