@@ -136,14 +136,33 @@ def test_the_cli_reference_is_current():
         "docs/cli.md is out of date with the commands: run `python docs/gen_cli.py`"
 
 
-def test_every_relative_link_points_at_a_file():
+def anchors(path: pathlib.Path) -> set[str]:
+    """The heading anchors GitHub makes for a Markdown page (lower case, punctuation
+    dropped, spaces to hyphens, a repeated heading numbered -1, -2, ...)."""
+    found, seen, fenced = set(), {}, False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            slug = re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            count = seen.get(slug, 0)
+            seen[slug] = count + 1
+            found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+def test_every_relative_link_points_at_a_file_and_heading():
     broken = []
     for page in PAGES:
         for target in LINK.findall(page.read_text()):
-            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            if re.match(r"[a-z]+:", target):
                 continue
-            if not (page.parent / target.split("#")[0]).exists():
-                broken.append(f"{_name(page)} -> {target}")
+            file, _, anchor = target.partition("#")
+            path = (page.parent / file) if file else page
+            if not path.exists():
+                broken.append(f"{_name(page)} -> {target} (no such file)")
+            elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+                broken.append(f"{_name(page)} -> {target} (no such heading)")
     assert not broken, f"broken links: {broken}"
 
 
