@@ -38,51 +38,10 @@ KNOWN_ESCAPES: set[tuple[str, str]] = {
     # save(None) / save_many(None) / a mapping missing fields -> TypeError
     ("TradeRepo.save_trades", "TypeError"), ("TradeStore.save_many", "TypeError"),
     ("TradeStore.save", "TypeError"), ("TradeRepo.save_ccxt_trades", "TypeError"),
-    # ids and limits past 64 bits reach SQLite -> OverflowError
-    ("TradeRepo.get_trade", "OverflowError"), ("TradeStore.get", "OverflowError"),
-    ("TradeRepo.void_trade", "OverflowError"), ("TradeStore.void", "OverflowError"),
-    ("TradeRepo.get_order", "OverflowError"), ("OrderStore.get", "OverflowError"),
-    ("TradeRepo.cancel_order", "OverflowError"), ("OrderStore.cancel", "OverflowError"),
-    ("TradeRepo.record_fill", "OverflowError"), ("OrderStore.record_fill", "OverflowError"),
-    ("TradeRepo.update_order_status", "OverflowError"),
-    ("OrderStore.update_status", "OverflowError"), ("OrderStore.history", "OverflowError"),
-    ("TradeRepo.get_recent_orders", "OverflowError"), ("OrderStore.recent", "OverflowError"),
-    ("TradeRepo.get_open_orders", "OverflowError"), ("OrderStore.open_orders", "OverflowError"),
-    ("TradeRepo.get_order_by_external_id", "OverflowError"),
-    ("OrderStore.get_by_external_id", "OverflowError"),
-    ("PositionStore.get", "OverflowError"), ("TradeRepo.get_open_positions", "OverflowError"),
-    ("PositionStore.get_open_positions", "OverflowError"),
-    ("TradeRepo.get_closed_positions", "OverflowError"),
-    ("PositionStore.get_closed_positions", "OverflowError"),
-    ("TradeRepo.get_trade_history", "OverflowError"), ("TradeStore.history", "OverflowError"),
-    ("TradeStore.iterate", "OverflowError"),
-    # filters with a lone surrogate go to SQLite unchecked -> UnicodeEncodeError
-    ("TradeRepo.get_order", "UnicodeEncodeError"),
-    ("TradeRepo.get_open_orders", "UnicodeEncodeError"),
-    ("OrderStore.open_orders", "UnicodeEncodeError"),
-    ("TradeRepo.get_recent_orders", "UnicodeEncodeError"),
-    ("OrderStore.recent", "UnicodeEncodeError"), ("OrderStore.get", "UnicodeEncodeError"),
-    ("TradeRepo.get_trade", "UnicodeEncodeError"), ("TradeStore.get", "UnicodeEncodeError"),
-    ("TradeRepo.get_order_by_external_id", "UnicodeEncodeError"),
-    ("OrderStore.get_by_external_id", "UnicodeEncodeError"),
-    ("TradeRepo.get_open_positions", "UnicodeEncodeError"),
-    ("PositionStore.get_open_positions", "UnicodeEncodeError"),
-    ("PositionStore.get_closed_positions", "UnicodeEncodeError"),
-    ("TradeRepo.get_closed_positions", "UnicodeEncodeError"),
-    ("TradeRepo.get_trade_history", "UnicodeEncodeError"),
-    ("TradeStore.history", "UnicodeEncodeError"), ("TradeStore.iterate", "UnicodeEncodeError"),
     # history/iterate: a limit/offset of the wrong type -> TypeError,
     # Decimal('sNaN') -> InvalidOperation
     ("TradeStore.iterate", "TypeError"), ("TradeStore.iterate", "InvalidOperation"),
     ("TradeStore.history", "TypeError"), ("TradeStore.history", "InvalidOperation"),
-    # --- analytics helper (analytics.py): filters with a lone surrogate ---
-    ("Analytics.statistics", "UnicodeEncodeError"),
-    ("Analytics.statistics_by_currency", "UnicodeEncodeError"),
-    ("TradeRepo.get_statistics", "UnicodeEncodeError"),
-    ("TradeRepo.get_statistics_by_currency", "UnicodeEncodeError"),
-    # --- safety helper (backup.py): a dest of None, NUL, a lone surrogate, too long ---
-    ("TradeRepo.backup", "TypeError"), ("TradeRepo.backup", "ValueError"),
-    ("TradeRepo.backup", "UnicodeEncodeError"), ("TradeRepo.backup", "OSError"),
 }
 
 # Not input-handling calls: they end the object, hand out a context manager, open

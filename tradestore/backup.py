@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .files import SIDECARS, SQLITE_MAGIC, fsync_dir, fsync_file, refuse_store_target
-from .codec import UTC
+from .files import (SIDECARS, SQLITE_MAGIC, fsync_dir, fsync_file, path_error,
+                    refuse_store_target)
+from .codec import UTC, to_path
 from .db import APPLICATION_ID, translate
 from .errors import (ConflictError, DatabaseBusyError, DatabaseError, SchemaError, StoreError,
                      ValidationError)
@@ -185,7 +186,12 @@ def backup(repo, dest, *, overwrite=False, verify="quick") -> Path:
     if verify not in VERIFY:
         raise ValidationError(f"verify: {verify!r} is not one of quick, full", field="verify",
                               value=verify)
-    target = backup_destination(repo.path, dest).absolute()
+    to_path(dest, "dest")  # refuses None, "", NUL and lone surrogates (dest keeps its "/")
+    try:
+        target = backup_destination(repo.path, dest).absolute()
+        target.exists()
+    except OSError as exc:
+        raise path_error(dest, exc, "dest") from None
     if target.exists() and not overwrite:
         raise ConflictError(f"{target}: already exists (pass overwrite=True to replace it)")
     store_id = repo.store_id

@@ -9,9 +9,13 @@ outside, SAVEPOINTs inside). Errors from sqlite3 are turned into ours here.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import math
 import os
+import re
 import sqlite3
+import sys
 import random
 import threading
 import time
@@ -26,6 +30,15 @@ MIN_SQLITE_VERSION = (3, 37, 0)  # STRICT tables; RETURNING, window functions an
 QUICK_BUSY_MS = 2  # SQLite's own wait inside one try of BEGIN IMMEDIATE (see _begin_immediate)
 APPLICATION_ID = 0x54524453  # "TRDS"
 DURABILITY = {"full": "FULL", "normal": "NORMAL"}
+SQL_LOGGER = "tradestore.sql"
+ECHO_VARIABLES = ("TRADESTORE_SQL_ECHO", "SQL_ECHO")  # ours first, then the seeds' name
+ECHO_ON, ECHO_OFF = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+MASK = "******"
+INT64 = (-2 ** 63, 2 ** 63 - 1)
+# statements on the settings table carry setting values: masked in the echo, since a
+# statement cannot tell whether the row it writes is (or stays) secret
+_SETTINGS_SQL = re.compile(r"\bsettings\b", re.I)
+_WRITE_SQL = re.compile(r"^\s*(INSERT|UPDATE|REPLACE)\b", re.I)
 
 
 def check_sqlite_version(version: tuple = sqlite3.sqlite_version_info) -> None:
@@ -68,6 +81,142 @@ def translated(path: str):
         raise translate(exc, path) from exc
 
 
+def _bad_value(value):
+    """Why SQLite cannot bind ``value`` (None when it can)."""
+    if isinstance(value, int) and not isinstance(value, bool) \
+            and not INT64[0] <= value <= INT64[1]:
+        return "is too large: integers must fit in 64 bits (-2**63 to 2**63-1)"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid text (a lone surrogate); text must be valid Unicode"
+    return None
+
+
+def binding_error(exc: Exception, sql: str, params) -> ValidationError:
+    """Our error for a value SQLite could not bind (a 65-bit int, a lone surrogate,
+    an unsupported type), naming the parameter and the value; nothing was written."""
+    from .codec import show
+    if isinstance(params, dict):
+        items = list(params.items())
+    elif isinstance(params, (list, tuple)):
+        items = [(f"parameter {i}", v) for i, v in enumerate(params, start=1)]
+    else:
+        items = []
+    for name, value in items:
+        why = _bad_value(value)
+        if why is None and isinstance(exc, sqlite3.ProgrammingError) \
+                and not isinstance(value, (int, float, str, bytes, type(None))):
+            why = f"has type {type(value).__name__}, which cannot be stored"
+        if why:
+            return ValidationError(f"{name}: {show(value)} {why}", field=name, value=value)
+    if _bad_value(sql):
+        return ValidationError(f"a name in the statement {show(sql)} is not valid text "
+                               "(a lone surrogate); text must be valid Unicode",
+                               field="sql", value=sql)
+    return ValidationError(f"a value could not be stored ({' '.join(str(exc).split())}); "
+                           "integers must fit in 64 bits and text must be valid Unicode")
+
+
+def _is_binding(exc: Exception) -> bool:
+    return isinstance(exc, (OverflowError, UnicodeEncodeError)) or (
+        isinstance(exc, sqlite3.ProgrammingError) and "binding parameter" in str(exc))
+
+
+def masked(sql: str, params):
+    """``params`` as the echo shows them: setting values masked (see _SETTINGS_SQL)."""
+    if not params or not _SETTINGS_SQL.search(sql):
+        return params
+    if isinstance(params, dict):
+        if params.get("secret") == 0:  # explicitly made or kept not secret
+            return params
+        return {k: (MASK if k == "value" else v) for k, v in params.items()}
+    if _WRITE_SQL.match(sql):
+        return [MASK] * len(params)
+    return params
+
+
+def echo_setting(echo=None) -> bool:
+    """``echo`` if given, else TRADESTORE_SQL_ECHO / SQL_ECHO from the environment."""
+    if echo is not None:
+        if not isinstance(echo, bool):
+            raise ValidationError(f"echo: {echo!r} must be True or False", field="echo",
+                                  value=echo)
+        return echo
+    for name in ECHO_VARIABLES:
+        raw = os.environ.get(name)
+        if raw is None:
+            continue
+        word = raw.strip().lower()
+        if word in ECHO_ON or word in ECHO_OFF:
+            return word in ECHO_ON
+        raise ValidationError(f"{name}: {raw!r} is not one of 1, true, yes, on, 0, false, "
+                              "no, off", field=name, value=raw)
+    return False
+
+
+def sql_logger() -> logging.Logger:
+    """The ``tradestore.sql`` logger, given a stderr handler at INFO when the
+    application configured none (as SQLAlchemy's echo does)."""
+    logger = logging.getLogger(SQL_LOGGER)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logger.addHandler(handler)
+    return logger
+
+
+def _echoer(logger: logging.Logger):
+    def echo(sql: str, params, many: bool = False) -> None:
+        text = " ".join(sql.split())
+        if many:
+            logger.info("%s [executemany, %d rows] %r", text, len(params),
+                        [masked(sql, p) for p in params])
+        elif params:
+            logger.info("%s %r", text, masked(sql, params))
+        else:
+            logger.info("%s", text)
+    return echo
+
+
+class Connection(sqlite3.Connection):
+    """sqlite3's connection with two additions at the one place every statement
+    passes: a value SQLite cannot bind raises ValidationError naming it (not
+    OverflowError / UnicodeEncodeError), and ``echo`` (a callable, or None: off,
+    one attribute test per statement) sees each statement with its parameters."""
+
+    echo = None
+
+    def execute(self, sql, parameters=()):
+        if self.echo is not None:
+            self.echo(sql, parameters)
+        try:
+            return super().execute(sql, parameters)
+        except (OverflowError, UnicodeEncodeError, sqlite3.ProgrammingError) as exc:
+            if not _is_binding(exc):
+                raise
+            raise binding_error(exc, sql, parameters) from None
+
+    def executemany(self, sql, seq_of_parameters):
+        if self.echo is not None:
+            seq_of_parameters = list(seq_of_parameters)
+            self.echo(sql, seq_of_parameters, True)
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except (OverflowError, UnicodeEncodeError, sqlite3.ProgrammingError) as exc:
+            if not _is_binding(exc):
+                raise
+            rows = seq_of_parameters if isinstance(seq_of_parameters, (list, tuple)) else []
+            for row in rows:
+                error = binding_error(exc, sql, row)
+                if error.field is not None:
+                    raise error from None
+            raise binding_error(exc, sql, ()) from None
+
+
 def _create_private(path: Path) -> None:
     """Create a new database file with mode 0600 before SQLite opens it (SQLite gives
     the -wal and -shm files the main file's mode)."""
@@ -76,6 +225,9 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         return
     except OSError as exc:
+        from .files import path_error
+        if exc.errno == errno.ENAMETOOLONG:
+            raise path_error(path, exc) from None
         raise DatabaseError(f"{path}: cannot create the database file: {exc.strerror}") from None
     os.close(fd)
 
@@ -95,8 +247,16 @@ def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -
         raise ValidationError(f"busy_timeout: {busy_timeout!r} must be a number of seconds >= 0",
                               field="busy_timeout", value=busy_timeout)
     memory = str(path) == ":memory:"
+    try:
+        return _connect(path, memory, readonly, durability, busy_timeout)
+    except OSError as exc:  # a name too long for the file system, a folder we cannot read
+        from .files import path_error
+        raise path_error(path, exc) from None
+
+
+def _connect(path, memory, readonly, durability, busy_timeout) -> sqlite3.Connection:
     options = dict(isolation_level=None, check_same_thread=False, timeout=busy_timeout,
-                   cached_statements=256)
+                   cached_statements=256, factory=Connection)
     with translated(str(path)):
         if memory:
             conn = sqlite3.connect(":memory:", **options)
@@ -145,12 +305,15 @@ class Database:
     reader on another thread never sees half of a write made through this object.
     """
 
-    def __init__(self, path=":memory:", *, readonly=False, durability="full", busy_timeout=5.0):
+    def __init__(self, path=":memory:", *, readonly=False, durability="full", busy_timeout=5.0,
+                 echo=False):
         self.path = str(path)
         self.readonly = readonly
         self.lock = threading.RLock()
         self.conn = connect(self.path, readonly=readonly, durability=durability,
                             busy_timeout=busy_timeout)
+        if echo:
+            self.conn.echo = _echoer(sql_logger())
         self.busy_timeout = busy_timeout
         self._depth = 0
 

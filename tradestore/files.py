@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import ConflictError, DiskFullError, StoreError
+from .errors import ConflictError, DatabaseError, DiskFullError, StoreError, ValidationError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -102,3 +102,14 @@ def _write_error(target: Path, exc: OSError) -> StoreError:
         return DiskFullError(f"{target}: cannot write it, the disk is full (or the file is "
                              f"too large): {exc.strerror}; nothing was written")
     return StoreError(f"{target}: cannot write it: {exc.strerror or exc}; nothing was written")
+
+
+def path_error(path, exc: OSError, field: str = "path") -> StoreError:
+    """Our error for an OSError met while looking at ``path`` (a name too long for
+    the file system is the caller's value: ValidationError)."""
+    from .codec import show
+    if exc.errno == errno.ENAMETOOLONG:
+        return ValidationError(f"{field}: {show(str(path))} is too long for the file system "
+                               f"({len(str(path))} characters; a name may have at most 255 "
+                               "bytes)", field=field, value=path)
+    return DatabaseError(f"{path}: {exc.strerror or exc}")

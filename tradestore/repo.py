@@ -10,7 +10,7 @@ from pathlib import Path
 from .accounts import Accounts
 from .analytics import Analytics
 from .candles import CandleStore
-from .db import Database
+from .db import Database, echo_setting
 from .events import EventLog
 from .instruments import Instruments
 from .marketdata import IndicatorStore, NewsStore, SignalStore
@@ -42,13 +42,14 @@ class TradeRepo:
     last_backup = None  # the backup written by the last forced downgrade (migrate)
 
     def __init__(self, path="trades.db", *, readonly=False, durability="full", busy_timeout=5.0,
-                 migrate=True, _allow_behind=False):
+                 migrate=True, echo=None, extra_migrations=None, _allow_behind=False):
         to_path(path, "path")  # refuses None, bytes, "", NUL and lone surrogates
         if not (migrate or readonly or _allow_behind) and str(path) != ":memory:" \
                 and not Path(path).exists():
             raise DatabaseError(f"{path}: no such database file (migrate=False never creates one)")
+        # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore.db.echo_setting)
         self.db = Database(path, readonly=readonly, durability=durability,
-                           busy_timeout=busy_timeout)
+                           busy_timeout=busy_timeout, echo=echo_setting(echo))
         try:
             self.migrator = Migrator(self.db)
             version = self.migrator.check()  # refuses a foreign or newer file before any write

@@ -8,7 +8,9 @@ A ``StoreError`` becomes one line on stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sqlite3
 import sys
 
@@ -29,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="database file (default: $TRADESTORE_DB, then ./trades.db)")
     parser.add_argument("--busy-timeout", metavar="SECONDS", type=_seconds, default=5.0,
                         help="how long to wait for another process's write (default: 5)")
+    parser.add_argument("--echo", action="store_true",
+                        help="print every SQL statement and its parameters to stderr "
+                             "(secrets masked; also TRADESTORE_SQL_ECHO=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -60,7 +65,8 @@ def main(argv=None) -> int:
                 print(f"tradestore: {name}: '{shown}' is not valid UTF-8 text", file=sys.stderr)
                 return 1
     try:
-        return args.handler(args) or 0
+        with _echo(args.echo):
+            return args.handler(args) or 0
     except StoreError as exc:
         print(f"tradestore: {_one_line(exc)}", file=sys.stderr)
         return 1
@@ -81,6 +87,24 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tradestore: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _echo(on: bool):
+    """--echo: every store this command opens echoes (through TRADESTORE_SQL_ECHO, so
+    stores opened deep inside a command do too); the variable is restored after."""
+    if not on:
+        yield
+        return
+    old = os.environ.get("TRADESTORE_SQL_ECHO")
+    os.environ["TRADESTORE_SQL_ECHO"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TRADESTORE_SQL_ECHO", None)
+        else:
+            os.environ["TRADESTORE_SQL_ECHO"] = old
 
 
 def _damage(args, exc: BaseException):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_format, db_path, open_repo, print_rows
+from .common import add_format, db_path, open_repo, print_rows, printable
 from ..artifacts import CATALOG_NAME, ArtifactManager
 from ..errors import DatabaseError
 from ..repo import TradeRepo
@@ -112,17 +112,17 @@ def cmd_verify(args) -> int:
     with repo:
         report = manager.verify(repair=args.repair)
     for info in report.missing:
-        print(f"missing: {info.name} {info.version} ({info.path})")
+        print(printable(f"missing: {info.name} {info.version} ({info.path})"))
     for info in report.changed:
-        print(f"changed: {info.name} {info.version} ({info.path})")
+        print(printable(f"changed: {info.name} {info.version} ({info.path})"))
     for relpath in report.orphans:
-        print(f"{'removed' if relpath in report.removed else 'orphan'}: {relpath}")
+        print(printable(f"{'removed' if relpath in report.removed else 'orphan'}: {relpath}"))
     for relpath in report.foreign:
-        print(f"foreign (not ours, left alone): {relpath}")
+        print(printable(f"foreign (not ours, left alone): {relpath}"))
     if report.ok:
-        print(f"ok: {report.checked} artifact(s) verified in {manager.base_path}")
+        print(printable(f"ok: {report.checked} artifact(s) verified in {manager.base_path}"))
         return 0
-    print(f"problems found in {manager.base_path}"
+    print(printable(f"problems found in {manager.base_path}")
           + ("" if args.repair else " (--repair removes orphans)"))
     return 1
 

@@ -25,8 +25,9 @@ def db_path(args) -> str:
 
 
 # C0 and C1 control characters and DEL: a name must not move the cursor or recolour
-# the terminal; shown escaped (\n, \x1b, ...)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# the terminal; shown escaped (\n, \x1b, ...); so are lone surrogates, which no
+# terminal encoding can print (shown as \ud800)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def printable(text: str) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from .common import add_format, open_repo, print_rows
+from .common import add_format, db_path, open_repo, print_rows, printable
 from .. import candles
 from ..candles import TIMEFRAMES, bars_from_csv, write_csv
 from ..errors import StoreError
+from ..files import atomic_file
 
 
 def register(sub) -> None:
@@ -85,6 +86,7 @@ def cmd_import(args) -> int:
     except UnicodeDecodeError as exc:
         raise StoreError(f"{name}: is not UTF-8 text ({exc.reason})") from None
     read = counted[0]
+    name = printable(name)
     if args.replace:
         print(f"{name}: {read:,} candles read, {written:,} written")
     else:
@@ -100,12 +102,10 @@ def cmd_export(args) -> int:
     if args.out is None:
         write_csv(bars, sys.stdout)
         return 0
-    try:
-        with open(args.out, "w", newline="", encoding="utf-8") as out:
-            count = write_csv(bars, out)
-    except OSError as exc:
-        raise StoreError(f"{args.out}: cannot write: {exc.strerror}") from None
-    print(f"{args.out}: {count:,} candles written", file=sys.stderr)
+    # atomic_file refuses the store, its journals and any SQLite file (issue 14.1)
+    with atomic_file(args.out, store=db_path(args)) as out:
+        count = write_csv(bars, out)
+    print(f"{printable(args.out)}: {count:,} candles written", file=sys.stderr)
     return 0
 
 
