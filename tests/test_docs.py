@@ -13,6 +13,7 @@ import io
 import os
 import pathlib
 import re
+import shlex
 
 import pytest
 
@@ -131,8 +132,67 @@ def test_every_command_is_in_the_cli_reference():
     assert not missing, f"docs/cli.md lacks {missing}: run `python docs/gen_cli.py`"
 
 
+def command_lines(path: pathlib.Path):
+    """(line number, argv) of each ``tradestore ...`` line inside the code blocks of a
+    page (a comment after # dropped; global options before the command kept)."""
+    found, fenced = [], False
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        match = re.search(r"(?:^|&& |\| )(tradestore(?: .*)?)$", line.split(" #")[0].strip())
+        if fenced and match:
+            found.append((number, shlex.split(match.group(1))[1:]))
+    return found
+
+
+def test_every_command_line_in_the_docs_exists():
+    """A ``tradestore X`` shown in a page names a real command; a line without
+    placeholders ([...], A|B, UPPER-CASE names, ...) parses with today's options."""
+    from tradestore.cli import build_parser
+    parser = build_parser()
+    known = {line.split()[1] for line, _ in commands(parser)}
+    bad, parsed = [], 0
+    for page in PAGES:
+        for number, argv in command_lines(page):
+            words = iter(argv)
+            command = next((w for w in words if not w.startswith("-")
+                            and not _is_value_of_global(argv, w)), None)
+            if command is None or command.startswith("[") or command.isupper():
+                continue
+            if command not in known:
+                bad.append(f"{_name(page)}:{number}: no command {command!r}")
+                continue
+            shown = " ".join(argv)
+            if re.search(r"[\[|]|\.\.\.|\b[A-Z]{2,}\b", shown):
+                continue
+            try:
+                with contextlib.redirect_stderr(io.StringIO()) as err, \
+                        contextlib.redirect_stdout(io.StringIO()):
+                    parser.parse_args(argv)
+                parsed += 1
+            except SystemExit as exc:
+                if exc.code:
+                    bad.append(f"{_name(page)}:{number}: {shown}: "
+                               f"{err.getvalue().strip().splitlines()[-1]}")
+    assert not bad, "the docs show command lines that do not work:\n" + "\n".join(bad)
+    assert parsed >= 20  # the check really ran over the pages' examples
+
+
+def _is_value_of_global(argv, word):
+    """True when ``word`` is the value of a global option (``--db PATH``)."""
+    index = argv.index(word)
+    return index > 0 and argv[index - 1] in ("--db", "--busy-timeout")
+
+
+def _words(text: str) -> str:
+    """The text without colour codes and with whitespace runs as one space: another
+    Python's argparse may wrap or colour the same help differently."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())
+
+
 def test_the_cli_reference_is_current():
-    assert (DOCS / "cli.md").read_text() == cli_reference(), \
+    assert _words((DOCS / "cli.md").read_text()) == _words(cli_reference()), \
         "docs/cli.md is out of date with the commands: run `python docs/gen_cli.py`"
 
 
