@@ -116,7 +116,9 @@ def test_up_down_pending_current_version(tmp_path):
     assert m.current_version == 1 and [p.filename for p in m.pending] == ["0002_b.sql"]
     assert db.scalar("PRAGMA application_id") == APPLICATION_ID
     assert m.migrate() == [2] and m.pending == []
-    assert {r[0] for r in db.query("SELECT name FROM sqlite_master")} == {"a", "b", "b_y"}
+    # schema_history: the migrator's log of applied steps (issue 20.1)
+    assert {r[0] for r in db.query("SELECT name FROM sqlite_master")} == {"a", "b", "b_y",
+                                                                          "schema_history"}
     assert m.migrate(0) == [1, 0]
     assert db.query("SELECT name FROM sqlite_master") == []
     assert db.scalar("PRAGMA application_id") == 0 and m.current_version == 0

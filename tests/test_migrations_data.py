@@ -175,6 +175,7 @@ def fill_artifacts(db: Database) -> None:
 
 FILLERS = {  # table -> the filler that puts rows in it (fillers run in this order)
     "store_meta": fill_initial, "events": fill_initial,
+    "schema_history": fill_initial,  # rows written by the migrator itself (issue 20.1)
     "orders": fill_trading, "order_status_history": fill_trading, "positions": fill_trading,
     "trades": fill_trading,
     "bot_states": fill_states, "portfolio_snapshots": fill_states,
@@ -235,6 +236,11 @@ def test_data_written_at_every_version_survives_migration_to_head(tmp_path, vers
                 added = [r for r in kept if r not in rows]
                 assert [r[columns.index("event_type")] for r in added] == \
                     (["migration"] if version < HEAD else [])
+                kept = [r for r in kept if r in rows]
+            if table == "schema_history":  # the log gains one 'up' row per step applied
+                added = [r for r in kept if r not in rows]
+                assert [(r[columns.index("version")], r[columns.index("direction")])
+                        for r in added] == [(v, "up") for v in range(version + 1, HEAD + 1)]
                 kept = [r for r in kept if r in rows]
             assert kept == rows, f"{table}: rows changed by migrating {version} -> {HEAD}"
         # the data still works through today's API

@@ -9,14 +9,16 @@ anything is written.
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
 import re
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .codec import ts_in, utc_now
+from .codec import ts_in, ts_out, utc_now
 from .db import APPLICATION_ID, Database, translate
 from .errors import MigrationError, SchemaError
 
@@ -26,8 +28,56 @@ INSERT_STORE_ID = ("INSERT OR IGNORE INTO store_meta (key, value, updated_at) "
                    "VALUES ('store_id', ?, ?)")
 # not the record: the store's own facts (its identity) and its log of its own schema
 # changes are not counted as data a downgrade loses
-NOT_RECORD_TABLES = frozenset({"store_meta"})
+NOT_RECORD_TABLES = frozenset({"store_meta", "schema_history"})
 NOT_RECORD_ROWS = {"events": "event_type = 'migration'"}
+
+
+OURS, EXTRA = "tradestore", "extra"  # the two version sequences of a store
+# The log of applied migrations (Alembic's history). Kept by the migrator, not by a
+# numbered file: it records every step from 0001 on, ours and the user's extra ones,
+# and must exist at every version above 0 (it is dropped with the rest at version 0).
+CREATE_HISTORY = """
+CREATE TABLE IF NOT EXISTS schema_history (
+    id INTEGER PRIMARY KEY,
+    namespace TEXT NOT NULL CHECK (namespace IN ('tradestore', 'extra')),
+    version INTEGER NOT NULL CHECK (version >= 1),
+    filename TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+    applied_at TEXT CHECK (applied_at IS NULL OR (length(applied_at) = 27
+        AND applied_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*Z')),
+    checksum TEXT CHECK (checksum IS NULL OR length(checksum) = 64)
+) STRICT
+"""
+HISTORY_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_history'"
+INSERT_HISTORY = ("INSERT INTO schema_history (namespace, version, filename, direction, "
+                  "applied_at, checksum) VALUES (?, ?, ?, ?, ?, ?)")
+SELECT_HISTORY = ("SELECT version, filename, direction, applied_at, checksum FROM schema_history "
+                  "WHERE namespace = ? ORDER BY id")
+LAST_STEP = ("SELECT version, direction FROM schema_history WHERE namespace = ? "
+             "ORDER BY id DESC LIMIT 1")
+HAS_STEPS = "SELECT 1 FROM schema_history WHERE namespace = ? LIMIT 1"
+DROP_HISTORY = "DROP TABLE IF EXISTS schema_history"
+RELATIVE = re.compile(r"^[+-]\d+$")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One schema file as ``migrate history`` shows it.
+
+    Attributes:
+      version: its number.
+      filename: the file's name.
+      applied: whether the store is at this version or above.
+      applied_at: when its up block last ran (None: not applied, or applied before
+        the store kept a log).
+      changed: the file differs from the one that was applied (checksums differ).
+    """
+
+    version: int
+    filename: str
+    applied: bool
+    applied_at: _dt.datetime | None
+    changed: bool = False
 
 
 class _Rollback(Exception):
@@ -52,6 +102,7 @@ class Migration:
     filename: str
     up: str
     down: str
+    checksum: str = field(default="", compare=False)  # SHA-256 of the file's text
 
 
 def _schema_files() -> list[tuple[str, str]]:
@@ -68,36 +119,52 @@ def _schema_files() -> list[tuple[str, str]]:
     return [(p.name, p.read_text(encoding="utf-8")) for p in checkout.glob("*.sql")]
 
 
-def parse_migration(filename: str, text: str) -> Migration:
+def parse_migration(filename: str, text: str, folder: str = "schema") -> Migration:
     match = FILE_PATTERN.match(filename)
     if not match:
-        raise MigrationError(f"schema/{filename}: name must look like 0001_name.sql")
+        raise MigrationError(f"{folder}/{filename}: name must look like 0001_name.sql")
     up = UP_MARK.search(text)
     down = DOWN_MARK.search(text)
     if not up or not down or down.start() < up.end():
-        raise MigrationError(f"schema/{filename}: needs a '-- migrate:up' block followed by "
+        raise MigrationError(f"{folder}/{filename}: needs a '-- migrate:up' block followed by "
                              "a '-- migrate:down' block")
     migration = Migration(int(match.group(1)), filename, text[up.end():down.start()].strip(),
-                          text[down.end():].strip())
+                          text[down.end():].strip(),
+                          hashlib.sha256(text.encode("utf-8")).hexdigest())
     for block in (migration.up, migration.down):
         try:
             split_statements(block)
         except MigrationError as exc:
-            raise MigrationError(f"schema/{filename}: {exc}") from None
+            raise MigrationError(f"{folder}/{filename}: {exc}") from None
     return migration
 
 
-def load_migrations(files=None) -> list[Migration]:
+def load_extra_migrations(folder) -> list[Migration]:
+    """A user's own migrations: ``NNNN_name.sql`` files in ``folder`` (same format as
+    ours), checked like ours."""
+    from .codec import to_path
+    path = to_path(folder, "extra_migrations")
+    if not path.is_dir():
+        raise MigrationError(f"extra_migrations: {str(path)!r} is not a folder of "
+                             "NNNN_name.sql files")
+    try:
+        files = [(p.name, p.read_text(encoding="utf-8")) for p in sorted(path.glob("*.sql"))]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MigrationError(f"{path}: cannot read the migrations: {exc}") from None
+    return load_migrations(files, folder=str(path))
+
+
+def load_migrations(files=None, folder: str = "schema") -> list[Migration]:
     """All migrations, checked: numbered 1..N with no gap and no duplicate."""
     files = _schema_files() if files is None else files
-    migrations = sorted((parse_migration(name, text) for name, text in files
+    migrations = sorted((parse_migration(name, text, folder) for name, text in files
                          if name.endswith(".sql")), key=lambda m: m.version)
     for expected, migration in enumerate(migrations, start=1):
         if migration.version != expected:
             same = [m.filename for m in migrations if m.version == migration.version]
             problem = (f"duplicate number {migration.version:04d} ({', '.join(same)})"
                        if len(same) > 1 else f"{expected:04d} is missing before {migration.filename}")
-            raise MigrationError(f"schema/: {problem}")
+            raise MigrationError(f"{folder}/: {problem}")
     return migrations
 
 
@@ -126,11 +193,17 @@ def split_statements(sql: str) -> list[str]:
 
 
 class Migrator:
-    """Moves a ``Database`` between schema versions."""
+    """Moves a ``Database`` between schema versions.
 
-    def __init__(self, db: Database, migrations: list[Migration] | None = None):
+    ``namespace`` "tradestore" is our sequence (its version in ``PRAGMA user_version``);
+    "extra" is a user's own sequence (``TradeRepo(extra_migrations=...)``), applied
+    after ours, its version kept in ``schema_history``. Same guarantees for both."""
+
+    def __init__(self, db: Database, migrations: list[Migration] | None = None,
+                 namespace: str = OURS):
         self.db = db
         self.migrations = load_migrations() if migrations is None else migrations
+        self.namespace = namespace
 
     @property
     def head(self) -> int:
@@ -138,7 +211,16 @@ class Migrator:
 
     @property
     def current_version(self) -> int:
-        return self.db.scalar("PRAGMA user_version")
+        with self.db.reading() as conn:
+            return self._version_in(conn)
+
+    def _version_in(self, conn) -> int:
+        if self.namespace == OURS:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+        if conn.execute(HISTORY_EXISTS).fetchone() is None:
+            return 0
+        row = conn.execute(LAST_STEP, (self.namespace,)).fetchone()
+        return 0 if row is None else row[0] - (row[1] == "down")
 
     @property
     def pending(self) -> list[Migration]:
@@ -147,6 +229,12 @@ class Migrator:
     def check(self) -> int:
         """Refuse a database we must not touch; returns its version."""
         path = self.db.path
+        if self.namespace != OURS:
+            version = self.current_version
+            if version > self.head:
+                raise SchemaError(f"{path}: its extra migrations are at version {version}, "
+                                  f"newer than the {self.head} in the folder given")
+            return version
         with self.db.reading() as conn:  # one snapshot: another process may be migrating
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -172,6 +260,73 @@ class Migrator:
             raise MigrationError(f"target: {target!r} is not a version between 0 and {self.head}")
         return target
 
+    def resolve(self, target) -> int:
+        """An absolute version for ``target``: None or "head" (the newest), a version
+        number (int or digits), or a step relative to the current version as a string
+        "-N" (down N) or "+N" (up N), as Alembic's ``downgrade -1``."""
+        if isinstance(target, str):
+            text = target.strip()
+            if text.lower() == "head":
+                return self.head
+            if RELATIVE.match(text):
+                current = self.current_version
+                absolute = current + int(text)
+                if not 0 <= absolute <= self.head:
+                    raise MigrationError(
+                        f"target: {target!r} from version {current} is {absolute}, not a "
+                        f"version between 0 and {self.head}")
+                return absolute
+            if text.isascii() and text.isdigit():
+                return self._target(int(text))
+            raise MigrationError(f"target: {target!r} is not a version (0 to {self.head}), "
+                                 "'head', or a relative step such as '-1' or '+2'")
+        return self._target(target)
+
+    def plan(self, target=None) -> list[tuple[Migration, bool]]:
+        """The steps ``migrate(target)`` would run: (migration, up?) in order."""
+        target = self._target(target)
+        current = self.current_version
+        if target >= current:
+            return [(m, True) for m in self.migrations[current:target]]
+        return [(self.migrations[v - 1], False) for v in range(current, target, -1)]
+
+    def sql(self, target=None) -> str:
+        """The SQL ``migrate(target)`` would run, as a script (nothing is run)."""
+        current, steps = self.current_version, self.plan(target)
+        if not steps:
+            return f"-- {self._label()} is at version {current}: nothing to do\n"
+        ours = self.namespace == OURS
+        created = ours and current == 0
+        out = [f"-- {self._label()}: version {current} -> {self._target(target)}"
+               + (" (a new store: one transaction)" if created else " (one transaction per file)")]
+        if created:
+            out.append("BEGIN IMMEDIATE;")
+        for migration, up in steps:
+            end = migration.version if up else migration.version - 1
+            out.append(f"\n-- {migration.filename} ({'up' if up else 'down'}): "
+                       f"version {end - 1 if up else end + 1} -> {end}")
+            if not created:
+                out.append("BEGIN IMMEDIATE;")
+            out += [statement if statement.rstrip().endswith(";") else statement + ";"
+                    for statement in split_statements(migration.up if up else migration.down)]
+            if ours:
+                out.append(f"PRAGMA user_version = {end};")
+                out.append(f"PRAGMA application_id = {APPLICATION_ID if end else 0};")
+            if ours and end == 0:
+                out.append(DROP_HISTORY + ";")
+            elif not created:
+                out.append(f"-- and a row in schema_history: {migration.filename}, "
+                           f"{'up' if up else 'down'}, now, sha256 {migration.checksum[:12]}")
+            if not created:
+                out.append("COMMIT;")
+        if created:
+            out.append("-- and one row per file in schema_history, and the store's identity")
+            out.append("COMMIT;")
+        return "\n".join(out) + "\n"
+
+    def _label(self) -> str:
+        return "schema" if self.namespace == OURS else "extra migrations"
+
     def migrate(self, target: int | None = None) -> list[int]:
         """Go up or down to ``target`` (default: the newest); returns the versions passed.
 
@@ -180,7 +335,7 @@ class Migrator:
         file per transaction."""
         self.check()
         target = self._target(target)
-        if self.current_version == 0 and target > 0:
+        if self.namespace == OURS and self.current_version == 0 and target > 0:
             return self._create(target)
         passed = []
         while True:
@@ -201,11 +356,44 @@ class Migrator:
                 self._run(conn, migration, up=True)
             conn.execute(f"PRAGMA user_version = {target}")
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(CREATE_HISTORY)
+            now = ts_in(utc_now())
+            for migration in self.migrations[:target]:
+                self._log(conn, migration, True, now)
             add_store_id(conn)
         return list(range(1, target + 1))
 
+    def _log(self, conn, migration: Migration, up: bool, when: str | None) -> None:
+        conn.execute(INSERT_HISTORY, (self.namespace, migration.version, migration.filename,
+                                      "up" if up else "down", when, migration.checksum or None))
+
+    def ensure_history(self, conn=None) -> bool:
+        """Give a store made before the log its ``schema_history``: one row per applied
+        version of ours, with ``applied_at`` NULL (when is not known). True if written."""
+        if self.namespace != OURS:
+            return False
+        if conn is None:
+            with self.db.reading() as reading:
+                if self._version_in(reading) == 0 or (
+                        reading.execute(HISTORY_EXISTS).fetchone()
+                        and reading.execute(HAS_STEPS, (OURS,)).fetchone()):
+                    return False
+            with self.db.transaction() as conn:
+                return self.ensure_history(conn)
+        version = self._version_in(conn)
+        if version == 0:
+            return False
+        conn.execute(CREATE_HISTORY)
+        if conn.execute(HAS_STEPS, (OURS,)).fetchone():
+            return False
+        for migration in self.migrations[:version]:
+            conn.execute(INSERT_HISTORY, (OURS, migration.version, migration.filename, "up",
+                                          None, None))
+        return True
+
     def _run(self, conn, migration: Migration, *, up: bool) -> None:
-        where = f"schema/{migration.filename} ({'up' if up else 'down'})"
+        where = f"{'schema' if self.namespace == OURS else 'extra'}/{migration.filename} " \
+                f"({'up' if up else 'down'})"
         for statement in split_statements(migration.up if up else migration.down):
             try:
                 conn.execute(statement)
@@ -216,6 +404,37 @@ class Migrator:
         if problems:
             raise MigrationError(f"{where} leaves foreign key violations, "
                                  f"e.g. {tuple(problems[0])}")
+
+    def history(self) -> list[HistoryEntry]:
+        """Every file of this sequence: applied or not, when its up block last ran, and
+        whether the file changed since (Alembic's ``history``)."""
+        with self.db.reading() as conn:
+            current = self._version_in(conn)
+            rows = (conn.execute(SELECT_HISTORY, (self.namespace,)).fetchall()
+                    if conn.execute(HISTORY_EXISTS).fetchone() else [])
+        last_up = {}
+        for version, _filename, direction, applied_at, checksum in rows:
+            if direction == "up":
+                last_up[version] = (applied_at, checksum)
+        entries = []
+        for migration in self.migrations:
+            applied = migration.version <= current
+            when, checksum = last_up.get(migration.version, (None, None)) if applied \
+                else (None, None)
+            entries.append(HistoryEntry(migration.version, migration.filename, applied,
+                                        ts_out(when) if when else None,
+                                        bool(checksum and migration.checksum
+                                             and checksum != migration.checksum)))
+        return entries
+
+    def log(self) -> list[tuple]:
+        """Every step the log holds, oldest first: (version, filename, direction,
+        applied_at or None, checksum or None)."""
+        with self.db.reading() as conn:
+            if not conn.execute(HISTORY_EXISTS).fetchone():
+                return []
+            return [(v, f, d, ts_out(a) if a else None, c)
+                    for v, f, d, a, c in conn.execute(SELECT_HISTORY, (self.namespace,))]
 
     def downgrade_losses(self, target: int) -> dict[str, int]:
         """Rows that going down to ``target`` would drop, per table ({} when none).
@@ -228,7 +447,7 @@ class Migrator:
         current = self.current_version
         if target >= current:
             return {}
-        seeded = self._seeded_rows(current)
+        seeded = self._seeded_rows(current) if self.namespace == OURS else {}
         losses: dict[str, int] = {}
         try:
             with self.db.transaction() as conn:
@@ -257,16 +476,26 @@ class Migrator:
             scratch.close()
 
     def _apply(self, migration: Migration, *, up: bool) -> bool:
-        """Run one block and bump user_version in one transaction; False if another
-        process got there first."""
+        """Run one block, bump the version and log the step in one transaction; False
+        if another process got there first."""
         start, end = (migration.version - 1, migration.version) if up else \
             (migration.version, migration.version - 1)
+        ours = self.namespace == OURS
         with self.db.transaction() as conn:
-            if conn.execute("PRAGMA user_version").fetchone()[0] != start:
+            if self._version_in(conn) != start:
                 return False
+            if ours:
+                self.ensure_history(conn)  # a store from before the log: its rows first
+            else:
+                conn.execute(CREATE_HISTORY)
             self._run(conn, migration, up=up)
-            conn.execute(f"PRAGMA user_version = {end}")
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID if end else 0}")
+            if ours:
+                conn.execute(f"PRAGMA user_version = {end}")
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID if end else 0}")
+            if ours and end == 0:
+                conn.execute(DROP_HISTORY)  # version 0 is an empty file
+            else:
+                self._log(conn, migration, up, ts_in(utc_now()))
         return True
 
 

@@ -36,7 +36,10 @@ class TradeRepo:
     migrates to the newest schema; ``readonly=True`` never writes or migrates;
     ``migrate=False`` refuses a database that is behind. ``durability="full"``
     syncs every commit; ``"normal"`` may lose the last commits on power loss
-    (never on a process crash). Use as a context manager or call ``close()``.
+    (never on a process crash). ``echo=True`` (or TRADESTORE_SQL_ECHO=1) logs every
+    statement to the ``tradestore.sql`` logger; ``extra_migrations="folder"`` applies
+    a user's own NNNN_name.sql files after ours. Use as a context manager or call
+    ``close()``.
     """
 
     last_backup = None  # the backup written by the last forced downgrade (migrate)
@@ -63,12 +66,44 @@ class TradeRepo:
             if version < self.migrator.head and not _allow_behind:
                 applied = self.migrator.migrate()
             self._ensure_store_id()
+            if not readonly:
+                self.migrator.ensure_history()  # a store from before the log gets one
+            self.extra_migrator = self._open_extra(extra_migrations, readonly or not migrate,
+                                                   _allow_behind)
         except BaseException:
             self.db.close()
             raise
         self._attach_repositories()
         self._record_migration(version, applied)
         self._rebuild_after_rekey(version)
+        self._record_extra(self._extra_applied)
+
+    _extra_applied = (0, [])
+
+    def _open_extra(self, folder, no_migrate: bool, allow_behind: bool):
+        """The user's own migrations (``extra_migrations=folder``), applied after ours
+        in their own version sequence (refused like ours when newer, or behind on a
+        store opened read-only or with migrate=False); None when not given."""
+        if folder is None:
+            return None
+        from .migrate import EXTRA, load_extra_migrations
+        extra = Migrator(self.db, load_extra_migrations(folder), namespace=EXTRA)
+        version = extra.check()  # refuses a store whose extra migrations are newer
+        if version < extra.head and not allow_behind:
+            if no_migrate:
+                raise SchemaError(f"{self.db.path}: extra migrations at version {version}, "
+                                  f"behind the folder's {extra.head}; run 'tradestore migrate "
+                                  "--extra FOLDER'")
+            self._extra_applied = (version, extra.migrate())
+        return extra
+
+    def _record_extra(self, applied) -> None:
+        before, steps = applied
+        if steps:
+            after = self.extra_migrator.current_version
+            self.events.log("migration", f"extra schema version {before} -> {after}",
+                            details={"namespace": "extra", "from": before, "to": after,
+                                     "steps": steps})
 
     def _record_migration(self, before: int, applied: list[int]) -> None:
         """The store logs its own schema changes in the event log (not the creation of a
@@ -142,15 +177,21 @@ class TradeRepo:
         """Group several calls into one atomic unit: ``with repo.transaction(): ...``."""
         return self.db.transaction()
 
-    def migrate(self, target: int | None = None, *, force: bool = False) -> list[int]:
+    def migrate(self, target=None, *, force: bool = False, extra: bool = False) -> list[int]:
         """Move the schema to ``target`` (default: the newest); returns the versions passed.
 
-        Going down refuses (ConflictError naming tables and row counts) when it would
-        drop rows, unless ``force``: then a verified backup is first written beside the
-        store (its path in ``last_backup``)."""
+        ``target``: a version number, "head", or a step relative to the current version
+        as "-1" (down one) or "+2" (up two). ``extra=True`` moves the user's own
+        sequence (``extra_migrations``) instead of ours. Going down refuses
+        (ConflictError naming tables and row counts) when it would drop rows, unless
+        ``force``: then a verified backup is first written beside the store (its path
+        in ``last_backup``)."""
+        if extra:
+            return self._migrate_extra(target, force)
+        target = self.migrator.resolve(target)
         before = self.migrator.current_version
         self.last_backup = None
-        if target is not None and target != before:
+        if target != before:
             losses = self.migrator.downgrade_losses(target)
             if losses and not force:
                 lost = ", ".join(f"{name} ({count:,} rows)" for name, count in sorted(losses.items()))
@@ -165,6 +206,41 @@ class TradeRepo:
         self._record_migration(before, applied)
         self._rebuild_after_rekey(before)
         return applied
+
+    def _migrate_extra(self, target, force: bool) -> list[int]:
+        """``migrate(..., extra=True)``: the same refusals and backup for the user's
+        sequence."""
+        migrator = self._extra()
+        target = migrator.resolve(target)
+        before = migrator.current_version
+        self.last_backup = None
+        losses = migrator.downgrade_losses(target) if target < before else {}
+        if losses and not force:
+            lost = ", ".join(f"{name} ({count:,} rows)" for name, count in sorted(losses.items()))
+            raise ConflictError(
+                f"{self.db.path}: going down to extra version {target} would drop {lost}; "
+                "nothing was changed (pass force=True / --force to back up first)")
+        if losses and self.db.path != ":memory:":
+            from .backup import backup_before_downgrade
+            self.last_backup = backup_before_downgrade(self, before, target)
+        applied = migrator.migrate(target)
+        self._record_extra((before, applied))
+        return applied
+
+    def _extra(self):
+        if self.extra_migrator is None:
+            raise ConflictError(f"{self.db.path}: no extra migrations were given "
+                                "(TradeRepo(..., extra_migrations=folder) / --extra FOLDER)")
+        return self.extra_migrator
+
+    def migration_sql(self, target=None, *, extra: bool = False) -> str:
+        """The SQL ``migrate(target)`` would run, as a script; runs nothing (--dry-run)."""
+        migrator = self._extra() if extra else self.migrator
+        return migrator.sql(migrator.resolve(target))
+
+    def migration_history(self, *, extra: bool = False):
+        """Every schema file with whether and when it was applied (HistoryEntry)."""
+        return (self._extra() if extra else self.migrator).history()
 
     @property
     def current_version(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from .common import db_path, open_repo
+from .common import db_path, open_repo, printable
 from ..errors import ReadOnlyError
 from ..repo import TradeRepo
 
@@ -15,14 +15,24 @@ def register(sub) -> None:
                        description="Create the database file (mode 0600) or bring an existing "
                                    "one to the newest schema.")
     p.set_defaults(handler=cmd_init)
-    p = sub.add_parser("migrate", help="move the schema up or down",
+    p = sub.add_parser("migrate", help="move the schema up or down; its history, its version",
                        description="Apply (or undo) numbered schema migrations, one "
-                                   "transaction each.")
-    p.add_argument("--to", type=int, metavar="N",
-                   help="target version, lower to go down (default: newest)")
+                                   "transaction each. 'migrate history' lists every schema "
+                                   "file, whether and when it was applied; 'migrate current' "
+                                   "prints the version.")
+    p.add_argument("action", nargs="?", choices=("up", "history", "current"), default="up",
+                   help="up (default): move to --to; history: list the schema files; "
+                        "current: print the version")
+    p.add_argument("--to", metavar="N",
+                   help="target version, 'head' (default), or relative: -1 down one, +2 up two")
     p.add_argument("--force", action="store_true",
                    help="go down even if that drops tables holding rows (a verified backup "
                         "is written beside the store first)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the SQL it would run and change nothing")
+    p.add_argument("--extra", metavar="FOLDER",
+                   help="act on your own migrations in FOLDER (NNNN_name.sql), kept in "
+                        "their own version sequence")
     p.set_defaults(handler=cmd_migrate)
     p = sub.add_parser("status", help="path, schema version, journal mode, size, row counts",
                        description="Show the store's path, schema version and pending "
@@ -54,12 +64,31 @@ def cmd_init(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    with open_repo(args, migrate=False, _allow_behind=True) as repo:
-        before = repo.current_version
-        repo.migrate(args.to, force=args.force)
+    extra = args.extra is not None
+    read = args.action != "up" or args.dry_run
+    with open_repo(args, migrate=False, _allow_behind=True, readonly=read,
+                   extra_migrations=args.extra) as repo:
+        migrator = repo.extra_migrator if extra else repo.migrator
+        label = "extra version" if extra else "schema version"
+        if args.action == "current":
+            print(f"{label} {migrator.current_version} (newest {migrator.head})")
+            return 0
+        if args.action == "history":
+            for entry in repo.migration_history(extra=extra):
+                when = (entry.applied_at.strftime("%Y-%m-%d %H:%M:%S UTC") if entry.applied_at
+                        else "unknown (before the log)" if entry.applied else "")
+                print(printable(f"{entry.version:>4}  {entry.filename:<36} "
+                                f"{'applied' if entry.applied else 'pending':<8} {when}"
+                                + ("  (file changed since)" if entry.changed else "")).rstrip())
+            return 0
+        if args.dry_run:
+            print(repo.migration_sql(args.to, extra=extra), end="")
+            return 0
+        before = migrator.current_version
+        repo.migrate(args.to, force=args.force, extra=extra)
         if repo.last_backup is not None:
             print(f"backup before going down: {repo.last_backup}")
-        print(f"{repo.path}: schema version {before} -> {repo.current_version}")
+        print(f"{repo.path}: {label} {before} -> {migrator.current_version}")
     return 0
 
 
