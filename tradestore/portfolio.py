@@ -16,6 +16,7 @@ from .codec import (dec_in, json_object_in, json_out, optional_decimal, optional
                     to_decimal, to_text, ts_in, utc_now, window)
 from .db import Database
 from .errors import ValidationError
+from .fastpath import money_text, name_text, timestamp_text
 
 COLUMNS = "id, account, timestamp, total_value, cash, positions, balances, created_at, updated_at"
 UPSERT = """
@@ -103,6 +104,27 @@ def _fields_of(item) -> dict:
                           field="snapshot", value=item)
 
 
+_SNAPSHOT_KEYS = frozenset({"total_value", "cash", "positions", "balances", "timestamp",
+                            "account"})
+
+
+def _bulk_row(item, now: str) -> tuple:
+    """snapshot_row for one item of save_many: the common case (a dict of Decimals, a
+    UTC datetime, an ASCII account) converted directly, anything else through
+    _fields_of and snapshot_row, so both paths check and store exactly the same."""
+    if type(item) is dict and item.keys() <= _SNAPSHOT_KEYS:
+        get = item.get
+        value, cash, moment = get("total_value"), get("cash"), get("timestamp")
+        row = (name_text(get("account", "default")), timestamp_text(moment), money_text(value),
+               None if cash is None else money_text(cash))
+        if None not in row[:3] and (cash is None or row[3] is not None):
+            positions, balances = get("positions"), get("balances")
+            return row + (None if positions is None else json_object_in(positions, "positions"),
+                          None if balances is None else json_object_in(balances, "balances"),
+                          now, now)
+    return snapshot_row(now=now, **_fields_of(item))
+
+
 def _bounds(days, since, until) -> tuple[str, str]:
     start, end = window(days, since, until)
     return start or EARLIEST_TEXT, end or LATEST_TEXT
@@ -138,7 +160,7 @@ class PortfolioStore:
             raise ValidationError(f"snapshots: {show(snapshots)} is not a list of snapshots "
                                   "(PortfolioSnapshot or mappings of save()'s arguments)",
                                   field="snapshots", value=snapshots)
-        rows = [snapshot_row(now=now, **_fields_of(item)) for item in snapshots]
+        rows = [_bulk_row(item, now) for item in snapshots]
         with self.db.transaction() as conn:
             self._check_accounts(rows)
             conn.executemany(UPSERT, rows)

@@ -24,8 +24,8 @@ from itertools import chain, compress, repeat
 from operator import is_, not_
 from typing import Any
 
-from .codec import (LONG_DIGITS, canonical_json, from_tagged, show, to_limit, to_tagged, to_text,
-                    ts_in, ts_out, utc_now)
+from .codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, from_tagged, plain_length, show,
+                    to_limit, to_tagged, to_text, ts_in, ts_out, utc_now)
 from .db import Database
 from .errors import NotFoundError, StateCorruptionError, StoreError, ValidationError
 
@@ -153,34 +153,58 @@ _KNOWN = _LEAVES | _CONTAINERS
 _STR = frozenset({str})
 
 
-class _Slow(Exception):
-    """The fast encoder met something only the careful path can judge."""
-
-
-def _plain_shape(obj, max_depth=500) -> bool:
-    """Exact dict/list/tuple containers, str keys, known leaf types.
+def _plain_shape(obj, max_depth=500) -> int | None:
+    """How many values the encoder will tag (Decimal, datetime, date), when ``obj`` is
+    made of exact dict/list/tuple containers with str keys and known leaves, every
+    Decimal finite and every int within 64 bits; None sends it to the careful path.
 
     Walks level by level with itertools so the per-item work runs in C; json.dumps
     would silently turn an int key into text, so keys must be checked here. Too
     deep (or circular) goes to the careful path, which reports it.
     """
-    level = [obj]
+    level, tagged = [obj], 0
     for _ in range(max_depth):
         if not level:
-            return True
+            return tagged
         is_dict = list(map(is_, map(type, level), repeat(dict)))
         dicts = list(compress(level, is_dict))
         if not set(map(type, chain.from_iterable(dicts))) <= _STR:
-            return False
+            return None
         values = list(chain.from_iterable(map(dict.values, dicts)))
         values.extend(chain.from_iterable(compress(level, map(not_, is_dict))))
         types = list(map(type, values))
         kinds = set(types)
         if not kinds <= _KNOWN:
-            return False
+            return None
+        if int in kinds:
+            ints = list(compress(values, map(is_, types, repeat(int))))
+            if max(ints) > MAX_JSON_INT or min(ints) < MIN_JSON_INT:
+                return None
+        if Decimal in kinds:
+            decimals = list(compress(values, map(is_, types, repeat(Decimal))))
+            if not all(map(Decimal.is_finite, decimals)):
+                return None
+            tagged += len(decimals)
+        tagged += types.count(_dt.datetime) + types.count(_dt.date)
         level = ([] if kinds.isdisjoint(_CONTAINERS) else
                  list(compress(values, map(_CONTAINERS.__contains__, types))))
-    return False
+    return None
+
+
+def _tag(obj) -> dict:
+    """json's ``default`` hook: to_tagged's tag for a value _plain_shape let through.
+
+    str() of a Decimal is its plain form unless the exponent is positive ('1E+5', kept
+    so the exponent survives) or the number is tiny ('1E-7': plain when that is at
+    most 100 characters, as to_tagged decides).
+    """
+    kind = type(obj)
+    if kind is Decimal:
+        text = str(obj)
+        if "E-" in text and plain_length(obj) <= 100:
+            text = format(obj, "f")
+        return {"$decimal": text}
+    return {"$datetime" if kind is _dt.datetime else "$date": obj.isoformat()}
 
 
 def _fast_encode(content: dict) -> str | None:
@@ -190,35 +214,16 @@ def _fast_encode(content: dict) -> str | None:
     (which to_tagged would escape) is caught by counting ``{"$`` in the text: inside
     a JSON string a quote is always escaped, so each occurrence opens an object.
     """
-    if not _plain_shape(content):
+    tagged = _plain_shape(content)
+    if tagged is None:
         return None
-    made = 0
-
-    def tag(obj):
-        nonlocal made
-        kind = type(obj)
-        if kind is Decimal:
-            if not obj.is_finite():
-                raise _Slow
-            made += 1
-            return {"$decimal": format(obj, "f")}
-        if kind is _dt.datetime:
-            made += 1
-            return {"$datetime": obj.isoformat()}
-        if kind is _dt.date:
-            made += 1
-            return {"$date": obj.isoformat()}
-        raise _Slow
-
     try:
         # check_circular off: _plain_shape already refused cycles (and it is 10% faster)
         text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False, default=tag, check_circular=False)
-    except (_Slow, ValueError, TypeError, RecursionError):
+                          allow_nan=False, default=_tag, check_circular=False)
+    except (ValueError, TypeError, RecursionError):
         return None
-    if LONG_DIGITS.search(text):  # maybe an integer past 64 bits: to_tagged judges it
-        return None
-    return text if text.count('{"$') == made else None
+    return text if text.count('{"$') == tagged else None
 
 
 def encode_state(content: dict) -> bytes:
