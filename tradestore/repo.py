@@ -18,7 +18,7 @@ from .settings import Settings
 from .strategies import Strategies
 from .codec import to_path
 from .errors import ConflictError, DatabaseError, SchemaError, StoreError
-from .migrate import Migrator, add_store_id, read_store_id
+from .migrate import EXTRA, Migrator, add_store_id, load_extra_migrations, read_store_id
 from .orders import OrderStore
 from .scan import checked_connection, damaged_store_error, stored_problems
 from .portfolio import PortfolioStore
@@ -50,6 +50,8 @@ class TradeRepo:
         if not (migrate or readonly or _allow_behind) and str(path) != ":memory:" \
                 and not Path(path).exists():
             raise DatabaseError(f"{path}: no such database file (migrate=False never creates one)")
+        # a bad folder of extra migrations is refused before the file is touched
+        extra = None if extra_migrations is None else load_extra_migrations(extra_migrations)
         # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore.db.echo_setting)
         self.db = Database(path, readonly=readonly, durability=durability,
                            busy_timeout=busy_timeout, echo=echo_setting(echo))
@@ -68,7 +70,7 @@ class TradeRepo:
             self._ensure_store_id()
             if not readonly:
                 self.migrator.ensure_history()  # a store from before the log gets one
-            self.extra_migrator = self._open_extra(extra_migrations, readonly or not migrate,
+            self.extra_migrator = self._open_extra(extra, readonly or not migrate,
                                                    _allow_behind)
         except BaseException:
             self.db.close()
@@ -80,14 +82,13 @@ class TradeRepo:
 
     _extra_applied = (0, [])
 
-    def _open_extra(self, folder, no_migrate: bool, allow_behind: bool):
+    def _open_extra(self, migrations, no_migrate: bool, allow_behind: bool):
         """The user's own migrations (``extra_migrations=folder``), applied after ours
         in their own version sequence (refused like ours when newer, or behind on a
         store opened read-only or with migrate=False); None when not given."""
-        if folder is None:
+        if migrations is None:
             return None
-        from .migrate import EXTRA, load_extra_migrations
-        extra = Migrator(self.db, load_extra_migrations(folder), namespace=EXTRA)
+        extra = Migrator(self.db, migrations, namespace=EXTRA)
         version = extra.check()  # refuses a store whose extra migrations are newer
         if version < extra.head and not allow_behind:
             if no_migrate:

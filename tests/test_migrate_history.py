@@ -1,0 +1,272 @@
+"""Migrations as Alembic users run them (issue 20.1): the log of applied steps
+(``migrate history``), ``migrate current``, relative targets, ``--dry-run`` and a
+user's own ``extra_migrations``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tradestore import TradeRepo
+from tradestore.db import Database
+from tradestore.errors import ConflictError, MigrationError, SchemaError, ValidationError
+from tradestore.migrate import Migrator, load_migrations
+
+UTC = dt.timezone.utc
+HEAD = len(load_migrations())
+
+
+def schema_of(repo) -> list:
+    return repo.db.query("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+
+
+def log_of(path) -> list:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT namespace, version, direction, applied_at IS NULL "
+                            "FROM schema_history ORDER BY id").fetchall()
+
+
+def cli(*argv, check=True):
+    run = subprocess.run([sys.executable, "-m", "tradestore", *argv], capture_output=True,
+                         text=True)
+    if check:
+        assert run.returncode == 0, run.stderr
+    return run
+
+
+# ------------------------------------------------------------ the log
+def test_a_new_store_logs_every_file_as_applied_now(tmp_path):
+    before = dt.datetime.now(UTC)
+    with TradeRepo(tmp_path / "s.db") as repo:
+        after = dt.datetime.now(UTC)
+        history = repo.migration_history()
+    assert [e.version for e in history] == list(range(1, HEAD + 1))
+    assert history[0].filename == "0001_initial.sql"
+    assert all(e.applied and not e.changed for e in history)
+    assert all(before <= e.applied_at <= after for e in history)
+    assert log_of(tmp_path / "s.db") == [("tradestore", v, "up", 0) for v in range(1, HEAD + 1)]
+
+
+def test_steps_down_and_up_are_logged_in_order(tmp_path):
+    path = tmp_path / "s.db"
+    with TradeRepo(path) as repo:
+        assert repo.migrate("-2") == [HEAD - 1, HEAD - 2]
+        history = repo.migration_history()
+        assert [e.applied for e in history[-3:]] == [True, False, False]
+        assert history[-1].applied_at is None  # not applied: no date shown
+        assert repo.migrate("+1") == [HEAD - 1]
+    steps = log_of(path)[HEAD:]
+    assert steps == [("tradestore", HEAD, "down", 0), ("tradestore", HEAD - 1, "down", 0),
+                     ("tradestore", HEAD - 1, "up", 0)]
+
+
+def test_a_store_from_before_the_log_gets_undated_rows(tmp_path):
+    path = tmp_path / "old.db"
+    TradeRepo(path).close()
+    with sqlite3.connect(path) as conn:  # as a store made by the previous release
+        conn.execute("DROP TABLE schema_history")
+    with TradeRepo.inspect(path) as repo:  # read-only: listed from the version alone
+        assert [(e.applied, e.applied_at) for e in repo.migration_history()] == \
+            [(True, None)] * HEAD
+    with TradeRepo(path) as repo:  # opened for writing: the log is created
+        repo.migrate("-1")
+        repo.migrate("+1")
+        history = repo.migration_history()
+    assert [e.applied_at is None for e in history] == [True] * (HEAD - 1) + [False]
+    assert log_of(path) == [("tradestore", v, "up", 1) for v in range(1, HEAD + 1)] + \
+        [("tradestore", HEAD, "down", 0), ("tradestore", HEAD, "up", 0)]
+
+
+def test_a_failing_step_leaves_no_log_row(tmp_path):
+    files = [("0001_a.sql", "-- migrate:up\nCREATE TABLE a (x);\n-- migrate:down\nDROP TABLE a;\n"),
+             ("0002_b.sql", "-- migrate:up\nCREATE TABLE b (y);\nINSERT INTO nowhere VALUES (1);\n"
+                            "-- migrate:down\nDROP TABLE b;\n")]
+    db = Database(tmp_path / "s.db")
+    m = Migrator(db, load_migrations(files=files))
+    m.migrate(1)
+    with pytest.raises(MigrationError, match="0002_b.sql"):
+        m.migrate()
+    assert m.current_version == 1
+    assert [(v, d) for v, _f, d, _a, _c in m.log()] == [(1, "up")]
+    db.close()
+
+
+def test_a_changed_file_is_flagged(tmp_path):
+    path = tmp_path / "s.db"
+    TradeRepo(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE schema_history SET checksum = ? WHERE version = 2", ("0" * 64,))
+    with TradeRepo.inspect(path) as repo:
+        assert [e.version for e in repo.migration_history() if e.changed] == [2]
+
+
+def test_going_to_zero_leaves_an_empty_file(tmp_path):
+    with TradeRepo(tmp_path / "s.db") as repo:
+        repo.migrate(0)
+        assert repo.db.query("SELECT name FROM sqlite_master") == []
+        assert repo.migrator.log() == []
+        repo.migrate()
+        assert len(repo.migrator.log()) == HEAD
+
+
+# ------------------------------------------------------------ targets
+@pytest.mark.parametrize("spec, expected", [("-1", HEAD - 1), ("-3", HEAD - 3), ("+0", HEAD),
+                                            ("head", HEAD), (" HEAD ", HEAD), ("2", 2), (4, 4),
+                                            (None, HEAD)])
+def test_targets(tmp_path, spec, expected):
+    with TradeRepo(tmp_path / "s.db") as repo:
+        assert repo.migrator.resolve(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["-99", f"+{1}", "x", "1.5", "", "-", "--1", "٣", -1, 1.0])
+def test_bad_targets_change_nothing(tmp_path, spec):
+    with TradeRepo(tmp_path / "s.db") as repo:
+        before = schema_of(repo)
+        with pytest.raises(MigrationError, match="target"):
+            repo.migrate(spec)
+        assert schema_of(repo) == before and repo.current_version == HEAD
+
+
+def test_relative_up_from_below(tmp_path):
+    with TradeRepo(tmp_path / "s.db") as repo:
+        repo.migrate(3)
+        assert repo.migrate("+2") == [4, 5]
+        assert repo.migrator.resolve("-3") == 2
+
+
+# ------------------------------------------------------------ dry run
+def test_dry_run_prints_the_sql_and_changes_nothing(tmp_path):
+    with TradeRepo(tmp_path / "s.db") as repo:
+        schema, log = schema_of(repo), repo.migrator.log()
+        top = repo.migrator.migrations[-1]
+        text = repo.migration_sql("-1")
+        assert f"-- {top.filename} (down): version {HEAD} -> {HEAD - 1}" in text
+        assert f"PRAGMA user_version = {HEAD - 1};" in text
+        assert text.count("BEGIN IMMEDIATE;") == 1 and text.count("COMMIT;") == 1
+        assert schema_of(repo) == schema and repo.migrator.log() == log
+        assert repo.migration_sql() == f"-- schema is at version {HEAD}: nothing to do\n"
+
+
+def test_dry_run_of_a_new_store_is_one_transaction(tmp_path):
+    with TradeRepo(tmp_path / "s.db") as repo:
+        repo.migrate(0)
+        text = repo.migration_sql()
+        assert repo.current_version == 0
+    assert text.count("BEGIN IMMEDIATE;") == 1 and text.count("COMMIT;") == 1
+    assert "CREATE TABLE" in text and f"PRAGMA user_version = {HEAD};" in text
+
+
+def test_cli_history_current_relative_and_dry_run(tmp_path):
+    db = str(tmp_path / "c.db")
+    cli("--db", db, "init")
+    lines = cli("--db", db, "migrate", "history").stdout.splitlines()
+    assert len(lines) == HEAD and lines[0].split()[:3] == ["1", "0001_initial.sql", "applied"]
+    assert cli("--db", db, "migrate", "current").stdout == f"schema version {HEAD} (newest {HEAD})\n"
+    dry = cli("--db", db, "migrate", "--to", "-1", "--dry-run").stdout
+    assert "(down)" in dry
+    assert cli("--db", db, "migrate", "current").stdout.startswith(f"schema version {HEAD} ")
+    assert cli("--db", db, "migrate", "--to", "-1").stdout.endswith(
+        f"schema version {HEAD} -> {HEAD - 1}\n")
+    assert cli("--db", db, "migrate", "history").stdout.splitlines()[-1].split()[-1] == "pending"
+    bad = cli("--db", db, "migrate", "--to", "-99", check=False)
+    assert bad.returncode == 1 and "target: '-99'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------ extra migrations
+NOTES = ("-- migrate:up\nCREATE TABLE my_notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL) "
+         "STRICT;\n-- migrate:down\nDROP TABLE my_notes;\n")
+INDEX = ("-- migrate:up\nCREATE INDEX my_notes_text ON my_notes (text);\n"
+         "-- migrate:down\nDROP INDEX my_notes_text;\n")
+
+
+@pytest.fixture
+def extra(tmp_path):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_notes.sql").write_text(NOTES)
+    (folder / "0002_notes_index.sql").write_text(INDEX)
+    return folder
+
+
+def names(repo) -> set:
+    return {r[0] for r in repo.db.query("SELECT name FROM sqlite_master")}
+
+
+def test_extra_migrations_apply_after_ours_in_their_own_sequence(tmp_path, extra):
+    path = tmp_path / "s.db"
+    with TradeRepo(path, extra_migrations=extra) as repo:
+        assert {"my_notes", "my_notes_text"} <= names(repo)
+        assert repo.current_version == HEAD and repo.extra_migrator.current_version == 2
+        assert [(e.filename, e.applied) for e in repo.migration_history(extra=True)] == \
+            [("0001_notes.sql", True), ("0002_notes_index.sql", True)]
+        repo.db.query("INSERT INTO my_notes (text) VALUES ('kept')")
+    with TradeRepo(path, extra_migrations=extra) as repo:  # nothing runs twice
+        assert repo.extra_migrator.current_version == 2
+        assert repo.migrate("-1", extra=True) == [1]
+        assert "my_notes_text" not in names(repo) and repo.current_version == HEAD
+        with pytest.raises(ConflictError, match=r"my_notes \(1 rows\)"):
+            repo.migrate(0, extra=True)
+        assert repo.extra_migrator.current_version == 1
+        assert repo.migrate(0, extra=True, force=True) == [0]
+        assert repo.last_backup.exists() and "my_notes" not in names(repo)
+    assert [r for r in log_of(path) if r[0] == "extra"] == [
+        ("extra", 1, "up", 0), ("extra", 2, "up", 0), ("extra", 2, "down", 0),
+        ("extra", 1, "down", 0)]
+
+
+def test_extra_newer_than_the_folder_is_refused(tmp_path, extra):
+    path = tmp_path / "s.db"
+    TradeRepo(path, extra_migrations=extra).close()
+    (extra / "0002_notes_index.sql").unlink()
+    with pytest.raises(SchemaError, match="extra migrations are at version 2, newer than the 1"):
+        TradeRepo(path, extra_migrations=extra)
+
+
+def test_extra_behind_on_a_read_only_open_is_refused(tmp_path, extra):
+    path = tmp_path / "s.db"
+    TradeRepo(path).close()
+    with pytest.raises(SchemaError, match="extra migrations at version 0, behind"):
+        TradeRepo(path, readonly=True, extra_migrations=extra)
+
+
+def test_a_failing_extra_file_rolls_back_alone(tmp_path, extra):
+    (extra / "0003_bad.sql").write_text("-- migrate:up\nCREATE TABLE later (x);\n"
+                                        "INSERT INTO missing VALUES (1);\n"
+                                        "-- migrate:down\nDROP TABLE later;\n")
+    path = tmp_path / "s.db"
+    with pytest.raises(MigrationError, match="extra/0003_bad.sql"):
+        TradeRepo(path, extra_migrations=extra)
+    with TradeRepo.inspect(path) as repo:
+        assert "my_notes_text" in names(repo) and "later" not in names(repo)
+        assert repo.current_version == HEAD
+
+
+def test_bad_extra_folder_is_our_error(tmp_path):
+    bad_name = tmp_path / "f"
+    bad_name.mkdir()
+    (bad_name / "1_x.sql").write_text(NOTES)  # not NNNN_name.sql
+    for folder, error, message in [(tmp_path / "nope", MigrationError, "is not a folder"),
+                                   (bad_name, MigrationError, "1_x.sql: name must look like"),
+                                   ("\ud800", ValidationError, "extra_migrations: '\\\\ud800'"),
+                                   (5, ValidationError, "extra_migrations: 5 is not a file")]:
+        with pytest.raises(error, match=message):
+            TradeRepo(tmp_path / "s.db", extra_migrations=folder)
+    assert not (tmp_path / "s.db").exists()  # refused before the file was touched
+
+
+def test_cli_extra(tmp_path, extra):
+    db = str(tmp_path / "c.db")
+    cli("--db", db, "init")
+    assert cli("--db", db, "migrate", "--extra", str(extra), "current").stdout == \
+        "extra version 0 (newest 2)\n"
+    assert cli("--db", db, "migrate", "--extra", str(extra)).stdout.endswith(
+        "extra version 0 -> 2\n")
+    lines = cli("--db", db, "migrate", "--extra", str(extra), "history").stdout.splitlines()
+    assert [line.split()[:3] for line in lines] == [["1", "0001_notes.sql", "applied"],
+                                                    ["2", "0002_notes_index.sql", "applied"]]
+    no = cli("--db", db, "migrate", "--extra", str(tmp_path / "nope"), check=False)
+    assert no.returncode == 1 and "is not a folder" in no.stderr
