@@ -19,7 +19,8 @@ from tradestore import (BotState, NotFoundError, ReadOnlyError, StateCorruptionE
 from tradestore.codec import canonical_json, to_tagged
 from tradestore.db import Database
 from tradestore.migrate import Migrator, load_migrations
-from tradestore.states import SELECT_NEWEST_FIRST, _fast_encode, encode_state, state_content
+from tradestore.states import (SELECT_NEWEST_FIRST, _fast_encode, decode_payload, encode_state,
+                               state_content)
 
 UTC = dt.timezone.utc
 
@@ -449,3 +450,69 @@ def test_numpy_scalars_are_stored_as_plain_numbers():
     version = repo.save_bot_state({"extra": {"n": np.int64(7), "x": np.float64(0.1),
                                              "f": np.float32(0.5)}})
     assert repo.load_bot_state(version).extra == {"n": 7, "x": 0.1, "f": 0.5}
+
+
+# ------------------------------------------------------------------ the fast encoder's edges
+
+def test_positive_exponent_and_tiny_decimals_survive_exactly(repo):
+    """Decimal('1E+5') has exponent 5: it must come back as 1E+5, not 100000 (the fast
+    encoder once wrote format(d, 'f')). 1.0E-60 is written plain (62 characters <= 100),
+    1E-200 keeps its exponent (plain would be 202 characters), -0 keeps its sign."""
+    balances = {"a": Decimal("1E+5"), "b": Decimal("1.0E-60"), "c": Decimal("1E-200"),
+                "d": Decimal("-0"), "e": Decimal("0E-8"), "f": Decimal("1.50E+3")}
+    content = state_content(BotState(balances=balances))
+    text = _fast_encode(content)
+    assert text is not None  # the fast path itself is under test here
+    assert text == canonical_json(to_tagged(content))
+    stored = json.loads(text)["balances"]
+    assert stored == {"a": {"$decimal": "1E+5"},
+                      "b": {"$decimal": "0." + "0" * 59 + "10"},
+                      "c": {"$decimal": "1E-200"}, "d": {"$decimal": "-0"},
+                      "e": {"$decimal": "0.00000000"}, "f": {"$decimal": "1.50E+3"}}
+    version = repo.save_bot_state(BotState(balances=balances))
+    got = repo.load_bot_state(version).balances
+    assert {k: str(v) for k, v in got.items()} == {
+        "a": "1E+5", "b": "1.0E-60", "c": "1E-200", "d": "-0", "e": "0E-8", "f": "1.50E+3"}
+
+
+@pytest.mark.parametrize("number, fast", [(2 ** 63 - 1, True), (-2 ** 63, True),
+                                          (2 ** 63, False), (-2 ** 63 - 1, False)])
+def test_fast_encoder_takes_64_bit_ints_and_leaves_larger_ones_to_the_careful_path(number, fast):
+    content = state_content(BotState(extra={"deep": [[{"n": number}]]}))
+    text = _fast_encode(content)
+    assert (text is not None) is fast
+    if fast:
+        assert text == '{"balances":{},"configuration":{},"extra":{"deep":[[{"n":%d}]]},' \
+                       '"positions":{}}' % number
+
+
+def test_fast_encoder_leaves_non_finite_decimals_to_the_careful_path(repo):
+    content = state_content(BotState(extra=[Decimal("1"), [Decimal("NaN")]]))
+    assert _fast_encode(content) is None
+    with pytest.raises(ValidationError, match="finite"):
+        repo.save_bot_state(BotState(extra=[Decimal("1"), [Decimal("NaN")]]))
+    assert repo.list_bot_states() == []
+
+
+any_decimals = st.builds(
+    lambda sign, digits, exponent: Decimal((sign, tuple(int(c) for c in str(digits)), exponent)),
+    st.integers(0, 1), st.integers(0, 10 ** 40), st.integers(-130, 30))
+
+
+@given(numbers=st.dictionaries(st.text(st.characters(blacklist_characters="$"), max_size=4),
+                               any_decimals, max_size=6),
+       moments=st.lists(naive_or_aware, max_size=3),
+       ints=st.lists(st.integers(-2 ** 64, 2 ** 64), max_size=3))
+def test_property_fast_encoder_is_used_and_agrees_for_any_exponent(numbers, moments, ints):
+    """No tag look-alikes here, so whenever the careful encoder accepts the state the fast
+    one must take it too and write the same text; an int past 64 bits goes to the careful
+    path, which refuses it."""
+    content = state_content(BotState(balances=numbers, extra={"m": moments, "i": ints}))
+    try:
+        careful = canonical_json(to_tagged(content))
+    except ValidationError:
+        careful = None
+    fast = _fast_encode(content)
+    assert fast == careful
+    if fast is not None:
+        assert strict(decode_payload(fast.encode("utf-8"))) == strict(content)
