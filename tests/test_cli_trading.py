@@ -104,3 +104,33 @@ def test_positions_filter_by_exchange(tmp_path, cli):
         repo.save_trade(TradeData("BTC/USDT", "SELL", "2", "100", exchange="b"))
     rows = json.loads(cli("--db", path, "positions", "--exchange", "b", "--format", "json").out)
     assert [(r["exchange"], r["side"], r["quantity"]) for r in rows] == [("b", "SHORT", "2")]
+
+
+def test_show_a_round_trip_with_its_fills(tmp_path, cli):
+    path = tmp_path / "f.db"
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with TradeRepo(path) as repo:
+        repo.save_trades([
+            TradeData("BTC/USDT:USDT", "BUY", 2, 100, timestamp=t0, leverage=5),
+            TradeData("BTC/USDT:USDT", "BUY", 2, 110, timestamp=t0 + timedelta(hours=1)),
+            TradeData("BTC/USDT:USDT", "SELL", 4, 90, timestamp=t0 + timedelta(hours=2),
+                      liquidation=True, fees="1")])
+        repo.record_funding("BTC/USDT:USDT", "-0.5", t0 + timedelta(minutes=30))
+    out = cli("--db", path, "positions", "--show", "1").out
+    assert lines_fit(out)
+    # entry (200 + 220) / 4 = 105; trading 360 - 420 = -60; funding -0.5; fee 1 -> -61.5
+    for text in ("avg_entry_price  105", "trading_pnl  -60", "funding  -0.5",
+                 "realized_pnl  -61.5", "closed_by  liquidation", "margin  40"):
+        assert text in out
+    actions = [line.split()[3] for line in out.splitlines()[-3:]]
+    assert actions == ["OPEN", "ADD", "LIQUIDATION"]
+    shown = json.loads(cli("--db", path, "positions", "--show", "1", "--format", "json").out)[0]
+    assert [f["action"] for f in shown["fills"]] == ["OPEN", "ADD", "LIQUIDATION"]
+    assert shown["pnl_pct"] == "-14.642857142857142857"  # -61.5 / 420 x 100
+    closed = json.loads(cli("--db", path, "positions", "--closed", "--format", "json").out)[0]
+    assert (closed["avg_exit_price"], closed["funding"], closed["closed_by"]) == \
+        ("90", "-0.5", "liquidation")
+    table = cli("--db", path, "positions", "--closed").out
+    assert lines_fit(table) and "liquidation" in table
+    missing = cli("--db", path, "positions", "--show", "7")
+    assert missing.code == 1 and "position_id: 7 is not a stored round trip" in missing.err

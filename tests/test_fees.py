@@ -23,9 +23,13 @@ def at(seconds):
 
 
 def test_symbols_spell_their_currencies():
-    assert parse_symbol("BTC/USDT") == Currencies("BTC", "USDT", "USDT")
-    assert parse_symbol("BTC/USDT:USDT") == Currencies("BTC", "USDT", "USDT")
-    assert parse_symbol("BTC/USD:BTC") == Currencies("BTC", "USD", "BTC")
+    assert parse_symbol("BTC/USDT") == Currencies("BTC", "USDT", "USDT", kind="spot")
+    assert parse_symbol("BTC/USDT:USDT") == Currencies("BTC", "USDT", "USDT", kind="perpetual")
+    # settled in its base: an inverse contract (issue 17.1)
+    assert parse_symbol("BTC/USD:BTC") == Currencies("BTC", "USD", "BTC", inverse=True,
+                                                     kind="perpetual")
+    assert parse_symbol("BTC/USDT:USDT-251226") == Currencies("BTC", "USDT", "USDT",
+                                                              kind="future")
     assert parse_symbol("AAPL") is None and parse_symbol("/USD") is None
 
 

@@ -54,7 +54,7 @@ def fill_initial(db: Database) -> None:
 
 
 def fill_trading(db: Database) -> None:
-    if db.scalar("PRAGMA user_version") < 8:  # today's TradeStore needs schema 8's columns
+    if db.scalar("PRAGMA user_version") < 11:  # today's TradeStore needs schema 11's columns
         return fill_trading_before_8(db)
     trades = TradeStore(db, PositionStore(db))
     orders = OrderStore(db, trades)
@@ -107,6 +107,16 @@ def fill_trading_before_8(db: Database) -> None:
                      "reason, changed_at) VALUES (?, 'PENDING', 'PARTIALLY_FILLED', 'fill', ?)",
                      (order.id, NOW))
     orders.cancel(orders.create("SOL/USDT", "SELL", "MARKET", 10).id, "changed mind")
+    if db.scalar("PRAGMA user_version") >= 8:  # schema 8-10: positions keyed per venue
+        with db.transaction() as conn:
+            conn.execute("UPDATE positions SET exchange = 'binance', currency = 'USDT', "
+                         "strategy = 'trend' WHERE id = 1")
+            conn.execute("UPDATE positions SET currency = 'USDT' WHERE id = 2")
+
+
+def fill_funding(db: Database) -> None:
+    from tradestore.funding import FundingStore  # schema 11: funding of perpetuals
+    FundingStore(db).record("BTC/USDT:USDT", "-0.25", T0, exchange="binance", external_id="fu1")
 
 
 def fill_states(db: Database) -> None:
@@ -131,11 +141,11 @@ def fill_bookkeeping(db: Database) -> None:
     accounts = Accounts(db)
     accounts.create("spot", base_currency="USDT", initial_cash="1000")
     accounts.deposit("spot", "250.5", note="top up")
-    if db.scalar("PRAGMA user_version") >= 8:
+    if db.scalar("PRAGMA user_version") >= 11:  # today's Instruments needs schema 11
         Instruments(db).upsert("BTC/USDT", name="Bitcoin", asset_class="crypto",
                                tick_size="0.01", lot_size="0.00001", currency="USDT")
         return
-    with db.transaction() as conn:  # before schema 8 (no base/quote columns): a raw row
+    with db.transaction() as conn:  # before schema 11 (no contract columns): a raw row
         conn.execute("INSERT INTO instruments (symbol, name, asset_class, tick_size, lot_size, "
                      "currency, created_at, updated_at) VALUES ('BTC/USDT', 'Bitcoin', "
                      "'crypto', '0.01', '0.00001', 'USDT', ?, ?)", (NOW, NOW))
@@ -177,7 +187,7 @@ FILLERS = {  # table -> the filler that puts rows in it (fillers run in this ord
     "store_meta": fill_initial, "events": fill_initial,
     "schema_history": fill_initial,  # rows written by the migrator itself (issue 20.1)
     "orders": fill_trading, "order_status_history": fill_trading, "positions": fill_trading,
-    "trades": fill_trading,
+    "trades": fill_trading, "funding_payments": fill_funding,
     "bot_states": fill_states, "portfolio_snapshots": fill_states,
     "strategies": fill_bookkeeping, "strategy_configs": fill_bookkeeping,
     "settings": fill_bookkeeping, "accounts": fill_bookkeeping,

@@ -12,6 +12,7 @@ from .analytics import GroupPerformance, PerformanceMetrics, TradeStatistics
 from .orders import Order, StatusChange
 from .portfolio import PortfolioSnapshot
 from .positions import Position
+from .funding import FundingPayment
 from .events import Event, EventLogHandler
 from .instruments import Instrument
 from .marketdata import IndicatorPoint, NewsSentiment, TradingSignal
@@ -25,7 +26,7 @@ from .imports import ImportResult
 __version__ = "0.1.0"
 
 __all__ = [
-    "TradeRepo", "TradeData", "Position", "Order", "StatusChange",
+    "TradeRepo", "TradeData", "Position", "Order", "StatusChange", "FundingPayment",
     "TradeStatistics", "PerformanceMetrics", "GroupPerformance",
     "Strategy", "StrategyConfig", "StrategyPerformance", "Setting", "Account", "CashMovement",
     "Instrument", "Event", "EventLogHandler",

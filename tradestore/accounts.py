@@ -232,13 +232,27 @@ class Accounts:
                                      "last": ts_in(optional_utc(until, "until")) or "A"})
         return [(ts_out(t), signed_flow(kind, amount)) for t, kind, amount in rows]
 
-    def balance(self, name, at=None) -> Decimal:
-        """initial_cash + deposits - withdrawals (up to ``at`` if given), exact."""
+    def balance(self, name, at=None, *, currency=None) -> Decimal:
+        """Cash in ``currency`` (default: the account's base currency), exact: initial_cash
+        + deposits - withdrawals, and the record's trading (``balances``). With ``at``:
+        initial_cash + deposits - withdrawals up to ``at`` only (the funding of the
+        account then; fills are not time-sliced)."""
+        if at is None:
+            book = self.balances(name)
+            code = self.get(name).base_currency if currency is None else currency
+            return book.get(code, Decimal(0))
         params = {"name": to_text(name, "name"), "at": ts_in(optional_utc(at, "at"))}
         row = self.db.query_one(BALANCE, params)
         if row is None:
             raise NotFoundError(f"no account named {name!r}")
         return dec_out(row[0])
+
+    def balances(self, name) -> dict[str, Decimal]:
+        """Cash per currency: funding, fills, costs, realised derivative pnl and funding
+        payments (tradestore.balance; docs/futures.md)."""
+        from .balance import cash_balances
+        with self.db.reading() as conn:
+            return cash_balances(conn, to_text(name, "name"))
 
     def summary(self) -> list[dict]:
         """Each account with its deposits, withdrawals and balance (what the CLI prints)."""

@@ -51,6 +51,9 @@ class TradeStatistics:
       currency: the quote currency of the amounts ("" for round trips without one), None
         without round trips.
       unvalued_fees: {currency: Decimal} of fees left out of pnl (no quote value given).
+      total_funding: funding payments counted in the round trips' pnl (signed);
+      total_commission: the commission part of total_fees; liquidations: round trips
+        closed by a liquidation, liquidation_loss: the sum of their pnl (docs/futures.md).
     """
 
     total_trades: int = 0
@@ -70,6 +73,10 @@ class TradeStatistics:
     avg_holding_time: timedelta | None = None
     currency: str | None = None
     unvalued_fees: dict = field(default_factory=dict, hash=False)
+    total_funding: Decimal = Decimal(0)
+    total_commission: Decimal = Decimal(0)
+    liquidations: int = 0
+    liquidation_loss: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,8 @@ def _stats_fields(currency, t: Tally | None) -> dict:
         expectancy=ratio(net, Decimal(t.count)),
         avg_holding_time=timedelta(microseconds=t.holding_micros) / t.count,  # exact
         currency=currency,
-        unvalued_fees={c: tidy(a) for c, a in sorted(t.unvalued.items())})
+        unvalued_fees={c: tidy(a) for c, a in sorted(t.unvalued.items())},
+        **getattr(t, "extras", {}))
 
 
 def _flows_in(flows) -> list[tuple[str, Decimal]]:
@@ -254,7 +262,13 @@ class Analytics:
                 raise ValidationError(f"{name}: {value!r} must be text or None", field=name,
                                       value=value)
             params[name] = value
-        return tally(chunks(conn.execute(ROUND_TRIPS_SQL, params)), key)
+        tallies = tally(chunks(conn.execute(ROUND_TRIPS_SQL, params)), key)
+        if key is None:  # funding, commission, liquidations (tradestore.positions)
+            from .positions import round_trip_extras
+            for currency, extra in round_trip_extras(conn, params).items():
+                if currency in tallies:
+                    tallies[currency].extras = extra
+        return tallies
 
     def statistics(self, days=30, *, account=None, strategy=None, symbol=None, exchange=None,
                    currency=None, since=None, until=None) -> TradeStatistics:

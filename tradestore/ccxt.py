@@ -64,7 +64,19 @@ def trade_from_ccxt(d: Mapping, *, exchange: str, fee_prices: Mapping | None = N
                      timestamp=_timestamp(d), fees=fees, fee_currency=fee_currency,
                      fee_value=fee_value,
                      exchange=exchange, external_id=_optional_id(d.get("id"), "id"),
-                     metadata=metadata)
+                     metadata=metadata, liquidation=_flag(d.get("liquidation"), "liquidation"))
+
+
+def _flag(value, field) -> bool:
+    """A liquidation trade: ``liquidation: true`` on the trade (as ccxt's liquidation
+    structures and some exchanges' ``info`` give it)."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValidationError(f"{field}: {value!r} must be true or false", field=field, value=value)
 
 
 def _optional_id(value, field):

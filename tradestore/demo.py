@@ -126,10 +126,11 @@ def is_demo_database(path) -> bool:
         return False
 
 
-def build_demo(path="demo.db", *, days=90, seed=7, end=None) -> Path:
+def build_demo(path="demo.db", *, days=90, seed=7, end=None, futures=False) -> Path:
     """Simulate ``days`` of a bot into a fresh database at ``path``; returns the path.
 
-    ``end`` (default: today's UTC midnight) is where the simulated clock stops. An
+    ``futures`` adds a perpetual-futures bot (tradestore.futures_demo) on exchange
+    demo-futures. ``end`` (default: today's UTC midnight) is where the simulated clock stops. An
     existing file is replaced only if it is a demo database (ConflictError otherwise);
     the build happens in a file beside it that is renamed over it when complete.
     """
@@ -158,6 +159,9 @@ def build_demo(path="demo.db", *, days=90, seed=7, end=None) -> Path:
     try:
         with TradeRepo(building) as repo:
             Simulation(repo, days=days, seed=seed, end=end).run()
+            if futures:
+                from .futures_demo import run_futures_bot
+                run_futures_bot(repo, days=days, seed=seed, end=end)
         if Path(f"{building}-wal").exists() and Path(f"{building}-wal").stat().st_size:
             raise StoreError(f"{building}: the write-ahead log was not checkpointed")
         _remove(*sidecars)  # the old demo's log must never be replayed onto the new file

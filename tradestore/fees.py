@@ -21,7 +21,8 @@ from decimal import Decimal
 from .errors import ValidationError
 from .money import ZERO, exact, tidy
 
-INSTRUMENT_CURRENCIES = ("SELECT base_currency, coalesce(quote_currency, currency) "
+INSTRUMENT_CURRENCIES = ("SELECT base_currency, coalesce(quote_currency, currency), "
+                         "settle_currency, contract_size, inverse, kind "
                          "FROM instruments WHERE symbol = ?")
 
 
@@ -33,11 +34,17 @@ class Currencies:
       base: what is bought and sold (BTC of BTC/USDT), or None when unknown.
       quote: the currency of prices (USDT), or None when unknown.
       settle: the currency pnl is settled in (ccxt's BASE/QUOTE:SETTLE), else the quote.
+      contract_size: the multiplier (1 unless an instrument says otherwise).
+      inverse: priced in quote but settled in base (BTC/USD:BTC), or as registered.
+      kind: spot, perpetual, future, option; None when unknown.
     """
 
     base: str | None
     quote: str | None
     settle: str | None
+    contract_size: Decimal = Decimal(1)
+    inverse: bool = False
+    kind: str | None = None
 
     @property
     def known(self) -> bool:
@@ -48,7 +55,9 @@ UNKNOWN = Currencies(None, None, None)
 
 
 def parse_symbol(symbol: str) -> Currencies | None:
-    """Currencies spelt by ``BASE/QUOTE`` or ``BASE/QUOTE:SETTLE``; None for other symbols."""
+    """Currencies spelt by ``BASE/QUOTE`` or ccxt's ``BASE/QUOTE:SETTLE`` (a derivative:
+    inverse when it settles in its base, e.g. ``BTC/USD:BTC``; ``BTC/USDT:USDT-251226``
+    is a dated future); None for other symbols."""
     base, slash, rest = symbol.partition("/")
     if not slash or not base.strip() or not rest.strip():
         return None
@@ -56,18 +65,34 @@ def parse_symbol(symbol: str) -> Currencies | None:
     quote, settle = quote.strip() or None, settle.strip() or None
     if quote is None:
         return None
-    return Currencies(base.strip(), quote, settle or quote)
+    base = base.strip()
+    if not colon or settle is None:
+        return Currencies(base, quote, quote, kind="spot" if not colon else None)
+    settle, dash, expiry = settle.partition("-")
+    settle = settle.strip() or quote
+    return Currencies(base, quote, settle, inverse=settle.upper() == base.upper(),
+                      kind="future" if dash and expiry.strip() else "perpetual")
 
 
 def currencies_of(conn, symbol: str) -> Currencies:
-    """From the symbol, else from the instrument registry (one indexed read), else unknown."""
+    """From the symbol, else from the instrument registry (one indexed read), else unknown.
+    A derivative symbol (with ':') or one without '/' also reads its registered contract
+    terms (contract_size, inverse, kind, settle currency); a spot BASE/QUOTE does not."""
     parsed = parse_symbol(symbol)
-    if parsed is not None:
+    if parsed is not None and parsed.kind == "spot":
         return parsed
     row = conn.execute(INSTRUMENT_CURRENCIES, (symbol,)).fetchone()
-    if row is None or row[1] is None:
-        return UNKNOWN
-    return Currencies(row[0], row[1], row[1])
+    if row is None:
+        return UNKNOWN if parsed is None else parsed
+    base, quote, settle, size, inverse, kind = row
+    size = Decimal(1) if size is None else Decimal(size)
+    if parsed is not None:
+        return Currencies(parsed.base, parsed.quote, parsed.settle, size,
+                          bool(inverse) or parsed.inverse, kind or parsed.kind)
+    if quote is None:
+        return Currencies(None, None, None, size, bool(inverse), kind)
+    return Currencies(base, quote, settle or (base if inverse and base else quote), size,
+                      bool(inverse), kind)
 
 
 @dataclass(frozen=True)
@@ -97,7 +122,9 @@ def fee_effect(side: str, quantity: Decimal, price: Decimal, fees: Decimal,
     for a fee that is already in the quote or base currency)."""
     if fee_currency is None or not currencies.known:
         return FeeEffect(quantity, fees if fee_value is None else fee_value)
-    is_quote = _same(fee_currency, currencies.quote) or _same(fee_currency, currencies.settle)
+    # an inverse contract's amounts are in its settle (base) currency, not its quote
+    is_quote = _same(fee_currency, currencies.settle) or \
+        (not currencies.inverse and _same(fee_currency, currencies.quote))
     is_base = _same(fee_currency, currencies.base) and not is_quote
     if (is_quote or is_base) and fee_value is not None:
         raise ValidationError(

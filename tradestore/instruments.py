@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from .accounts import check_currency
 from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
-                    to_text, ts_in, ts_out, utc_now)
+                    to_text, to_utc, ts_in, ts_out, utc_now)
 from .audit import record
 from .db import Database
-from .errors import NotFoundError
+from .errors import NotFoundError, ValidationError
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,13 @@ class Instrument:
         for symbols that do not spell them as BASE/QUOTE (fees in the base currency
         change the quantity held; see tradestore.fees). quote_currency falls back to
         currency when only that is set.
+      kind: spot, perpetual, future or option (None: unknown).
+      contract_size: the multiplier of one contract (None: 1).
+      inverse: priced in quote, settled in base (pnl = qty x size x (1/entry - 1/exit)).
+      settle_currency: what pnl, fees and funding are in (None: the quote; the base for
+        an inverse contract). expiry: a dated future's or option's expiry, or None.
+      A ccxt symbol (BASE/QUOTE:SETTLE) needs no registration for its currencies;
+      registering it sets contract_size (and kind, inverse) for it.
       metadata: a dict or None.
       created_at, updated_at: aware UTC datetimes.
     """
@@ -45,10 +52,17 @@ class Instrument:
     updated_at: _dt.datetime
     base_currency: str | None = None
     quote_currency: str | None = None
+    kind: str | None = None
+    contract_size: Decimal | None = None
+    inverse: bool = False
+    settle_currency: str | None = None
+    expiry: _dt.datetime | None = None
 
 
 COLUMNS = ("id, symbol, name, asset_class, exchange, tick_size, lot_size, currency, metadata, "
-           "created_at, updated_at, base_currency, quote_currency")
+           "created_at, updated_at, base_currency, quote_currency, kind, contract_size, "
+           "inverse, settle_currency, expiry")
+KINDS = ("spot", "perpetual", "future", "option")
 GET_INSTRUMENT = f"SELECT {COLUMNS} FROM instruments WHERE symbol = ?"
 LIST_INSTRUMENTS = f"""
 SELECT {COLUMNS} FROM instruments
@@ -59,9 +73,11 @@ ORDER BY symbol
 # A field given as None keeps what the row has, so an upsert can change one field.
 UPSERT_INSTRUMENT = """
 INSERT INTO instruments (symbol, name, asset_class, exchange, tick_size, lot_size, currency,
-                         metadata, created_at, updated_at, base_currency, quote_currency)
+                         metadata, created_at, updated_at, base_currency, quote_currency,
+                         kind, contract_size, inverse, settle_currency, expiry)
 VALUES (:symbol, :name, :asset_class, :exchange, :tick_size, :lot_size, :currency, :metadata,
-        :now, :now, :base_currency, :quote_currency)
+        :now, :now, :base_currency, :quote_currency, :kind, :contract_size,
+        coalesce(:inverse, 0), :settle_currency, :expiry)
 ON CONFLICT (symbol) DO UPDATE SET
     name = coalesce(excluded.name, name),
     asset_class = coalesce(excluded.asset_class, asset_class),
@@ -72,14 +88,27 @@ ON CONFLICT (symbol) DO UPDATE SET
     metadata = coalesce(excluded.metadata, metadata),
     base_currency = coalesce(excluded.base_currency, base_currency),
     quote_currency = coalesce(excluded.quote_currency, quote_currency),
+    kind = coalesce(excluded.kind, kind),
+    contract_size = coalesce(excluded.contract_size, contract_size),
+    inverse = CASE WHEN :inverse IS NULL THEN inverse ELSE excluded.inverse END,
+    settle_currency = coalesce(excluded.settle_currency, settle_currency),
+    expiry = coalesce(excluded.expiry, expiry),
     updated_at = excluded.updated_at
 """
+
+
+def _kind(value) -> str:
+    if isinstance(value, str) and value.strip().lower() in KINDS:
+        return value.strip().lower()
+    raise ValidationError(f"kind: {value!r} is not one of {', '.join(KINDS)}", field="kind",
+                          value=value)
 
 
 def _instrument(row) -> Instrument:
     return Instrument(row[0], row[1], row[2], row[3], row[4], dec_out(row[5]), dec_out(row[6]),
                       row[7], json_out(row[8]), ts_out(row[9]), ts_out(row[10]), row[11],
-                      row[12])
+                      row[12], row[13], dec_out(row[14]), bool(row[15]), row[16],
+                      ts_out(row[17]))
 
 
 def _audit_fields(instrument: Instrument) -> dict:
@@ -98,8 +127,13 @@ class Instruments:
 
     def upsert(self, symbol, *, name=None, asset_class=None, exchange=None, tick_size=None,
                lot_size=None, currency=None, metadata=None, base_currency=None,
-               quote_currency=None) -> Instrument:
-        """Insert ``symbol`` or update it; fields left as None keep their stored value."""
+               quote_currency=None, kind=None, contract_size=None, inverse=None,
+               settle_currency=None, expiry=None) -> Instrument:
+        """Insert ``symbol`` or update it; fields left as None keep their stored value.
+        Changing contract terms of a symbol with fills: run ``repo.rebuild()``."""
+        if inverse is not None and not isinstance(inverse, bool):
+            raise ValidationError(f"inverse: {inverse!r} must be True or False",
+                                  field="inverse", value=inverse)
         params = {
             "symbol": to_text(symbol, "symbol"),
             "name": optional_text(name, "name"),
@@ -111,6 +145,12 @@ class Instruments:
             "metadata": json_object_in(metadata, "metadata"),
             "base_currency": optional_text(base_currency, "base_currency"),
             "quote_currency": optional_text(quote_currency, "quote_currency"),
+            "kind": None if kind is None else _kind(kind),
+            "contract_size": dec_in(optional_decimal(contract_size, "contract_size",
+                                                     positive=True)),
+            "inverse": None if inverse is None else int(inverse),
+            "settle_currency": optional_text(settle_currency, "settle_currency"),
+            "expiry": None if expiry is None else ts_in(to_utc(expiry, "expiry")),
             "now": ts_in(utc_now()),
         }
         with self.db.transaction() as conn:

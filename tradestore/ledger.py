@@ -19,10 +19,25 @@ from .codec import dec_in, ts_in, ts_out
 from .errors import StoreError
 from .fees import Currencies, currencies_of, fee_effect
 from .money import ZERO, exact, ratio, tidy
-from .positions import POSITION_COLUMNS, PositionStore, apply_fill, check_pnl, state_from_row
+from .positions import (PLAIN, POSITION_COLUMNS, PositionStore, Terms, apply_fill, apply_funding,
+                        check_pnl, state_from_row)
 
 FILL_COLUMNS = ("id, side, quantity, price, fees, fee_currency, fee_value, timestamp, pnl, "
-                "pnl_given, strategy, position_id, opened_position_id")
+                "pnl_given, strategy, position_id, opened_position_id, kind, liquidation, "
+                "commission, commission_currency, leverage, margin, margin_mode, "
+                "liquidation_price")
+FUNDING_COLUMNS = "id, amount, timestamp, position_id"
+NEWEST_FUNDING = ("SELECT timestamp FROM funding_payments WHERE account = ? AND exchange = ? "
+                  "AND symbol = ? ORDER BY timestamp DESC, id DESC LIMIT 1")
+# Funding at time t belongs to the position open just before t: fills at t come after it.
+KEY_FUNDING_AFTER = (f"SELECT {FUNDING_COLUMNS} FROM funding_payments WHERE account = ? "
+                     "AND exchange = ? AND symbol = ? AND timestamp > ? ORDER BY timestamp, id")
+DETACH_FUNDING = """
+UPDATE funding_payments SET position_id = NULL
+WHERE position_id IN (SELECT id FROM positions WHERE account = :a AND exchange = :e
+                      AND symbol = :s AND id >= :start)
+"""
+SET_FUNDING_POSITION = "UPDATE funding_payments SET position_id = ? WHERE id = ?"
 NEWEST_FILL = ("SELECT timestamp FROM trades WHERE account = ? AND exchange = ? AND symbol = ? "
                "AND voided_at IS NULL ORDER BY timestamp DESC, id DESC LIMIT 1")
 PREVIOUS_FILL = ("SELECT id, position_id, opened_position_id FROM trades WHERE account = ? "
@@ -52,6 +67,7 @@ SET_FILL_RESULT = "UPDATE trades SET pnl = ?, position_id = ?, opened_position_i
 ALL_KEYS = """
 SELECT account, exchange, symbol FROM trades WHERE voided_at IS NULL
 UNION SELECT account, exchange, symbol FROM positions
+UNION SELECT account, exchange, symbol FROM funding_payments
 ORDER BY 1, 2, 3
 """
 ORDER_FILLS = "SELECT quantity, price FROM trades WHERE order_id = ? AND voided_at IS NULL"
@@ -74,33 +90,83 @@ class Fill:
     timestamp: object
     pnl: Decimal | None  # given pnl (stored as given), else None
     strategy: str | None
+    kind: str = "TRADE"
+    liquidation: bool = False
+    commission: Decimal = ZERO
+    commission_currency: str | None = None
+    leverage: Decimal | None = None
+    margin: Decimal | None = None
+    margin_mode: str | None = None
+    liquidation_price: Decimal | None = None
+
+
+def _dec(text):
+    return None if text is None else Decimal(text)
 
 
 def fill_from_row(row) -> Fill:
     return Fill(row[0], row[1], Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), row[5],
-                None if row[6] is None else Decimal(row[6]), ts_out(row[7]),
-                Decimal(row[8]) if row[9] and row[8] is not None else None, row[10])
+                _dec(row[6]), ts_out(row[7]),
+                Decimal(row[8]) if row[9] and row[8] is not None else None, row[10],
+                row[13], bool(row[14]), Decimal(row[15]), row[16], _dec(row[17]),
+                _dec(row[18]), row[19], _dec(row[20]))
 
 
-def apply_trade(position, key, fill, currencies: Currencies):
-    """One fill through the fee rule and the position accounting (FillEffect)."""
+def _costs(fill, currencies: Currencies):
+    """(held quantity, cost in settle currency, commission part, unvalued) of a fill:
+    its fee and its commission, each through the fee rule in its own currency."""
     if fill.fee_currency is None and fill.fee_value is None:  # the common case, as given
         quantity, fee, unvalued = fill.quantity, fill.fees, None
     else:
         effect = fee_effect(fill.side, fill.quantity, fill.price, fill.fees, fill.fee_currency,
                             fill.fee_value, currencies)
         quantity, fee, unvalued = effect.quantity, effect.fee, effect.unvalued
+    if not fill.commission:
+        return quantity, fee, ZERO, unvalued
+    paid = fee_effect(fill.side, fill.quantity, fill.price, fill.commission,
+                      fill.commission_currency, None, currencies)
+    with exact():
+        quantity = tidy(quantity + paid.quantity - fill.quantity)
+        total = tidy(fee + paid.fee)
+    if quantity <= 0:
+        from .errors import ValidationError
+        raise ValidationError(f"commission: {fill.commission} {fill.commission_currency} with "
+                              f"the fee leaves nothing of the {fill.quantity} bought",
+                              field="commission", value=fill.commission)
+    if paid.unvalued:
+        unvalued = dict(unvalued or {})
+        for currency, amount in paid.unvalued.items():
+            with exact():
+                unvalued[currency] = tidy(unvalued.get(currency, ZERO) + amount)
+    return quantity, total, paid.fee, unvalued
+
+
+def closed_by(fill) -> str:
+    if fill.liquidation:
+        return "liquidation"
+    return "adjustment" if fill.kind == "ADJUSTMENT" else "trade"
+
+
+def apply_trade(position, key, fill, currencies: Currencies):
+    """One fill through the fee rule and the position accounting (FillEffect)."""
+    quantity, fee, commission, unvalued = _costs(fill, currencies)
+    terms = PLAIN
+    if (currencies.contract_size != 1 or currencies.inverse or commission or fill.liquidation
+            or fill.kind != "TRADE" or fill.margin is not None or fill.leverage is not None
+            or fill.margin_mode is not None or fill.liquidation_price is not None):
+        terms = Terms(currencies.contract_size, currencies.inverse, commission, closed_by(fill),
+                      fill.margin, fill.leverage, fill.margin_mode, fill.liquidation_price)
     return apply_fill(position, account=key[0], exchange=key[1], symbol=key[2], side=fill.side,
                       quantity=quantity, price=fill.price, fees=fee, timestamp=fill.timestamp,
                       given_pnl=fill.pnl, currency=currencies.settle, strategy=fill.strategy,
-                      unvalued=unvalued)
+                      unvalued=unvalued, terms=terms)
 
 
 @dataclass
 class Plan:
     """A key's round trips from ``start`` (a position id; 0 = the whole key): as
-    stored (``old``) and as replayed from the fills (``new``), and each fill's
-    stored and replayed results."""
+    stored (``old``) and as replayed from the fills (``new``), each fill's stored and
+    replayed results, and the funding payments replayed with them."""
 
     key: tuple
     start: int
@@ -108,11 +174,14 @@ class Plan:
     new: list = field(default_factory=list)
     fills: list = field(default_factory=list)      # stored rows
     results: dict = field(default_factory=dict)    # fill id -> (pnl, new index, opened index)
+    funding: list = field(default_factory=list)    # stored rows (id, amount, ts, position_id)
+    funded: dict = field(default_factory=dict)     # funding id -> new index or None
 
 
 def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> Plan:
     """Replay ``key`` from the round trip in effect just before ``point``
-    ((timestamp text, fill id)); None replays the whole key."""
+    ((timestamp text, fill id)); None replays the whole key. Funding payments after
+    the first replayed fill apply in time order, before fills of the same timestamp."""
     start, first = 0, ("", 0)
     if point is not None:
         prev = conn.execute(PREVIOUS_FILL, (*key, *point)).fetchone()
@@ -128,9 +197,24 @@ def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> P
     plan = Plan(key, start, [state_from_row(r) for r in
                              conn.execute(KEY_POSITIONS_FROM, (*key, start))])
     plan.fills = conn.execute(KEY_FILLS_FROM, (*key, *first)).fetchall()
+    plan.funding = conn.execute(KEY_FUNDING_AFTER, (*key, first[0])).fetchall()
     currencies = currencies or currencies_of(conn, key[2])
-    current = None
+    current, pending = None, 0
+
+    def fund(until):
+        nonlocal pending
+        while pending < len(plan.funding) and (until is None
+                                               or plan.funding[pending][2] <= until):
+            fid, amount = plan.funding[pending][0], Decimal(plan.funding[pending][1])
+            if current is not None:
+                apply_funding(current, amount)
+                plan.funded[fid] = len(plan.new) - 1
+            else:
+                plan.funded[fid] = None
+            pending += 1
+
     for row in plan.fills:
+        fund(row[7])
         fill = fill_from_row(row)
         effect = apply_trade(current, key, fill, currencies)
         if current is None:
@@ -141,19 +225,22 @@ def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> P
             opened = len(plan.new) - 1
         current = effect.opened if effect.position.closed_at else effect.position
         plan.results[fill.id] = (effect.pnl, index, opened)
+    fund(None)
     return plan
 
 
-def write_plan(conn, plan: Plan) -> None:
+def write_plan(conn, plan: Plan, touch: bool = True) -> None:
     """Store the replayed round trips over the old ones (ids reused in order) and
-    every replayed fill's pnl and round-trip links."""
+    every replayed fill's pnl and round-trip links, and each funding payment's."""
     account, exchange, symbol = plan.key
     conn.execute(DETACH_FILLS, {"a": account, "e": exchange, "s": symbol, "start": plan.start})
+    conn.execute(DETACH_FUNDING, {"a": account, "e": exchange, "s": symbol,
+                                  "start": plan.start})
     conn.execute(PARK_OPEN, (*plan.key, plan.start))
     for index, state in enumerate(plan.new):
         if index < len(plan.old):
             state.id = plan.old[index].id
-            PositionStore.rewrite(conn, state)
+            PositionStore.rewrite(conn, state, touch)
         else:
             state.id = None
             PositionStore.insert(conn, state)
@@ -164,6 +251,9 @@ def write_plan(conn, plan: Plan) -> None:
         rows.append((check_pnl(plan.key[2], pnl), plan.new[index].id,
                      None if opened is None else plan.new[opened].id, fill_id))
     conn.executemany(SET_FILL_RESULT, rows)
+    conn.executemany(SET_FUNDING_POSITION, [
+        (None if index is None else plan.new[index].id, fid)
+        for fid, index in plan.funded.items()])
 
 
 def replay_key(conn, key: tuple, point: tuple | None = None) -> None:
@@ -187,7 +277,15 @@ def _show(value) -> str:
 
 COMPARED = ("side", "quantity", "entry_value", "entry_fees", "max_quantity", "realized_pnl",
             "fees", "trade_count", "opened_at", "closed_at", "currency", "strategy",
-            "unvalued_fees")
+            "unvalued_fees", "entered_quantity", "entered_value", "exited_quantity",
+            "exit_value", "funding", "commission", "closed_by", "contract_size", "inverse",
+            "leverage", "margin", "margin_mode", "liquidation_price")
+# compared besides: trading_pnl (stored for the views, derived from the others)
+
+
+# Columns schema 11 added: the replay after that migration fills them in (not logged).
+FILLED_IN_11 = tuple(f"column {c}:" for c in
+                     (*COMPARED[COMPARED.index("entered_quantity"):], "trading_pnl"))
 
 
 def _differs(a, b) -> bool:
@@ -206,6 +304,10 @@ def plan_problems(plan: Plan) -> list[str]:
             if _differs(stored, replayed):
                 lines.append(f"positions id {old.id} column {column}: stored {_show(stored)}, "
                              f"replayed from fills {_show(replayed)}")
+        if old.stored_trading_pnl != new.trading_pnl:
+            lines.append(f"positions id {old.id} column trading_pnl: stored "
+                         f"{_show(old.stored_trading_pnl)}, replayed from fills "
+                         f"{_show(new.trading_pnl)}")
     for old in plan.old[len(plan.new):]:
         lines.append(f"positions id {old.id}: no fill of {where} makes this round trip "
                      f"(stored realized_pnl {_show(old.realized_pnl)})")
@@ -228,6 +330,13 @@ def plan_problems(plan: Plan) -> list[str]:
                 (opened is not None and expected[1] is not None and row[12] != expected[1]):
             lines.append(f"trades id {row[0]} column opened_position_id: stored "
                          f"{_show(row[12])}, replayed from fills {_show(expected[1])}")
+    for fid, _amount, _ts, stored in plan.funding:
+        index = plan.funded[fid]
+        expected = None if index is None else \
+            (plan.old[index].id if index < len(plan.old) else "a missing round trip")
+        if stored != expected:
+            lines.append(f"funding_payments id {fid} column position_id: stored "
+                         f"{_show(stored)}, replayed from fills {_show(expected)}")
     return lines
 
 
@@ -287,7 +396,8 @@ def rebuild(conn, now: str) -> list[str]:
             continue
         problems = plan_problems(plan)
         if problems:
-            write_plan(conn, plan)
+            write_plan(conn, plan, touch=not all(any(f in line for f in FILLED_IN_11)
+                                                 for line in problems))
             changes += problems
     for line, order_id, filled, avg in _order_problems(conn):
         conn.execute(SET_ORDER_TOTALS, (dec_in(filled), dec_in(avg), now, order_id))

@@ -17,6 +17,7 @@ EXACT = Context(prec=100, Emax=999_999, Emin=-999_999,
 ROUNDING = Context(prec=100, Emax=999_999, Emin=-999_999, rounding=ROUND_HALF_EVEN,
                    traps=[InvalidOperation, Overflow])
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 def exact():

@@ -12,6 +12,7 @@ from .analytics import Analytics
 from .candles import CandleStore
 from .db import Database, echo_setting
 from .events import EventLog
+from .funding import FundingStore
 from .instruments import Instruments
 from .marketdata import IndicatorStore, NewsStore, SignalStore
 from .settings import Settings
@@ -27,6 +28,7 @@ from .states import BotStateStore
 from .trades import TradeStore
 
 REKEY_VERSION = 8  # schema/0008_record_keys.sql: positions per (account, exchange, symbol)
+FUTURES_VERSION = 11  # schema/0011_futures.sql: round trips in full, funding (issue 17)
 
 
 class TradeRepo:
@@ -132,15 +134,19 @@ class TradeRepo:
         """Schema 8 keys positions by (account, exchange, symbol): only a replay of the
         fills can split round trips whose fills came from two venues, so a store that
         crossed version 8 with fills is rebuilt at once (issue 15.3)."""
-        if before < REKEY_VERSION <= self.migrator.current_version \
-                and self.db.query_one("SELECT 1 FROM trades LIMIT 1") is not None:
+        # the replay needs schema 11's columns: a store walked to a version between is
+        # rebuilt when it reaches 11
+        crossed = before < FUTURES_VERSION <= self.migrator.current_version
+        if crossed and self.db.query_one("SELECT 1 FROM trades LIMIT 1") is not None:
             try:
                 changes = self.rebuild()
             except StoreError as exc:  # the store stays usable; 'tradestore check' shows it
                 self.events.log("rebuild", f"positions could not be replayed under the schema "
                                 f"{REKEY_VERSION} key: {exc}", severity="error")
                 return
-            if changes:
+            from .ledger import FILLED_IN_11
+            changes = [c for c in changes if not any(f in c for f in FILLED_IN_11)]
+            if changes:  # schema 11's new figures are filled in, not news
                 self.events.log("rebuild", f"positions replayed under the schema {REKEY_VERSION} "
                                 f"key: {len(changes)} change(s)", details={"changes": changes[:100]})
 
@@ -165,6 +171,8 @@ class TradeRepo:
         self.trades = TradeStore(db, self.positions,
                                  account_check=lambda conn, name: self.accounts.require(name))
         self.orders = OrderStore(db, self.trades)
+        self.funding = FundingStore(db, account_check=lambda conn, name:
+                                    self.accounts.require(name))
         self.analytics = Analytics(db)
         self.states = BotStateStore(db, self.events)
         self.portfolio = PortfolioStore(db, account_check=self.accounts.require)
@@ -358,8 +366,8 @@ class TradeRepo:
         """Positions, fill pnl and order fill totals replayed from the fills, compared
         with what is stored (issue 14.2); one line per disagreement."""
         from .ledger import derived_problems
-        if self.current_version < REKEY_VERSION:
-            return []  # a store behind schema 8 is replayed when it is migrated
+        if self.current_version < FUTURES_VERSION:
+            return []  # a store behind schema 11 is replayed when it is migrated
         with self.db.reading() as conn:
             return derived_problems(conn)
 
@@ -373,6 +381,34 @@ class TradeRepo:
 
     def get_closed_positions(self, symbol=None, days=None, **filters):
         return self.positions.get_closed_positions(symbol, days, **filters)
+
+    # ------------------------------------------------------------ futures (issue 17)
+    def record_funding(self, symbol, amount, timestamp=None, *, exchange="", account="default",
+                       external_id=None, currency=None, metadata=None) -> int:
+        """A funding payment (signed, settle currency) counted in the position of its key
+        open at ``timestamp``; idempotent on (exchange, external_id) (tradestore.funding)."""
+        return self.funding.record(symbol, amount, timestamp, exchange=exchange,
+                                   account=account, external_id=external_id,
+                                   currency=currency, metadata=metadata)
+
+    def save_ccxt_funding(self, entries, *, exchange, account="default") -> list[int]:
+        """ccxt ``fetchFundingHistory`` entries as funding payments, in one transaction."""
+        return self.funding.record_ccxt(entries, exchange=exchange, account=account)
+
+    def get_round_trip_fills(self, position_id):
+        """The fills of a round trip in time order, each with its derived action."""
+        from .trades import round_trip_fills
+        return round_trip_fills(self.db, position_id)
+
+    def mark_to_market(self, marks, *, account=None, exchange=None):
+        """Open positions at ``marks`` ({symbol: price}) with unrealised pnl."""
+        from .balance import mark_to_market
+        return mark_to_market(self, marks, account=account, exchange=exchange)
+
+    def portfolio_value(self, account="default", marks=None):
+        """{currency: cash + open positions at ``marks``}, exact (tradestore.balance)."""
+        from .balance import portfolio_value
+        return portfolio_value(self, account, marks or {})
 
     # ------------------------------------------------------------ orders
     def create_order(self, symbol, side, order_type, quantity, **options):
@@ -421,8 +457,19 @@ class TradeRepo:
         return self.states.verify()
 
     # ------------------------------------------------------------ portfolio
-    def save_portfolio_snapshot(self, total_value, *, cash=None, positions=None, balances=None,
-                                timestamp=None, account="default") -> int:
+    def save_portfolio_snapshot(self, total_value=None, *, cash=None, positions=None,
+                                balances=None, timestamp=None, account="default",
+                                marks=None) -> int:
+        """One point of the equity curve. Without ``total_value`` it is computed now:
+        cash + open positions at ``marks`` ({symbol: price}), in the account's one
+        currency (tradestore.balance; ConflictError when it holds several)."""
+        if total_value is None:
+            from .balance import cash_balances, portfolio_value, single_value
+            currency, total_value = single_value(portfolio_value(self, account, marks or {}),
+                                                 account)
+            if cash is None:
+                with self.db.reading() as conn:
+                    cash = cash_balances(conn, account).get(currency, 0)
         return self.portfolio.save(total_value, cash=cash, positions=positions,
                                    balances=balances, timestamp=timestamp, account=account)
 

@@ -244,6 +244,13 @@ def _trips_block(t: TradeStatistics, currency: str | None) -> list[str]:
         (("average win", money(t.avg_win)), ("average loss", money(t.avg_loss))),
         (("total fees", money(t.total_fees)), ("avg holding time", duration(t.avg_holding_time))),
     ])
+    if t.total_funding or t.liquidations or t.total_commission:  # futures (issue 17)
+        lines += _pairs([
+            (("funding", money(t.total_funding)),
+             ("liquidations", f"{t.liquidations} ({money(t.liquidation_loss)})")),
+            *([(("commission", money(t.total_commission)), ("", ""))]
+              if t.total_commission else []),
+        ])
     for fee_currency, amount in sorted((t.unvalued_fees or {}).items()):
         lines.append(_fit("  unvalued fees (left out of pnl): ",
                           f"{format(amount, 'f')} {fee_currency}"))

@@ -19,7 +19,7 @@ from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
 from .db import Database
 from .errors import ConflictError, ValidationError
 from .fees import currencies_of, fee_effect
-from .ledger import NEWEST_FILL, apply_trade, replay_key
+from .ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
 from .money import exact
 from .positions import PositionStore, check_pnl
 
@@ -27,12 +27,16 @@ SIDES = ("BUY", "SELL")
 KINDS = ("TRADE", "ADJUSTMENT")
 TRADE_COLUMNS = ("id, symbol, side, quantity, price, timestamp, fees, fee_currency, exchange, "
                  "external_id, order_id, strategy, account, pnl, metadata, kind, fee_value, "
-                 "voided_at, void_reason")
+                 "voided_at, void_reason, liquidation, commission, commission_currency, "
+                 "leverage, margin, margin_mode, liquidation_price")
+MARGIN_MODES = ("isolated", "cross")
 INSERT_TRADE = """
 INSERT INTO trades (id, account, symbol, side, quantity, price, fees, fee_currency, exchange,
                     external_id, order_id, strategy, timestamp, pnl, pnl_given, position_id,
-                    opened_position_id, metadata, created_at, kind, fee_value)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    opened_position_id, metadata, created_at, kind, fee_value, liquidation,
+                    commission, commission_currency, leverage, margin, margin_mode,
+                    liquidation_price)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
 SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
@@ -74,6 +78,14 @@ class TradeData:
       fee_value: >= 0, the fee's value in the quote currency when ``fee_currency`` is a
         third currency (BNB on BTC/USDT); without it such a fee is reported as unvalued
         and left out of pnl (see tradestore.fees).
+      liquidation: True for a liquidation (the exchange closed the position); the round
+        trip it closes records closed_by="liquidation".
+      commission: >= 0, a second cost beside ``fees`` (brokers charge both), in
+        ``commission_currency`` (default: as ``fees`` without a currency, i.e. the
+        settle currency); both count as costs through the one fee rule.
+      leverage: > 0 or None; margin: >= 0, initial margin posted for what the fill opens
+        or adds (default: its value / leverage when leverage is given); margin_mode:
+        "isolated" or "cross"; liquidation_price: > 0, as the exchange gave it.
       voided_at, void_reason: set when read back for a fill voided with
         ``TradeRepo.void_trade`` (kept for the audit trail, applied to nothing).
       id: set when read back.
@@ -95,6 +107,13 @@ class TradeData:
     metadata: dict | None = None
     kind: str = "TRADE"
     fee_value: Decimal | None = None
+    liquidation: bool = False
+    commission: Decimal = Decimal(0)
+    commission_currency: str | None = None
+    leverage: Decimal | None = None
+    margin: Decimal | None = None
+    margin_mode: str | None = None
+    liquidation_price: Decimal | None = None
     voided_at: datetime | None = None
     void_reason: str | None = None
     id: int | None = None
@@ -122,6 +141,18 @@ class TradeData:
         json_object_in(self.metadata, "metadata")
         put(self, "kind", to_choice(self.kind, "kind", KINDS))
         put(self, "fee_value", optional_decimal(self.fee_value, "fee_value", non_negative=True))
+        if not isinstance(self.liquidation, bool):
+            raise ValidationError(f"liquidation: {self.liquidation!r} must be True or False",
+                                  field="liquidation", value=self.liquidation)
+        put(self, "commission", to_decimal(self.commission, "commission", non_negative=True))
+        put(self, "commission_currency", optional_text(self.commission_currency,
+                                                       "commission_currency"))
+        put(self, "leverage", optional_decimal(self.leverage, "leverage", positive=True))
+        put(self, "margin", optional_decimal(self.margin, "margin", non_negative=True))
+        if self.margin_mode is not None:
+            put(self, "margin_mode", _margin_mode(self.margin_mode))
+        put(self, "liquidation_price", optional_decimal(self.liquidation_price,
+                                                        "liquidation_price", positive=True))
         if self.voided_at is not None or self.void_reason is not None:
             raise ValidationError("voided_at: a fill is voided with TradeRepo.void_trade, "
                                   "not created void", field="voided_at", value=self.voided_at)
@@ -135,7 +166,10 @@ class TradeData:
             timestamp=ts_out(row[5]), fees=Decimal(row[6]), fee_currency=row[7], exchange=row[8],
             external_id=row[9], order_id=row[10], strategy=row[11], account=row[12],
             pnl=dec_out(row[13]), metadata=json_out(row[14]), kind=row[15],
-            fee_value=dec_out(row[16]), voided_at=ts_out(row[17]), void_reason=row[18])
+            fee_value=dec_out(row[16]), voided_at=ts_out(row[17]), void_reason=row[18],
+            liquidation=bool(row[19]), commission=Decimal(row[20]),
+            commission_currency=row[21], leverage=dec_out(row[22]), margin=dec_out(row[23]),
+            margin_mode=row[24], liquidation_price=dec_out(row[25]))
         return trade
 
     @classmethod
@@ -149,6 +183,14 @@ class TradeData:
         """price x quantity, exact."""
         with exact():
             return self.price * self.quantity
+
+
+def _margin_mode(value) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in MARGIN_MODES:
+        raise ValidationError(f"margin_mode: {value!r} is not one of: isolated, cross",
+                              field="margin_mode", value=value)
+    return text
 
 
 def _time_order(item) -> tuple:
@@ -257,7 +299,9 @@ class TradeStore:
         earliest new fill is older than its newest stored fill."""
         currencies = currencies_of(conn, key[2])
         newest = conn.execute(NEWEST_FILL, key).fetchone()
-        if newest is not None and ts_in(first.timestamp) < newest[0]:
+        funded = conn.execute(NEWEST_FUNDING, key).fetchone()
+        if (newest is not None and ts_in(first.timestamp) < newest[0]) or \
+                (funded is not None and ts_in(first.timestamp) < funded[0]):
             late[key] = (ts_in(first.timestamp), first_id)
             return [currencies, None]
         return [currencies, self.positions.load_open(conn, *key)]
@@ -267,8 +311,7 @@ class TradeStore:
         currencies, position = state
         try:
             if key in late:  # validated now, applied by the replay
-                fee_effect(t.side, t.quantity, t.price, t.fees, t.fee_currency, t.fee_value,
-                           currencies)
+                _costs(t, currencies)
                 rows.append(self._row(trade_id, t, None, None, None, now))
                 return
             effect = apply_trade(position, key, t, currencies)
@@ -297,7 +340,10 @@ class TradeStore:
                 t.strategy, ts_in(t.timestamp),
                 None if pnl is None else check_pnl(t.symbol, pnl),
                 int(t.pnl is not None), position_id, opened_id,
-                json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value))
+                json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value),
+                int(t.liquidation), dec_in(t.commission), t.commission_currency,
+                dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
+                dec_in(t.liquidation_price))
 
     def void(self, trade_id: int, reason: str) -> TradeData:
         """Void a fill: kept with voided_at/void_reason, applied to nothing; its key is
@@ -424,3 +470,60 @@ class TradeStore:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return (f"SELECT {TRADE_COLUMNS} FROM trades{where} "
                 f"ORDER BY {ORDER_BY[order_by].format(d=direction)}", params)
+
+
+ROUND_TRIP_FILLS = (f"SELECT {TRADE_COLUMNS}, position_id, opened_position_id FROM trades "
+                    "WHERE (position_id = :p OR opened_position_id = :p) AND voided_at IS NULL "
+                    "ORDER BY timestamp, id")
+POSITION_SIDE = "SELECT side, closed_at FROM positions WHERE id = ?"
+
+
+@dataclass(frozen=True)
+class RoundTripFill:
+    """A fill of one round trip with what it did there (docs/futures.md).
+
+    Attributes:
+      trade: the TradeData.
+      effect: OPEN, ADD, REDUCE, CLOSE or FLIP (closes this round trip and opens the
+        next: the fill that opened a round trip by crossing is OPEN in that one).
+      action: ``effect``, except LIQUIDATION for a liquidation fill and ADJUSTMENT
+        for an adjustment.
+    """
+
+    trade: TradeData
+    effect: str
+    action: str
+
+    def __getattr__(self, name):
+        return getattr(self.trade, name)
+
+
+def round_trip_fills(db: Database, position_id: int) -> list[RoundTripFill]:
+    """The fills of a round trip in (timestamp, id) order with their derived action;
+    a ValidationError for an unknown position id."""
+    if isinstance(position_id, bool) or not isinstance(position_id, int):
+        raise ValidationError(f"position_id: {position_id!r} must be an integer position id",
+                              field="position_id", value=position_id)
+    with db.reading() as conn:
+        head = conn.execute(POSITION_SIDE, (position_id,)).fetchone()
+        if head is None:
+            raise ValidationError(f"position_id: {position_id} is not a stored round trip",
+                                  field="position_id", value=position_id)
+        rows = conn.execute(ROUND_TRIP_FILLS, {"p": position_id}).fetchall()
+    side, closed = head
+    out = []
+    for index, row in enumerate(rows):
+        trade = TradeData.from_row(row)
+        opens_side = (trade.side == "BUY") == (side == "LONG")
+        if row[-1] == position_id or index == 0:
+            effect = "OPEN"
+        elif row[-1] is not None:
+            effect = "FLIP"
+        elif opens_side:
+            effect = "ADD"
+        else:
+            effect = "CLOSE" if closed is not None and index == len(rows) - 1 else "REDUCE"
+        action = "LIQUIDATION" if trade.liquidation else \
+            "ADJUSTMENT" if trade.kind == "ADJUSTMENT" else effect
+        out.append(RoundTripFill(trade, effect, action))
+    return out

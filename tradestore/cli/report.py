@@ -77,6 +77,9 @@ def register(sub) -> None:
                    help="days to simulate, ending at today's midnight UTC (default: 90)")
     p.add_argument("--seed", type=_whole(-2**63, 2**63 - 1), default=7,
                    help="random seed (default: 7)")
+    p.add_argument("--futures", action="store_true",
+                   help="add a perpetual-futures bot: linear and inverse contracts, leverage, "
+                        "funding every 8h, one liquidation")
     p.set_defaults(handler=cmd_demo)
 
 
@@ -113,7 +116,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    path = build_demo(args.demo_db or args.db or "demo.db", days=args.days, seed=args.seed)
+    path = build_demo(args.demo_db or args.db or "demo.db", days=args.days, seed=args.seed,
+                      futures=args.futures)
     with TradeRepo(path) as repo:  # a writer's close leaves no -wal/-shm beside the file
         report = collect(repo, None)
         text = render_text(report, source=str(path), pictures=pictures(repo, report))

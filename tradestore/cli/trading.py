@@ -12,11 +12,17 @@ TRADE_COLUMNS_FULL = ["id", "timestamp", "symbol", "side", "quantity", "price", 
                       "fee_currency", "fee_value", "pnl", "exchange", "external_id", "order_id",
                       "strategy", "account", "kind", "voided_at", "void_reason", "metadata"]
 POSITION_COLUMNS = ["symbol", "side", "quantity", "avg_entry_price", "realized_pnl", "opened_at"]
-CLOSED_COLUMNS = ["symbol", "side", "max_quantity", "realized_pnl", "fees", "closed_at"]
+CLOSED_COLUMNS = ["symbol", "side", "max_quantity", "avg_entry_price", "avg_exit_price",
+                  "realized_pnl", "funding", "closed_by"]
+# derived figures of a round trip (issue 17.6), beside its stored fields in csv/json
+DERIVED = ("trading_pnl", "pnl_pct", "roe", "holding_time")
+FILL_COLUMNS = ["id", "timestamp", "action", "side", "quantity", "price", "fees", "pnl"]
 ORDER_COLUMNS = ["id", "symbol", "side", "order_type", "quantity", "filled_quantity", "status"]
 WIDTHS = {"symbol": 9, "quantity": 10, "price": 11, "fees": 7, "pnl": 10, "avg_entry_price": 11,
-          "realized_pnl": 11, "max_quantity": 10, "filled_quantity": 10, "id": 6, "status": 16}
-HEADERS = {"avg_entry_price": "avg_entry", "realized_pnl": "realized", "max_quantity": "max_qty",
+          "realized_pnl": 11, "max_quantity": 10, "filled_quantity": 10, "id": 6, "status": 16,
+          "avg_exit_price": 11, "funding": 9, "closed_by": 11}
+HEADERS = {"avg_entry_price": "avg_entry", "realized_pnl": "pnl", "max_quantity": "max_qty",
+           "avg_exit_price": "avg_exit",
            "filled_quantity": "filled", "order_type": "type", "timestamp": "time",
            "quantity": "qty", "opened_at": "opened", "closed_at": "closed"}
 
@@ -47,6 +53,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("positions", help="open positions (or closed round trips with --closed)")
     p.add_argument("--closed", action="store_true", help="closed round trips instead")
+    p.add_argument("--show", type=int, metavar="ID",
+                   help="one round trip (open or closed) in full, with its fills and actions")
     p.add_argument("--account", help="only this account")
     p.add_argument("--exchange", help="only this exchange")
     add_format(p)
@@ -72,13 +80,43 @@ def cmd_trades(args) -> int:
     return 0
 
 
+def _position_row(p) -> dict:
+    row = asdict(p)
+    for name in DERIVED:
+        row[name] = getattr(p, name)
+    return row
+
+
+def cmd_show_round_trip(args) -> int:
+    with open_repo(args, readonly=True) as repo:
+        position = repo.positions.get(args.show)
+        fills = repo.get_round_trip_fills(args.show)  # ValidationError for an unknown id
+    row = _position_row(position)
+    if args.format == "json":
+        row["fills"] = [dict(asdict(f.trade), action=f.action, effect=f.effect) for f in fills]
+        print_rows([row], list(row), "json")
+        return 0
+    if args.format == "csv":
+        print_rows([dict(asdict(f.trade), action=f.action) for f in fills], FILL_COLUMNS, "csv")
+        return 0
+    for name, value in row.items():
+        if value not in (None, {}, ""):
+            print(f"{name:>18}  {value}")
+    print()
+    print_rows([dict(asdict(f.trade), action=f.action) for f in fills], FILL_COLUMNS, "table",
+               widths=WIDTHS, headers=HEADERS)
+    return 0
+
+
 def cmd_positions(args) -> int:
+    if args.show is not None:
+        return cmd_show_round_trip(args)
     with open_repo(args, readonly=True) as repo:
         if args.closed:
             positions = repo.get_closed_positions(account=args.account, exchange=args.exchange)
         else:
             positions = repo.get_open_positions(args.account, args.exchange)
-    rows = [asdict(p) for p in positions]
+    rows = [_position_row(p) for p in positions]
     if args.format == "table":
         columns = CLOSED_COLUMNS if args.closed else POSITION_COLUMNS
     else:
