@@ -185,9 +185,15 @@ def _plain_shape(obj, max_depth=500) -> int | None:
             if not all(map(Decimal.is_finite, decimals)):
                 return None
             tagged += len(decimals)
-        tagged += types.count(_dt.datetime) + types.count(_dt.date)
-        level = ([] if kinds.isdisjoint(_CONTAINERS) else
-                 list(compress(values, map(_CONTAINERS.__contains__, types))))
+        if _dt.datetime in kinds:
+            tagged += types.count(_dt.datetime)
+        if _dt.date in kinds:
+            tagged += types.count(_dt.date)
+        inner = kinds & _CONTAINERS
+        if len(inner) == 1:  # the usual level: only dicts or only lists below it
+            level = list(compress(values, map(is_, types, repeat(inner.pop()))))
+        else:
+            level = list(compress(values, map(_CONTAINERS.__contains__, types))) if inner else []
     return None
 
 
