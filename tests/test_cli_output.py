@@ -69,6 +69,9 @@ def test_control_characters_in_names_are_escaped_on_the_terminal(tmp_path, cli):
     assert "\x1b" not in result.out and "clear\\x1b[2Jscreen\\nnext" in result.out
     assert printable("a\tb\x7fc\x9bd") == "a\\tb\\x7fc\\x9bd"
     assert printable("naïve €") == "naïve €"  # printable non-ASCII stays as it is
+    # a lone surrogate (a non-UTF-8 file name) can be printed by no terminal encoding
+    assert printable("bad\udcffname\ud800") == "bad\\udcffname\\ud800"
+    printable("bad\udcff").encode("utf-8")  # now encodes
 
 
 # ------------------------------------------------------------ CSV with a bare carriage return

@@ -43,14 +43,17 @@ def leftovers(folder) -> list[str]:
 # ------------------------------------------------------------ 1. no command writes over a store
 
 @pytest.mark.parametrize("suffix", ["", "-wal", "-shm", "-journal"])
-def test_cli_export_refuses_the_live_store_and_its_journals(tmp_path, suffix):
+@pytest.mark.parametrize("command", [["export", "trades"],
+                                     ["candles", "export", "--symbol", "BTC/USDT",
+                                      "--timeframe", "1h"]])
+def test_cli_export_refuses_the_live_store_and_its_journals(tmp_path, suffix, command):
     live = tmp_path / "live.db"
     store_with_fills(live)
     with TradeRepo(live) as bot:  # the bot keeps the store open (its -wal and -shm exist)
         bot.save_trade(TradeData("ETH/USDT", "BUY", 2, 50))
         target = f"{live}{suffix}"
         before = open(target, "rb").read() if os.path.exists(target) else None
-        result = run_tradestore("--db", live, "export", "trades", "--out", target)
+        result = run_tradestore("--db", live, *command, "--out", target)
         assert result.returncode == 1, result
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and target in lines[0] and "Traceback" not in result.stderr
@@ -79,7 +82,9 @@ def test_every_writer_refuses_any_sqlite_file(tmp_path, file_repo, cli):
     with pytest.raises(ConflictError, match="other.db"):
         with atomic_file(other) as f:
             f.write("never")
-    for argv in (["export", "trades", "--out", other], ["report", "--html", other]):
+    for argv in (["export", "trades", "--out", other], ["report", "--html", other],
+                 ["candles", "export", "--symbol", "BTC/USDT", "--timeframe", "1h",
+                  "--out", other]):
         result = cli("--db", file_repo.path, *argv)
         assert result.code == 1 and str(other) in result.err and result.err.count("\n") == 1
     assert other.read_bytes() == before and not leftovers(tmp_path)
