@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from .files import atomic_file
 from .codec import window
-from .db import translated
+from .db import Connection, translated
 from .errors import DatabaseError, ValidationError
 
 FORMATS = ("csv", "json", "jsonl")
@@ -117,7 +117,8 @@ def snapshot(repo):
     db._connection()  # raises if the store is closed
     with translated(db.path):
         conn = sqlite3.connect(f"file:{quote(str(Path(db.path).resolve()))}?mode=ro", uri=True,
-                               timeout=5.0, isolation_level=None)
+                               timeout=5.0, isolation_level=None, factory=Connection)
+    conn.echo = db.conn.echo  # the export's statements are echoed like the store's
     try:
         with translated(db.path):
             conn.execute("BEGIN")
