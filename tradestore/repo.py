@@ -460,12 +460,13 @@ class TradeRepo:
     def save_portfolio_snapshot(self, total_value=None, *, cash=None, positions=None,
                                 balances=None, timestamp=None, account="default",
                                 marks=None) -> int:
-        """One point of the equity curve. Without ``total_value`` it is computed now:
-        cash + open positions at ``marks`` ({symbol: price}), in the account's one
-        currency (tradestore.balance; ConflictError when it holds several)."""
-        if total_value is None:
+        """One point of the equity curve. With ``marks`` ({symbol: price}; {} when
+        nothing is open) and no ``total_value`` it is computed now: cash + open positions
+        at the marks, in the account's one currency (tradestore.balance; ConflictError
+        when it holds several). Without either, total_value is required."""
+        if total_value is None and marks is not None:
             from .balance import cash_balances, portfolio_value, single_value
-            currency, total_value = single_value(portfolio_value(self, account, marks or {}),
+            currency, total_value = single_value(portfolio_value(self, account, marks),
                                                  account)
             if cash is None:
                 with self.db.reading() as conn:
