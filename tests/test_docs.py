@@ -124,6 +124,20 @@ def test_blocks_are_found_and_no_run_is_explained():
                 f"{_name(page)}: a python no-run block must say why (network/exchange) just above"
 
 
+def test_the_reader_runs_python_only_and_skips_no_run(tmp_path):
+    """Worked by hand: of four fences, only the two plain ```python ones are code, in
+    order, with the line their fence opens on; headings give GitHub's anchors."""
+    page = tmp_path / "page.md"
+    page.write_text("# A page: `x` (y)\n\n```python\na = 1\n```\n\n```sh\nrm -rf /\n```\n"
+                    "## A page: `x` (y)\n```python no-run\nimport ccxt\n```\n"
+                    "```python\nb = a + 1\n```\n")
+    assert python_blocks(page) == [(3, "a = 1\n"), (14, "b = a + 1\n")]
+    assert anchors(page) == {"a-page-x-y", "a-page-x-y-1"}
+    page.write_text("```python\nnever closed\n")
+    with pytest.raises(AssertionError, match="never closed"):
+        python_blocks(page)
+
+
 def test_every_command_is_in_the_cli_reference():
     from tradestore.cli import build_parser
     reference = (DOCS / "cli.md").read_text()
