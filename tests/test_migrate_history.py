@@ -270,3 +270,51 @@ def test_cli_extra(tmp_path, extra):
                                                     ["2", "0002_notes_index.sql", "applied"]]
     no = cli("--db", db, "migrate", "--extra", str(tmp_path / "nope"), check=False)
     assert no.returncode == 1 and "is not a folder" in no.stderr
+
+
+# ------------------------------------------------------------ property: the log is the version
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+SYNTHETIC = [(f"{n:04d}_t{n}.sql", f"-- migrate:up\nCREATE TABLE t{n} (x);\n"
+                                   f"-- migrate:down\nDROP TABLE t{n};\n") for n in range(1, 6)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=-6, max_value=6), max_size=8))
+def test_any_walk_of_relative_steps_keeps_log_and_version_in_step(steps):
+    """For ours (user_version) and an extra sequence (version read from the log alone),
+    after any walk: the version is the clamped sum, history marks exactly 1..version
+    applied, and the log's ups minus downs per file is 1 for applied files, 0 otherwise."""
+    db = Database(":memory:")
+    try:
+        ours = Migrator(db, load_migrations(files=SYNTHETIC))
+        ours.migrate(1)
+        extra = Migrator(db, load_migrations(files=[(n, t.replace("TABLE t", "TABLE e"))
+                                                    for n, t in SYNTHETIC]), namespace="extra")
+        expected = {"ours": 1, "extra": 0}
+        for step in steps:
+            for name, m in (("ours", ours), ("extra", extra)):
+                spec = f"{step:+d}"
+                target = expected[name] + step
+                if name == "ours" and target == 0 < expected["ours"] and expected["extra"]:
+                    with pytest.raises(MigrationError, match="take them down first"):
+                        m.migrate(m.resolve(spec))
+                elif 0 <= target <= 5:
+                    m.migrate(m.resolve(spec))
+                    expected[name] = target
+                else:
+                    with pytest.raises(MigrationError):
+                        m.resolve(spec)
+                assert m.current_version == expected[name]
+                assert [e.applied for e in m.history()] == [v <= expected[name]
+                                                            for v in range(1, 6)]
+                if name == "ours" and expected[name] == 0:
+                    continue  # version 0: the log went with the rest
+                net = {}
+                for version, _f, direction, _a, _c in m.log():
+                    net[version] = net.get(version, 0) + (1 if direction == "up" else -1)
+                if name == "extra" or all(e.applied_at for e in m.history() if e.applied):
+                    assert {v: c for v, c in net.items() if c} == \
+                        {v: 1 for v in range(1, expected[name] + 1)}
+    finally:
+        db.close()

@@ -337,6 +337,12 @@ class Migrator:
         target = self._target(target)
         if self.namespace == OURS and self.current_version == 0 and target > 0:
             return self._create(target)
+        if self.namespace == OURS and target == 0 and self.current_version > 0:
+            extra = Migrator(self.db, [], namespace=EXTRA).current_version
+            if extra:  # version 0 is an empty file: their tables would be left behind
+                raise MigrationError(
+                    f"{self.db.path}: extra migrations are at version {extra}; take them "
+                    "down first (migrate --extra FOLDER --to 0), then ours to 0")
         passed = []
         while True:
             version = self.current_version
