@@ -164,3 +164,13 @@ def test_backup_destination_refused_with_our_error(tmp_path, dest, monkeypatch):
         with pytest.raises(ValidationError, match="^dest: "):
             repo.backup(dest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
+
+
+def test_executemany_echo_shows_the_first_rows_and_the_count(caplog):
+    with TradeRepo(":memory:", echo=True) as repo:
+        with caplog.at_level(logging.INFO, logger=SQL):
+            with repo.transaction() as conn:
+                conn.executemany("DELETE FROM events WHERE id = ?", ((i,) for i in range(25)))
+    line = next(r.getMessage() for r in caplog.records if "executemany" in r.getMessage())
+    assert line.startswith("DELETE FROM events WHERE id = ? [executemany, 25 rows] [(0,), ")
+    assert "(19,)] and 5 more" in line and "(20,)" not in line

@@ -34,6 +34,7 @@ SQL_LOGGER = "tradestore.sql"
 ECHO_VARIABLES = ("TRADESTORE_SQL_ECHO", "SQL_ECHO")  # ours first, then the seeds' name
 ECHO_ON, ECHO_OFF = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 MASK = "******"
+ECHO_ROWS = 20  # rows of one executemany shown by the echo
 INT64 = (-2 ** 63, 2 ** 63 - 1)
 # statements on the settings table carry setting values: masked in the echo, since a
 # statement cannot tell whether the row it writes is (or stays) secret
@@ -172,9 +173,10 @@ def sql_logger() -> logging.Logger:
 def _echoer(logger: logging.Logger):
     def echo(sql: str, params, many: bool = False) -> None:
         text = " ".join(sql.split())
-        if many:
-            logger.info("%s [executemany, %d rows] %r", text, len(params),
-                        [masked(sql, p) for p in params])
+        if many:  # a bulk insert's first rows; all of them would flood the log
+            shown = [masked(sql, p) for p in params[:ECHO_ROWS]]
+            more = f" and {len(params) - ECHO_ROWS:,} more" if len(params) > ECHO_ROWS else ""
+            logger.info("%s [executemany, %d rows] %r%s", text, len(params), shown, more)
         elif params:
             logger.info("%s %r", text, masked(sql, params))
         else:
