@@ -165,7 +165,8 @@ def test_cli_history_current_relative_and_dry_run(tmp_path):
     cli("--db", db, "init")
     lines = cli("--db", db, "migrate", "history").stdout.splitlines()
     assert len(lines) == HEAD and lines[0].split()[:3] == ["1", "0001_initial.sql", "applied"]
-    assert cli("--db", db, "migrate", "current").stdout == f"schema version {HEAD} (newest {HEAD})\n"
+    assert cli("--db", db, "migrate", "current").stdout == \
+        f"schema version {HEAD} (newest {HEAD})\n"
     dry = cli("--db", db, "migrate", "--to", "-1", "--dry-run").stdout
     assert "(down)" in dry
     assert cli("--db", db, "migrate", "current").stdout.startswith(f"schema version {HEAD} ")
