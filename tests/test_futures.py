@@ -365,3 +365,67 @@ def test_seed_003_calls_in_its_words(memory_repo):
     assert memory_repo.get_position(LIN, exchange="okx") is None
     # the seed passes days positionally: get_statistics(days, exchange=...)
     assert memory_repo.get_statistics(36500, exchange="bybit").total_trades == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(events=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["BUY", "SELL", "FUND"]),
+                                 st.integers(1, 4), st.integers(90, 110)),
+                       min_size=1, max_size=12),
+       order=st.randoms(use_true_random=False), inverse=st.booleans())
+def test_any_save_order_of_fills_and_funding_ends_as_time_order(events, order, inverse):
+    """Fills and funding payments saved in any order (late ones replay their key) end
+    where saving them in time order ends: the same round trips, funding and links."""
+    symbol = INV if inverse else LIN
+
+    def when(event):
+        return event[0] + (0.5 if event[1] == "FUND" else 0)  # funding between fills
+
+    def build(items):
+        repo = TradeRepo(":memory:")
+        for i, (hour, kind, qty, price) in items:
+            if kind == "FUND":
+                repo.record_funding(symbol, D(qty - 2) / 10, at(when((hour, kind))),
+                                    external_id=f"f{i}")
+            else:
+                repo.save_trade(fill(symbol, kind, qty, price, hour, external_id=f"t{i}"))
+        return repo
+
+    def picture(repo):
+        trips = repo.get_closed_positions() + repo.get_open_positions()
+        index = {p.id: n for n, p in enumerate(trips)}
+        return ([(p.side, p.quantity, p.realized_pnl, p.funding, p.trading_pnl, p.opened_at,
+                  p.closed_at, p.closed_by) for p in trips],
+                sorted((f.external_id, index.get(f.position_id)) for f in repo.funding.list()))
+
+    numbered = list(enumerate(events))
+    shuffled = list(numbered)
+    order.shuffle(shuffled)
+    # fills of one timestamp apply in save order: keep those in their original order
+    same_time = {}
+    for e in numbered:
+        same_time.setdefault(when(e[1]), []).append(e)
+    queues = {t: iter(v) for t, v in same_time.items()}
+    shuffled = [next(queues[when(e[1])]) for e in shuffled]
+    in_time, any_order = build(sorted(numbered, key=lambda e: (when(e[1]), e[0]))), \
+        build(shuffled)
+    try:
+        assert picture(any_order) == picture(in_time)
+        assert any_order.check() == []
+    finally:
+        in_time.close()
+        any_order.close()
+
+
+def test_demo_futures_command_reports_funding_and_the_liquidation(tmp_path):
+    from conftest import run_tradestore
+    done = run_tradestore("demo", "--futures", "--days", "10", "--db", tmp_path / "d.db",
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    blocks = done.stdout.split("\n\n")
+    futures = [b for b in blocks if "funding" in b and "liquidations" in b]
+    assert futures and any("liquidations" in b and " 1 (-" in b for b in futures)
+    with TradeRepo(tmp_path / "d.db") as repo:
+        trips = repo.get_closed_positions(exchange="demo-futures")
+        assert sum(t.closed_by == "liquidation" for t in trips) == 1
+        assert all(t.pnl == t.trading_pnl + t.funding - t.fees for t in trips)
+        assert repo.funding.list() and repo.check() == []
