@@ -208,3 +208,26 @@ def test_run_refuses_what_is_not_callable(tmp_path):
                     await repo.run(fn)
             assert await repo.run(lambda r: r.current_version) >= 1
     asyncio.run(main())
+
+
+def test_issue_20_calls_through_the_async_repo(db_path):
+    """Soft deletes, the audit trail and history order/side through the worker."""
+    from tradestore import ConflictError
+
+    async def main():
+        async with AsyncTradeRepo(db_path) as repo:
+            await repo.instruments.upsert("ETH/USDT")
+            await repo.instruments.deactivate("ETH/USDT")
+            with pytest.raises(ConflictError):
+                await repo.save_trade({"symbol": "ETH/USDT", "side": "BUY", "quantity": 1,
+                                       "price": 1, "timestamp": "2024-01-01T00:00:00Z"})
+            await repo.save_trades([
+                {"symbol": "BTC/USDT", "side": "BUY", "quantity": 1, "price": 10,
+                 "timestamp": "2024-01-01T00:00:00Z"},
+                {"symbol": "BTC/USDT", "side": "SELL", "quantity": 1, "price": 12,
+                 "timestamp": "2024-01-02T00:00:00Z"}])
+            sells = await repo.get_trade_history(days=None, side="SELL", order_by="pnl")
+            assert [t.pnl for t in sells] == [Decimal("2")]  # 12 - 10
+            audit = await repo.events.recent(event_type="audit")
+            assert [e.details["action"] for e in audit] == ["deactivate", "create"]
+    asyncio.run(main())

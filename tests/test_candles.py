@@ -78,7 +78,7 @@ def test_aligned_open_times_are_accepted(timeframe, moment):
 
 
 def test_unknown_timeframe_is_rejected():
-    for timeframe in ("1M", "2m", "", None, ["1m"]):
+    for timeframe in ("1mo", "1y", "2m", "1H", "", None, ["1m"]):  # 1M is a month (20.7)
         with pytest.raises(ValidationError, match="timeframe"):
             OHLCVBar("BTC", timeframe, T0, 1, 1, 1, 1, 1)
 
@@ -449,3 +449,125 @@ def test_candles_commands_have_help(cli):
         result = cli("candles", action, "--help")
         assert result.code == 0 and "--symbol" in result.out and "--timeframe" in result.out
     assert cli("candles").code == 2
+
+
+# ------------------------------------------------------------------ every ccxt timeframe (20.7)
+
+CCXT_TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
+                   "3d", "1w", "1M"]
+
+
+def test_every_ccxt_timeframe_is_accepted():
+    assert list(TIMEFRAMES) == CCXT_TIMEFRAMES
+
+
+@pytest.mark.parametrize("timeframe, moment, opened", [
+    # 2024-01-03 13:47: 3m -> 13:45 (827 min = 275 x 3 + 2), 30m -> 13:30, 2h -> 12:00,
+    # 6h -> 12:00, 8h -> 08:00, 12h -> 12:00
+    ("3m", dt.datetime(2024, 1, 3, 13, 47, tzinfo=UTC), dt.datetime(2024, 1, 3, 13, 45, tzinfo=UTC)),
+    ("30m", dt.datetime(2024, 1, 3, 13, 47, tzinfo=UTC), dt.datetime(2024, 1, 3, 13, 30, tzinfo=UTC)),
+    ("2h", dt.datetime(2024, 1, 3, 13, 47, tzinfo=UTC), dt.datetime(2024, 1, 3, 12, 0, tzinfo=UTC)),
+    ("6h", dt.datetime(2024, 1, 3, 13, 47, tzinfo=UTC), dt.datetime(2024, 1, 3, 12, 0, tzinfo=UTC)),
+    ("8h", dt.datetime(2024, 1, 3, 13, 47, tzinfo=UTC), dt.datetime(2024, 1, 3, 8, 0, tzinfo=UTC)),
+    ("12h", dt.datetime(2024, 1, 3, 13, 47, tzinfo=UTC), dt.datetime(2024, 1, 3, 12, 0, tzinfo=UTC)),
+    # 3d from the epoch: 2024-01-01 is day 19723 = 3 x 6574 + 1, so 3d candles open on
+    # day 19722 (2023-12-31) and day 19725 (2024-01-03)
+    ("3d", dt.datetime(2024, 1, 2, 5, tzinfo=UTC), dt.datetime(2023, 12, 31, tzinfo=UTC)),
+    ("3d", dt.datetime(2024, 1, 3, tzinfo=UTC), dt.datetime(2024, 1, 3, tzinfo=UTC)),
+    # a week opens on Monday: 2024-03-03 is a Sunday, its week opened on Monday 02-26
+    ("1w", dt.datetime(2024, 3, 3, 23, 59, tzinfo=UTC), dt.datetime(2024, 2, 26, tzinfo=UTC)),
+    # a month is the calendar month: 29 Feb 2024 belongs to the one opening on 1 Feb
+    ("1M", dt.datetime(2024, 2, 29, 23, 59, tzinfo=UTC), dt.datetime(2024, 2, 1, tzinfo=UTC)),
+    ("1M", dt.datetime(2024, 12, 31, 12, tzinfo=UTC), dt.datetime(2024, 12, 1, tzinfo=UTC)),
+])
+def test_align_for_the_new_timeframes(timeframe, moment, opened):
+    assert align(moment, timeframe) == opened
+    assert OHLCVBar("BTC", timeframe, opened, 1, 1, 1, 1, 1).timestamp == opened
+    if moment != opened:
+        with pytest.raises(ValidationError, match=timeframe):
+            OHLCVBar("BTC", timeframe, moment, 1, 1, 1, 1, 1)
+
+
+def test_month_and_week_refusals_say_the_rule():
+    with pytest.raises(ValidationError, match="first day of a month, 00:00 UTC"):
+        OHLCVBar("BTC", "1M", dt.datetime(2024, 2, 2, tzinfo=UTC), 1, 1, 1, 1, 1)
+    with pytest.raises(ValidationError, match="Monday 00:00 UTC"):
+        OHLCVBar("BTC", "1w", dt.datetime(2024, 1, 7, tzinfo=UTC), 1, 1, 1, 1, 1)
+
+
+def month_bar(year, month, close=1):
+    return OHLCVBar("BTC", "1M", dt.datetime(year, month, 1, tzinfo=UTC), close, close, close,
+                    close, 1)
+
+
+def test_monthly_gaps_count_calendar_months(repo):
+    # Present: 2023-11, 2024-01, 2024-02, 2024-05. Missing between: 2023-12 and 2024-03..04.
+    repo.candles.insert_many([month_bar(2023, 11), month_bar(2024, 1), month_bar(2024, 2),
+                              month_bar(2024, 5)])
+    assert repo.candles.get_gaps("BTC", "1M") == [
+        (dt.datetime(2023, 12, 1, tzinfo=UTC), dt.datetime(2024, 1, 1, tzinfo=UTC)),
+        (dt.datetime(2024, 3, 1, tzinfo=UTC), dt.datetime(2024, 5, 1, tzinfo=UTC))]
+    # bounds between open times count from the next month; the range ends at 2024-08-01
+    assert repo.candles.get_gaps("BTC", "1M", start="2023-10-15", end="2024-07-10") == [
+        (dt.datetime(2023, 12, 1, tzinfo=UTC), dt.datetime(2024, 1, 1, tzinfo=UTC)),
+        (dt.datetime(2024, 3, 1, tzinfo=UTC), dt.datetime(2024, 5, 1, tzinfo=UTC)),
+        (dt.datetime(2024, 6, 1, tzinfo=UTC), dt.datetime(2024, 8, 1, tzinfo=UTC))]
+    assert repo.candles.get_gaps("BTC", "1M", start="2025-01-01", end="2025-03-01") == [
+        (dt.datetime(2025, 1, 1, tzinfo=UTC), dt.datetime(2025, 3, 1, tzinfo=UTC))]
+
+
+def test_weekly_gaps_start_on_mondays(repo):
+    mondays = [T0 + dt.timedelta(weeks=k) for k in (0, 1, 4)]  # 01-01, 01-08, 01-29
+    repo.candles.insert_many([OHLCVBar("BTC", "1w", m, 1, 1, 1, 1, 1) for m in mondays])
+    assert repo.candles.get_gaps("BTC", "1w", start="2023-12-27") == [  # a Wednesday
+        (dt.datetime(2024, 1, 15, tzinfo=UTC), dt.datetime(2024, 1, 29, tzinfo=UTC))]
+
+
+def test_the_schema_checks_the_new_timeframes(db_path):
+    TradeRepo(db_path).close()
+    conn = sqlite3.connect(db_path)
+    insert = "INSERT INTO candles VALUES (?, ?, ?, ?, '1', '1', '1', '1', '1', NULL, NULL)"
+    for timeframe, good, bad in [
+            ("1M", "2024-02-01T00:00:00.000000Z", "2024-02-02T00:00:00.000000Z"),
+            ("3d", "2024-01-03T00:00:00.000000Z", "2024-01-04T00:00:00.000000Z"),
+            ("8h", "2024-01-03T16:00:00.000000Z", "2024-01-03T12:00:00.000000Z"),
+            ("30m", "2024-01-03T16:30:00.000000Z", "2024-01-03T16:20:00.000000Z")]:
+        conn.execute(insert, ("", "BTC", timeframe, good))
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(insert, ("", "BTC", timeframe, bad))
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(insert, ("", "BTC", "1y", "2024-01-01T00:00:00.000000Z"))
+    conn.close()
+
+
+@given(months=st.sets(st.integers(0, 40), max_size=25),
+       start=st.one_of(st.none(), st.integers(-3, 45)), end=st.one_of(st.none(), st.integers(-3, 45)))
+def test_monthly_gaps_and_bars_tile_the_range(months, start, end):
+    """Property: for 1M, gaps and stored bars cover [first month, last month] exactly."""
+    def month(k):  # the k-th month after 2022-01, mid-month when ``mid``
+        return dt.datetime(2022 + k // 12, k % 12 + 1, 1, tzinfo=UTC)
+    with TradeRepo(":memory:") as repo:
+        repo.candles.insert_many([month_bar(month(k).year, month(k).month) for k in months])
+        first = None if start is None else month(start) + dt.timedelta(days=3)
+        last = None if end is None else month(end)
+        gaps = repo.candles.get_gaps("BTC", "1M", start=first, end=last)
+        bars = [b.timestamp for b in repo.candles.get_range("BTC", "1M", first, last)]
+    lo = None if start is None else month(start + 1)  # a mid-month start counts from the next
+    hi = None if end is None else month(end)
+    if lo is not None and hi is not None and hi <= lo:
+        assert gaps == []
+        return
+    if not bars:
+        assert gaps == ([(lo, hi)] if lo is not None and hi is not None else [])
+        return
+    covered = sorted([(a, b) for a, b in gaps] + [(t, month_after(t)) for t in bars])
+    assert covered[0][0] == (bars[0] if lo is None else lo)
+    assert covered[-1][1] == (month_after(bars[-1]) if hi is None else hi)
+    for (a, b), (c, _) in zip(covered, covered[1:]):
+        assert a < b == c
+    for (a, b), (c, d) in zip(gaps, gaps[1:]):
+        assert b < c  # maximal: a bar lies between two gaps
+
+
+def month_after(moment):
+    return moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)

@@ -83,12 +83,13 @@ def test_indicator_delete_and_validation(repo):
     assert [p.timestamp for p in repo.indicators.get("BTC", "1h", "x")] == \
         [hour(0), hour(3), hour(4)]
     with pytest.raises(ValidationError, match="timeframe"):
-        repo.indicators.save_many("BTC", "2h", "x", [(hour(0), 1)])
+        repo.indicators.save_many("BTC", "2H", "x", [(hour(0), 1)])  # 2h is a ccxt timeframe
 
 
 def test_indicator_read_walks_the_primary_key(repo):
-    plan = _plan(repo, SELECT_INDICATOR, ("", "BTC", "1h", "x", "a", "b"))
+    plan = _plan(repo, SELECT_INDICATOR, ("", "BTC", "1h", "x", "{}", "a", "b"))
     assert len(plan) == 1 and plan[0].startswith("SEARCH indicators USING PRIMARY KEY"), plan
+    assert "parameters=?" in plan[0] and "timestamp>?" in plan[0], plan
 
 
 # ------------------------------------------------------------------ signals
@@ -264,3 +265,44 @@ def test_recent_lists_walk_an_index_without_sorting(repo, call, index):
     (sql,) = [s for s in seen if s.lstrip().startswith("SELECT")]
     plan = [row[3] for row in repo.db.query("EXPLAIN QUERY PLAN " + sql)]
     assert len(plan) == 1 and index in plan[0] and "TEMP" not in plan[0], plan
+
+
+# ------------------------------------------------------------------ indicator parameters (20.7)
+
+def test_indicators_are_kept_and_read_by_their_parameters(repo):
+    t = hour(0)
+    repo.indicators.save_many("BTC", "1h", "rsi", [(t, "30.5")], parameters={"period": 14})
+    repo.indicators.save_many("BTC", "1h", "rsi", [(t, "41")], parameters={"period": 21})
+    repo.indicators.save_many("BTC", "1h", "rsi", [(t, "50")])  # no parameters: {}
+    bands = {"period": 20, "std": "2"}
+    repo.indicators.save_many("BTC", "1h", "bb", [(t, {"upper": 3, "lower": 1})],
+                              parameters=bands)
+    assert repo.indicators.get("BTC", "1h", "rsi", parameters={"period": 14})[0].value == \
+        Decimal("30.5")
+    assert repo.indicators.get("BTC", "1h", "rsi", parameters={"period": 21})[0].value == 41
+    assert repo.indicators.get("BTC", "1h", "rsi")[0].value == 50
+    assert repo.indicators.get("BTC", "1h", "rsi", parameters={"period": 7}) == []
+    # key order does not matter: the same object is the same series
+    assert repo.indicators.get("BTC", "1h", "bb", parameters={"std": "2", "period": 20})[0].value \
+        == {"lower": 1, "upper": 3}
+    assert repo.indicators.parameter_sets("BTC", "1h", "rsi") == [
+        {"period": 14}, {"period": 21}, {}]
+    # recomputing one parameter set replaces only that set
+    repo.indicators.save_many("BTC", "1h", "rsi", [(t, "31")], parameters={"period": 14})
+    assert repo.indicators.get("BTC", "1h", "rsi", parameters={"period": 21})[0].value == 41
+    assert repo.indicators.delete("BTC", "1h", "rsi", parameters={"period": 14}) == 1
+    assert repo.indicators.parameter_sets("BTC", "1h", "rsi") == [{"period": 21}, {}]
+
+
+@pytest.mark.parametrize("bad", [[14], "period=14", 14, {"p": float("nan")}, {"p": 2**70}])
+def test_bad_parameters_are_refused_by_name(repo, bad):
+    with pytest.raises(ValidationError) as info:
+        repo.indicators.save_many("BTC", "1h", "rsi", [(hour(0), 1)], parameters=bad)
+    assert str(info.value.field).startswith("parameters")
+    assert repo.db.scalar("SELECT count(*) FROM indicators") == 0
+
+
+def test_indicators_take_every_ccxt_timeframe(repo):
+    for timeframe in ("3m", "2h", "3d", "1M"):
+        repo.indicators.save_many("BTC", timeframe, "ema", [(hour(0), 1)], parameters={"n": 9})
+        assert repo.indicators.get("BTC", timeframe, "ema", parameters={"n": 9})[0].value == 1

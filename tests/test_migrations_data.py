@@ -19,6 +19,7 @@ import reliability_worker as worker
 from tradestore import TradeRepo
 from tradestore.accounts import Accounts
 from tradestore.candles import CandleStore, OHLCVBar
+from tradestore.codec import ts_in
 from tradestore.db import Database
 from tradestore.events import EventLog
 from tradestore.instruments import Instruments
@@ -139,13 +140,18 @@ def fill_bookkeeping(db: Database) -> None:
     settings.set("symbols", ["BTC/USDT", "ETH/USDT"])
     settings.set("live", True)
     accounts = Accounts(db)
-    accounts.create("spot", base_currency="USDT", initial_cash="1000")
+    if db.scalar("PRAGMA user_version") >= 12:  # today's Accounts needs schema 12
+        accounts.create("spot", base_currency="USDT", initial_cash="1000")
+    else:  # before schema 12 (no is_active column): a raw row
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO accounts (name, base_currency, initial_cash, created_at) "
+                         "VALUES ('spot', 'USDT', '1000', ?)", (NOW,))
     accounts.deposit("spot", "250.5", note="top up")
-    if db.scalar("PRAGMA user_version") >= 11:  # today's Instruments needs schema 11
+    if db.scalar("PRAGMA user_version") >= 12:  # today's Instruments needs schema 12
         Instruments(db).upsert("BTC/USDT", name="Bitcoin", asset_class="crypto",
                                tick_size="0.01", lot_size="0.00001", currency="USDT")
         return
-    with db.transaction() as conn:  # before schema 11 (no contract columns): a raw row
+    with db.transaction() as conn:  # before schema 12 (no is_active column): a raw row
         conn.execute("INSERT INTO instruments (symbol, name, asset_class, tick_size, lot_size, "
                      "currency, created_at, updated_at) VALUES ('BTC/USDT', 'Bitcoin', "
                      "'crypto', '0.01', '0.00001', 'USDT', ?, ?)", (NOW, NOW))
@@ -156,11 +162,21 @@ def fill_market_data(db: Database) -> None:
         OHLCVBar("BTC/USDT", "1h", T0 + _dt.timedelta(hours=i), Decimal("100") + i,
                  Decimal("110") + i, Decimal("90") + i, Decimal("105") + i, Decimal("7.5"))
         for i in range(3)])
-    IndicatorStore(db).save_many("BTC/USDT", "1h", "rsi", [(T0, Decimal("55.5")),
-                                                            (T0 + _dt.timedelta(hours=1),
-                                                             Decimal("60"))])
-    IndicatorStore(db).save_many("BTC/USDT", "1h", "macd", [
-        (T0, {"macd": Decimal("1.5"), "signal": Decimal("1.2")})])
+    if db.scalar("PRAGMA user_version") >= 12:
+        IndicatorStore(db).save_many("BTC/USDT", "1h", "rsi", [(T0, Decimal("55.5")),
+                                                                (T0 + _dt.timedelta(hours=1),
+                                                                 Decimal("60"))],
+                                     parameters={"period": 14})
+        IndicatorStore(db).save_many("BTC/USDT", "1h", "macd", [
+            (T0, {"macd": Decimal("1.5"), "signal": Decimal("1.2")})])
+    else:  # before schema 12 (no parameters column): raw rows
+        with db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO indicators (exchange, symbol, timeframe, name, timestamp, field, "
+                "value, computed_at) VALUES ('', 'BTC/USDT', '1h', ?, ?, ?, ?, ?)",
+                [("rsi", ts_in(T0), "", "55.5", NOW),
+                 ("rsi", ts_in(T0 + _dt.timedelta(hours=1)), "", "60", NOW),
+                 ("macd", ts_in(T0), "macd", "1.5", NOW), ("macd", ts_in(T0), "signal", "1.2", NOW)])
     signals = SignalStore(db)
     signal_id = signals.record("BTC/USDT", "BUY", strength=0.8, strategy="trend", price="100",
                                timestamp=T0, reason="cross")

@@ -5,6 +5,12 @@
 trading result: realised pnl lives on the fills, account value over time in the
 portfolio snapshots. The "default" account always exists (the migration inserts
 it); once any other account exists, an unknown account name is refused.
+
+Soft delete (issue 20.4, the seeds' ``is_active``): ``deactivate(name)`` hides an
+account from ``list()``/``summary()`` (``include_inactive=True`` shows it) and makes
+new fills, orders and portfolio snapshots on it a ConflictError naming it; its
+record, balance and cash movements stay readable and ``activate(name)`` brings it
+back. "default" cannot be deactivated (a bot that never set up accounts uses it).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class Account:
       initial_cash: the cash it started with (Decimal, >= 0).
       strategy: the strategy trading it, or None (free text).
       created_at: aware UTC datetime.
+      active: False once deactivated (soft delete; it refuses new fills).
     """
 
     id: int
@@ -43,6 +50,7 @@ class Account:
     initial_cash: Decimal
     strategy: str | None
     created_at: _dt.datetime
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,14 @@ class CashMovement:
     created_at: _dt.datetime
 
 
-ACCOUNT_COLUMNS = "id, name, base_currency, initial_cash, strategy, created_at"
+ACCOUNT_COLUMNS = "id, name, base_currency, initial_cash, strategy, created_at, is_active"
 GET_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?"
-LIST_ACCOUNTS = f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name = 'default' DESC, name"
+LIST_ACCOUNTS = f"""
+SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE is_active = 1 OR :include_inactive
+ORDER BY name = 'default' DESC, name
+"""
+IS_ACTIVE = "SELECT is_active FROM accounts WHERE name = ?"
+SET_ACTIVE = "UPDATE accounts SET is_active = ? WHERE name = ?"
 INSERT_ACCOUNT = """
 INSERT INTO accounts (name, base_currency, initial_cash, strategy, created_at)
 VALUES (?, ?, ?, ?, ?)
@@ -111,7 +124,8 @@ SELECT EXISTS (SELECT 1 FROM accounts WHERE name = :name)
 
 
 def _account(row) -> Account:
-    return Account(row[0], row[1], row[2], dec_out(row[3]), row[4], ts_out(row[5]))
+    return Account(row[0], row[1], row[2], dec_out(row[3]), row[4], ts_out(row[5]),
+                   bool(row[6]))
 
 
 def _movement(row) -> CashMovement:
@@ -123,6 +137,13 @@ def _audit_fields(account: Account) -> dict:
     """What the audit trail shows of an account."""
     return {"base_currency": account.base_currency, "initial_cash": account.initial_cash,
             "strategy": account.strategy}
+
+
+def _flag(value, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field}: {value!r} must be True or False", field=field,
+                              value=value)
+    return value
 
 
 def signed_flow(kind: str, amount: str) -> Decimal:
@@ -163,9 +184,32 @@ class Accounts:
             raise NotFoundError(f"no account named {name!r}")
         return _account(row)
 
-    def list(self) -> list[Account]:
-        """"default" first, then by name."""
-        return [_account(r) for r in self.db.query(LIST_ACCOUNTS)]
+    def list(self, *, include_inactive=False) -> list[Account]:
+        """"default" first, then by name; deactivated ones only with include_inactive."""
+        params = {"include_inactive": int(_flag(include_inactive, "include_inactive"))}
+        return [_account(r) for r in self.db.query(LIST_ACCOUNTS, params)]
+
+    def deactivate(self, name) -> Account:
+        """Soft delete: hidden from lists, refuses new fills, orders and snapshots."""
+        return self._set_active(name, False)
+
+    def activate(self, name) -> Account:
+        """Undo ``deactivate``."""
+        return self._set_active(name, True)
+
+    def _set_active(self, name, active: bool) -> Account:
+        name = to_text(name, "name")
+        if name == DEFAULT_ACCOUNT and not active:
+            raise ConflictError("account 'default' cannot be deactivated (fills without an "
+                                "account use it)")
+        with self.db.transaction() as conn:
+            row = conn.execute(GET_ACCOUNT, (name,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no account named {name!r}")
+            conn.execute(SET_ACTIVE, (int(active), name))
+            record(conn, "account", name, "activate" if active else "deactivate",
+                   {"active": bool(row[6])}, {"active": active})
+            return _account(conn.execute(GET_ACCOUNT, (name,)).fetchone())
 
     def require(self, name) -> str:
         """``name`` if fills may use it, else ValidationError naming the field ``account``.
@@ -175,7 +219,12 @@ class Accounts:
         names are.
         """
         name = to_text(name, "account")
-        if not self.db.scalar(IS_KNOWN, {"name": name}):
+        active = self.db.scalar(IS_ACTIVE, (name,))
+        if active == 0:
+            raise ConflictError(f"account: {name!r} is deactivated; it takes no new fills, "
+                                f"orders or snapshots (repo.accounts.activate({name!r}) "
+                                "brings it back)")
+        if active is None and not self.db.scalar(IS_KNOWN, {"name": name}):
             known = [r[0] for r in self.db.query("SELECT name FROM accounts ORDER BY name")]
             shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
             raise ValidationError(f"account: {name!r} is not a known account ({shown}); "
@@ -254,11 +303,12 @@ class Accounts:
         with self.db.reading() as conn:
             return cash_balances(conn, to_text(name, "name"))
 
-    def summary(self) -> list[dict]:
+    def summary(self, *, include_inactive=False) -> list[dict]:
         """Each account with its deposits, withdrawals and balance (what the CLI prints)."""
         out = []
+        params = {"include_inactive": int(_flag(include_inactive, "include_inactive"))}
         with self.db.reading() as conn:
-            for row in conn.execute(LIST_ACCOUNTS).fetchall():
+            for row in conn.execute(LIST_ACCOUNTS, params).fetchall():
                 account = _account(row)
                 balance, _, deposits, withdrawals = conn.execute(
                     BALANCE, {"name": account.name, "at": None}).fetchone()
@@ -266,5 +316,5 @@ class Accounts:
                             "initial_cash": account.initial_cash,
                             "deposits": dec_out(deposits), "withdrawals": dec_out(withdrawals),
                             "balance": dec_out(balance), "strategy": account.strategy,
-                            "created_at": account.created_at})
+                            "created_at": account.created_at, "active": account.active})
         return out

@@ -1,10 +1,14 @@
 """Candles (OHLCV bars): bulk insert and upsert, range reads, gaps found in SQL.
 
 A candle is keyed by (exchange, symbol, timeframe, timestamp) where timestamp is
-the candle's open time, aligned to its timeframe: 1m, 5m, 15m, 1h, 4h and 1d to
-the UTC epoch (a 4h candle opens at 00:00, 04:00, ... UTC, a 1d candle at 00:00
-UTC) and 1w to Monday 00:00 UTC. The table is WITHOUT ROWID with that key as its
-primary key, so a range read is one walk of the key and a candle is stored once.
+the candle's open time, aligned to its timeframe. Every ccxt timeframe is taken:
+1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d align to the UTC epoch (a 4h candle
+opens at 00:00, 04:00, ... UTC, a 1d candle at 00:00 UTC, a 3d candle every third
+day from 1970-01-01), 1w to Monday 00:00 UTC (as Binance and ccxt's exchanges
+open weekly candles) and 1M to the first day of a calendar month, 00:00 UTC (a
+month is a calendar month, 28 to 31 days; gaps count months). The table is WITHOUT
+ROWID with that key as its primary key, so a range read is one walk of the key and a
+candle is stored once.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from .codec import (UTC, dec_in, optional_utc, show, to_decimal, to_limit, to_te
 from .db import Database
 from .errors import ValidationError
 
-# Seconds per candle; every one of them divides a day except 1w.
-TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400,
-              "1w": 604800}
+# Seconds per candle (None: 1M, a calendar month); those up to 12h divide a day.
+TIMEFRAMES = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
+              "2h": 7200, "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400,
+              "3d": 259200, "1w": 604800, "1M": None}
+MONTH = "1M"
 WEEK_ORIGIN = 345_600  # 1970-01-05, the first Monday after the epoch, in epoch seconds
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = _dt.timedelta(seconds=1)
-_MINUTES = {name: step // 60 for name, step in TIMEFRAMES.items()}
+_MINUTES = {name: step // 60 for name, step in TIMEFRAMES.items() if step and step <= 86400}
 
 COLUMNS = "exchange, symbol, timeframe, timestamp, open, high, low, close, volume, " \
           "quote_volume, trades_count"
@@ -45,6 +51,11 @@ ON CONFLICT (exchange, symbol, timeframe, timestamp) DO UPDATE SET
 _BAR_VALUES = "timestamp, open, high, low, close, volume, quote_volume, trades_count"
 SELECT_RANGE = f"""
 SELECT {_BAR_VALUES} FROM candles
+WHERE exchange = ? AND symbol = ? AND timeframe = ? AND timestamp >= ? AND timestamp < ?
+ORDER BY timestamp
+"""
+SELECT_OPEN_TIMES = """
+SELECT timestamp FROM candles
 WHERE exchange = ? AND symbol = ? AND timeframe = ? AND timestamp >= ? AND timestamp < ?
 ORDER BY timestamp
 """
@@ -100,7 +111,7 @@ class OHLCVBar:
     Attributes:
       symbol: the instrument, e.g. ``"BTC/USDT"``.
       exchange: where it traded; ``""`` when the bot trades one venue (keyword only).
-      timeframe: one of ``1m 5m 15m 1h 4h 1d 1w``.
+      timeframe: one of ``1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M``.
       timestamp: the candle's open time, aware UTC, aligned to the timeframe.
       open, high, low, close: Decimal prices; high >= max(open, close, low),
         low <= min(open, close).
@@ -188,12 +199,17 @@ def check_timeframe(timeframe) -> str:
 def check_aligned(moment: _dt.datetime, timeframe: str) -> _dt.datetime:
     """``moment`` if it is a candle open time of ``timeframe``, else a ValidationError."""
     minutes = moment.hour * 60 + moment.minute
-    if timeframe == "1w":
-        aligned = minutes == 0 and moment.weekday() == 0
-    else:
+    if timeframe in _MINUTES:
         aligned = minutes % _MINUTES[timeframe] == 0
+    elif timeframe == "1w":
+        aligned = minutes == 0 and moment.weekday() == 0
+    elif timeframe == MONTH:
+        aligned = minutes == 0 and moment.day == 1
+    else:  # 3d: whole days since the epoch
+        aligned = minutes == 0 and (moment - EPOCH).days % (TIMEFRAMES[timeframe] // 86400) == 0
     if not aligned or moment.second or moment.microsecond:
         rule = ("a Monday 00:00 UTC" if timeframe == "1w" else
+                "the first day of a month, 00:00 UTC" if timeframe == MONTH else
                 f"a multiple of {timeframe} since 1970-01-01 00:00 UTC")
         raise ValidationError(
             f"timestamp: {moment.isoformat()} is not a {timeframe} candle open time (must be "
@@ -211,9 +227,20 @@ def from_epoch(seconds: int) -> _dt.datetime:
     return EPOCH + _dt.timedelta(seconds=seconds)
 
 
+def next_open(opened: _dt.datetime, timeframe: str) -> _dt.datetime:
+    """The open time of the candle after the one that opened at ``opened``."""
+    if timeframe == MONTH:
+        year, month = divmod(opened.month, 12)
+        return opened.replace(year=opened.year + year, month=month + 1)
+    return opened + _dt.timedelta(seconds=TIMEFRAMES[timeframe])
+
+
 def align(moment, timeframe: str) -> _dt.datetime:
     """The open time of the ``timeframe`` candle that contains ``moment``."""
     step = TIMEFRAMES[check_timeframe(timeframe)]
+    if timeframe == MONTH:
+        return to_utc(moment, "timestamp").replace(day=1, hour=0, minute=0, second=0,
+                                                   microsecond=0)
     origin = WEEK_ORIGIN if timeframe == "1w" else 0
     seconds = epoch_seconds(to_utc(moment, "timestamp")) - origin
     return from_epoch(seconds - seconds % step + origin)
@@ -222,8 +249,7 @@ def align(moment, timeframe: str) -> _dt.datetime:
 def _ceil_seconds(moment: _dt.datetime, timeframe: str) -> int:
     """Epoch seconds of the first open time at or after ``moment``."""
     opened = align(moment, timeframe)
-    seconds = epoch_seconds(opened)
-    return seconds if opened == moment else seconds + TIMEFRAMES[timeframe]
+    return epoch_seconds(opened if opened == moment else next_open(opened, timeframe))
 
 
 def _row(bar) -> tuple:
@@ -334,6 +360,8 @@ class CandleStore:
         hi = None if last is None else _ceil_seconds(last, timeframe)
         if lo is not None and hi is not None and hi <= lo:
             return []
+        if timeframe == MONTH:
+            return self._month_gaps(exchange, symbol, lo, hi)
         try:
             params = dict(exchange=exchange, symbol=symbol, timeframe=timeframe,
                           step=TIMEFRAMES[timeframe], lo=lo, hi=hi,
@@ -344,6 +372,28 @@ class CandleStore:
                                   field="end", value=end) from None
         rows = sorted(self.db.query(SELECT_GAPS, params))
         return [(from_epoch(a), from_epoch(b)) for a, b in rows]
+
+    def _month_gaps(self, exchange, symbol, lo, hi) -> list:
+        """get_gaps of 1M candles: months vary in length, so the (few) open times are
+        walked here, a calendar month at a time."""
+        first = None if lo is None else from_epoch(lo)
+        last = None if hi is None else from_epoch(hi)
+        opens = [_dt.datetime.fromisoformat(row[0]) for row in self.db.query(
+            SELECT_OPEN_TIMES,
+            (exchange, symbol, MONTH, LOWEST if first is None else ts_in(first),
+             HIGHEST if last is None else ts_in(last)))]
+        if not opens:
+            return [(first, last)] if first is not None and last is not None else []
+        expected = opens[0] if first is None else first
+        gaps = []
+        for opened in opens:
+            if opened > expected:
+                gaps.append((expected, opened))
+            expected = next_open(opened, MONTH)
+        end = expected if last is None else last
+        if end > expected:
+            gaps.append((expected, end))
+        return gaps
 
     def symbols(self, *, exchange=None) -> list[str]:
         """The symbols with stored candles, sorted (on one exchange, or on any)."""

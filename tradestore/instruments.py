@@ -1,4 +1,10 @@
-"""Instruments: what a symbol is (asset class, exchange, tick and lot size)."""
+"""Instruments: what a symbol is (asset class, exchange, tick and lot size).
+
+Soft delete (issue 20.4): ``deactivate(symbol)`` hides an instrument from ``list()``
+(``include_inactive=True`` shows it) and makes new fills and orders of that symbol a
+ConflictError naming it; ``activate(symbol)`` brings it back. A symbol that is not
+registered is not checked (the registry is optional).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                     to_text, to_utc, ts_in, ts_out, utc_now)
 from .audit import record
 from .db import Database
-from .errors import NotFoundError, ValidationError
+from .errors import ConflictError, NotFoundError, ValidationError
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Instrument:
       registering it sets contract_size (and kind, inverse) for it.
       metadata: a dict or None.
       created_at, updated_at: aware UTC datetimes.
+      active: False once deactivated (soft delete; it refuses new fills and orders).
     """
 
     id: int
@@ -57,19 +64,23 @@ class Instrument:
     inverse: bool = False
     settle_currency: str | None = None
     expiry: _dt.datetime | None = None
+    active: bool = True
 
 
 COLUMNS = ("id, symbol, name, asset_class, exchange, tick_size, lot_size, currency, metadata, "
            "created_at, updated_at, base_currency, quote_currency, kind, contract_size, "
-           "inverse, settle_currency, expiry")
+           "inverse, settle_currency, expiry, is_active")
 KINDS = ("spot", "perpetual", "future", "option")
 GET_INSTRUMENT = f"SELECT {COLUMNS} FROM instruments WHERE symbol = ?"
 LIST_INSTRUMENTS = f"""
 SELECT {COLUMNS} FROM instruments
 WHERE (:asset_class IS NULL OR asset_class = :asset_class)
   AND (:exchange IS NULL OR exchange = :exchange)
+  AND (is_active = 1 OR :include_inactive)
 ORDER BY symbol
 """
+IS_ACTIVE = "SELECT is_active FROM instruments WHERE symbol = ?"
+SET_ACTIVE = "UPDATE instruments SET is_active = ?, updated_at = ? WHERE symbol = ?"
 # A field given as None keeps what the row has, so an upsert can change one field.
 UPSERT_INSTRUMENT = """
 INSERT INTO instruments (symbol, name, asset_class, exchange, tick_size, lot_size, currency,
@@ -108,7 +119,7 @@ def _instrument(row) -> Instrument:
     return Instrument(row[0], row[1], row[2], row[3], row[4], dec_out(row[5]), dec_out(row[6]),
                       row[7], json_out(row[8]), ts_out(row[9]), ts_out(row[10]), row[11],
                       row[12], row[13], dec_out(row[14]), bool(row[15]), row[16],
-                      ts_out(row[17]))
+                      ts_out(row[17]), bool(row[18]))
 
 
 def _audit_fields(instrument: Instrument) -> dict:
@@ -117,6 +128,16 @@ def _audit_fields(instrument: Instrument) -> dict:
     for name in ("id", "symbol", "created_at", "updated_at"):
         fields.pop(name, None)
     return fields
+
+
+def require_active(conn, symbol, where: str = "") -> None:
+    """ConflictError when ``symbol`` is a deactivated instrument (fills and orders call
+    this inside their transaction; an unregistered symbol passes)."""
+    row = conn.execute(IS_ACTIVE, (symbol,)).fetchone()
+    if row is not None and not row[0]:
+        raise ConflictError(f"{where}symbol: instrument {symbol!r} is deactivated; it takes "
+                            f"no new fills or orders (repo.instruments.activate({symbol!r}) "
+                            "brings it back)")
 
 
 class Instruments:
@@ -168,7 +189,31 @@ class Instruments:
             raise NotFoundError(f"no instrument {symbol!r}")
         return _instrument(row)
 
-    def list(self, *, asset_class=None, exchange=None) -> list[Instrument]:
+    def list(self, *, asset_class=None, exchange=None, include_inactive=False) -> list[Instrument]:
+        """By symbol; deactivated ones only with ``include_inactive=True``."""
+        if not isinstance(include_inactive, bool):
+            raise ValidationError(f"include_inactive: {include_inactive!r} must be True or False",
+                                  field="include_inactive", value=include_inactive)
         params = {"asset_class": optional_text(asset_class, "asset_class"),
-                  "exchange": optional_text(exchange, "exchange")}
+                  "exchange": optional_text(exchange, "exchange"),
+                  "include_inactive": int(include_inactive)}
         return [_instrument(r) for r in self.db.query(LIST_INSTRUMENTS, params)]
+
+    def deactivate(self, symbol) -> Instrument:
+        """Soft delete: hidden from lists, refuses new fills and orders of the symbol."""
+        return self._set_active(symbol, False)
+
+    def activate(self, symbol) -> Instrument:
+        """Undo ``deactivate``."""
+        return self._set_active(symbol, True)
+
+    def _set_active(self, symbol, active: bool) -> Instrument:
+        symbol = to_text(symbol, "symbol")
+        with self.db.transaction() as conn:
+            row = conn.execute(GET_INSTRUMENT, (symbol,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no instrument {symbol!r}")
+            conn.execute(SET_ACTIVE, (int(active), ts_in(utc_now()), symbol))
+            record(conn, "instrument", symbol, "activate" if active else "deactivate",
+                   {"active": bool(row[18])}, {"active": active}, symbol=symbol)
+            return _instrument(conn.execute(GET_INSTRUMENT, (symbol,)).fetchone())

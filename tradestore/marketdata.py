@@ -1,8 +1,9 @@
 """Indicators, trading signals (and the orders they caused), news sentiment.
 
 What a bot saw and decided, kept so that a decision can be explained later:
-``repo.indicators`` holds computed indicator values keyed by series, name and
-time (recomputing replaces), ``repo.signals`` the BUY/SELL/HOLD decisions with
+``repo.indicators`` holds computed indicator values keyed by series, name, the
+indicator's parameters (a JSON object such as ``{"period": 14}``, ``{}`` when none)
+and time (recomputing replaces), ``repo.signals`` the BUY/SELL/HOLD decisions with
 links to orders, ``repo.news`` scored headlines, deduplicated per source.
 """
 
@@ -101,24 +102,34 @@ class NewsSentiment:
 
 # ---------------------------------------------------------------- indicators
 
+# A series is (exchange, symbol, timeframe, name, parameters); parameters is canonical
+# JSON text, so equal dicts are one series whatever their key order.
 DELETE_POINT = """
 DELETE FROM indicators
-WHERE exchange = ? AND symbol = ? AND timeframe = ? AND name = ? AND timestamp = ?
+WHERE exchange = ? AND symbol = ? AND timeframe = ? AND name = ? AND parameters = ?
+  AND timestamp = ?
 """
 INSERT_INDICATOR = """
-INSERT INTO indicators (exchange, symbol, timeframe, name, timestamp, field, value, computed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO indicators (exchange, symbol, timeframe, name, parameters, timestamp, field, value,
+                        computed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_INDICATOR = """
 SELECT timestamp, field, value FROM indicators
-WHERE exchange = ? AND symbol = ? AND timeframe = ? AND name = ?
+WHERE exchange = ? AND symbol = ? AND timeframe = ? AND name = ? AND parameters = ?
   AND timestamp >= ? AND timestamp < ?
 ORDER BY timestamp, field
 """
 DELETE_INDICATOR = """
 DELETE FROM indicators
-WHERE exchange = ? AND symbol = ? AND timeframe = ? AND name = ?
+WHERE exchange = ? AND symbol = ? AND timeframe = ? AND name = ? AND parameters = ?
   AND timestamp >= ? AND timestamp < ?
+"""
+# The parameter sets stored for one indicator: one seek per set (skip-scan by hand).
+NEXT_PARAMETERS = """
+SELECT parameters FROM indicators
+WHERE exchange = ? AND symbol = ? AND timeframe = ? AND name = ? AND parameters > ?
+ORDER BY parameters LIMIT 1
 """
 
 
@@ -140,13 +151,19 @@ class IndicatorStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def save_many(self, symbol, timeframe, name, points, *, exchange="") -> int:
+    def save_many(self, symbol, timeframe, name, points, *, exchange="", parameters=None) -> int:
         """Save ``(timestamp, value)`` or ``(timestamp, {field: value})`` points in one
         transaction. A point at a stored timestamp replaces every field stored there
         (recomputing replaces); within one call the last point for a time wins.
+        ``parameters`` (a JSON object, e.g. ``{"period": 14}``) is part of the series:
+        RSI 14 and RSI 21 are kept apart and read back by their parameters.
         Returns the number of distinct timestamps saved."""
-        key = _series(symbol, timeframe, exchange) + (to_text(name, "name", max_length=100),)
+        key = _series(symbol, timeframe, exchange) + (to_text(name, "name", max_length=100),
+                                                      _parameters(parameters))
         by_time = {}
+        if isinstance(points, (str, bytes, dict)) or not hasattr(points, "__iter__"):
+            raise ValidationError(f"points: {show(points)} is not a list of (timestamp, value) "
+                                  "pairs", field="points", value=points)
         for i, point in enumerate(points):
             if not isinstance(point, (tuple, list)) or len(point) != 2:
                 raise ValidationError(f"points[{i}]: {show(point)} is not a (timestamp, value) pair",
@@ -161,10 +178,11 @@ class IndicatorStore:
             conn.executemany(INSERT_INDICATOR, rows)
         return len(by_time)
 
-    def get(self, symbol, timeframe, name, start=None, end=None, *, exchange=""
-            ) -> list[IndicatorPoint]:
-        """Points with start <= timestamp < end (None: unbounded), oldest first."""
-        params = self._params(symbol, timeframe, name, start, end, exchange)
+    def get(self, symbol, timeframe, name, start=None, end=None, *, exchange="",
+            parameters=None) -> list[IndicatorPoint]:
+        """Points with start <= timestamp < end (None: unbounded), oldest first, of the
+        series saved with ``parameters`` (None: saved without, ``{}``)."""
+        params = self._params(symbol, timeframe, name, start, end, exchange, parameters)
         points, moment, fields = [], None, None
         for stamp, field, text in self.db.query(SELECT_INDICATOR, params):
             if stamp != moment:
@@ -176,17 +194,40 @@ class IndicatorStore:
             points.append(_indicator_point(moment, fields))
         return points
 
-    def delete(self, symbol, timeframe, name, start=None, end=None, *, exchange="") -> int:
-        """Delete the points with start <= timestamp < end; returns how many values went."""
-        params = self._params(symbol, timeframe, name, start, end, exchange)
+    def delete(self, symbol, timeframe, name, start=None, end=None, *, exchange="",
+               parameters=None) -> int:
+        """Delete the points with start <= timestamp < end of the series saved with
+        ``parameters``; returns how many values went."""
+        params = self._params(symbol, timeframe, name, start, end, exchange, parameters)
         with self.db.transaction() as conn:
             return conn.execute(DELETE_INDICATOR, params).rowcount
 
+    def parameter_sets(self, symbol, timeframe, name, *, exchange="") -> list[dict]:
+        """Every parameter set stored for the indicator ``name`` (``{}`` for none)."""
+        key = _series(symbol, timeframe, exchange) + (to_text(name, "name", max_length=100),)
+        found = []
+        with self.db.reading() as conn:
+            row = conn.execute(NEXT_PARAMETERS, (*key, "")).fetchone()
+            while row:
+                found.append(json_out(row[0]))
+                row = conn.execute(NEXT_PARAMETERS, (*key, row[0])).fetchone()
+        return found
+
     @staticmethod
-    def _params(symbol, timeframe, name, start, end, exchange) -> tuple:
+    def _params(symbol, timeframe, name, start, end, exchange, parameters) -> tuple:
         first, last = optional_utc(start, "start"), optional_utc(end, "end")
         return (*_series(symbol, timeframe, exchange), to_text(name, "name", max_length=100),
+                _parameters(parameters),
                 LOWEST if first is None else ts_in(first), HIGHEST if last is None else ts_in(last))
+
+
+def _parameters(parameters) -> str:
+    """An indicator's parameters as canonical JSON text ('{}' for None)."""
+    text = json_object_in({} if parameters is None else parameters, "parameters")
+    if len(text) > 10_000:
+        raise ValidationError(f"parameters: {show(parameters)} is longer than 10,000 "
+                              "characters as JSON", field="parameters", value=parameters)
+    return text
 
 
 def _series(symbol, timeframe, exchange) -> tuple:

@@ -189,6 +189,8 @@ class OrderStore:
                                     "is already stored")
             if self.trades.account_check:
                 self.trades.account_check(conn, row[10])
+            if self.trades.symbol_check:
+                self.trades.symbol_check(conn, row[0])
             order_id = conn.execute(INSERT_ORDER, (*row, now, now)).lastrowid
             conn.execute(INSERT_HISTORY, (order_id, None, status, "created", now))
             return self._load(conn, order_id)

@@ -13,7 +13,7 @@ from .candles import CandleStore
 from .db import Database, echo_setting
 from .events import EventLog
 from .funding import FundingStore
-from .instruments import Instruments
+from .instruments import Instruments, require_active
 from .marketdata import IndicatorStore, NewsStore, SignalStore
 from .settings import Settings
 from .strategies import Strategies
@@ -170,6 +170,7 @@ class TradeRepo:
         self.positions = PositionStore(db)
         self.trades = TradeStore(db, self.positions,
                                  account_check=lambda conn, name: self.accounts.require(name))
+        self.trades.symbol_check = require_active  # deactivated instruments (issue 20.4)
         self.orders = OrderStore(db, self.trades)
         self.funding = FundingStore(db, account_check=lambda conn, name:
                                     self.accounts.require(name))

@@ -227,6 +227,7 @@ class TradeStore:
         self.db = db
         self.positions = positions
         self.account_check = account_check  # callable(conn, name) raising ValidationError
+        self.symbol_check = None  # callable(conn, symbol, where): deactivated instruments
         # set by OrderStore: callable(conn, [(trade_id, TradeData)], voided=order_id)
         # that brings the orders of new (or voided) fills up to date
         self.order_hook = None
@@ -251,6 +252,7 @@ class TradeStore:
             known = self._known_external_ids(conn, items)
             next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM trades").fetchone()[0]
             fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
+            checked_symbols = set()
             for index, t in enumerate(items):
                 key = (t.exchange, t.external_id)
                 if t.external_id is not None and key in known:
@@ -265,6 +267,9 @@ class TradeStore:
                             raise ValidationError(f"{where}{exc}", field="account",
                                                   value=t.account) from None
                     checked_accounts.add(t.account)
+                if self.symbol_check and t.symbol not in checked_symbols:
+                    self.symbol_check(conn, t.symbol, where)
+                    checked_symbols.add(t.symbol)
                 if t.order_id is not None and t.order_id not in checked_orders:
                     if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:
                         raise ValidationError(f"{where}order_id: {t.order_id} is not a stored order",

@@ -48,15 +48,26 @@ def register(sub) -> None:
     q.add_argument("key", help="the setting's name")
     p.set_defaults(handler=cmd_settings)
 
-    p = sub.add_parser("accounts", help="accounts with deposits, withdrawals and cash balance")
+    p = sub.add_parser("accounts", help="accounts with deposits, withdrawals and cash balance; "
+                                        "deactivate / activate one")
     add_format(p)
+    p.add_argument("--all", action="store_true", help="include deactivated accounts")
+    _soft_delete_actions(p, "account", "NAME")
     p.set_defaults(handler=cmd_accounts)
+
+    p = sub.add_parser("instruments", help="registered instruments; deactivate / activate one")
+    add_format(p)
+    p.add_argument("--all", action="store_true", help="include deactivated instruments")
+    _soft_delete_actions(p, "instrument", "SYMBOL")
+    p.set_defaults(handler=cmd_instruments)
 
     p = sub.add_parser("events", help="the event log, newest last; --follow keeps polling")
     p.add_argument("--severity", type=str.lower,
                    choices=("debug", "info", "warning", "error", "critical"),
                    help="this level and above")
-    p.add_argument("--type", dest="event_type", metavar="TYPE", help="only this event type")
+    p.add_argument("--type", dest="event_type", metavar="TYPE",
+                   help="only this event type ('audit': the audit trail of changes, voided "
+                        "fills and migrations)")
     p.add_argument("--since", metavar="TIME", help="only events at or after this ISO time")
     p.add_argument("--limit", type=int, default=50, metavar="N",
                    help="how many recent events (default: 50)")
@@ -173,10 +184,43 @@ def cmd_settings(args) -> int:
 
 # ------------------------------------------------------------------ accounts
 
-def cmd_accounts(args) -> int:
+def _soft_delete_actions(parser, what: str, metavar: str) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    for action, text in (("deactivate", f"hide the {what} and refuse new fills and orders on it"),
+                         ("activate", f"bring a deactivated {what} back")):
+        q = actions.add_parser(action, help=text)
+        q.add_argument("target", metavar=metavar, help=f"the {what}'s "
+                       + ("name" if what == "account" else "symbol"))
+
+
+def _set_active(args, store) -> int:
+    with open_repo(args) as repo:
+        getattr(getattr(repo, store), args.action)(args.target)
+    print(f"{args.action}d {args.target}")
+    return 0
+
+
+def cmd_instruments(args) -> int:
+    if getattr(args, "action", None):
+        return _set_active(args, "instruments")
     with open_repo(args, readonly=True) as repo:
-        rows = repo.accounts.summary()
+        rows = [{"symbol": i.symbol, "asset_class": i.asset_class, "exchange": i.exchange,
+                 "currency": i.quote_currency or i.currency, "tick_size": i.tick_size,
+                 "lot_size": i.lot_size, "active": i.active}
+                for i in repo.instruments.list(include_inactive=args.all)]
+    print_rows(rows, ["symbol", "asset_class", "exchange", "currency", "tick_size", "lot_size",
+                      "active"], args.format)
+    return 0
+
+
+def cmd_accounts(args) -> int:
+    if getattr(args, "action", None):
+        return _set_active(args, "accounts")
+    with open_repo(args, readonly=True) as repo:
+        rows = repo.accounts.summary(include_inactive=args.all)
     columns = ["name", "currency", "initial_cash", "deposits", "withdrawals", "balance"]
+    if args.all:
+        columns.append("active")
     if args.format != "table":
         columns += ["strategy", "created_at"]
     print_rows(rows, columns, args.format,

@@ -113,9 +113,13 @@ def cmd_gaps(args) -> int:
     with open_repo(args, readonly=True) as repo:
         gaps = repo.candles.get_gaps(args.symbol, args.timeframe, exchange=args.exchange,
                                      start=args.start, end=args.end)
-    step = TIMEFRAMES[args.timeframe]
-    rows = [{"gap_start": a, "gap_end": b, "missing": int((b - a).total_seconds()) // step}
-            for a, b in gaps]
+    step = TIMEFRAMES[args.timeframe]  # None: calendar months
+
+    def missing(a, b) -> int:
+        if step is None:
+            return (b.year - a.year) * 12 + b.month - a.month
+        return int((b - a).total_seconds()) // step
+    rows = [{"gap_start": a, "gap_end": b, "missing": missing(a, b)} for a, b in gaps]
     print_rows(rows, ["gap_start", "gap_end", "missing"], args.format)
     if args.format == "table" and rows:
         print(f"{len(rows):,} gaps, {sum(r['missing'] for r in rows):,} candles missing")
