@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain, compress, repeat
-from operator import is_, not_
+from operator import eq, is_, not_
 from typing import Any
 
-from .codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, from_tagged, plain_length, show,
+from .codec import (_TAGS, MAX_JSON_INT, MIN_JSON_INT, canonical_json, from_tagged, plain_length, show,
                     to_limit, to_tagged, to_text, ts_in, ts_out, utc_now)
 from .db import Database
 from .errors import NotFoundError, StateCorruptionError, StoreError, ValidationError
@@ -150,51 +150,51 @@ def state_content(state) -> dict:
 _LEAVES = frozenset({str, int, float, bool, type(None), Decimal, _dt.datetime, _dt.date})
 _CONTAINERS = frozenset({dict, list, tuple})
 _KNOWN = _LEAVES | _CONTAINERS
-_STR = frozenset({str})
+_TAG_KEYS = frozenset(_TAGS)
 
 
-def _plain_shape(obj, max_depth=500) -> int | None:
-    """How many values the encoder will tag (Decimal, datetime, date), when ``obj`` is
-    made of exact dict/list/tuple containers with str keys and known leaves, every
-    Decimal finite and every int within 64 bits; None sends it to the careful path.
+def _plain_shape(obj, max_depth=500) -> bool:
+    """True when json.dumps with _tag writes exactly what to_tagged + canonical_json
+    write: exact dict/list/tuple containers, str keys, known leaves, every Decimal
+    finite, every int within 64 bits, no one-key dict named like a tag (to_tagged
+    escapes those).
 
     Walks level by level with itertools so the per-item work runs in C; json.dumps
     would silently turn an int key into text, so keys must be checked here. Too
     deep (or circular) goes to the careful path, which reports it.
     """
-    level, tagged = [obj], 0
+    level = [obj]
     for _ in range(max_depth):
         if not level:
-            return tagged
+            return True
         is_dict = list(map(is_, map(type, level), repeat(dict)))
         dicts = list(compress(level, is_dict))
-        if not set(map(type, chain.from_iterable(dicts))) <= _STR:
-            return None
+        try:
+            "".join(chain.from_iterable(dicts))  # every key a str, else TypeError (fast, in C)
+        except TypeError:
+            return False
+        singles = compress(dicts, map(eq, map(len, dicts), repeat(1)))
+        if not _TAG_KEYS.isdisjoint(chain.from_iterable(singles)):
+            return False
         values = list(chain.from_iterable(map(dict.values, dicts)))
         values.extend(chain.from_iterable(compress(level, map(not_, is_dict))))
         types = list(map(type, values))
         kinds = set(types)
         if not kinds <= _KNOWN:
-            return None
+            return False
         if int in kinds:
             ints = list(compress(values, map(is_, types, repeat(int))))
             if max(ints) > MAX_JSON_INT or min(ints) < MIN_JSON_INT:
-                return None
-        if Decimal in kinds:
-            decimals = list(compress(values, map(is_, types, repeat(Decimal))))
-            if not all(map(Decimal.is_finite, decimals)):
-                return None
-            tagged += len(decimals)
-        if _dt.datetime in kinds:
-            tagged += types.count(_dt.datetime)
-        if _dt.date in kinds:
-            tagged += types.count(_dt.date)
+                return False
+        if Decimal in kinds and not all(map(Decimal.is_finite, compress(
+                values, map(is_, types, repeat(Decimal))))):
+            return False
         inner = kinds & _CONTAINERS
         if len(inner) == 1:  # the usual level: only dicts or only lists below it
             level = list(compress(values, map(is_, types, repeat(inner.pop()))))
         else:
             level = list(compress(values, map(_CONTAINERS.__contains__, types))) if inner else []
-    return None
+    return False
 
 
 def _tag(obj) -> dict:
@@ -217,11 +217,9 @@ def _fast_encode(content: dict) -> str | None:
     """canonical_json(to_tagged(content)) in one C-driven pass, or None to take the slow path.
 
     The tags are made by json's ``default`` hook; a user dict that looks like a tag
-    (which to_tagged would escape) is caught by counting ``{"$`` in the text: inside
-    a JSON string a quote is always escaped, so each occurrence opens an object.
+    (which to_tagged would escape) was sent to the careful path by _plain_shape.
     """
-    tagged = _plain_shape(content)
-    if tagged is None:
+    if not _plain_shape(content):
         return None
     try:
         # check_circular off: _plain_shape already refused cycles (and it is 10% faster)
@@ -229,7 +227,7 @@ def _fast_encode(content: dict) -> str | None:
                           allow_nan=False, default=_tag, check_circular=False)
     except (ValueError, TypeError, RecursionError):
         return None
-    return text if text.count('{"$') == tagged else None
+    return text
 
 
 def encode_state(content: dict) -> bytes:

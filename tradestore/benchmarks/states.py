@@ -40,6 +40,16 @@ def floor_connection(path) -> sqlite3.Connection:
     return conn
 
 
+def alternating(ours, floor, rounds: int) -> tuple[float, float]:
+    """Best seconds of ``ours(i)`` and ``floor(i)`` called in turn for i in range(rounds):
+    on a shared, noisy machine a burst of load then hits both sides alike."""
+    best_ours = best_floor = float("inf")
+    for i in range(rounds):
+        best_ours = min(best_ours, timed(ours, i)[0])
+        best_floor = min(best_floor, timed(floor, i)[0])
+    return best_ours, best_floor
+
+
 def benches(ctx):
     repo = TradeRepo(ctx.path("states.db"))
     raw = floor_connection(ctx.path("states-floor.db"))
@@ -86,7 +96,7 @@ def make_state(size: int) -> dict:
 def _state_save(repo, raw, state):
     version = iter(range(1, 10**6))
 
-    def floor():
+    def floor(_):
         text = json.dumps(state, default=str)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         now = dt.datetime.now(UTC).strftime(TIME_FORMAT)
@@ -95,10 +105,10 @@ def _state_save(repo, raw, state):
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     ("default", next(version), now, text, digest, len(text), now))
         raw.execute("COMMIT")
-    size = len(json.dumps(state, default=str))
-    return Result(f"save_bot_state, {size / 1e6:.1f} MB state", timed(repo.save_bot_state, state,
-                                                                      repeat=5)[0],
-                  timed(floor, repeat=5)[0], "target <= 1.5x")
+    size = len(json.dumps(state, default=str).encode("utf-8"))
+    ours_s, floor_s = alternating(lambda _: repo.save_bot_state(state), floor, 7)
+    return Result(f"save_bot_state, {size / 1e6:.1f} MB state", ours_s, floor_s,
+                  f"target <= 1.5x; the floor writes {size / 1e6:.2f} MB of untyped JSON")
 
 
 def _state_load(repo, raw, ours_path):
@@ -115,14 +125,14 @@ def _state_load(repo, raw, ours_path):
                 "SELECT 'default', max(version) + 1, ?4, ?1, ?2, ?3, ?4 FROM bot_states", row)
     raw.execute("COMMIT")
 
-    def floor():
+    def floor(_):
         text, digest = raw.execute("SELECT payload, sha256 FROM bot_states WHERE bot = ? "
                                    "ORDER BY version DESC LIMIT 1", ("default",)).fetchone()
         if hashlib.sha256(text.encode("utf-8")).hexdigest() != digest:
             raise AssertionError("floor checksum")
         return json.loads(text)
-    return Result("load_bot_state (verified), same state", timed(repo.load_bot_state, repeat=5)[0],
-                  timed(floor, repeat=5)[0],
+    ours_s, floor_s = alternating(lambda _: repo.load_bot_state(), floor, 7)
+    return Result("load_bot_state (verified), same state", ours_s, floor_s,
                   f"target <= 1.5x; same {row[2] / 1e6:.2f} MB read; ours returns typed values")
 
 
@@ -133,36 +143,42 @@ def _minutes(n: int, start: dt.datetime):
 def _snapshot_single(repo, raw):
     points = _minutes(N_SINGLE, dt.datetime(2020, 1, 1, tzinfo=UTC))
 
-    def ours():
+    def ours(_):
         for t, v in points:
             repo.save_portfolio_snapshot(v, cash=v, timestamp=t)
 
-    def floor():
+    def floor(_):
         for t, v in points:
             now = dt.datetime.now(UTC).strftime(TIME_FORMAT)
             raw.execute("BEGIN IMMEDIATE")
             raw.execute(UPSERT, ("default", t.strftime(TIME_FORMAT), format(v, "f"),
                                  format(v, "f"), None, None, now, now))
             raw.execute("COMMIT")
-    return Result(f"save_portfolio_snapshot, durable (x{N_SINGLE})", timed(ours)[0],
-                  timed(floor)[0], "one transaction each")
+    ours_s, floor_s = alternating(ours, floor, 2)  # the second round replaces each point
+    return Result(f"save_portfolio_snapshot, durable (x{N_SINGLE})", ours_s, floor_s,
+                  "one transaction each")
 
 
 def _snapshot_bulk(repo, raw, n):
+    """Two rounds, each side inserting n new points into a new account ("bench" first:
+    the history rows read it)."""
     points = _minutes(n, dt.datetime(2025, 1, 1, tzinfo=UTC))
 
-    def ours():
+    def ours(i):
+        account = "bench" if i == 0 else f"bench{i}"
         return repo.portfolio.save_many({"total_value": v, "cash": v, "timestamp": t,
-                                         "account": "bench"} for t, v in points)
+                                         "account": account} for t, v in points)
 
-    def floor():
+    def floor(i):
+        account = "bench" if i == 0 else f"bench{i}"
         now = dt.datetime.now(UTC).strftime(TIME_FORMAT)
         raw.execute("BEGIN IMMEDIATE")
-        raw.executemany(UPSERT, (("bench", t.strftime(TIME_FORMAT), format(v, "f"),
+        raw.executemany(UPSERT, ((account, t.strftime(TIME_FORMAT), format(v, "f"),
                                   format(v, "f"), None, None, now, now) for t, v in points))
         raw.execute("COMMIT")
-    return Result(f"portfolio save_many, {n:,} snapshots", timed(ours)[0], timed(floor)[0],
-                  "one transaction")
+    ours_s, floor_s = alternating(ours, floor, 2)
+    return Result(f"portfolio save_many, {n:,} snapshots", ours_s, floor_s,
+                  "one transaction; target <= 1.2x")
 
 
 def _history(repo, raw, n):
