@@ -517,3 +517,22 @@ def test_property_fast_encoder_is_used_and_agrees_for_any_exponent(numbers, mome
     assert fast == careful
     if fast is not None:
         assert strict(decode_payload(fast.encode("utf-8"))) == strict(content)
+
+
+@pytest.mark.parametrize("inner", ['{"$escaped":5}', '{"$decimal":"not a number"}',
+                                   '{"$datetime":7}'])
+def test_hand_written_payload_with_a_matching_checksum_but_a_bad_tag_is_corrupt(db_path, inner):
+    """Someone rewrote the payload and its checksum: it verifies but does not decode, so
+    load falls back to the older version with a warning instead of raising a raw error."""
+    with TradeRepo(db_path) as repo:
+        repo.save_bot_state(sample_state("old"))
+        repo.save_bot_state(sample_state("new"))
+    payload = '{"balances":{},"configuration":{},"extra":null,"positions":{"x":%s}}' % inner
+    raw_execute(db_path, "UPDATE bot_states SET payload = ?, sha256 = ? WHERE version = 2",
+                (payload, hashlib.sha256(payload.encode("utf-8")).hexdigest()))
+    with TradeRepo(db_path) as repo:
+        with pytest.warns(StateCorruptionWarning, match="does not decode"):
+            state = repo.load_bot_state()
+        assert state.version == 1 and state.extra["tag"] == "old"
+        with pytest.raises(StateCorruptionError, match="does not decode"):
+            repo.load_bot_state(2)

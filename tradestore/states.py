@@ -436,7 +436,8 @@ def _verified(bot, row) -> tuple[BotState | None, str | None]:
         return None, "checksum mismatch"
     try:
         content = decode_payload(data)
-    except (ValueError, ArithmeticError, TypeError, RecursionError):
+    except (ValueError, ArithmeticError, TypeError, AttributeError, RecursionError):
+        # AttributeError: a hand-written {"$escaped": 5} has no .items()
         return None, "checksum matches but the payload does not decode"
     if not isinstance(content, dict):
         return None, "checksum matches but the payload is not a JSON object"
