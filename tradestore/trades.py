@@ -30,6 +30,7 @@ TRADE_COLUMNS = ("id, symbol, side, quantity, price, timestamp, fees, fee_curren
                  "voided_at, void_reason, liquidation, commission, commission_currency, "
                  "leverage, margin, margin_mode, liquidation_price")
 MARGIN_MODES = ("isolated", "cross")
+PLAIN_EXTRA = (0, "0", None, None, None, None, None)  # schema 11's columns of a spot fill
 INSERT_TRADE = """
 INSERT INTO trades (id, account, symbol, side, quantity, price, fees, fee_currency, exchange,
                     external_id, order_id, strategy, timestamp, pnl, pnl_given, position_id,
@@ -166,10 +167,13 @@ class TradeData:
             timestamp=ts_out(row[5]), fees=Decimal(row[6]), fee_currency=row[7], exchange=row[8],
             external_id=row[9], order_id=row[10], strategy=row[11], account=row[12],
             pnl=dec_out(row[13]), metadata=json_out(row[14]), kind=row[15],
-            fee_value=dec_out(row[16]), voided_at=ts_out(row[17]), void_reason=row[18],
-            liquidation=bool(row[19]), commission=Decimal(row[20]),
-            commission_currency=row[21], leverage=dec_out(row[22]), margin=dec_out(row[23]),
-            margin_mode=row[24], liquidation_price=dec_out(row[25]))
+            fee_value=dec_out(row[16]), voided_at=ts_out(row[17]), void_reason=row[18])
+        if row[19:26] != PLAIN_EXTRA:  # a spot fill keeps the class defaults (cheaper)
+            trade.__dict__.update(
+                liquidation=bool(row[19]), commission=Decimal(row[20]),
+                commission_currency=row[21], leverage=dec_out(row[22]),
+                margin=dec_out(row[23]), margin_mode=row[24],
+                liquidation_price=dec_out(row[25]))
         return trade
 
     @classmethod

@@ -28,7 +28,8 @@ def raw_rows(fills, first_id=1):
     return [(first_id + i, t.account, t.symbol, t.side, format(t.quantity, "f"),
              format(t.price, "f"), format(t.fees, "f"), None, t.exchange, t.external_id, None,
              t.strategy, t.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), None, 0, None, None, None,
-             "2026-01-01T00:00:00.000000Z", "TRADE", None) for i, t in enumerate(fills)]
+             "2026-01-01T00:00:00.000000Z", "TRADE", None, 0, "0", None, None, None, None, None)
+            for i, t in enumerate(fills)]  # schema 11: liquidation .. liquidation_price
 
 
 def floor_connection(path) -> sqlite3.Connection:
