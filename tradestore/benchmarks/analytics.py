@@ -82,7 +82,7 @@ def _trip_rows(i: int, trip_step: timedelta, first_fill_id: int):
         fills.append((first_fill_id + j, "default", symbol, side, "1", _money(price), _money(fee),
                       None, "bench", None, None, strategy if opening else None,
                       _ts(opened + timedelta(seconds=30 * j)), None, 0, i + 1, None, None, NOW,
-                      "TRADE", None))
+                      "TRADE", None, 0, "0", None, None, None, None, None))  # + schema 11
     gross = sum(exit_) - sum(entry)
     pnl = (gross if long else -gross) - FILLS_PER_TRIP * fee
     last = list(fills[-1])
