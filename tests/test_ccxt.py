@@ -227,3 +227,16 @@ def test_float_inputs_round_trip_their_repr(amount, price):
     t = trade_from_ccxt(ccxt_trade(amount=float(amount), price=float(price)), exchange="x")
     assert t.quantity == Decimal(repr(float(amount)))
     assert t.price == Decimal(repr(float(price)))
+
+
+def test_a_liquidation_trade_is_flagged(memory_repo):
+    base = {"symbol": "BTC/USDT:USDT", "side": "sell", "amount": 2, "price": 90,
+            "timestamp": 1_767_225_600_000}
+    assert trade_from_ccxt(base, exchange="bybit").liquidation is False
+    for flag in (True, "true"):
+        assert trade_from_ccxt(dict(base, liquidation=flag), exchange="bybit").liquidation
+    with pytest.raises(ValidationError, match="liquidation: 'maybe'"):
+        trade_from_ccxt(dict(base, liquidation="maybe"), exchange="bybit")
+    memory_repo.save_ccxt_trades([dict(base, side="buy", id="1", timestamp=1_767_225_000_000),
+                                  dict(base, id="2", liquidation=True)], exchange="bybit")
+    assert memory_repo.get_closed_positions()[0].closed_by == "liquidation"

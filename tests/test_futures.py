@@ -429,3 +429,20 @@ def test_demo_futures_command_reports_funding_and_the_liquidation(tmp_path):
         assert sum(t.closed_by == "liquidation" for t in trips) == 1
         assert all(t.pnl == t.trading_pnl + t.funding - t.fees for t in trips)
         assert repo.funding.list() and repo.check() == []
+
+
+def test_a_registered_inverse_symbol_without_a_slash(memory_repo):
+    memory_repo.instruments.upsert("XBTUSD", kind="perpetual", inverse=True,
+                                   base_currency="XBT", quote_currency="USD")
+    memory_repo.save_trades([fill("XBTUSD", "SELL", 1000, 50000, 0, fees="0.00001",
+                                  fee_currency="XBT"),
+                             fill("XBTUSD", "BUY", 1000, 40000, 1)])
+    p = memory_repo.get_closed_positions()[0]
+    # short inverse: 1000 x (1/40000 - 1/50000) = 0.025 - 0.02 = 0.005 XBT; fee 0.00001
+    assert (p.currency, p.inverse, p.pnl) == ("XBT", True, D("0.00499"))
+    # a fee in USD on an inverse contract is another currency: valued only with fee_value
+    with pytest.raises(ValidationError, match="fee_value"):
+        memory_repo.save_trade(fill("XBTUSD", "BUY", 1, 40000, 2, fees="1", fee_currency="XBT",
+                                    fee_value="0.5"))
+    memory_repo.save_trade(fill("XBTUSD", "BUY", 1, 40000, 2, fees="1", fee_currency="USD"))
+    assert memory_repo.get_position("XBTUSD").unvalued_fees == {"USD": D(1)}
