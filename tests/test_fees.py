@@ -30,6 +30,8 @@ def test_symbols_spell_their_currencies():
                                                      kind="perpetual")
     assert parse_symbol("BTC/USDT:USDT-251226") == Currencies("BTC", "USDT", "USDT",
                                                               kind="future")
+    assert parse_symbol("BTC/USD:BTC-251226-60000-C") == Currencies("BTC", "USD", "BTC",
+                                                                   inverse=True, kind="option")
     assert parse_symbol("AAPL") is None and parse_symbol("/USD") is None
 
 

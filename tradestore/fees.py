@@ -57,7 +57,7 @@ UNKNOWN = Currencies(None, None, None)
 def parse_symbol(symbol: str) -> Currencies | None:
     """Currencies spelt by ``BASE/QUOTE`` or ccxt's ``BASE/QUOTE:SETTLE`` (a derivative:
     inverse when it settles in its base, e.g. ``BTC/USD:BTC``; ``BTC/USDT:USDT-251226``
-    is a dated future); None for other symbols."""
+    is a dated future, ``BTC/USD:BTC-251226-60000-C`` an option); None for other symbols."""
     base, slash, rest = symbol.partition("/")
     if not slash or not base.strip() or not rest.strip():
         return None
@@ -68,10 +68,10 @@ def parse_symbol(symbol: str) -> Currencies | None:
     base = base.strip()
     if not colon or settle is None:
         return Currencies(base, quote, quote, kind="spot" if not colon else None)
-    settle, dash, expiry = settle.partition("-")
+    settle, *tail = settle.split("-")  # SETTLE-YYMMDD a future, -YYMMDD-STRIKE-C/P an option
     settle = settle.strip() or quote
-    return Currencies(base, quote, settle, inverse=settle.upper() == base.upper(),
-                      kind="future" if dash and expiry.strip() else "perpetual")
+    kind = "perpetual" if not tail else "future" if len(tail) == 1 else "option"
+    return Currencies(base, quote, settle, inverse=settle.upper() == base.upper(), kind=kind)
 
 
 def currencies_of(conn, symbol: str) -> Currencies:
