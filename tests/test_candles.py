@@ -571,3 +571,17 @@ def test_monthly_gaps_and_bars_tile_the_range(months, start, end):
 
 def month_after(moment):
     return moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
+
+
+def test_gaps_command_counts_calendar_months(cli, db_path):
+    # Present: 2024-01 and 2024-05; missing: February, March, April (three months, whose
+    # lengths 29 + 31 + 30 days no fixed step would divide)
+    with TradeRepo(db_path) as repo:
+        repo.candles.insert_many([month_bar(2024, 1), month_bar(2024, 5)])
+    result = cli("--db", db_path, "candles", "gaps", "--symbol", "BTC", "--timeframe", "1M",
+                 "--format", "json")
+    assert result.code == 0, result.err
+    assert '"missing": 3' in result.out and '"gap_start": "2024-02-01T00:00:00+00:00"' in result.out
+    csv_out = cli("--db", db_path, "candles", "import", "/nonexistent.csv", "--symbol", "BTC",
+                  "--timeframe", "1M")
+    assert csv_out.code != 0 and "Traceback" not in csv_out.err
