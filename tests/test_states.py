@@ -19,8 +19,8 @@ from tradestore import (BotState, NotFoundError, ReadOnlyError, StateCorruptionE
 from tradestore.codec import canonical_json, to_tagged
 from tradestore.db import Database
 from tradestore.migrate import Migrator, load_migrations
-from tradestore.states import (SELECT_NEWEST_FIRST, _fast_encode, decode_payload, encode_state,
-                               state_content)
+from tradestore.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO, _fast_encode,
+                               decode_payload, encode_state, state_content)
 
 UTC = dt.timezone.utc
 
@@ -352,6 +352,14 @@ def test_newest_first_read_uses_the_index(repo):
     plan = " ".join(str(r[-1]) for r in repo.db.query("EXPLAIN QUERY PLAN " + SELECT_NEWEST_FIRST,
                                                       ("default",)))
     assert "USING INDEX bot_states_by_bot_version" in plan
+
+
+def test_newest_version_lookup_is_one_index_seek(repo):
+    """load reads one row per query, newest first, each a seek on (bot, version)."""
+    plan = " ".join(str(r[-1]) for r in repo.db.query(
+        "EXPLAIN QUERY PLAN " + SELECT_NEWEST_UP_TO, ("default", MAX_VERSION)))
+    assert "USING INDEX bot_states_by_bot_version (bot=? AND version<?)" in plan
+    assert "TEMP B-TREE" not in plan
 
 
 def test_migration_up_and_down_in_isolation(tmp_path):

@@ -46,6 +46,13 @@ SELECT_NEWEST_FIRST = """
 SELECT version, saved_at, CAST(payload AS BLOB), sha256 FROM bot_states
 WHERE bot = ? ORDER BY version DESC
 """
+# One row per query: a cursor over SELECT_NEWEST_FIRST would also fetch (and copy) the
+# next, older payload before the newest one is even checked.
+SELECT_NEWEST_UP_TO = """
+SELECT version, saved_at, CAST(payload AS BLOB), sha256 FROM bot_states
+WHERE bot = ? AND version <= ? ORDER BY version DESC LIMIT 1
+"""
+MAX_VERSION = 2 ** 63 - 1
 SELECT_BOT_VERSIONS = """
 SELECT bot, version, saved_at, size, sha256, CAST(payload AS BLOB) FROM bot_states
 WHERE bot = ? ORDER BY version
@@ -319,19 +326,19 @@ class BotStateStore:
                     f"bot {show(bot)}: state version {version} is corrupt ({problem}){note}",
                     version=version, bot=bot)
             return state
-        found, bad = None, []
+        found, bad, newest = None, [], MAX_VERSION
         with self.db.reading() as conn:
-            cursor = conn.execute(SELECT_NEWEST_FIRST, (bot,))
-            try:
-                for row in cursor:
-                    found, problem = _verified(bot, row)
-                    if found is not None:
-                        break
-                    bad.append((row[0], problem))
-                    if strict:
-                        break
-            finally:
-                cursor.close()
+            while True:
+                row = conn.execute(SELECT_NEWEST_UP_TO, (bot, newest)).fetchone()
+                if row is None:
+                    break
+                found, problem = _verified(bot, row)
+                if found is not None:
+                    break
+                bad.append((row[0], problem))
+                if strict:
+                    break
+                newest = row[0] - 1
         if not bad:
             return found
         note = self._record_fault(bot, bad, found)
