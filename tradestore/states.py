@@ -162,9 +162,9 @@ _TAG_KEYS = frozenset(_TAGS)
 
 def _plain_shape(obj, max_depth=500) -> bool:
     """True when json.dumps with _tag writes exactly what to_tagged + canonical_json
-    write: exact dict/list/tuple containers, str keys, known leaves, every Decimal
-    finite, every int within 64 bits, no one-key dict named like a tag (to_tagged
-    escapes those).
+    write: exact dict/list/tuple containers, str keys, known leaves, every int within
+    64 bits, no one-key dict named like a tag (to_tagged escapes those). Decimals are
+    checked by _tag, floats by json (allow_nan=False).
 
     Walks level by level with itertools so the per-item work runs in C; json.dumps
     would silently turn an int key into text, so keys must be checked here. Too
@@ -193,9 +193,6 @@ def _plain_shape(obj, max_depth=500) -> bool:
             ints = list(compress(values, map(is_, types, repeat(int))))
             if max(ints) > MAX_JSON_INT or min(ints) < MIN_JSON_INT:
                 return False
-        if Decimal in kinds and not all(map(Decimal.is_finite, compress(
-                values, map(is_, types, repeat(Decimal))))):
-            return False
         inner = kinds & _CONTAINERS
         if len(inner) == 1:  # the usual level: only dicts or only lists below it
             level = list(compress(values, map(is_, types, repeat(inner.pop()))))
@@ -213,6 +210,8 @@ def _tag(obj) -> dict:
     """
     kind = type(obj)
     if kind is Decimal:
+        if not obj.is_finite():
+            raise ValueError("not finite")  # _fast_encode gives up: to_tagged names the path
         text = str(obj)
         if "E-" in text and plain_length(obj) <= 100:
             text = format(obj, "f")
