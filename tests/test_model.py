@@ -3,7 +3,8 @@
 A hypothesis ``RuleBasedStateMachine`` saves fills (some sent twice), bulks (with
 duplicates and invalid rows), orders with fills and cancels, bot states and
 rollbacks, portfolio snapshots, migrates down and back up, and closes and reopens
-the file. After every step the store must agree with the model: the positions
+the file, records funding payments. After every step the store must agree with the
+model: the positions
 computed here from the model's fills with plain Decimal arithmetic (not
 ``positions.apply_fill``), each fill's pnl, the pnl sums of the statistics, the
 orders' states, the bot state history and the equity curve.
@@ -58,18 +59,33 @@ def share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     return WIDE.divide(WIDE.multiply(total, part), whole).quantize(QUANTUM, context=WIDE)
 
 
-def expected_positions(fills: list[dict]) -> tuple[list[dict], list[tuple]]:
+def expected_positions(fills: list[dict], funding=(),
+                       links: list | None = None) -> tuple[list[dict], list[tuple]]:
     """Average-cost round trips from the fills, in the order they were opened, and per
     fill (pnl, index of its position, index of the position it opened). ``cash`` is each
-    round trip's own cash flow, for the no-residue identities."""
+    round trip's own cash flow, for the no-residue identities. ``funding`` payments (in
+    time order) count in the position of their key open at their time (issue 17.4);
+    ``links`` receives each one's position index (None: nothing open)."""
     positions, per_fill, current = [], [], {}
+    pending = list(funding)
+
+    def fund(until):
+        while pending and (until is None or pending[0]["ts"] < until):
+            pay = pending.pop(0)
+            index = current.get((pay["account"], pay["exchange"], pay["symbol"]))
+            if index is not None:
+                positions[index]["realized_pnl"] += pay["amount"]
+                positions[index]["funding"] += pay["amount"]
+                positions[index]["cash"] += pay["amount"]
+            if links is not None:
+                links.append(index)
 
     def open_(f, qty, fee):
         p = dict(account=f["account"], exchange=f["exchange"], symbol=f["symbol"],
                  side="LONG" if f["side"] == "BUY" else "SHORT", quantity=qty,
                  entry_value=f["price"] * qty, entry_fees=fee, max_quantity=qty,
                  realized_pnl=Decimal(0), fees=fee, trade_count=1, opened_at=f["ts"],
-                 closed_at=None,
+                 closed_at=None, funding=Decimal(0),
                  cash=(-1 if f["side"] == "BUY" else 1) * f["price"] * qty - fee)
         positions.append(p)
         current[(f["account"], f["exchange"], f["symbol"])] = len(positions) - 1
@@ -77,6 +93,7 @@ def expected_positions(fills: list[dict]) -> tuple[list[dict], list[tuple]]:
 
     with localcontext(WIDE):
         for f in fills:
+            fund(f["ts"])
             key = (f["account"], f["exchange"], f["symbol"])  # positions per venue (15.3)
             index = current.get(key)
             if index is None:
@@ -116,6 +133,7 @@ def expected_positions(fills: list[dict]) -> tuple[list[dict], list[tuple]]:
                 if rest > 0:
                     opened = open_(f, rest, f["fees"] - fee)
             per_fill.append((pnl, index, opened))
+        fund(None)
     return positions, per_fill
 
 
@@ -155,6 +173,7 @@ class TradeStoreMachine(RuleBasedStateMachine):
         self.snapshots: dict[_dt.datetime, Decimal] = {}
         self.rollbacks = 0
         self.voided: set[int] = set()    # trade ids voided (issue 15.7)
+        self.funding: list[dict] = []    # funding payments: id = index + 1 (issue 17.4)
         self.clock = 0
         self.serial = 0
 
@@ -239,6 +258,17 @@ class TradeStoreMachine(RuleBasedStateMachine):
         with pytest.raises(ConflictError):
             self.repo.void_trade(trade_id, "again")
 
+    @rule(symbol=symbols, account=accounts, cents=st.integers(-500, 500))
+    def record_funding(self, symbol, account, cents):
+        ts, amount, ext = self.tick(), Decimal(cents).scaleb(-2), self.new_external_id()
+        got = self.repo.record_funding(symbol, amount, ts, exchange=EXCHANGE, account=account,
+                                       external_id=ext)
+        assert self.repo.record_funding(symbol, amount, ts, exchange=EXCHANGE,
+                                        account=account, external_id=ext) == got
+        self.funding.append(dict(symbol=symbol, account=account, exchange=EXCHANGE,
+                                 amount=amount, ts=ts))
+        assert got == len(self.funding)
+
     # ---- orders
     @rule(symbol=symbols, side=sides, quantity=st.integers(1, 5), price=prices)
     def create_order(self, symbol, side, quantity, price):
@@ -319,6 +349,11 @@ class TradeStoreMachine(RuleBasedStateMachine):
         venues = self.repo.db.scalar(
             "SELECT count(*) FROM (SELECT 1 FROM positions WHERE closed_at IS NULL "
             "GROUP BY account, symbol HAVING count(*) > 1)")
+        if target < 11 and self.funding:  # going down would drop the funding payments
+            with pytest.raises(ConflictError, match="funding_payments"):
+                self.repo.migrate(target)
+            assert self.repo.current_version == head
+            return
         if target < 8 and venues:  # schema 7 keeps one open position per (account, symbol)
             with pytest.raises(MigrationError, match="positions_open"):
                 self.repo.migrate(target)
@@ -353,10 +388,11 @@ def check_agreement(m: TradeStoreMachine) -> None:
         [(f["account"], f["symbol"], f["side"], f["quantity"], f["price"], f["fees"], f["ts"],
           f["order_id"]) for f in m.fills]
     live = [i for i in range(1, len(m.fills) + 1) if i not in m.voided]
-    positions, per_fill = expected_positions([m.fills[i - 1] for i in live])
+    links: list = []
+    positions, per_fill = expected_positions([m.fills[i - 1] for i in live], m.funding, links)
     stored = repo.db.query("SELECT id, account, symbol, side, quantity, entry_value, entry_fees, "
                            "max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at, "
-                           "exchange FROM positions ORDER BY id")
+                           "exchange, funding FROM positions ORDER BY id")
     assert len(stored) == len(positions)
     # a void replays its key, reusing that key's ids in time order: compare per key
     by_key = sorted(range(len(positions)), key=lambda i: (
@@ -369,7 +405,7 @@ def check_agreement(m: TradeStoreMachine) -> None:
                    entry_value=Decimal(row[5]), entry_fees=Decimal(row[6]),
                    max_quantity=Decimal(row[7]), realized_pnl=Decimal(row[8]),
                    fees=Decimal(row[9]), trade_count=row[10], opened_at=ts_out(row[11]),
-                   closed_at=ts_out(row[12]), exchange=row[13])
+                   closed_at=ts_out(row[12]), exchange=row[13], funding=Decimal(row[14]))
         assert got == {k: v for k, v in want.items() if k != "cash"}, f"position {row[0]}"
         # no rounding residue: a round trip's pnl is its cash flow, held value accounted
         with localcontext(WIDE):
@@ -381,6 +417,9 @@ def check_agreement(m: TradeStoreMachine) -> None:
     for (pnl, index, opened), row in zip(per_fill, [r for r in trades if r[0] not in m.voided]):
         assert (None if row[8] is None else Decimal(row[8])) == pnl, f"fill {row[0]} pnl"
         assert (row[9], row[10]) == (ids[index], None if opened is None else ids[opened])
+    stored_links = [r[0] for r in repo.db.query(
+        "SELECT position_id FROM funding_payments ORDER BY id")]
+    assert stored_links == [None if i is None else ids[i] for i in links]
     # the open positions a bot asks for, and the statistics over closed round trips
     assert {(p.account, p.exchange, p.symbol): p.quantity for p in repo.get_open_positions()} == \
         {(p["account"], p["exchange"], p["symbol"]): p["quantity"]
