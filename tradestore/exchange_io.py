@@ -7,7 +7,7 @@ export reads one consistent snapshot through one cursor, rows in id order (the
 order fills were saved, which is the order that rebuilds the same positions), so
 memory stays constant on any size; JSON streams one array.
 
-Import of fills lives in ``tradestore.imports``.
+Import of fills and funding payments lives in ``tradestore.imports``.
 """
 
 from __future__ import annotations
@@ -49,9 +49,23 @@ class ExportKind:
     json_columns: frozenset = frozenset()
 
 
+# Every stored column of a fill but its derived round-trip links (position_id,
+# opened_position_id), which an import derives again. Schema 8's and 11's columns come
+# last, so readers of the older header find theirs where they were.
 TRADE_EXPORT_COLUMNS = ("id", "timestamp", "account", "symbol", "side", "quantity", "price", "fees",
                         "fee_currency", "exchange", "external_id", "order_id", "strategy", "pnl",
-                        "pnl_given", "metadata", "created_at")
+                        "pnl_given", "metadata", "created_at", "kind", "fee_value", "voided_at",
+                        "void_reason", "liquidation", "commission", "commission_currency",
+                        "leverage", "margin", "margin_mode", "liquidation_price")
+POSITION_EXPORT_COLUMNS = (
+    "id", "account", "symbol", "side", "quantity", "entry_value", "entry_fees", "max_quantity",
+    "realized_pnl", "fees", "trade_count", "opened_at", "closed_at", "created_at", "updated_at",
+    "exchange", "currency", "strategy", "unvalued_fees", "entered_quantity", "entered_value",
+    "exited_quantity", "exit_value", "avg_exit_price", "round_trip_entry_price", "funding",
+    "commission", "trading_pnl", "closed_by", "contract_size", "inverse", "leverage", "margin",
+    "margin_mode", "liquidation_price")
+FUNDING_EXPORT_COLUMNS = ("id", "timestamp", "account", "exchange", "symbol", "amount", "currency",
+                          "external_id", "position_id", "metadata", "created_at")
 KINDS = {
     "trades": ExportKind("trades", TRADE_EXPORT_COLUMNS, "timestamp",
                          frozenset({"symbol", "account", "strategy", "exchange"}),
@@ -61,10 +75,11 @@ KINDS = {
         "status", "filled_quantity", "avg_fill_price", "exchange", "external_id", "strategy",
         "metadata", "created_at", "updated_at"), "created_at",
         frozenset({"symbol", "account", "strategy", "exchange"}), frozenset({"metadata"})),
-    "positions": ExportKind("positions", (
-        "id", "account", "symbol", "side", "quantity", "entry_value", "entry_fees",
-        "max_quantity", "realized_pnl", "fees", "trade_count", "opened_at", "closed_at",
-        "created_at", "updated_at"), "opened_at", frozenset({"symbol", "account"})),
+    "positions": ExportKind("positions", POSITION_EXPORT_COLUMNS, "opened_at",
+                            frozenset({"symbol", "account", "exchange", "strategy"}),
+                            frozenset({"unvalued_fees"})),
+    "funding": ExportKind("funding_payments", FUNDING_EXPORT_COLUMNS, "timestamp",
+                          frozenset({"symbol", "account", "exchange"}), frozenset({"metadata"})),
     "snapshots": ExportKind("portfolio_snapshots", (
         "id", "account", "timestamp", "total_value", "cash", "positions", "balances",
         "created_at", "updated_at"), "timestamp", frozenset({"account"}),
@@ -162,7 +177,7 @@ def _kind(name: str) -> ExportKind:
 
 
 def export(repo, kind: str, out=None, *, fmt="csv", progress=None, **filters) -> int:
-    """Write ``kind`` (trades, orders, positions, snapshots, states, events) to ``out``
+    """Write ``kind`` (trades, orders, positions, funding, snapshots, states, events) to ``out``
     (a text file object, a path written atomically, or stdout); returns the row count.
 
     Filters: ``days``/``since``/``until`` on the kind's time column, and ``symbol``,

@@ -1,4 +1,5 @@
-"""Import fills from CSV, JSON, JSON Lines or ccxt trade dumps: all or nothing.
+"""Import fills (and funding payments) from CSV, JSON, JSON Lines or ccxt trade dumps:
+all or nothing.
 
 One pass inside one transaction: each row is parsed and validated once (building its
 ``TradeData``), and the fills are saved chunk by chunk (savepoints inside the
@@ -10,6 +11,11 @@ Every digit is kept: JSON numbers are parsed as Decimal (never float), CSV cells
 text. Every row needs its timestamp (a CSV without a timestamp column is refused,
 never stamped "now"). Duplicates (a stored (exchange, external_id), or a repeat
 inside the file) are skipped and counted.
+
+An export's whole fill comes back: a row with ``voided_at`` is saved and then voided in
+the same transaction, keeping its voided_at and void_reason, so its key is replayed
+without it and positions stay derived from the record. Funding payments (``export
+funding``) import with ``import_funding``, each through ``TradeRepo.record_funding``.
 """
 
 from __future__ import annotations
@@ -22,19 +28,27 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from .codec import show, to_id, to_path
+from .codec import show, to_id, to_path, to_text, to_utc, ts_in
 from .errors import DatabaseError, StoreError, ValidationError
 from .exchange_io import Progress
-from .trades import FIELD_NAMES, TradeData
+from .ledger import replay_key
+from .trades import FIELD_NAMES, VOID_TRADE, TradeData
 
 IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
+IMPORT_KINDS = ("trades", "funding")
 # Columns an export writes that an import reads but does not store as given.
 IGNORED_COLUMNS = frozenset({"id", "created_at", "position_id", "opened_position_id"})
 REQUIRED = ("symbol", "side", "quantity", "price", "timestamp")
 REQUIRED_SET = frozenset(REQUIRED)
 BOOLEAN_COLUMNS = ("pnl_given",)
+VOID_COLUMNS = frozenset({"voided_at", "void_reason"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
-ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | set(BOOLEAN_COLUMNS)
+ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | set(BOOLEAN_COLUMNS) | VOID_COLUMNS
+# Funding payments: the arguments of TradeRepo.record_funding, plus what an export adds.
+FUNDING_FIELDS = frozenset({"symbol", "amount", "timestamp", "exchange", "account",
+                            "external_id", "currency", "metadata"})
+FUNDING_REQUIRED = ("symbol", "amount", "timestamp")
+FUNDING_ACCEPTED = FUNDING_FIELDS | IGNORED_COLUMNS
 CHUNK = 5_000
 MAX_JSON_ELEMENT = 16 * 1024 * 1024
 ROW_PREFIX = re.compile(r"^row (\d+): ")
@@ -66,23 +80,54 @@ def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=Fal
     ``exchange``: for ccxt the exchange the trades come from (required); for the
     other formats the exchange of rows that name none. ``ignore_order_ids``: drop
     ``order_id`` (ids of another store). ``progress``: force the stderr progress
-    line on or off (default: on when stderr is a terminal).
+    line on or off (default: on when stderr is a terminal). A row with ``voided_at``
+    comes back voided (its voided_at and void_reason kept).
     """
-    path = _source_path(source)
-    fmt = format_of(path) if fmt is None else fmt
-    if fmt not in IMPORT_FORMATS:
-        raise ValidationError(f"format: {show(fmt)} is not one of {', '.join(IMPORT_FORMATS)}",
-                              field="format", value=fmt)
+    path, fmt = _prepare(source, fmt, exchange, progress, IMPORT_FORMATS)
     if fmt == "ccxt" and not exchange:
         raise ValidationError("exchange: a ccxt import needs the exchange the trades come from",
                               field="exchange", value=exchange)
+    build = _builder(fmt, exchange, bool(ignore_order_ids))
+    return _import(repo, path, fmt, build, lambda chunk: _save_chunk(repo, chunk, fmt),
+                   ACCEPTED, progress)
+
+
+def import_funding(repo, source, *, fmt=None, exchange=None,
+                   progress: bool | None = None) -> ImportResult:
+    """Import funding payments (the rows of ``export funding``) from ``source``; all or
+    nothing, each saved as ``TradeRepo.record_funding`` saves it: idempotent on
+    (exchange, external_id), counted in the position of its key open at its time.
+
+    ``fmt``: csv, json or jsonl (default: from the extension). ``exchange``: of rows
+    that name none.
+    """
+    path, fmt = _prepare(source, fmt, exchange, progress, FORMATS_OF_FUNDING)
+    clean = fmt == "csv"
+    return _import(repo, path, fmt,
+                   lambda record: funding_from_record(record, exchange=exchange, _clean=clean),
+                   lambda chunk: _save_funding(repo, chunk), FUNDING_ACCEPTED, progress)
+
+
+FORMATS_OF_FUNDING = ("csv", "json", "jsonl")
+
+
+def _prepare(source, fmt, exchange, progress, formats) -> tuple[Path, str]:
+    path = _source_path(source)
+    fmt = format_of(path) if fmt is None else fmt
+    if fmt not in formats:
+        raise ValidationError(f"format: {show(fmt)} is not one of {', '.join(formats)}",
+                              field="format", value=fmt)
     if exchange is not None and not isinstance(exchange, str):
         raise ValidationError(f"exchange: {show(exchange)} must be a string",
                               field="exchange", value=exchange)
     if progress is not None and not isinstance(progress, bool):
         raise ValidationError(f"progress: {show(progress)} must be True, False or None",
                               field="progress", value=progress)
-    build = _builder(fmt, exchange, bool(ignore_order_ids))
+    return path, fmt
+
+
+def _import(repo, path, fmt, build, save, accepted, progress) -> ImportResult:
+    """One pass in one transaction: rows parsed as read, saved chunk by chunk."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -91,15 +136,15 @@ def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=Fal
     read = inserted = 0
     with repo.transaction():  # a bad row anywhere rolls every chunk back
         chunk = []
-        for line, trade, position in _trades(path, fmt, build):
+        for line, item, position in _trades(path, fmt, build, accepted):
             read += 1
-            chunk.append((line, trade))
+            chunk.append((line, item))
             if len(chunk) == CHUNK:
-                inserted += _save_chunk(repo, chunk, fmt)
+                inserted += save(chunk)
                 chunk = []
                 bar.update(rows=read, position=position)
         if chunk:
-            inserted += _save_chunk(repo, chunk, fmt)
+            inserted += save(chunk)
     bar.done(rows=read)
     return ImportResult(read, inserted, read - inserted)
 
@@ -125,14 +170,15 @@ def format_of(path: Path) -> str:
 
 
 def _save_chunk(repo, chunk, fmt) -> int:
-    """Save one chunk inside the import's transaction; returns how many were new."""
+    """Save one chunk of (line, (TradeData, void)) inside the import's transaction, then
+    void the new fills that were exported voided; returns how many were new."""
     order_lines = {}
-    for line, trade in chunk:
+    for line, (trade, _void) in chunk:
         if trade.order_id is not None:
             order_lines.setdefault(trade.order_id, line)
     if order_lines:
         _check_orders(repo, order_lines)
-    trades = [t for _, t in chunk]
+    trades = [t for _, (t, _void) in chunk]
     if fmt == "ccxt":
         from .ccxt import link_orders
         trades = link_orders(repo, trades)
@@ -146,7 +192,51 @@ def _save_chunk(repo, chunk, fmt) -> int:
         text = str(exc)[match.end():] if match else str(exc)
         raise ValidationError(f"{where}: {text}; nothing was imported", field=exc.field,
                               value=exc.value) from None
-    return len({i for i in ids if i > before})
+    new, voids = set(), []
+    for (_line, (trade, void)), trade_id in zip(chunk, ids):
+        if trade_id > before and trade_id not in new:  # a repeat in the file is not new
+            new.add(trade_id)
+            if void is not None:
+                voids.append((trade_id, trade, void))
+    if voids:
+        _restore_voids(repo, voids)
+    return len(new)
+
+
+def _restore_voids(repo, voids) -> None:
+    """Void just-saved fills as they were voided: their voided_at and void_reason kept,
+    each key replayed once from its earliest voided fill, their orders' totals
+    recomputed (what TradeRepo.void_trade does, without stamping "now")."""
+    points, orders = {}, set()
+    with repo.db.transaction() as conn:
+        for trade_id, trade, (voided_at, reason) in voids:
+            conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
+            key, point = (trade.account, trade.exchange, trade.symbol), (ts_in(trade.timestamp),
+                                                                          trade_id)
+            points[key] = min(points.get(key, point), point)
+            if trade.order_id is not None:
+                orders.add(trade.order_id)
+        for key, point in points.items():
+            replay_key(conn, key, point)
+        if repo.trades.order_hook:
+            for order_id in sorted(orders):
+                repo.trades.order_hook(conn, [], voided=order_id)
+
+
+def _save_funding(repo, chunk) -> int:
+    """Record each payment of (line, fields) inside the import's transaction; returns
+    how many were new (a stored or repeated (exchange, external_id) is not)."""
+    before = repo.db.scalar("SELECT coalesce(max(id), 0) FROM funding_payments")
+    new = set()
+    for line, values in chunk:
+        try:
+            payment_id = repo.record_funding(**values)
+        except ValidationError as exc:
+            raise ValidationError(f"line {line}: {exc}; nothing was imported", field=exc.field,
+                                  value=exc.value) from None
+        if payment_id > before:
+            new.add(payment_id)
+    return len(new)
 
 
 def _check_orders(repo, order_lines: dict) -> None:
@@ -171,39 +261,90 @@ def _check_orders(repo, order_lines: dict) -> None:
 def _builder(fmt, exchange, ignore_order_ids):
     if fmt == "ccxt":
         from .ccxt import trade_from_ccxt
-        return lambda record: trade_from_ccxt(record, exchange=exchange)
+        return lambda record: (trade_from_ccxt(record, exchange=exchange), None)
     clean = fmt == "csv"
-    return lambda record: trade_from_record(record, exchange=exchange,
-                                            ignore_order_ids=ignore_order_ids, _clean=clean)
+    return lambda record: fill_from_record(record, exchange=exchange,
+                                           ignore_order_ids=ignore_order_ids, _clean=clean)
 
 
 def trade_from_record(record, *, exchange=None, ignore_order_ids=False,
                       _clean=False) -> TradeData:
-    """A TradeData from one exported row (CSV cells are text; empty means missing).
+    """A TradeData from one exported row that is not voided (see fill_from_record)."""
+    trade, void = fill_from_record(record, exchange=exchange, ignore_order_ids=ignore_order_ids,
+                                   _clean=_clean)
+    if void is not None:
+        raise ValidationError("voided_at: a voided fill is restored by import_trades (saved, "
+                              "then voided in the same transaction)", field="voided_at",
+                              value=void[0])
+    return trade
+
+
+def fill_from_record(record, *, exchange=None, ignore_order_ids=False, _clean=False):
+    """(TradeData, void) from one exported row (CSV cells are text; empty means missing);
+    void is None or (voided_at as stored text, void_reason).
 
     ``pnl`` is taken as given unless ``pnl_given`` says false (an export's computed
     pnl, which the store computes again). ``id``/``created_at`` are ignored.
     ``_clean``: the CSV reader already dropped empty cells and ignored columns.
     """
-    if _clean:
-        values = record
-    else:
-        if not isinstance(record, dict):
-            raise ValidationError(f"{show(record)} is not an object with the fill's fields",
-                                  value=record)
-        values = {k: v for k, v in record.items() if v is not None and v != ""}
-        if not values.keys() <= ACCEPTED:
-            _unknown_columns(values)
-        if not values.keys().isdisjoint(IGNORED_COLUMNS):
-            for name in IGNORED_COLUMNS:
-                values.pop(name, None)
+    values = _clean_record(record, ACCEPTED, _clean, "fill")
     given = values.pop("pnl_given", None)
     if given is not None and not to_bool(given, "pnl_given"):
         values.pop("pnl", None)
+    if "liquidation" in values:
+        values["liquidation"] = to_bool(values["liquidation"], "liquidation")
+    void = _void(values.pop("voided_at", None), values.pop("void_reason", None))
     if ignore_order_ids:
         values.pop("order_id", None)
     elif "order_id" in values:
         values["order_id"] = _order_id(values["order_id"])
+    _decode_metadata(values)
+    if exchange and not values.get("exchange"):
+        values["exchange"] = exchange
+    _require(values, REQUIRED)
+    return TradeData(**values), void
+
+
+def funding_from_record(record, *, exchange=None, _clean=False) -> dict:
+    """The keyword arguments of ``TradeRepo.record_funding`` from one exported funding
+    row (``id``, ``position_id`` and ``created_at`` are derived again, so ignored)."""
+    values = _clean_record(record, FUNDING_ACCEPTED, _clean, "funding payment")
+    _decode_metadata(values)
+    if exchange and not values.get("exchange"):
+        values["exchange"] = exchange
+    _require(values, FUNDING_REQUIRED)
+    return values
+
+
+def _clean_record(record, accepted, clean, what) -> dict:
+    if clean:
+        return record
+    if not isinstance(record, dict):
+        raise ValidationError(f"{show(record)} is not an object with the {what}'s fields",
+                              value=record)
+    values = {k: v for k, v in record.items() if v is not None and v != ""}
+    if not values.keys() <= accepted:
+        _unknown_columns(values, accepted)
+    if not values.keys().isdisjoint(IGNORED_COLUMNS):
+        for name in IGNORED_COLUMNS:
+            values.pop(name, None)
+    return values
+
+
+def _void(voided_at, reason):
+    """None, or (voided_at as stored text, reason) of an exported voided fill."""
+    if voided_at is None:
+        if reason is not None:
+            raise ValidationError(f"void_reason: {show(reason)} given without voided_at (a "
+                                  "voided fill has both)", field="void_reason", value=reason)
+        return None
+    if reason is None:
+        raise ValidationError(f"void_reason: missing for the fill voided at {show(voided_at)} "
+                              "(a voided fill has both)", field="void_reason")
+    return ts_in(to_utc(voided_at, "voided_at")), to_text(reason, "void_reason", max_length=1000)
+
+
+def _decode_metadata(values) -> None:
     if isinstance(values.get("metadata"), str):
         try:
             values["metadata"] = DECODER.decode(values["metadata"])
@@ -212,14 +353,14 @@ def trade_from_record(record, *, exchange=None, ignore_order_ids=False,
                                   field="metadata", value=values["metadata"]) from None
     if "metadata" in values:
         values["metadata"] = _metadata_numbers(values["metadata"])
-    if exchange and not values.get("exchange"):
-        values["exchange"] = exchange
-    if not values.keys() >= REQUIRED_SET:
-        name = next(n for n in REQUIRED if n not in values)
-        raise ValidationError(f"{name}: missing (every row needs {', '.join(REQUIRED)}; "
-                              "an import never stamps a fill with the time of the import)",
+
+
+def _require(values, required) -> None:
+    if not values.keys() >= set(required):
+        name = next(n for n in required if n not in values)
+        raise ValidationError(f"{name}: missing (every row needs {', '.join(required)}; "
+                              "an import never stamps a row with the time of the import)",
                               field=name)
-    return TradeData(**values)
 
 
 def to_bool(value, field: str) -> bool:
@@ -258,16 +399,18 @@ def _metadata_numbers(value):
     return value
 
 
-def _unknown_columns(names) -> None:
-    unknown = sorted(map(str, set(names) - ACCEPTED))
+def _unknown_columns(names, accepted=ACCEPTED) -> None:
+    unknown = sorted(map(str, set(names) - accepted))
     if unknown:
+        shown = sorted((accepted - IGNORED_COLUMNS) | {"id"})
+        hint = ("; funding payments import with `import funding` / import_funding"
+                if accepted is ACCEPTED and "amount" in unknown else "")
         raise ValidationError(f"{show(unknown[0])}: unknown column (allowed: "
-                              f"{', '.join(sorted(FIELD_NAMES | {'pnl_given', 'id'}))})",
-                              field=unknown[0])
+                              f"{', '.join(shown)}){hint}", field=unknown[0])
 
 
-def _trades(path: Path, fmt: str, build):
-    """(line, TradeData, bytes read) for each row; errors name the line."""
+def _trades(path: Path, fmt: str, build, accepted=ACCEPTED):
+    """(line, built row, bytes read) for each row; errors name the line."""
     try:
         binary = open(path, "rb")
     except OSError as exc:
@@ -277,7 +420,7 @@ def _trades(path: Path, fmt: str, build):
         line = 1
         try:
             if fmt == "csv":
-                records = _csv_records(text)
+                records = _csv_records(text, accepted)
             elif fmt == "jsonl" or (fmt == "ccxt" and _first_char(text) != "["):
                 records = _jsonl_records(text)
             else:
@@ -309,14 +452,14 @@ def _first_char(text) -> str:
     return start[:1]
 
 
-def _csv_records(text):
+def _csv_records(text, accepted=ACCEPTED):
     reader = csv.reader(text)
     header = next(reader, None)
     if header is None:
         return
     header = [h.strip() for h in header]
     try:
-        _unknown_columns(header)
+        _unknown_columns(header, accepted)
         repeated = sorted({h for h in header if header.count(h) > 1})
         if repeated:
             raise ValidationError(f"{show(repeated[0])}: the column is named twice",

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..backup import prune_backups, restore, verify_backup
 from ..errors import ValidationError
 from ..exchange_io import FORMATS, KINDS, Progress, isatty, export
-from ..imports import IMPORT_FORMATS, import_trades
+from ..imports import IMPORT_FORMATS, IMPORT_KINDS, import_funding, import_trades
 from .common import db_path, open_repo
 
 
@@ -43,16 +43,18 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_restore)
 
     p = sub.add_parser("export", help="stream a table as CSV, JSON or JSON Lines (lossless)",
-                       description="Write trades, orders, positions, snapshots, states or events "
-                                   "in id order. Decimals stay exact text, times ISO-8601 UTC. "
+                       description="Write trades, orders, positions, funding, snapshots, states "
+                                   "or events in id order. A fill leaves whole (voids, kind, "
+                                   "fee_value, futures columns), so export then import moves it. Decimals stay exact text, times ISO-8601 UTC. "
                                    "All time unless --days/--since/--until.")
     p.add_argument("kind", choices=list(KINDS), help="what to export")
     p.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
     p.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
-    p.add_argument("--symbol", help="only this symbol (trades, orders, positions, events)")
-    p.add_argument("--account", help="only this account (trades, orders, positions, snapshots)")
-    p.add_argument("--strategy", help="only this strategy (trades, orders)")
-    p.add_argument("--exchange", help="only this exchange (trades, orders)")
+    p.add_argument("--symbol", help="only this symbol (trades, orders, positions, funding, events)")
+    p.add_argument("--account",
+                   help="only this account (trades, orders, positions, funding, snapshots)")
+    p.add_argument("--strategy", help="only this strategy (trades, orders, positions)")
+    p.add_argument("--exchange", help="only this exchange (trades, orders, positions, funding)")
     p.add_argument("--bot", help="only this bot (states)")
     p.add_argument("--event-type", help="only this event type (events)")
     span = p.add_mutually_exclusive_group()
@@ -62,12 +64,16 @@ def register(sub) -> None:
     p.add_argument("--until", metavar="TIME", help="before this ISO-8601 time")
     p.set_defaults(handler=cmd_export)
 
-    p = sub.add_parser("import", help="import fills from a file, all or nothing",
-                       description="Check every row first (the first bad one is named by its "
-                                   "line), then save all in one transaction. Rows whose "
-                                   "(exchange, external_id) is already stored are skipped and "
-                                   "counted.")
-    p.add_argument("kind", choices=["trades"], help="what to import (trades)")
+    p = sub.add_parser("import", help="import fills or funding payments from a file, all or "
+                                      "nothing",
+                       description="Read and save every row in one pass inside one transaction "
+                                   "(the first bad row is named by its line and nothing is "
+                                   "imported). Rows whose (exchange, external_id) is already "
+                                   "stored are skipped and counted. A fill exported voided comes "
+                                   "back voided.")
+    p.add_argument("kind", choices=list(IMPORT_KINDS),
+                   help="trades (fills) or funding (funding payments, as `export funding` "
+                        "writes them)")
     p.add_argument("file", metavar="FILE", help="the file ('-' reads stdin)")
     p.add_argument("--format", choices=IMPORT_FORMATS,
                    help="csv, json, jsonl, or ccxt (a JSON array or lines of ccxt trades); "
@@ -151,8 +157,14 @@ def cmd_import(args) -> int:
                 shutil.copyfileobj(sys.stdin.buffer, f)
             source = spooled
         with open_repo(args, must_exist=False) as repo:  # import into a new file creates it
-            result = import_trades(repo, source, fmt=args.format, exchange=args.exchange,
-                                   ignore_order_ids=args.ignore_order_ids)
+            if args.kind == "funding":
+                if args.ignore_order_ids:
+                    raise ValidationError("--ignore-order-ids: funding payments have no order "
+                                          "ids", field="ignore_order_ids")
+                result = import_funding(repo, source, fmt=args.format, exchange=args.exchange)
+            else:
+                result = import_trades(repo, source, fmt=args.format, exchange=args.exchange,
+                                       ignore_order_ids=args.ignore_order_ids)
     finally:
         if spooled:
             os.unlink(spooled)
