@@ -31,6 +31,11 @@ def build_store(repo) -> dict:
     """A record with every kind of row the store keeps for fills; returns ids worth
     naming. Numbers are chosen so the results below can be worked by hand."""
     ids = {}
+    # An inverse perpetual of 100 USD a contract; a linear one registered as perpetual.
+    repo.instruments.upsert("BTC/USD:BTC", kind="perpetual", contract_size=100,
+                            exchange="bybit", metadata={"tier": 1})
+    repo.instruments.upsert("BTC/USDT:USDT", kind="perpetual", tick_size="0.5")
+    repo.instruments.upsert("SOL/USDT", name="Solana")
     # Venue binance, BTC/USDT: one round trip, fees in the quote currency.
     repo.save_trades([
         TradeData("BTC/USDT", "BUY", 1, 100, at(0), fees="0.1", fee_currency="USDT",
@@ -60,6 +65,7 @@ def build_store(repo) -> dict:
                   exchange="binance"),
         TradeData("XRP/USDT", "BUY", 100, "0.5", at(80), fees="0.1", fee_currency="XRP",
                   exchange="binance", account="alt")])
+    repo.instruments.deactivate("SOL/USDT")  # no longer traded; its fill stays
     # A linear perpetual with leverage and margin, funding, then liquidated.
     perp = "BTC/USDT:USDT"
     repo.save_trade(TradeData(perp, "BUY", 2, 1000, at(100), fees=1, exchange="bybit",
@@ -72,7 +78,7 @@ def build_store(repo) -> dict:
     repo.save_trade(TradeData(perp, "SELL", 2, 905, at(230), fees=1, commission="0.5",
                               commission_currency="USDT", exchange="bybit", external_id="p2",
                               liquidation=True, strategy="perp"))
-    # An inverse contract (settles in BTC), still open after a partial exit.
+    # The inverse contract (settles in BTC), still open after a partial exit.
     inverse = "BTC/USD:BTC"
     repo.save_trades([
         TradeData(inverse, "BUY", 100, 20000, at(300), exchange="bybit", external_id="i1"),
@@ -114,7 +120,14 @@ def statistics(repo) -> dict:
             for account in ("default", "alt", None)}
 
 
+def instruments(repo) -> list:
+    drop = {"id", "created_at", "updated_at"}
+    return [{k: v for k, v in dataclasses.asdict(i).items() if k not in drop}
+            for i in repo.instruments.list(include_inactive=True)]
+
+
 def assert_same_record(a, b) -> None:
+    assert instruments(a) == instruments(b)
     assert fill_fields(a) == fill_fields(b)
     assert positions(a) == positions(b)
     assert funding(a) == funding(b)
@@ -148,10 +161,10 @@ def test_the_built_record_worked_by_hand(tmp_path):
         assert perp.realized_pnl == Decimal("-192.8")
         assert (perp.closed_by, perp.leverage, perp.margin, perp.margin_mode) == \
             ("liquidation", 10, 200, "isolated")
-        # inverse: 50 x (1/20000 - 1/25000) = 50 x 0.00001 = 0.0005 BTC
+        # inverse: 50 contracts x 100 USD x (1/20000 - 1/25000) = 5000 x 0.00001 = 0.05 BTC
         inverse = open_[("default", "bybit", "BTC/USD:BTC")]
-        assert (inverse.realized_pnl, inverse.currency, inverse.inverse) == \
-            (Decimal("0.0005"), "BTC", True)
+        assert (inverse.realized_pnl, inverse.currency, inverse.inverse,
+                inverse.contract_size) == (Decimal("0.05"), "BTC", True, 100)
         assert repo.check() == []
 
 
@@ -161,7 +174,7 @@ def test_cli_export_then_import_into_a_new_file_moves_the_whole_record(tmp_path,
     with TradeRepo(source) as repo:
         ids = build_store(repo)
     files = {}
-    for kind in ("trades", "funding", "positions"):
+    for kind in ("trades", "funding", "instruments", "positions"):
         files[kind] = tmp_path / f"{kind}.{fmt}"
         done = run_tradestore("--db", str(source), "export", kind, "--format", fmt,
                               "--out", str(files[kind]))
@@ -171,6 +184,11 @@ def test_cli_export_then_import_into_a_new_file_moves_the_whole_record(tmp_path,
     assert done.returncode == 0, done.stderr
     assert "read 14, inserted 14, duplicate 0" in done.stdout
     done = run_tradestore("--db", str(target), "import", "funding", str(files["funding"]))
+    assert done.returncode == 0, done.stderr
+    assert "read 3, inserted 3, duplicate 0" in done.stdout
+    # last: a deactivated instrument refuses new fills; terms that arrive after the
+    # fills rebuild their positions
+    done = run_tradestore("--db", str(target), "import", "instruments", str(files["instruments"]))
     assert done.returncode == 0, done.stderr
     assert "read 3, inserted 3, duplicate 0" in done.stdout
     with TradeRepo(source) as a, TradeRepo(target) as b:

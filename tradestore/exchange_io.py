@@ -64,6 +64,10 @@ POSITION_EXPORT_COLUMNS = (
     "exited_quantity", "exit_value", "avg_exit_price", "round_trip_entry_price", "funding",
     "commission", "trading_pnl", "closed_by", "contract_size", "inverse", "leverage", "margin",
     "margin_mode", "liquidation_price")
+INSTRUMENT_EXPORT_COLUMNS = (
+    "id", "symbol", "name", "asset_class", "exchange", "tick_size", "lot_size", "currency",
+    "metadata", "created_at", "updated_at", "base_currency", "quote_currency", "kind",
+    "contract_size", "inverse", "settle_currency", "expiry", "is_active")
 FUNDING_EXPORT_COLUMNS = ("id", "timestamp", "account", "exchange", "symbol", "amount", "currency",
                           "external_id", "position_id", "metadata", "created_at")
 KINDS = {
@@ -80,6 +84,9 @@ KINDS = {
                             frozenset({"unvalued_fees"})),
     "funding": ExportKind("funding_payments", FUNDING_EXPORT_COLUMNS, "timestamp",
                           frozenset({"symbol", "account", "exchange"}), frozenset({"metadata"})),
+    # contract terms value the fills: a store that receives them needs them too
+    "instruments": ExportKind("instruments", INSTRUMENT_EXPORT_COLUMNS, "created_at",
+                              frozenset({"symbol", "exchange"}), frozenset({"metadata"})),
     "snapshots": ExportKind("portfolio_snapshots", (
         "id", "account", "timestamp", "total_value", "cash", "positions", "balances",
         "created_at", "updated_at"), "timestamp", frozenset({"account"}),
@@ -177,7 +184,8 @@ def _kind(name: str) -> ExportKind:
 
 
 def export(repo, kind: str, out=None, *, fmt="csv", progress=None, **filters) -> int:
-    """Write ``kind`` (trades, orders, positions, funding, snapshots, states, events) to ``out``
+    """Write ``kind`` (trades, orders, positions, funding, instruments, snapshots, states,
+    events) to ``out``
     (a text file object, a path written atomically, or stdout); returns the row count.
 
     Filters: ``days``/``since``/``until`` on the kind's time column, and ``symbol``,

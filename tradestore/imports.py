@@ -29,13 +29,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from .codec import show, to_id, to_path, to_text, to_utc, ts_in
-from .errors import DatabaseError, StoreError, ValidationError
+from .errors import DatabaseError, NotFoundError, StoreError, ValidationError
 from .exchange_io import Progress
 from .ledger import replay_key
 from .trades import FIELD_NAMES, VOID_TRADE, TradeData
 
 IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
-IMPORT_KINDS = ("trades", "funding")
+IMPORT_KINDS = ("trades", "funding", "instruments")
 # Columns an export writes that an import reads but does not store as given.
 IGNORED_COLUMNS = frozenset({"id", "created_at", "position_id", "opened_position_id"})
 REQUIRED = ("symbol", "side", "quantity", "price", "timestamp")
@@ -49,6 +49,12 @@ FUNDING_FIELDS = frozenset({"symbol", "amount", "timestamp", "exchange", "accoun
                             "external_id", "currency", "metadata"})
 FUNDING_REQUIRED = ("symbol", "amount", "timestamp")
 FUNDING_ACCEPTED = FUNDING_FIELDS | IGNORED_COLUMNS
+# Instruments: the arguments of repo.instruments.upsert, plus is_active and row times.
+INSTRUMENT_FIELDS = frozenset({"symbol", "name", "asset_class", "exchange", "tick_size",
+                               "lot_size", "currency", "metadata", "base_currency",
+                               "quote_currency", "kind", "contract_size", "inverse",
+                               "settle_currency", "expiry"})
+INSTRUMENT_ACCEPTED = INSTRUMENT_FIELDS | IGNORED_COLUMNS | {"updated_at", "is_active"}
 CHUNK = 5_000
 MAX_JSON_ELEMENT = 16 * 1024 * 1024
 ROW_PREFIX = re.compile(r"^row (\d+): ")
@@ -109,6 +115,18 @@ def import_funding(repo, source, *, fmt=None, exchange=None,
 
 
 FORMATS_OF_FUNDING = ("csv", "json", "jsonl")
+
+
+def import_instruments(repo, source, *, fmt=None, progress: bool | None = None) -> ImportResult:
+    """Import instruments (the rows of ``export instruments``) from ``source``; all or
+    nothing. Each row is upserted (a stored symbol takes the file's values) and keeps
+    its is_active; when symbols with stored fills change, positions are rebuilt from the
+    fills in the same transaction, so their contract terms value them. ``inserted``
+    counts symbols that were not stored."""
+    path, fmt = _prepare(source, fmt, None, progress, FORMATS_OF_FUNDING)
+    clean = fmt == "csv"
+    return _import(repo, path, fmt, lambda record: instrument_from_record(record, _clean=clean),
+                   lambda chunk: _save_instruments(repo, chunk), INSTRUMENT_ACCEPTED, progress)
 
 
 def _prepare(source, fmt, exchange, progress, formats) -> tuple[Path, str]:
@@ -223,6 +241,42 @@ def _restore_voids(repo, voids) -> None:
                 repo.trades.order_hook(conn, [], voided=order_id)
 
 
+def _save_instruments(repo, chunk) -> int:
+    """Upsert each instrument of (line, (fields, active)); rebuild positions when a
+    symbol with fills changed. Returns how many symbols were new."""
+    new, changed = 0, False
+    for line, (values, active) in chunk:
+        try:
+            try:
+                before = repo.instruments.get(values["symbol"])
+            except NotFoundError:
+                before = None
+            after = repo.instruments.upsert(**values)
+            if after.active != active:
+                after = (repo.instruments.activate if active else
+                         repo.instruments.deactivate)(after.symbol)
+        except ValidationError as exc:
+            raise ValidationError(f"line {line}: {exc}; nothing was imported", field=exc.field,
+                                  value=exc.value) from None
+        new += before is None
+        if _terms(before) != _terms(after) and repo.db.query_one(FILL_OF_SYMBOL,
+                                                                 (after.symbol,)):
+            changed = True
+    if changed:
+        repo.rebuild()
+    return new
+
+
+FILL_OF_SYMBOL = "SELECT 1 FROM trades WHERE symbol = ? LIMIT 1"
+TERMS = ("currency", "base_currency", "quote_currency", "kind", "contract_size", "inverse",
+         "settle_currency")
+
+
+def _terms(instrument) -> tuple | None:
+    """What values an instrument's fills (tradestore.fees.currencies_of)."""
+    return None if instrument is None else tuple(getattr(instrument, t) for t in TERMS)
+
+
 def _save_funding(repo, chunk) -> int:
     """Record each payment of (line, fields) inside the import's transaction; returns
     how many were new (a stored or repeated (exchange, external_id) is not)."""
@@ -314,6 +368,20 @@ def funding_from_record(record, *, exchange=None, _clean=False) -> dict:
         values["exchange"] = exchange
     _require(values, FUNDING_REQUIRED)
     return values
+
+
+def instrument_from_record(record, *, _clean=False) -> tuple[dict, bool]:
+    """(keyword arguments of ``repo.instruments.upsert``, is_active) from one exported
+    instruments row; ``id`` and row times are the store's own, so ignored."""
+    values = _clean_record(record, INSTRUMENT_ACCEPTED, _clean, "instrument")
+    values.pop("updated_at", None)
+    active = values.pop("is_active", None)
+    active = True if active is None else to_bool(active, "is_active")
+    if "inverse" in values:
+        values["inverse"] = to_bool(values["inverse"], "inverse")
+    _decode_metadata(values)
+    _require(values, ("symbol",))
+    return values, active
 
 
 def _clean_record(record, accepted, clean, what) -> dict:
@@ -464,7 +532,7 @@ def _csv_records(text, accepted=ACCEPTED):
         if repeated:
             raise ValidationError(f"{show(repeated[0])}: the column is named twice",
                                   field=repeated[0])
-        if "timestamp" not in header:
+        if "timestamp" in accepted and "timestamp" not in header:
             raise ValidationError("timestamp: the header has no timestamp column (an import "
                                   "never stamps fills with the time of the import)",
                                   field="timestamp")

@@ -11,7 +11,8 @@ from pathlib import Path
 from ..backup import prune_backups, restore, verify_backup
 from ..errors import ValidationError
 from ..exchange_io import FORMATS, KINDS, Progress, isatty, export
-from ..imports import IMPORT_FORMATS, IMPORT_KINDS, import_funding, import_trades
+from ..imports import (IMPORT_FORMATS, IMPORT_KINDS, import_funding, import_instruments,
+                       import_trades)
 from .common import db_path, open_repo
 
 
@@ -43,18 +44,20 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_restore)
 
     p = sub.add_parser("export", help="stream a table as CSV, JSON or JSON Lines (lossless)",
-                       description="Write trades, orders, positions, funding, snapshots, states "
-                                   "or events in id order. A fill leaves whole (voids, kind, "
+                       description="Write trades, orders, positions, funding, instruments, "
+                                   "snapshots, states or events in id order. A fill leaves whole (voids, kind, "
                                    "fee_value, futures columns), so export then import moves it. Decimals stay exact text, times ISO-8601 UTC. "
                                    "All time unless --days/--since/--until.")
     p.add_argument("kind", choices=list(KINDS), help="what to export")
     p.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
     p.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
-    p.add_argument("--symbol", help="only this symbol (trades, orders, positions, funding, events)")
+    p.add_argument("--symbol", help="only this symbol (trades, orders, positions, funding, "
+                                    "instruments, events)")
     p.add_argument("--account",
                    help="only this account (trades, orders, positions, funding, snapshots)")
     p.add_argument("--strategy", help="only this strategy (trades, orders, positions)")
-    p.add_argument("--exchange", help="only this exchange (trades, orders, positions, funding)")
+    p.add_argument("--exchange",
+                   help="only this exchange (trades, orders, positions, funding, instruments)")
     p.add_argument("--bot", help="only this bot (states)")
     p.add_argument("--event-type", help="only this event type (events)")
     span = p.add_mutually_exclusive_group()
@@ -72,8 +75,9 @@ def register(sub) -> None:
                                    "stored are skipped and counted. A fill exported voided comes "
                                    "back voided.")
     p.add_argument("kind", choices=list(IMPORT_KINDS),
-                   help="trades (fills) or funding (funding payments, as `export funding` "
-                        "writes them)")
+                   help="trades (fills), funding (funding payments) or instruments (their "
+                        "contract terms), as `export` writes them; to move a whole record "
+                        "import trades, then funding, then instruments")
     p.add_argument("file", metavar="FILE", help="the file ('-' reads stdin)")
     p.add_argument("--format", choices=IMPORT_FORMATS,
                    help="csv, json, jsonl, or ccxt (a JSON array or lines of ccxt trades); "
@@ -157,11 +161,16 @@ def cmd_import(args) -> int:
                 shutil.copyfileobj(sys.stdin.buffer, f)
             source = spooled
         with open_repo(args, must_exist=False) as repo:  # import into a new file creates it
+            if args.kind != "trades" and args.ignore_order_ids:
+                raise ValidationError(f"--ignore-order-ids: {args.kind} have no order ids",
+                                      field="ignore_order_ids")
             if args.kind == "funding":
-                if args.ignore_order_ids:
-                    raise ValidationError("--ignore-order-ids: funding payments have no order "
-                                          "ids", field="ignore_order_ids")
                 result = import_funding(repo, source, fmt=args.format, exchange=args.exchange)
+            elif args.kind == "instruments":
+                if args.exchange is not None:
+                    raise ValidationError("--exchange: instruments name their own exchange",
+                                          field="exchange", value=args.exchange)
+                result = import_instruments(repo, source, fmt=args.format)
             else:
                 result = import_trades(repo, source, fmt=args.format, exchange=args.exchange,
                                        ignore_order_ids=args.ignore_order_ids)
