@@ -48,7 +48,8 @@ def register(sub) -> None:
                                    "snapshots, states or events in id order. A fill leaves whole (voids, kind, "
                                    "fee_value, futures columns), so export then import moves it. Decimals stay exact text, times ISO-8601 UTC. "
                                    "All time unless --days/--since/--until.")
-    p.add_argument("kind", choices=list(KINDS), help="what to export")
+    p.add_argument("kind", choices=list(KINDS), metavar="KIND",
+                   help=f"what to export: {', '.join(KINDS)}")
     p.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
     p.add_argument("--out", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     p.add_argument("--symbol", help="only this symbol (trades, orders, positions, funding, "
@@ -67,8 +68,8 @@ def register(sub) -> None:
     p.add_argument("--until", metavar="TIME", help="before this ISO-8601 time")
     p.set_defaults(handler=cmd_export)
 
-    p = sub.add_parser("import", help="import fills or funding payments from a file, all or "
-                                      "nothing",
+    p = sub.add_parser("import", help="import fills, funding payments or instruments from a "
+                                      "file, all or nothing",
                        description="Read and save every row in one pass inside one transaction "
                                    "(the first bad row is named by its line and nothing is "
                                    "imported). Rows whose (exchange, external_id) is already "
