@@ -107,10 +107,10 @@ def benches(ctx):
     def floor_import():
         with open(source, newline="") as f:
             reader = csv.reader(f)
-            next(reader)
+            header = next(reader)  # the export's columns, every stored one of a fill
             target.execute("BEGIN IMMEDIATE")
-            target.executemany(f"INSERT INTO trades ({RAW_COLUMNS}) VALUES "
-                               f"({', '.join('?' * 17)})",
+            target.executemany(f"INSERT INTO trades ({', '.join(header)}) VALUES "
+                               f"({', '.join('?' * len(header))})",
                                ([c or None for c in row] for row in reader))
             target.execute("COMMIT")
     floor = timed(floor_import)[0]
