@@ -10,14 +10,13 @@ from datetime import datetime, timedelta, timezone
 
 from . import Result, timed
 from ..backup import backup
-from ..exchange_io import export
+from ..exchange_io import TRADE_EXPORT_COLUMNS, export
 from ..files import fsync_dir, fsync_file
 from ..imports import import_trades
 from ..repo import TradeRepo
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
-RAW_COLUMNS = ("id, timestamp, account, symbol, side, quantity, price, fees, fee_currency, "
-               "exchange, external_id, order_id, strategy, pnl, pnl_given, metadata, created_at")
+RAW_COLUMNS = ", ".join(TRADE_EXPORT_COLUMNS)  # the floor writes what ours writes
 
 
 # the bench's own insert (the library's may gain columns): every other column defaults
