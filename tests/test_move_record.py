@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore.exchange_io import export
-from tradestore.imports import import_funding, import_trades
+from tradestore.imports import import_funding, import_instruments, import_trades
 
 from conftest import run_tradestore
 
@@ -258,10 +258,34 @@ def test_a_voided_row_keeps_its_void_and_needs_a_reason(tmp_path):
         assert len(repo.get_trade_history(days=None, include_void=True)) == 2  # unchanged
 
 
+def test_instruments_imported_after_the_fills_rebuild_their_positions(tmp_path):
+    """Contract terms that arrive after the fills value them: the inverse round trip is
+    worked again with 100 USD a contract."""
+    with TradeRepo(tmp_path / "n.db") as repo:
+        repo.save_trades([
+            TradeData("BTC/USD:BTC", "BUY", 100, 20000, at(0), exchange="x"),
+            TradeData("BTC/USD:BTC", "SELL", 100, 25000, at(1), exchange="x")])
+        # 100 x 1 USD x (1/20000 - 1/25000) = 100 x 0.00001 = 0.001 BTC
+        assert repo.get_closed_positions()[0].realized_pnl == Decimal("0.001")
+        path = tmp_path / "i.csv"
+        path.write_text("symbol,kind,contract_size,inverse,is_active\n"
+                        "BTC/USD:BTC,perpetual,100,1,1\nETH/USD:ETH,perpetual,10,1,0\n")
+        result = import_instruments(repo, path)
+        assert (result.read, result.inserted) == (2, 2)
+        # 100 x 100 USD x 0.00001 = 0.1 BTC
+        assert repo.get_closed_positions()[0].realized_pnl == Decimal("0.1")
+        assert repo.instruments.get("ETH/USD:ETH").active is False
+        assert repo.check() == []
+        path.write_text("symbol,inverse\nBTC/USD:BTC,maybe\n")
+        with pytest.raises(ValidationError, match="line 2: inverse: 'maybe' is not a boolean"):
+            import_instruments(repo, path)
+        assert repo.instruments.get("BTC/USD:BTC").contract_size == 100
+
+
 def test_funding_import_errors_name_the_line_and_change_nothing(tmp_path):
     path = tmp_path / "f.jsonl"
-    path.write_text('{"symbol": "X/USDT:USDT", "amount": "1", "timestamp": "2025-01-01T00:00:00Z"}\n'
-                    '{"symbol": "X/USDT:USDT", "amount": "NaN", "timestamp": "2025-01-01T00:00:00Z"}\n')
+    row = '{"symbol": "X/USDT:USDT", "amount": "%s", "timestamp": "2025-01-01T00:00:00Z"}\n'
+    path.write_text(row % "1" + row % "NaN")
     with TradeRepo(tmp_path / "n.db") as repo:
         with pytest.raises(ValidationError, match="line 2: amount"):
             import_funding(repo, path)

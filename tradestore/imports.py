@@ -68,7 +68,7 @@ class ImportResult:
 
     Attributes:
       read: rows read from the file.
-      inserted: fills stored.
+      inserted: rows stored (fills, funding payments; for instruments: new symbols).
       duplicate: rows skipped because their (exchange, external_id) was already
         stored or appeared earlier in the file.
     """
@@ -107,14 +107,14 @@ def import_funding(repo, source, *, fmt=None, exchange=None,
     ``fmt``: csv, json or jsonl (default: from the extension). ``exchange``: of rows
     that name none.
     """
-    path, fmt = _prepare(source, fmt, exchange, progress, FORMATS_OF_FUNDING)
+    path, fmt = _prepare(source, fmt, exchange, progress, PLAIN_FORMATS)
     clean = fmt == "csv"
     return _import(repo, path, fmt,
                    lambda record: funding_from_record(record, exchange=exchange, _clean=clean),
                    lambda chunk: _save_funding(repo, chunk), FUNDING_ACCEPTED, progress)
 
 
-FORMATS_OF_FUNDING = ("csv", "json", "jsonl")
+PLAIN_FORMATS = ("csv", "json", "jsonl")  # funding and instruments: no ccxt dialect
 
 
 def import_instruments(repo, source, *, fmt=None, progress: bool | None = None) -> ImportResult:
@@ -123,7 +123,7 @@ def import_instruments(repo, source, *, fmt=None, progress: bool | None = None) 
     its is_active; when symbols with stored fills change, positions are rebuilt from the
     fills in the same transaction, so their contract terms value them. ``inserted``
     counts symbols that were not stored."""
-    path, fmt = _prepare(source, fmt, None, progress, FORMATS_OF_FUNDING)
+    path, fmt = _prepare(source, fmt, None, progress, PLAIN_FORMATS)
     clean = fmt == "csv"
     return _import(repo, path, fmt, lambda record: instrument_from_record(record, _clean=clean),
                    lambda chunk: _save_instruments(repo, chunk), INSTRUMENT_ACCEPTED, progress)

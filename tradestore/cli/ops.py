@@ -45,9 +45,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="stream a table as CSV, JSON or JSON Lines (lossless)",
                        description="Write trades, orders, positions, funding, instruments, "
-                                   "snapshots, states or events in id order. A fill leaves whole (voids, kind, "
-                                   "fee_value, futures columns), so export then import moves it. Decimals stay exact text, times ISO-8601 UTC. "
-                                   "All time unless --days/--since/--until.")
+                                   "snapshots, states or events in id order. A fill leaves "
+                                   "whole (voids, kind, fee_value, futures columns), so export "
+                                   "then import moves it. Decimals stay exact text, times "
+                                   "ISO-8601 UTC. All time unless --days/--since/--until.")
     p.add_argument("kind", choices=list(KINDS), metavar="KIND",
                    help=f"what to export: {', '.join(KINDS)}")
     p.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
