@@ -324,13 +324,17 @@ def random_fills(draw):
             margin_mode=draw(st.sampled_from([None, "cross"])),
             metadata=draw(st.sampled_from([None, {"k": "v,\r\n\""}]))))
     voids = draw(st.lists(st.integers(0, n - 1), unique=True, max_size=3))
-    return fills, voids
+    funding = draw(st.lists(st.tuples(
+        st.sampled_from(["BTC/USDT:USDT", "BTC/USD:BTC"]), st.sampled_from(["", "a", "b"]),
+        st.sampled_from(["-0.25", "0.1", "-3"]), st.integers(0, 500), st.booleans()),
+        max_size=4))
+    return fills, voids, funding
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_fills(), st.sampled_from(FORMATS))
 def test_round_trip_of_random_fills_keeps_the_whole_record(tmp_path_factory, case, fmt):
-    fills, voids = case
+    fills, voids, payments = case
     folder = tmp_path_factory.mktemp("rt")
     with TradeRepo(":memory:") as a, TradeRepo(folder / "b.db") as b:
         ids = []
@@ -342,7 +346,9 @@ def test_round_trip_of_random_fills_keeps_the_whole_record(tmp_path_factory, cas
         for index in voids:
             if index < len(ids):
                 a.void_trade(ids[index], f"void {index}")
-        a.record_funding("BTC/USDT:USDT", "-0.25", at(250), exchange="a", external_id="f")
+        for i, (symbol, exchange, amount, minute, with_id) in enumerate(payments):
+            a.record_funding(symbol, amount, at(minute), exchange=exchange,
+                             external_id=f"f{i}" if with_id else None)
         for kind in ("trades", "funding"):
             export(a, kind, folder / f"{kind}.{fmt}", fmt=fmt)
         import_trades(b, folder / f"trades.{fmt}")
