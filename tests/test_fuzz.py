@@ -33,16 +33,7 @@ NAN, INF = float("nan"), float("inf")
 
 # (Class.method, exception type name) found by this fuzz in files other helpers own;
 # the owner removes an entry when the method raises our error instead.
-KNOWN_ESCAPES: set[tuple[str, str]] = {
-    # --- record helper (trades.py, orders.py, positions.py, ccxt.py) ---
-    # save(None) / save_many(None) / a mapping missing fields -> TypeError
-    ("TradeRepo.save_trades", "TypeError"), ("TradeStore.save_many", "TypeError"),
-    ("TradeStore.save", "TypeError"), ("TradeRepo.save_ccxt_trades", "TypeError"),
-    # history/iterate: a limit/offset of the wrong type -> TypeError,
-    # Decimal('sNaN') -> InvalidOperation
-    ("TradeStore.iterate", "TypeError"), ("TradeStore.iterate", "InvalidOperation"),
-    ("TradeStore.history", "TypeError"), ("TradeStore.history", "InvalidOperation"),
-}
+KNOWN_ESCAPES: set[tuple[str, str]] = set()
 
 # Not input-handling calls: they end the object, hand out a context manager, open
 # another store from a path, or are hooks the store calls itself (so are methods

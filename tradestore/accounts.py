@@ -288,7 +288,8 @@ class Accounts:
         account then; fills are not time-sliced)."""
         if at is None:
             book = self.balances(name)
-            code = self.get(name).base_currency if currency is None else currency
+            code = (self.get(name).base_currency if currency is None
+                    else check_currency(currency, "currency"))
             return book.get(code, Decimal(0))
         params = {"name": to_text(name, "name"), "at": ts_in(optional_utc(at, "at"))}
         row = self.db.query_one(BALANCE, params)

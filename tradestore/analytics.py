@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, localcontext
 
 from .accounts import FLOWS, signed_flow
-from .codec import to_decimal, to_text, to_utc, ts_in, utc_now, window
+from .codec import show, to_decimal, to_text, to_utc, ts_in, utc_now, window
 from .db import Database
 from .errors import ValidationError
 from .roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, Tally, chunks, single, tally
@@ -447,8 +447,8 @@ class Analytics:
                  **filters) -> list[GroupPerformance]:
         """Per ``strategy``, ``symbol``, ``exchange`` or ``currency`` performance over
         closed round trips, one row per (group, currency), ordered by name."""
-        if key not in GROUP_COLUMN:
-            raise ValidationError(f"key: {key!r} must be one of {', '.join(GROUP_COLUMN)}",
+        if not isinstance(key, str) or key not in GROUP_COLUMN:
+            raise ValidationError(f"key: {show(key)} must be one of {', '.join(GROUP_COLUMN)}",
                                   field="key", value=key)
         start, end = _window(days, since, until)
         with self.db.reading() as conn:

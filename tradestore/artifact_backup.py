@@ -42,7 +42,7 @@ from pathlib import Path
 from .backup import utc_stamp
 from .codec import show, to_path
 from .errors import ArtifactIntegrityError, ConflictError, StoreError, ValidationError
-from .files import fsync_dir, fsync_file
+from .files import fsync_dir, fsync_file, path_error
 
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"
@@ -155,7 +155,10 @@ def backup(manager, dest, *, keep=None) -> Path:
         raise ValidationError(f"keep: {show(keep)} must be a whole number >= 1", field="keep",
                               value=keep)
     dest = to_path(dest, "dest").absolute()
-    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise path_error(dest, exc, "dest") from None
     if not dest.is_dir():
         raise ValidationError(f"dest: {str(dest)!r} is not a folder", field="dest",
                               value=str(dest))

@@ -20,8 +20,8 @@ import sqlite3
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
-from .codec import (UTC, dec_in, optional_utc, show, to_decimal, to_limit, to_text, to_utc,
-                    ts_in)
+from .codec import (UTC, dec_in, optional_utc, show, to_decimal, to_items, to_limit, to_text,
+                    to_utc, ts_in)
 from .db import Database
 from .errors import ValidationError
 
@@ -267,14 +267,7 @@ def _row(bar) -> tuple:
 
 
 def _iterable(bars):
-    """An iterator over ``bars``; a single bar, a number or text is refused by name."""
-    if isinstance(bars, (OHLCVBar, str, bytes, dict)):
-        bars = None
-    try:
-        return iter(bars)
-    except TypeError:
-        raise ValidationError(f"bars: {show(bars)} is not a list (or iterable) of OHLCVBar "
-                              "or dicts of its fields", field="bars", value=bars) from None
+    return to_items(bars, "bars", "OHLCVBar or dicts of its fields", (OHLCVBar,))
 
 
 def _as_bar(item) -> OHLCVBar:

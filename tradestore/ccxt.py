@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
 
-from .codec import UTC, dec_in, to_decimal, to_text, to_utc
+from .codec import UTC, dec_in, show, to_decimal, to_items, to_text, to_utc
 from .errors import ValidationError
 from .fees import parse_symbol
 from .money import exact, tidy
@@ -46,7 +46,11 @@ FIND_ORDER = "SELECT id FROM orders WHERE exchange = ? AND external_id = ?"
 def trade_from_ccxt(d: Mapping, *, exchange: str, fee_prices: Mapping | None = None) -> TradeData:
     """One ccxt unified trade -> TradeData (validated; errors name the ccxt field)."""
     if not isinstance(d, Mapping):
-        raise ValidationError(f"{d!r} is not a ccxt trade (a dict)", value=d)
+        raise ValidationError(f"{show(d)} is not a ccxt trade (a dict)", value=d)
+    if fee_prices is not None and not isinstance(fee_prices, Mapping):
+        raise ValidationError(f"fee_prices: {show(fee_prices)} must be a mapping "
+                              "{currency: price in the quote currency} or None",
+                              field="fee_prices", value=fee_prices)
     exchange = to_text(exchange, "exchange")
     symbol = to_text(d.get("symbol"), "symbol")
     price = to_decimal(d.get("price"), "price", positive=True)
@@ -204,7 +208,7 @@ def save_ccxt_trades(repo, trades, *, exchange: str,
     """Map and save ccxt trades in one transaction (duplicates by id skipped); returns
     the fills' ids in the order given."""
     items = []
-    for index, d in enumerate(trades):
+    for index, d in enumerate(to_items(trades, "trades", "ccxt trade dicts")):
         try:
             items.append(trade_from_ccxt(d, exchange=exchange, fee_prices=fee_prices))
         except ValidationError as exc:

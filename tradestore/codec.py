@@ -254,16 +254,29 @@ def optional_id(value, field: str) -> int | None:
     return None if value is None else to_id(value, field)
 
 
-def to_limit(limit, field: str = "limit") -> int:
-    """A row limit: an integer (int or numpy integer) from 1 to 2**63-1."""
+def to_items(values, field: str, what: str, singles: tuple = ()):
+    """An iterator over a batch; a number, text, a mapping or one of ``singles`` (a
+    single record where a list of them is wanted) is refused by name."""
+    if isinstance(values, (str, bytes, dict, *singles)) or values is None:
+        values = None
+    try:
+        return iter(values)
+    except TypeError:
+        raise ValidationError(f"{field}: {_show(values)} is not a list (or iterable) of {what}",
+                              field=field, value=values) from None
+
+
+def to_limit(limit, field: str = "limit", *, lowest: int = 1) -> int:
+    """A row limit: an integer (int or numpy integer) from ``lowest`` (1; 0 for an
+    offset) to 2**63-1."""
     number = None
     if not isinstance(limit, bool) and isinstance(limit, numbers.Integral):
         try:
             number = operator.index(limit)
         except (TypeError, ValueError):
             number = None
-    if number is None or not 1 <= number <= MAX_LIMIT:
-        raise ValidationError(f"{field}: {_show(limit)} must be a whole number from 1 to "
+    if number is None or not lowest <= number <= MAX_LIMIT:
+        raise ValidationError(f"{field}: {_show(limit)} must be a whole number from {lowest} to "
                               f"{MAX_LIMIT}", field=field, value=limit)
     return number
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Iterable, Iterator, Mapping
 
 from .codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal, optional_text,
-                    show, to_choice, to_decimal, to_text, to_utc, ts_in, ts_out, utc_now,
-                    window)
+                    show, to_choice, to_decimal, to_items, to_limit, to_text, to_utc, ts_in, ts_out,
+                    utc_now, window)
 from .db import Database
 from .errors import ConflictError, ValidationError
 from .fees import currencies_of, fee_effect
@@ -216,6 +216,11 @@ def as_trade(value, where: str = "") -> TradeData:
                 raise ValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
                                       f"allowed: {', '.join(sorted(FIELD_NAMES))}",
                                       field=sorted(map(str, unknown))[0], value=value)
+            missing = sorted({"symbol", "side", "quantity", "price"} - set(value))
+            if missing:
+                raise ValidationError(f"missing field(s) {', '.join(missing)}: a fill needs "
+                                      "symbol, side, quantity and price", field=missing[0],
+                                      value=value)
             return TradeData(**value)
         raise ValidationError(f"{value!r} is not a TradeData or a mapping", value=value)
     except ValidationError as exc:
@@ -249,7 +254,8 @@ class TradeStore:
         applied incrementally (one read of its open position); otherwise the key is
         replayed from the round trip in effect before its earliest new fill.
         """
-        items = [as_trade(t, "" if _single else f"row {i}") for i, t in enumerate(trades)]
+        rows = to_items(trades, "trades", "TradeData or mappings", (Mapping, TradeData))
+        items = [as_trade(t, "" if _single else f"row {i}") for i, t in enumerate(rows)]
         if not items:
             return []
         with self.db.transaction() as conn:
@@ -414,7 +420,7 @@ class TradeStore:
                                    newest_first, include_void=include_void, side=side,
                                    order_by=order_by)
         sql += " LIMIT ? OFFSET ?"
-        params += [-1 if limit is None else limit, offset]
+        params += [-1 if limit is None else to_limit(limit), to_limit(offset, "offset", lowest=0)]
         return [TradeData.from_row(r) for r in self.db.query(sql, params)]
 
     def iterate(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
@@ -432,7 +438,8 @@ class TradeStore:
                                      newest_first, include_void=include_void, side=side)
         after, _ = self._select(symbol, days, since, until, strategy, account, exchange,
                                 newest_first, keyset=True, include_void=include_void, side=side)
-        remaining, last, skip = limit, None, offset
+        remaining = None if limit is None else to_limit(limit)
+        last, skip = None, to_limit(offset, "offset", lowest=0)
         while remaining is None or remaining > 0:
             size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining + skip)
             if last is None:
