@@ -236,15 +236,22 @@ def to_days(days, field: str = "days") -> float:
     return number
 
 
+def _integer(value, lowest: int) -> int | None:
+    """``value`` as an int when it is an integer (int or numpy integer, never a bool)
+    from ``lowest`` to 2**63-1, as SQLite stores it; else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return None
+    try:
+        number = operator.index(value)
+    except (TypeError, ValueError):
+        return None
+    return number if lowest <= number <= MAX_LIMIT else None
+
+
 def to_id(value, field: str) -> int:
     """A row id: an integer (int or numpy integer) from 0 to 2**63-1, as SQLite stores it."""
-    number = None
-    if not isinstance(value, bool) and isinstance(value, numbers.Integral):
-        try:
-            number = operator.index(value)
-        except (TypeError, ValueError):
-            number = None
-    if number is None or not 0 <= number <= MAX_LIMIT:
+    number = _integer(value, 0)
+    if number is None:
         raise ValidationError(f"{field}: {_show(value)} must be an integer id from 0 to "
                               f"{MAX_LIMIT}", field=field, value=value)
     return number
@@ -269,13 +276,8 @@ def to_items(values, field: str, what: str, singles: tuple = ()):
 def to_limit(limit, field: str = "limit", *, lowest: int = 1) -> int:
     """A row limit: an integer (int or numpy integer) from ``lowest`` (1; 0 for an
     offset) to 2**63-1."""
-    number = None
-    if not isinstance(limit, bool) and isinstance(limit, numbers.Integral):
-        try:
-            number = operator.index(limit)
-        except (TypeError, ValueError):
-            number = None
-    if number is None or not lowest <= number <= MAX_LIMIT:
+    number = _integer(limit, lowest)
+    if number is None:
         raise ValidationError(f"{field}: {_show(limit)} must be a whole number from {lowest} to "
                               f"{MAX_LIMIT}", field=field, value=limit)
     return number
