@@ -42,8 +42,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tradestore import TradeRepo  # noqa: E402
-from tradestore.codec import ts_in, ts_out  # noqa: E402
-from tradestore.positions import apply_fill  # noqa: E402
+from tradestore._core.codec import ts_in, ts_out  # noqa: E402
+from tradestore.record.positions import apply_fill  # noqa: E402
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 EXCHANGE = "sim"

@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradestore import PerformanceMetrics, TradeRepo, TradeStatistics, ValidationError
-from tradestore.accounts import FLOWS as FLOWS_SQL
-from tradestore.analytics import POINTS_SQL, START_POINT_SQL
-from tradestore.roundtrips import ROUND_TRIPS_SQL
+from tradestore.analytics.metrics import POINTS_SQL, START_POINT_SQL
+from tradestore.books.accounts import FLOWS as FLOWS_SQL
+from tradestore.record.roundtrips import ROUND_TRIPS_SQL
 
 UTC = timezone.utc
 

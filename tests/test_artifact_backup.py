@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tradestore import TradeRepo
-from tradestore.artifact_backup import list_artifact_backups, verify_backup
-from tradestore.artifacts import ArtifactManager
+from tradestore.artifacts.backup import list_artifact_backups, verify_backup
+from tradestore.artifacts.catalog import ArtifactManager
 from tradestore.errors import ArtifactIntegrityError, ConflictError, ValidationError
 
 from conftest import run_tradestore

@@ -23,8 +23,8 @@ from hypothesis import given, settings, strategies as st
 
 from tradestore import (ArtifactInfo, ArtifactIntegrityError, ArtifactManager, ConflictError,
                         NotFoundError, TradeRepo, ValidationError)
-from tradestore.artifacts import (BEST_RUN, METRIC_HISTORY, SELECT_NAME, SELECT_RELPATH,
-                                  SELECT_SLOT, version_key)
+from tradestore.artifacts.catalog import (BEST_RUN, METRIC_HISTORY, SELECT_NAME, SELECT_RELPATH,
+                                          SELECT_SLOT, version_key)
 
 ROOT = Path(__file__).resolve().parent.parent
 

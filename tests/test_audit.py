@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from tradestore import TradeRepo
-from tradestore.audit import MASK, changes, mask
+from tradestore._core.audit import MASK, changes, mask
 from tradestore.errors import ConflictError, StoreError
 
 from conftest import run_tradestore

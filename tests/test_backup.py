@@ -17,7 +17,8 @@ import pytest
 
 from tradestore import (DatabaseBusyError, DatabaseError, SchemaError, StoreError, TradeData,
                         TradeRepo)
-from tradestore.backup import list_backups, prune_backups, restore, verify_backup
+from tradestore.ops.backup import list_backups, prune_backups
+from tradestore.tools.restore import restore, verify_backup
 
 WRITER = textwrap.dedent("""
     import os, sys

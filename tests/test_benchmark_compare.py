@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradestore import TradeRepo, ValidationError
-from tradestore.candles import OHLCVBar
-from tradestore.comparison import figures, timeframe_order
+from tradestore.market.candles import OHLCVBar
+from tradestore.market.comparison import figures, timeframe_order
 
 try:
     import numpy
@@ -260,7 +260,7 @@ def test_benchmark_curve_at_each_days_close(memory_repo):
     curve = memory_repo.analytics.benchmark_curve("BTC/USDT", since=at(3), until=at(5))
     assert [t for t, _ in curve] == [at(2, 12), at(3, 12), at(4, 12)]
     assert [round(v, 9) for _, v in curve] == [110, 104.5, 109.725]
-    from tradestore.comparison import scaled_curve
+    from tradestore.market.comparison import scaled_curve
     assert scaled_curve("2026-01-02T12:00:00.000000Z", D(110), date(2026, 1, 3), D(52),
                         [D("49.4"), None, D("52")]) == [
         (at(2, 12), 110.0), (at(4), 110 * 49.4 / 52), (at(6), 110.0)]
@@ -395,7 +395,7 @@ def test_report_json_has_the_comparison_and_the_scaled_curve(cli, bench_db):
 
 
 def test_html_draws_the_benchmark_beside_the_equity(bench_db):
-    from tradestore.html_report import render_html
+    from tradestore.analytics.html import render_html
     with TradeRepo(bench_db, readonly=True) as repo:
         page = render_html(repo, benchmark="BTC/USDT")
         plain = render_html(repo)
@@ -421,7 +421,7 @@ def test_cli_unknown_benchmark_is_one_line(bench_db):
 def test_sparklines_share_one_scale():
     """Equity 1..2 beside a benchmark 0..3: on a shared scale the equity line stays off
     the lowest and the highest level, which the benchmark reaches."""
-    from tradestore.charts import BLOCKS, equity_lines
+    from tradestore.analytics.charts import BLOCKS, equity_lines
     days = [date(2026, 1, 1), date(2026, 1, 2)]
     lines = equity_lines(list(zip(days, [1, 2])), width=10,
                          benchmark=list(zip(days, [0, 3])), name="IDX")

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 
 from tradestore import TradeData, TradeRepo
-from tradestore.html_report import headline, write_html
+from tradestore.analytics.html import headline, write_html
 
 HOSTILE = "<script>alert(1)</script>"
 WIDTH, HEIGHT = 1200, 1600
@@ -145,7 +145,7 @@ def test_png_decoder_undoes_every_filter():
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
     """The demo bot's store plus one round trip of a hostile strategy, rendered to HTML."""
-    from tradestore.demo import build_demo
+    from tradestore.tools.demo import build_demo
     folder = tmp_path_factory.mktemp("browser")
     path = build_demo(folder / "demo.db", days=60, seed=7)
     with TradeRepo(path) as repo:

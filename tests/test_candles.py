@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tradestore import OHLCVBar, TradeRepo, ValidationError
-from tradestore.candles import SELECT_GAPS, SELECT_LATEST, SELECT_RANGE, TIMEFRAMES, align
+from tradestore.market.candles import SELECT_GAPS, SELECT_LATEST, SELECT_RANGE, TIMEFRAMES, align
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
@@ -198,7 +198,7 @@ def test_gap_query_reads_the_primary_key_only(repo):
 
 
 def test_symbols_seeks_the_primary_key_instead_of_scanning(repo):
-    from tradestore.candles import NEXT_SERIES, NEXT_SYMBOL
+    from tradestore.market.candles import NEXT_SERIES, NEXT_SYMBOL
     for sql, params in ((NEXT_SYMBOL, ("", "")), (NEXT_SERIES, ("", ""))):
         plan = _plan(repo, sql, params)
         assert plan == [plan[0]] and "USING PRIMARY KEY" in plan[0], plan
@@ -206,7 +206,7 @@ def test_symbols_seeks_the_primary_key_instead_of_scanning(repo):
 
 
 def test_gap_query_for_sqlite_before_3_38_gives_the_same_gaps(repo):
-    from tradestore.candles import _FIRST, _GAPS
+    from tradestore.market.candles import _FIRST, _GAPS
     old = _GAPS.format(epoch="CAST(strftime('%s', timestamp) AS INTEGER)",
                        first=f"CAST(strftime('%s', {_FIRST}) AS INTEGER)")
     repo.candles.insert_many([bar(k) for k in (0, 1, 4, 9)])
@@ -372,10 +372,10 @@ def test_csv_import_is_all_or_nothing_and_names_the_bad_line(cli, db_path, tmp_p
 
 def test_csv_import_shows_progress_only_on_a_terminal(cli, db_path, tmp_path, monkeypatch):
     import sys
-    import tradestore.candles
+    import tradestore.market.candles
     path = tmp_path / "bars.csv"
     path.write_text(CSV_TEXT)
-    monkeypatch.setattr(tradestore.candles, "PROGRESS_EVERY", 2)
+    monkeypatch.setattr(tradestore.market.candles, "PROGRESS_EVERY", 2)
     quiet = cli("--db", db_path, "candles", "import", path, "--symbol", "A", "--timeframe", "1m")
     assert quiet.code == 0 and quiet.err == ""
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tradestore import TradeData, ValidationError
-from tradestore.ccxt import trade_from_ccxt
 
 
 def ccxt_trade(**overrides):
@@ -50,18 +49,18 @@ def test_basic_mapping_takes_floats_through_their_shortest_repr():
 
 
 def test_string_numbers_and_datetime_without_timestamp():
-    t = trade_from_ccxt(ccxt_trade(price="4052.10", amount="0.020", timestamp=None,
+    t = TradeData.from_ccxt(ccxt_trade(price="4052.10", amount="0.020", timestamp=None,
                                    fee={"cost": "0.0810", "currency": "USDT"}, fees=[]),
                         exchange="kraken")
     assert str(t.price) == "4052.10" and str(t.quantity) == "0.020"  # digits kept
     assert t.timestamp == datetime(2017, 8, 17, 9, 42, 26, 216000, tzinfo=timezone.utc)
     assert str(t.fees) == "0.0810"
-    t = trade_from_ccxt(ccxt_trade(timestamp="1502962946216"), exchange="x")
+    t = TradeData.from_ccxt(ccxt_trade(timestamp="1502962946216"), exchange="x")
     assert t.timestamp.microsecond == 216000
 
 
 def test_fractional_millisecond_timestamps_keep_microseconds():
-    t = trade_from_ccxt(ccxt_trade(timestamp=1502962946216.5), exchange="x")
+    t = TradeData.from_ccxt(ccxt_trade(timestamp=1502962946216.5), exchange="x")
     assert t.timestamp.microsecond == 216500
 
 
@@ -75,7 +74,7 @@ def test_missing_or_empty_fee_is_zero(fee_fields):
     trade = ccxt_trade(**fee_fields)
     if "fees" not in fee_fields:
         trade["fees"] = []
-    t = trade_from_ccxt(trade, exchange="x")
+    t = TradeData.from_ccxt(trade, exchange="x")
     assert t.fees == 0
     assert "unvalued_fees" not in t.metadata
 
@@ -83,7 +82,7 @@ def test_missing_or_empty_fee_is_zero(fee_fields):
 def test_no_fee_keys_at_all():
     trade = ccxt_trade()
     del trade["fee"], trade["fees"]
-    t = trade_from_ccxt(trade, exchange="x")
+    t = TradeData.from_ccxt(trade, exchange="x")
     assert (t.fees, t.fee_currency) == (0, None)
     assert "fees" not in t.metadata
 
@@ -91,7 +90,7 @@ def test_no_fee_keys_at_all():
 def test_multi_fee_sums_per_currency_and_values_base_at_the_fill_price():
     fees = [{"cost": "0.05", "currency": "USDT"}, {"cost": "0.03", "currency": "USDT"},
             {"cost": "0.0001", "currency": "BTC"}, {"cost": "0.002", "currency": "BNB"}]
-    t = trade_from_ccxt(ccxt_trade(price="40000", fees=fees), exchange="x")
+    t = TradeData.from_ccxt(ccxt_trade(price="40000", fees=fees), exchange="x")
     # 0.05 + 0.03 USDT + 0.0001 BTC x 40000 = 4.08 USDT; BNB cannot be valued
     assert t.fees == Decimal("4.08") and t.fee_currency == "USDT"
     assert t.metadata["unvalued_fees"] == {"BNB": "0.002"}
@@ -99,7 +98,7 @@ def test_multi_fee_sums_per_currency_and_values_base_at_the_fill_price():
 
 
 def test_fees_list_wins_over_fee():
-    t = trade_from_ccxt(ccxt_trade(fee={"cost": 9, "currency": "USDT"},
+    t = TradeData.from_ccxt(ccxt_trade(fee={"cost": 9, "currency": "USDT"},
                                    fees=[{"cost": 1, "currency": "USDT"}]), exchange="x")
     assert t.fees == 1
 
@@ -107,9 +106,9 @@ def test_fees_list_wins_over_fee():
 def test_other_currency_fee_left_out_unless_priced(repo):
     # issue 15.5: the fee stays in its currency; fee_prices gives its quote value
     trade = ccxt_trade(fees=[{"cost": "0.00075", "currency": "BNB"}])
-    t = trade_from_ccxt(trade, exchange="x")
+    t = TradeData.from_ccxt(trade, exchange="x")
     assert (t.fees, t.fee_currency, t.fee_value) == (Decimal("0.00075"), "BNB", None)
-    priced = trade_from_ccxt(trade, exchange="x", fee_prices={"BNB": "600"})
+    priced = TradeData.from_ccxt(trade, exchange="x", fee_prices={"BNB": "600"})
     assert (priced.fees, priced.fee_currency) == (Decimal("0.00075"), "BNB")
     assert priced.fee_value == Decimal("0.45")  # 0.00075 x 600
     repo.save_ccxt_trades([trade], exchange="x")
@@ -121,23 +120,23 @@ def test_other_currency_fee_left_out_unless_priced(repo):
 
 
 def test_symbol_without_quote_stores_a_single_fee_as_given():
-    t = trade_from_ccxt(ccxt_trade(symbol="AAPL", fees=[{"cost": "1.5", "currency": "USD"}]),
+    t = TradeData.from_ccxt(ccxt_trade(symbol="AAPL", fees=[{"cost": "1.5", "currency": "USD"}]),
                         exchange="ibkr")
     assert (t.fees, t.fee_currency) == (Decimal("1.5"), "USD")
-    t = trade_from_ccxt(ccxt_trade(symbol="AAPL", fees=[{"cost": "1.5", "currency": "USD"},
+    t = TradeData.from_ccxt(ccxt_trade(symbol="AAPL", fees=[{"cost": "1.5", "currency": "USD"},
                                                         {"cost": "2", "currency": "EUR"}]),
                         exchange="ibkr")
     assert t.fees == 0 and t.metadata["unvalued_fees"] == {"USD": "1.5", "EUR": "2"}
 
 
 def test_contract_symbol_quote_is_before_the_settle_currency():
-    t = trade_from_ccxt(ccxt_trade(symbol="BTC/USDT:USDT",
+    t = TradeData.from_ccxt(ccxt_trade(symbol="BTC/USDT:USDT",
                                    fees=[{"cost": "0.2", "currency": "USDT"}]), exchange="x")
     assert (t.fees, t.fee_currency) == (Decimal("0.2"), "USDT")
 
 
 def test_rebate_stores_zero_fee_and_keeps_the_rebate():
-    t = trade_from_ccxt(ccxt_trade(fees=[{"cost": "-0.01", "currency": "USDT"}]), exchange="x")
+    t = TradeData.from_ccxt(ccxt_trade(fees=[{"cost": "-0.01", "currency": "USDT"}]), exchange="x")
     assert t.fees == 0 and t.metadata["fee_rebate"] == "0.01"
 
 
@@ -147,22 +146,22 @@ def test_rebate_stores_zero_fee_and_keeps_the_rebate():
 ])
 def test_bad_fields_are_named(field, value):
     with pytest.raises(ValidationError) as info:
-        trade_from_ccxt(ccxt_trade(**{field: value}), exchange="x")
+        TradeData.from_ccxt(ccxt_trade(**{field: value}), exchange="x")
     assert field in str(info.value)
 
 
 def test_missing_time_is_an_error_not_now():
     with pytest.raises(ValidationError, match="timestamp"):
-        trade_from_ccxt(ccxt_trade(timestamp=None, datetime=None), exchange="x")
+        TradeData.from_ccxt(ccxt_trade(timestamp=None, datetime=None), exchange="x")
 
 
 def test_exchange_is_required():
     with pytest.raises(ValidationError, match="exchange"):
-        trade_from_ccxt(ccxt_trade(), exchange="")
+        TradeData.from_ccxt(ccxt_trade(), exchange="")
 
 
 def test_integer_ids_become_text():
-    t = trade_from_ccxt(ccxt_trade(id=987654321, order=42), exchange="x")
+    t = TradeData.from_ccxt(ccxt_trade(id=987654321, order=42), exchange="x")
     assert t.external_id == "987654321" and t.metadata["order_external_id"] == "42"
 
 
@@ -224,7 +223,7 @@ def test_linked_fills_update_the_order_like_record_fill(repo):
 @given(st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1000000"), places=8),
        st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100000"), places=2))
 def test_float_inputs_round_trip_their_repr(amount, price):
-    t = trade_from_ccxt(ccxt_trade(amount=float(amount), price=float(price)), exchange="x")
+    t = TradeData.from_ccxt(ccxt_trade(amount=float(amount), price=float(price)), exchange="x")
     assert t.quantity == Decimal(repr(float(amount)))
     assert t.price == Decimal(repr(float(price)))
 
@@ -232,11 +231,11 @@ def test_float_inputs_round_trip_their_repr(amount, price):
 def test_a_liquidation_trade_is_flagged(memory_repo):
     base = {"symbol": "BTC/USDT:USDT", "side": "sell", "amount": 2, "price": 90,
             "timestamp": 1_767_225_600_000}
-    assert trade_from_ccxt(base, exchange="bybit").liquidation is False
+    assert TradeData.from_ccxt(base, exchange="bybit").liquidation is False
     for flag in (True, "true"):
-        assert trade_from_ccxt(dict(base, liquidation=flag), exchange="bybit").liquidation
+        assert TradeData.from_ccxt(dict(base, liquidation=flag), exchange="bybit").liquidation
     with pytest.raises(ValidationError, match="liquidation: 'maybe'"):
-        trade_from_ccxt(dict(base, liquidation="maybe"), exchange="bybit")
+        TradeData.from_ccxt(dict(base, liquidation="maybe"), exchange="bybit")
     memory_repo.save_ccxt_trades([dict(base, side="buy", id="1", timestamp=1_767_225_000_000),
                                   dict(base, id="2", liquidation=True)], exchange="bybit")
     assert memory_repo.get_closed_positions()[0].closed_by == "liquidation"

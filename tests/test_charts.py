@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradestore.charts import (ASCII_LEVELS, BLOCKS, can_encode, equity_lines, monthly_returns,
-                               monthly_table, resample, sparkline, wants_ascii, yearly_returns)
+from tradestore.analytics.charts import (ASCII_LEVELS, BLOCKS, can_encode, equity_lines,
+                                         monthly_returns, monthly_table, resample, sparkline,
+                                         wants_ascii, yearly_returns)
 
 
 def daily(start: date, values) -> list[tuple[date, Decimal]]:

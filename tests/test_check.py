@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from tradestore import DatabaseError, TradeData, TradeRepo
-from tradestore.backup import restore, verify_backup
-from tradestore.scan import decode_problem, typed_columns
+from tradestore._core.scan import decode_problem, typed_columns
+from tradestore.tools.restore import restore, verify_backup
 
 from conftest import run_tradestore
 
@@ -199,7 +199,7 @@ def test_check_enforces_checks_in_a_read_only_folder(tmp_path):
 
 
 def test_a_table_constraint_and_a_without_rowid_table_are_located(tmp_path):
-    from tradestore.scan import check_expressions
+    from tradestore._core.scan import check_expressions
     sql = ("CREATE TABLE t (a TEXT CHECK (a IN ('x', 'y')), b INTEGER, "
            "CONSTRAINT pos CHECK (b > 0), PRIMARY KEY (a)) WITHOUT ROWID")
     assert check_expressions(sql) == [("a", "a IN ('x', 'y')"), (None, "b > 0")]

@@ -15,7 +15,7 @@ import pytest
 
 from tradestore import TradeData, TradeRepo
 from tradestore.cli.common import clip_number, print_rows, printable
-from tradestore.imports import import_trades
+from tradestore.ops.imports import import_trades
 
 from conftest import run_tradestore
 
@@ -183,7 +183,7 @@ def test_import_into_a_new_file_creates_it_while_reads_refuse(tmp_path, cli):
 from hypothesis import given, strategies as st  # noqa: E402
 
 from tradestore.cli.common import number_min_width  # noqa: E402
-from tradestore.exchange_io import csv_writer  # noqa: E402
+from tradestore.ops.export import csv_writer  # noqa: E402
 
 @given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**20, max_value=10**20),
        st.integers(1, 30))

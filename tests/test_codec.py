@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tradestore import TradeRepo, ValidationError
-from tradestore import codec
-from tradestore.codec import (MAX_PLAIN_LENGTH, MAX_SIGNIFICANT_DIGITS, TIMESTAMP_WIDTH, UTC,
-                              canonical_json, dec_in, dec_out, from_tagged, json_object_in,
-                              plain_length, to_decimal, to_tagged, to_utc, ts_in, ts_out)
+from tradestore._core import codec
+from tradestore._core.codec import (MAX_PLAIN_LENGTH, MAX_SIGNIFICANT_DIGITS, TIMESTAMP_WIDTH, UTC,
+                                    canonical_json, dec_in, dec_out, from_tagged, json_object_in,
+                                    plain_length, to_decimal, to_tagged, to_utc, ts_in, ts_out)
 
 # The money CHECK every schema file uses (see the brief / ARCHITECTURE.md).
 MONEY_TABLE = """

@@ -28,8 +28,8 @@ import pytest
 
 import reliability_worker as worker
 from tradestore import TradeRepo
-from tradestore.codec import ts_in
-from tradestore.states import StateCorruptionWarning
+from tradestore._core.codec import ts_in
+from tradestore.state.states import StateCorruptionWarning
 
 WORKER = Path(worker.__file__)
 ROUNDS = int(os.environ.get("TRADESTORE_CRASH_ROUNDS", "30"))

@@ -16,8 +16,8 @@ from decimal import Context, Decimal
 import pytest
 from hypothesis import given, strategies as st
 
-from tradestore import decimal_sql
-from tradestore.db import Database
+from tradestore._core import decimal_sql
+from tradestore._core.db import Database
 
 EXACT = Context(prec=500)
 

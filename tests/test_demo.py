@@ -16,8 +16,8 @@ import pytest
 import tradestore
 from conftest import run_tradestore
 from tradestore import ConflictError, StoreError, TradeRepo, ValidationError
-from tradestore import demo as demo_module
-from tradestore.demo import build_demo, is_demo_database
+from tradestore.tools import demo as demo_module
+from tradestore.tools.demo import build_demo, is_demo_database
 
 UTC = timezone.utc
 ROOT = str(Path(tradestore.__file__).resolve().parent.parent)

@@ -1,5 +1,5 @@
 """SQL echo (issue 20.2) and the binding layer that turns values SQLite cannot bind
-into our error (issue 14.8): both live on tradestore.db.Connection."""
+into our error (issue 14.8): both live on tradestore._core.db.Connection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tradestore import TradeRepo, ValidationError
-from tradestore.db import MASK, echo_setting
+from tradestore._core.db import MASK, echo_setting
 
 SQL = "tradestore.sql"
 

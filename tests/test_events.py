@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tradestore import EventLogHandler, TradeRepo, ValidationError
-from tradestore.events import RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE, severity_for
+from tradestore._core.events import RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE, severity_for
 
 UTC = dt.timezone.utc
 LEVELS = ["debug", "info", "warning", "error", "critical"]

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tradestore import TradeData, TradeRepo, ValidationError
-from tradestore import exchange_io, imports
-from tradestore.exchange_io import KINDS, Progress, export
-from tradestore.imports import import_trades
+from tradestore.ops import export as exchange_io
+from tradestore.ops import imports
+from tradestore.ops.export import KINDS, Progress, export
+from tradestore.ops.imports import import_trades
 
 from conftest import run_tradestore
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradestore import TradeRepo, ValidationError
-from tradestore.codec import dec_in, to_decimal, to_text, to_utc, ts_in
-from tradestore.fastpath import money_text, name_text, timestamp_text
+from tradestore._core.codec import dec_in, to_decimal, to_text, to_utc, ts_in
+from tradestore._core.fastpath import money_text, name_text, timestamp_text
 
 UTC = dt.timezone.utc
 PLUS_2 = dt.timezone(dt.timedelta(hours=2))

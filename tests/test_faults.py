@@ -20,11 +20,10 @@ import pytest
 
 import reliability_worker as worker
 from conftest import run_tradestore
-import tradestore.migrate as migrate_module
+import tradestore._core.migrate as migrate_module
 from tradestore import TradeRepo
-from tradestore.migrate import load_migrations
-from tradestore.errors import (DatabaseError, DiskFullError, ReadOnlyError, SchemaError,
-                               StoreError)
+from tradestore._core.migrate import load_migrations
+from tradestore.errors import DatabaseError, DiskFullError, ReadOnlyError, SchemaError, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from tradestore import TradeData
 from tradestore.errors import ValidationError
-from tradestore.fees import Currencies, fee_effect, parse_symbol
+from tradestore.record.fees import Currencies, fee_effect, parse_symbol
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -166,7 +166,7 @@ def test_round_trip_pnl_is_its_cash_flow_in_quote_whatever_the_fee_currency(spec
 
 
 def test_csv_import_follows_the_same_rule(repo, tmp_path):
-    from tradestore.imports import import_trades
+    from tradestore.ops.imports import import_trades
     source = tmp_path / "fills.csv"
     source.write_text(
         "timestamp,symbol,side,quantity,price,fees,fee_currency,fee_value,kind\n"

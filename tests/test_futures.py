@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradestore import TradeData, TradeRepo, ValidationError
-from tradestore.money import SHARE_QUANTUM, ROUNDING
+from tradestore._core.money import SHARE_QUANTUM, ROUNDING
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 LIN = "BTC/USDT:USDT"
@@ -322,7 +322,7 @@ def test_commission_and_fees_both_cost(memory_repo):
 # ---------------------------------------------------------------- done when: a simulated bot
 
 def test_simulated_perpetual_bot_reconciles(memory_repo):
-    from tradestore.futures_demo import SIZES, run_futures_bot
+    from tradestore.tools.futures_demo import SIZES, run_futures_bot
     memory_repo.accounts.deposit("default", 1000)
     did = run_futures_bot(memory_repo, days=12, seed=3, end=at(24 * 12), close_all=True)
     assert did["liquidated"] and did["funding_payments"] >= 10

@@ -24,8 +24,7 @@ import numpy as np  # pandas users pass numpy scalars on day one
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tradestore import (ArtifactManager, AsyncTradeRepo, OHLCVBar, StoreError, TradeData,
-                        TradeRepo)
+from tradestore import ArtifactManager, AsyncTradeRepo, OHLCVBar, StoreError, TradeData, TradeRepo
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 1, 2, tzinfo=UTC)

@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 import pytest
 
 from tradestore import TradeData, ValidationError
-from tradestore import report as text_report
-from tradestore.html_report import headline, render_html, write_html
+from tradestore.analytics import report as text_report
+from tradestore.analytics.html import headline, render_html, write_html
 
 UTC = timezone.utc
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -242,7 +242,7 @@ def test_write_html_is_atomic_and_readable(file_repo, tmp_path):
 
 
 def test_chart_query_uses_the_snapshot_index(memory_repo):
-    from tradestore.html_report import CHART_COUNT_SQL, CHART_SQL
+    from tradestore.analytics.html import CHART_COUNT_SQL, CHART_SQL
     params = {"account": "default", "start": "2024", "end": "2025"}
     for sql in (CHART_SQL, CHART_COUNT_SQL):
         plan = " ".join(r[3] for r in memory_repo.db.query("EXPLAIN QUERY PLAN " + sql, params))
@@ -267,7 +267,7 @@ def test_long_history_is_downsampled_with_its_spike(memory_repo):
 def test_heatmap_months_match_the_daily_equity_series(memory_repo):
     """The page reads the daily closes in its one pass over the snapshots; a month with
     no snapshot at all carries the previous value (0.0%), as v_daily_equity does."""
-    from tradestore.charts import monthly_returns, percent
+    from tradestore.analytics.charts import monthly_returns, percent
     for moment, value in [(T0, "100"), (T0 + timedelta(days=20, hours=5), "120"),
                           (T0 + timedelta(days=20, hours=9), "110"),
                           (datetime(2024, 4, 2, tzinfo=UTC), "99"),      # February, March empty
@@ -283,7 +283,7 @@ def test_heatmap_months_match_the_daily_equity_series(memory_repo):
 def test_a_withdrawal_is_no_drawdown_on_the_chart(memory_repo):
     """1000, withdraw 500, 500, then 450: the chart's drawdown is 0 until the fall of
     10 % (450 / 500), as max_drawdown; the equity line shows the values as they were."""
-    from tradestore.html_report import chart_series
+    from tradestore.analytics.html import chart_series
     t = datetime(2024, 1, 1, 12, tzinfo=UTC)
     memory_repo.save_portfolio_snapshot("1000", timestamp=t)
     memory_repo.accounts.withdraw("default", "500", timestamp=t + timedelta(hours=6),

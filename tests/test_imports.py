@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tradestore import DatabaseError, TradeRepo, ValidationError
-from tradestore import imports
-from tradestore.imports import import_trades
+from tradestore.ops import imports
+from tradestore.ops.imports import import_trades
 
 UTC = timezone.utc
 T = "2025-01-03T10:00:00Z"

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradestore import ConflictError, TradeRepo
-from tradestore.report import collect, render_json, render_text
+from tradestore.analytics.report import collect, render_json, render_text
 
 UTC = timezone.utc
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 
 from tradestore import ConflictError, MigrationError, SchemaError, TradeRepo
-from tradestore.db import APPLICATION_ID, Database
-from tradestore.migrate import Migrator, load_migrations, parse_migration, split_statements
+from tradestore._core.db import APPLICATION_ID, Database
+from tradestore._core.migrate import Migrator, load_migrations, parse_migration, split_statements
 
 A = "-- migrate:up\nCREATE TABLE a (x INTEGER NOT NULL) STRICT;\n-- migrate:down\nDROP TABLE a;\n"
 B = ("-- migrate:up\nCREATE TABLE b (y TEXT);\nCREATE INDEX b_y ON b (y);\n"

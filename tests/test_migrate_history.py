@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from tradestore import TradeRepo
-from tradestore.db import Database
+from tradestore._core.db import Database
+from tradestore._core.migrate import Migrator, load_migrations
 from tradestore.errors import ConflictError, MigrationError, SchemaError, ValidationError
-from tradestore.migrate import Migrator, load_migrations
 
 UTC = dt.timezone.utc
 HEAD = len(load_migrations())

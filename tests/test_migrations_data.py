@@ -17,21 +17,21 @@ import pytest
 
 import reliability_worker as worker
 from tradestore import TradeRepo
-from tradestore.accounts import Accounts
-from tradestore.candles import CandleStore, OHLCVBar
-from tradestore.codec import ts_in
-from tradestore.db import Database
-from tradestore.events import EventLog
-from tradestore.instruments import Instruments
-from tradestore.marketdata import IndicatorStore, NewsStore, SignalStore
-from tradestore.migrate import Migrator, load_migrations
-from tradestore.orders import OrderStore
-from tradestore.portfolio import PortfolioStore
-from tradestore.positions import PositionStore
-from tradestore.settings import Settings
-from tradestore.states import BotStateStore
-from tradestore.strategies import Strategies
-from tradestore.trades import TradeStore
+from tradestore._core.codec import ts_in
+from tradestore._core.db import Database
+from tradestore._core.events import EventLog
+from tradestore._core.migrate import Migrator, load_migrations
+from tradestore.books.accounts import Accounts
+from tradestore.books.instruments import Instruments
+from tradestore.books.settings import Settings
+from tradestore.books.strategies import Strategies
+from tradestore.market.candles import CandleStore, OHLCVBar
+from tradestore.market.marketdata import IndicatorStore, NewsStore, SignalStore
+from tradestore.record.orders import OrderStore
+from tradestore.record.positions import PositionStore
+from tradestore.record.trades import TradeStore
+from tradestore.state.portfolio import PortfolioStore
+from tradestore.state.states import BotStateStore
 
 HEAD = len(load_migrations())
 T0 = _dt.datetime(2024, 5, 6, tzinfo=_dt.timezone.utc)
@@ -116,7 +116,7 @@ def fill_trading_before_8(db: Database) -> None:
 
 
 def fill_funding(db: Database) -> None:
-    from tradestore.funding import FundingStore  # schema 11: funding of perpetuals
+    from tradestore.record.funding import FundingStore  # schema 11: funding of perpetuals
     FundingStore(db).record("BTC/USDT:USDT", "-0.25", T0, exchange="binance", external_id="fu1")
 
 

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tradestore import TradeRepo
-from tradestore.codec import ts_out
+from tradestore._core.codec import ts_out
+from tradestore._core.migrate import load_migrations
 from tradestore.errors import ConflictError, MigrationError, ValidationError
-from tradestore.migrate import load_migrations
 
 BASE = _dt.datetime(2024, 3, 1, tzinfo=_dt.timezone.utc)
 WIDE = Context(prec=200, rounding=ROUND_HALF_EVEN)

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tradestore import TradeData, TradeRepo, ValidationError
-from tradestore.exchange_io import export
-from tradestore.imports import import_funding, import_instruments, import_trades
+from tradestore.ops.export import export
+from tradestore.ops.imports import import_funding, import_instruments, import_trades
 
 from conftest import run_tradestore
 

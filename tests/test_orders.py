@@ -119,7 +119,7 @@ def test_lookups_and_errors(repo):
 
 
 def test_order_queries_use_indexes(memory_repo):
-    from tradestore.orders import ORDER_COLUMNS
+    from tradestore.record.orders import ORDER_COLUMNS
     rows = memory_repo.db.query(
         f"EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders WHERE exchange = ? "
         "AND external_id = ?", ("x", "1"))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import tradestore
-from tradestore.migrate import load_migrations
+from tradestore._core.migrate import load_migrations
 
 ROOT = Path(tradestore.__file__).resolve().parent.parent
 CHECKOUT = (ROOT / "setup.cfg").exists()

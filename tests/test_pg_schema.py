@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -191,3 +192,205 @@ def test_same_tables_and_columns_as_sqlite(pg_url, pg_migrations, tmp_path):
         assert pg_tables[table] == columns, table
     # SQLite declares no type for a view's computed columns: views compare by name
     assert pg_views == sqlite_views
+
+
+# --- the head's checks refuse what the SQLite checks refuse ------------------------------
+
+T0 = "2024-01-01T00:00:00.000000Z"
+VALID = {
+    "trades": {"account": "a", "symbol": "BTC/USDT", "side": "BUY", "quantity": "1",
+               "price": "100", "timestamp": T0, "created_at": T0},
+    "candles": {"exchange": "x", "symbol": "BTC/USDT", "timeframe": "5m",
+                "timestamp": "2024-01-01T00:05:00.000000Z", "open": "1", "high": "2",
+                "low": "0.5", "close": "1.5", "volume": "10"},
+    "settings": {"key": "k", "value": "1", "value_type": "int", "created_at": T0,
+                 "updated_at": T0},
+    "artifacts": {"name": "m", "version": "1", "kind": "model", "serializer": "bytes",
+                  "relpath": "m/1.bin", "size": 0, "sha256": "0" * 64, "created_at": T0,
+                  "updated_at": T0},
+    "metrics": {"experiment_id": "e", "metric_name": "loss", "value": 0.5, "timestamp": T0,
+                "created_at": T0},
+}
+CHECK, JSON = "CheckViolation", "InvalidTextRepresentation"
+REFUSED = [
+    ("trades", {"price": "NaN"}, CHECK),
+    ("trades", {"price": "Infinity"}, CHECK),
+    ("trades", {"pnl": "-Infinity"}, CHECK),
+    ("trades", {"price": "-1"}, CHECK),                   # no sign allowed on SQLite
+    ("trades", {"price": "1" * 66}, CHECK),               # 66 characters > 65
+    ("trades", {"timestamp": "infinity"}, CHECK),
+    ("trades", {"pnl_given": 2}, CHECK),
+    ("trades", {"metadata": "{not json"}, JSON),
+    ("trades", {"kind": "GIFT"}, CHECK),
+    ("candles", {"timestamp": "2024-01-01T00:03:00.000000Z"}, CHECK),   # not on 5 minutes
+    ("candles", {"timestamp": "2024-01-01T00:05:00.500000Z", "timeframe": "1m"}, CHECK),
+    ("candles", {"timeframe": "1w", "timestamp": "2024-01-02T00:00:00.000000Z"}, CHECK),
+    ("candles", {"timeframe": "1M", "timestamp": "2024-02-02T00:00:00.000000Z"}, CHECK),
+    ("candles", {"timeframe": "7m"}, CHECK),
+    ("candles", {"high": "1.2"}, CHECK),                  # high below close 1.5
+    ("candles", {"low": "1.01"}, CHECK),                  # low above open 1
+    ("settings", {"value": "1.", "value_type": "decimal"}, CHECK),
+    ("settings", {"value": "1-2", "value_type": "int"}, CHECK),
+    ("settings", {"value": "yes", "value_type": "bool"}, CHECK),
+    ("artifacts", {"relpath": "m/../x"}, CHECK),
+    ("artifacts", {"relpath": "n/1.bin"}, CHECK),
+    ("artifacts", {"name": ".m", "relpath": ".m/1.bin"}, CHECK),
+    ("artifacts", {"sha256": "A" * 64}, CHECK),
+    ("artifacts", {"metadata": "[]"}, CHECK),
+    ("metrics", {"value": float("nan")}, CHECK),
+    ("metrics", {"value": float("inf")}, CHECK),
+]
+ACCEPTED = [
+    ("trades", {"price": "1.10", "quantity": "0.00000812", "pnl": "-0.5"}),
+    ("trades", {"price": "1" * 65}),
+    ("candles", {"timeframe": "1w", "timestamp": "2024-01-01T00:00:00.000000Z"}),  # a Monday
+    ("candles", {"timeframe": "1M", "timestamp": "2024-02-01T00:00:00.000000Z"}),
+    ("candles", {"timeframe": "3d", "timestamp": "1970-01-04T00:00:00.000000Z"}),
+    ("candles", {"open": "-3", "high": "-1", "low": "-4", "close": "-2"}),  # below zero
+    ("settings", {"value": "-.5", "value_type": "decimal"}),
+    ("artifacts", {"name": "m", "relpath": "m/1.bin", "metadata": '{"a": 1}'}),
+]
+
+
+@pytest.fixture(scope="module")
+def head(pg_server, pg_migrations):
+    """A connection to a database at the head; each test rolls its rows back."""
+    url = pg_server.create_database(f"head_{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for migration in pg_migrations:
+            apply(conn, migration.up)
+        yield conn
+
+
+def insert(conn, table: str, row: dict):
+    from psycopg import sql
+    names = list(row)
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(sql.Placeholder() * len(names)))
+    cursor = conn.execute(statement, [row[name] for name in names])
+    return dict(zip([d.name for d in cursor.description], cursor.fetchone()))
+
+
+class _Undo(Exception):
+    pass
+
+
+@pytest.mark.parametrize("table,change,error", REFUSED,
+                         ids=[f"{t}-{'-'.join(c)}-{e}" for t, c, e in REFUSED])
+def test_refused(head, table, change, error):
+    with pytest.raises(getattr(psycopg.errors, error)):
+        with head.transaction():
+            insert(head, table, {**VALID[table], **change})
+
+
+@pytest.mark.parametrize("table,change", ACCEPTED)
+def test_accepted_keeps_the_digits(head, table, change):
+    with pytest.raises(_Undo):
+        with head.transaction():
+            row = insert(head, table, {**VALID[table], **change})
+            for name, value in change.items():
+                if isinstance(row[name], Decimal):
+                    assert str(row[name]) == value  # "1.10" stays "1.10"
+                elif isinstance(row[name], datetime):
+                    assert row[name] == datetime.fromisoformat(value)
+                else:
+                    assert row[name] == value
+            raise _Undo
+
+
+# --- the views answer the same on both engines --------------------------------------------
+
+def _position(account, symbol, side, pnl, fees, opened, closed, **more):
+    return {"account": account, "symbol": symbol, "side": side, "quantity": "0",
+            "entry_value": "0", "entry_fees": "0", "max_quantity": "1", "realized_pnl": pnl,
+            "fees": fees, "trade_count": 2, "opened_at": opened, "closed_at": closed,
+            "created_at": opened, "updated_at": closed or opened, **more}
+
+
+POSITIONS = [
+    _position("a", "BTC/USDT", "LONG", "12.50", "0.10", "2024-01-01T00:00:00.250000Z",
+              "2024-01-01T00:01:30.000001Z", currency="USDT", strategy="trend",
+              exchange="binance", entered_value="100.00", margin="0"),
+    _position("a", "ETH/USDT", "SHORT", "-2.205", "0.05", "2024-01-02T10:00:00.000000Z",
+              "2024-01-02T12:00:00.500000Z", currency="USDT", strategy="trend",
+              exchange="kraken", entered_value="50", margin="10"),
+    _position("a", "BTC/EUR", "LONG", "0.00", "0", "2024-01-03T00:00:00.000000Z",
+              "2024-01-04T00:00:00.000000Z", currency="EUR", exchange="kraken",
+              unvalued_fees='{"BNB":"0.01"}'),
+    _position("b", "XYZ", "LONG", "1.10", "0.00000812", "2024-01-05T00:00:00.000000Z",
+              "2024-01-05T00:00:01.000000Z", strategy="mean",
+              unvalued_fees='{"BNB":"0.02","FTT":"1.5"}'),
+    _position("a", "SOL/USDT", "LONG", "0", "0", "2024-01-06T00:00:00.000000Z", None,
+              currency="USDT"),  # open: in no view
+]
+SNAPSHOTS = [
+    {"account": "a", "timestamp": "2024-01-01T09:00:00.000000Z", "total_value": "100.00"},
+    {"account": "a", "timestamp": "2024-01-01T18:00:00.000000Z", "total_value": "101.50"},
+    {"account": "a", "timestamp": "2024-01-03T12:00:00.000000Z", "total_value": "99.9"},
+    {"account": "b", "timestamp": "2024-01-05T00:00:00.000000Z", "total_value": "5"},
+]
+VIEW_KEYS = {
+    "v_round_trips": "id",
+    "v_trade_stats": "account, currency",
+    "v_strategy_performance": "strategy, currency",
+    "v_symbol_performance": "symbol, currency",
+    "v_exchange_performance": "exchange, currency",
+    "v_unvalued_fees": "account, currency, fee_currency",
+    "v_daily_equity": "account, day",
+}
+
+
+def _same(sqlite_value, pg_value) -> bool:
+    """Equal, and for money the same digits: SQLite's text against PostgreSQL's NUMERIC."""
+    if isinstance(pg_value, Decimal):
+        return isinstance(sqlite_value, (str, int)) and str(sqlite_value) == str(pg_value)
+    if isinstance(pg_value, datetime):
+        return datetime.fromisoformat(sqlite_value) == pg_value
+    return type(sqlite_value) is type(pg_value) and sqlite_value == pg_value
+
+
+def test_views_answer_the_same(head, tmp_path):
+    path = tmp_path / "views.db"
+    with TradeRepo(path):
+        pass
+    lite = sqlite3.connect(path, isolation_level=None)
+    decimal_sql.register(lite)
+    try:
+        with pytest.raises(_Undo):
+            with head.transaction():
+                for table, rows in (("positions", POSITIONS), ("portfolio_snapshots", [
+                        {**s, "created_at": s["timestamp"], "updated_at": s["timestamp"]}
+                        for s in SNAPSHOTS])):
+                    for row in rows:
+                        insert(head, table, row)
+                        lite.execute(f"INSERT INTO {table} ({', '.join(row)}) "
+                                     f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+                for view, key in VIEW_KEYS.items():
+                    query = f"SELECT * FROM {view} ORDER BY {key}"
+                    sqlite_rows = lite.execute(query).fetchall()
+                    pg_cursor = head.execute(query)
+                    pg_rows = pg_cursor.fetchall()
+                    assert len(sqlite_rows) == len(pg_rows) > 0, view
+                    names = [d.name for d in pg_cursor.description]
+                    for lite_row, pg_row in zip(sqlite_rows, pg_rows):
+                        for name, a, b in zip(names, lite_row, pg_row):
+                            assert _same(a, b), (view, name, a, b)
+                # worked by hand: 90 whole seconds, then (1 - 250000) microseconds
+                (held,), = head.execute("SELECT holding_seconds FROM v_round_trips "
+                                        "WHERE symbol = 'BTC/USDT'")
+                assert held == 90 + (1 - 250000) / 1000000.0
+                # the last value of each day; 2024-01-02 has none and carries 101.50
+                assert head.execute("SELECT day, total_value::text FROM v_daily_equity "
+                                    "WHERE account = 'a' ORDER BY day").fetchall() == [
+                    ("2024-01-01", "101.50"), ("2024-01-02", "101.50"), ("2024-01-03", "99.9")]
+                # a: 12.50 + (-2.205) in USDT; 0.00 in EUR is a break-even
+                assert head.execute(
+                    "SELECT currency, total_trades, winning_trades, losing_trades, "
+                    "net_pnl::text, gross_profit::text, gross_loss::text FROM v_trade_stats "
+                    "WHERE account = 'a' ORDER BY currency").fetchall() == [
+                    ("EUR", 1, 0, 0, "0.00", "0", "0"),
+                    ("USDT", 2, 1, 1, "10.295", "12.50", "-2.205")]
+                raise _Undo
+    finally:
+        lite.close()

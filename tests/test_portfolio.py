@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradestore import PortfolioSnapshot, TradeRepo, ValidationError
-from tradestore.portfolio import LATEST, VALUE_HISTORY
+from tradestore.state.portfolio import LATEST, VALUE_HISTORY
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 from tradestore import TradeData, TradeRepo
-from tradestore.db import Database
-from tradestore.migrate import Migrator
+from tradestore._core.db import Database
+from tradestore._core.migrate import Migrator
 
 from conftest import run_tradestore
 

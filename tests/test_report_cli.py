@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tradestore import TradeRepo
-from tradestore.demo import build_demo
+from tradestore.tools.demo import build_demo
 
 UTC = timezone.utc
 NUMBER = r"(n/a|[+-]?[0-9][0-9,]*\.[0-9]+(?:e[+-][0-9]+)?%?)"

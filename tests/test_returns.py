@@ -2,7 +2,7 @@
 money was, and the money-weighted return (issue 15 points 1-2).
 
 Expected numbers are worked by hand in the comments, or computed by the plain-Python
-oracle below, which shares no code with tradestore.returns (exact Fractions, the
+oracle below, which shares no code with tradestore.analytics.returns (exact Fractions, the
 definitions of docs/metrics.md written out the long way).
 """
 

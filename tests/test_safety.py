@@ -12,12 +12,12 @@ import uuid
 import pytest
 
 from tradestore import ConflictError, MigrationError, TradeData, TradeRepo
-from tradestore.backup import backup_store_id, list_backups, prune_backups
-from tradestore.db import Database
-from tradestore.exchange_io import export
-from tradestore.files import atomic_file, refuse_store_target
-from tradestore.html_report import write_html
-from tradestore.migrate import Migrator, load_migrations
+from tradestore._core.db import Database
+from tradestore._core.files import atomic_file, refuse_store_target
+from tradestore._core.migrate import Migrator, load_migrations
+from tradestore.analytics.html import write_html
+from tradestore.ops.backup import backup_store_id, list_backups, prune_backups
+from tradestore.ops.export import export
 
 from conftest import run_tradestore
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tradestore import NotFoundError, TradeRepo, ValidationError
-from tradestore.settings import MASK
+from tradestore.books.settings import MASK
 
 from conftest import run_tradestore
 
@@ -129,7 +129,7 @@ def test_hand_edits_that_the_library_could_not_read_are_refused(repo):
 
 
 def test_lookup_uses_the_key_index(repo):
-    from tradestore.settings import GET_SETTING
+    from tradestore.books.settings import GET_SETTING
     plan = " ".join(r[3] for r in repo.db.query("EXPLAIN QUERY PLAN " + GET_SETTING, ("k",)))
     assert "SEARCH settings USING INDEX" in plan
 

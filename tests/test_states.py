@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from tradestore import (BotState, NotFoundError, ReadOnlyError, StateCorruptionError,
                         StateCorruptionWarning, TradeRepo, ValidationError)
-from tradestore.codec import canonical_json, to_tagged
-from tradestore.db import Database
-from tradestore.migrate import Migrator, load_migrations
-from tradestore.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO, _fast_encode,
-                               decode_payload, encode_state, state_content)
+from tradestore._core.codec import canonical_json, to_tagged
+from tradestore._core.db import Database
+from tradestore._core.migrate import Migrator, load_migrations
+from tradestore.state.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO,
+                                     _fast_encode, decode_payload, encode_state, state_content)
 
 UTC = dt.timezone.utc
 

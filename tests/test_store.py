@@ -17,7 +17,7 @@ import pytest
 import tradestore
 from tradestore import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
                         SchemaError, StoreError, TradeRepo, ValidationError)
-from tradestore.db import MIN_SQLITE_VERSION, check_sqlite_version
+from tradestore._core.db import MIN_SQLITE_VERSION, check_sqlite_version
 
 META = "INSERT INTO store_meta (key, value, updated_at) VALUES (?, ?, '2024-01-01T00:00:00.000000Z')"
 

@@ -229,7 +229,7 @@ def test_performance_is_exact_and_matches_the_trips(rows):
 
 
 def test_performance_reads_the_indexes(repo):
-    from tradestore.strategies import FILL_COUNT, FILL_COUNTS
+    from tradestore.books.strategies import FILL_COUNT, FILL_COUNTS
     for sql in (FILL_COUNT, FILL_COUNTS):
         plan = " | ".join(r[3] for r in repo.db.query(
             "EXPLAIN QUERY PLAN " + sql, {"name": "s", "since": "0", "until": "9"}))

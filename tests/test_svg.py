@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradestore import svg
+from tradestore.analytics import svg
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 HOSTILE = '<script>alert("x")</script> & \'co\''

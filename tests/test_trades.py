@@ -118,7 +118,7 @@ def test_history_filters_and_order(repo):
 
 
 def test_iter_trades_matches_history_across_pages(repo, monkeypatch):
-    import tradestore.trades as trades_module
+    import tradestore.record.trades as trades_module
     monkeypatch.setattr(trades_module, "PAGE_SIZE", 7)
     repo.save_trades([t(timestamp=NOW - timedelta(seconds=i % 5)) for i in range(50)])
     for kwargs in ({}, {"newest_first": True}, {"limit": 9, "offset": 4},
@@ -166,7 +166,7 @@ def test_history_queries_use_an_index(memory_repo, kwargs, index):
 
 
 def test_external_id_lookup_uses_the_unique_index(memory_repo):
-    from tradestore.trades import SELECT_BY_EXTERNAL_ID
+    from tradestore.record.trades import SELECT_BY_EXTERNAL_ID
     assert "trades_by_external_id" in plan(memory_repo, SELECT_BY_EXTERNAL_ID, ("x", "1"))
 
 

@@ -1,27 +1,28 @@
 """tradestore: a trading bot's whole record in one SQLite file, exact to the last digit."""
 
-from .accounts import Account, CashMovement
-from .artifacts import ArtifactInfo, ArtifactManager
-from .aio import AsyncTradeRepo
-from .backup import BackupInfo, RestoreResult
-from .candles import OHLCVBar
-from .errors import (ArtifactIntegrityError, ConflictError, DatabaseBusyError, DatabaseError,
-                     DiskFullError, MigrationError, NotFoundError, ReadOnlyError, SchemaError,
-                     StateCorruptionError, StoreError, ValidationError)
-from .analytics import GroupPerformance, PerformanceMetrics, TradeStatistics
-from .orders import Order, StatusChange
-from .portfolio import PortfolioSnapshot
-from .positions import Position
-from .funding import FundingPayment
-from .events import Event, EventLogHandler
-from .instruments import Instrument
-from .marketdata import IndicatorPoint, NewsSentiment, TradingSignal
-from .repo import TradeRepo
-from .settings import Setting
-from .states import BotState, StateCorruptionWarning, StateVersion
-from .strategies import Strategy, StrategyConfig, StrategyPerformance
-from .trades import TradeData
-from .imports import ImportResult
+from tradestore._core.events import Event, EventLogHandler
+from tradestore.aio import AsyncTradeRepo
+from tradestore.analytics.metrics import GroupPerformance, PerformanceMetrics, TradeStatistics
+from tradestore.artifacts.catalog import ArtifactInfo, ArtifactManager
+from tradestore.books.accounts import Account, CashMovement
+from tradestore.books.instruments import Instrument
+from tradestore.books.settings import Setting
+from tradestore.books.strategies import Strategy, StrategyConfig, StrategyPerformance
+from tradestore.errors import (ArtifactIntegrityError, ConflictError, DatabaseBusyError,
+                               DatabaseError, DiskFullError, MigrationError, NotFoundError,
+                               ReadOnlyError, SchemaError, StateCorruptionError, StoreError,
+                               ValidationError)
+from tradestore.market.candles import OHLCVBar
+from tradestore.market.marketdata import IndicatorPoint, NewsSentiment, TradingSignal
+from tradestore.ops.backup import BackupInfo, RestoreResult
+from tradestore.ops.imports import ImportResult
+from tradestore.record.funding import FundingPayment
+from tradestore.record.orders import Order, StatusChange
+from tradestore.record.positions import Position
+from tradestore.record.trades import TradeData
+from tradestore.repo import TradeRepo
+from tradestore.state.portfolio import PortfolioSnapshot
+from tradestore.state.states import BotState, StateCorruptionWarning, StateVersion
 
 __version__ = "0.1.0"
 

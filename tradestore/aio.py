@@ -18,9 +18,9 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
-from .codec import show, to_path
-from .errors import StoreError, ValidationError
-from .repo import TradeRepo
+from tradestore._core.codec import show, to_path
+from tradestore.errors import StoreError, ValidationError
+from tradestore.repo import TradeRepo
 
 PAGE = 500
 # Not coroutines: grouping needs the worker (use ``run``), close/inspect are ours.

@@ -7,25 +7,31 @@ import functools
 import os
 from pathlib import Path
 
-from .accounts import Accounts
-from .analytics import Analytics
-from .candles import CandleStore
-from .db import Database, echo_setting
-from .events import EventLog
-from .funding import FundingStore
-from .instruments import Instruments, require_active
-from .marketdata import IndicatorStore, NewsStore, SignalStore
-from .settings import Settings
-from .strategies import Strategies
-from .codec import to_path
-from .errors import ConflictError, DatabaseError, SchemaError, StoreError
-from .migrate import EXTRA, Migrator, add_store_id, load_extra_migrations, read_store_id
-from .orders import OrderStore
-from .scan import checked_connection, damaged_store_error, stored_problems
-from .portfolio import PortfolioStore
-from .positions import PositionStore
-from .states import BotStateStore
-from .trades import TradeStore
+from tradestore._core.codec import to_path, ts_in, utc_now
+from tradestore._core.db import APPLICATION_ID, Database, echo_setting
+from tradestore._core.events import EventLog
+from tradestore._core.files import SQLITE_MAGIC
+from tradestore._core.migrate import (EXTRA, Migrator, add_store_id, load_extra_migrations,
+                                      read_store_id)
+from tradestore._core.scan import checked_connection, damaged_store_error, stored_problems
+from tradestore.analytics.metrics import Analytics
+from tradestore.books.accounts import Accounts
+from tradestore.books.balance import cash_balances, mark_to_market, portfolio_value, single_value
+from tradestore.books.instruments import Instruments, require_active
+from tradestore.books.settings import Settings
+from tradestore.books.strategies import Strategies
+from tradestore.errors import ConflictError, DatabaseError, SchemaError, StoreError
+from tradestore.market.candles import CandleStore
+from tradestore.market.marketdata import IndicatorStore, NewsStore, SignalStore
+from tradestore.ops.backup import BackupInfo, backup, backup_before_downgrade
+from tradestore.ops.ccxt_fills import save_ccxt_trades
+from tradestore.record.funding import FundingStore
+from tradestore.record.ledger import derived_problems, FILLED_IN_11, rebuild
+from tradestore.record.orders import OrderStore
+from tradestore.record.positions import PositionStore
+from tradestore.record.trades import round_trip_fills, TradeStore
+from tradestore.state.portfolio import PortfolioStore
+from tradestore.state.states import BotStateStore
 
 REKEY_VERSION = 8  # schema/0008_record_keys.sql: positions per (account, exchange, symbol)
 FUTURES_VERSION = 11  # schema/0011_futures.sql: round trips in full, funding (issue 17)
@@ -54,7 +60,7 @@ class TradeRepo:
             raise DatabaseError(f"{path}: no such database file (migrate=False never creates one)")
         # a bad folder of extra migrations is refused before the file is touched
         extra = None if extra_migrations is None else load_extra_migrations(extra_migrations)
-        # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore.db.echo_setting)
+        # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore._core.db.echo_setting)
         self.db = Database(path, readonly=readonly, durability=durability,
                            busy_timeout=busy_timeout, echo=echo_setting(echo))
         try:
@@ -144,7 +150,6 @@ class TradeRepo:
                 self.events.log("rebuild", f"positions could not be replayed under the schema "
                                 f"{REKEY_VERSION} key: {exc}", severity="error")
                 return
-            from .ledger import FILLED_IN_11
             changes = [c for c in changes if not any(f in c for f in FILLED_IN_11)]
             if changes:  # schema 11's new figures are filled in, not news
                 self.events.log("rebuild", f"positions replayed under the schema {REKEY_VERSION} "
@@ -154,6 +159,39 @@ class TradeRepo:
     def inspect(cls, path, **options) -> "TradeRepo":
         """Open read-only without requiring the newest schema (status, check)."""
         return cls(path, readonly=True, _allow_behind=True, **options)
+
+    @classmethod
+    def verify_backup(cls, path) -> BackupInfo:
+        """Check a backup file: a SQLite file of ours (application_id), a schema version
+        this tradestore knows, integrity_check, foreign keys and every bot state's
+        checksum. Returns what it found or raises a StoreError saying what is wrong."""
+        path = Path(path)
+        if not path.is_file():
+            raise DatabaseError(f"{path}: no such backup file")
+        with open(path, "rb") as f:
+            header = f.read(100)
+        if not header.startswith(SQLITE_MAGIC):
+            raise DatabaseError(f"{path}: not a SQLite database file")
+        wal = Path(f"{path}-wal")
+        if header[18:20] == b"\x02\x02" and wal.exists() and wal.stat().st_size > 0:
+            raise DatabaseError(f"{path}: not a complete backup: part of it is still in {wal.name} "
+                                "(take backups with 'tradestore backup')")
+        try:
+            repo = cls.inspect(path)
+        except StoreError as exc:
+            raise type(exc)(f"backup {exc}") from None
+        with repo:
+            app_id = repo.db.scalar("PRAGMA application_id")
+            version = repo.current_version
+            if app_id != APPLICATION_ID or version < 1:
+                raise SchemaError(f"{path}: not a tradestore database (application_id {app_id:#x}, "
+                                  f"schema version {version})")
+            problems = repo.check()
+            if problems:
+                more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+                raise DatabaseError(f"{path}: the backup is damaged: {'; '.join(problems[:3])}{more}")
+            return BackupInfo(path, path.stat().st_size, version, repo.migrator.head,
+                              repo.table_counts())
 
     def _attach_repositories(self) -> None:
         """One attribute per aggregate; each shares this store's Database."""
@@ -210,8 +248,8 @@ class TradeRepo:
                     f"{lost}; nothing was changed (pass force=True / --force to back up "
                     "first and go anyway)")
             if losses and self.db.path != ":memory:":
-                from .backup import backup_before_downgrade
-                self.last_backup = backup_before_downgrade(self, before, target)
+                self.last_backup = self.verify_backup(
+                    backup_before_downgrade(self, before, target)).path
         applied = self.migrator.migrate(target)
         self._record_migration(before, applied)
         self._rebuild_after_rekey(before)
@@ -231,8 +269,8 @@ class TradeRepo:
                 f"{self.db.path}: going down to extra version {target} would drop {lost}; "
                 "nothing was changed (pass force=True / --force to back up first)")
         if losses and self.db.path != ":memory:":
-            from .backup import backup_before_downgrade
-            self.last_backup = backup_before_downgrade(self, before, target)
+            self.last_backup = self.verify_backup(
+                backup_before_downgrade(self, before, target)).path
         applied = migrator.migrate(target)
         self._record_extra((before, applied))
         return applied
@@ -300,7 +338,7 @@ class TradeRepo:
 
     def check(self) -> list[str]:
         """Every problem, one line each: integrity_check with CHECK constraints enforced
-        (tradestore.scan), stored values that do not decode, foreign keys, and the
+        (tradestore._core.scan), stored values that do not decode, foreign keys, and the
         stores' own checks (``_checks``)."""
         try:
             with checked_connection(self.db) as conn:
@@ -366,7 +404,6 @@ class TradeRepo:
     def derived_problems(self) -> list[str]:
         """Positions, fill pnl and order fill totals replayed from the fills, compared
         with what is stored (issue 14.2); one line per disagreement."""
-        from .ledger import derived_problems
         if self.current_version < FUTURES_VERSION:
             return []  # a store behind schema 11 is replayed when it is migrated
         with self.db.reading() as conn:
@@ -375,8 +412,6 @@ class TradeRepo:
     def rebuild(self) -> list[str]:
         """Recompute positions, fill pnl and order fill totals from the fills in one
         transaction (issue 14.3); returns one line per value changed."""
-        from .codec import ts_in, utc_now
-        from .ledger import rebuild
         with self.db.transaction() as conn:
             return rebuild(conn, ts_in(utc_now()))
 
@@ -387,7 +422,7 @@ class TradeRepo:
     def record_funding(self, symbol, amount, timestamp=None, *, exchange="", account="default",
                        external_id=None, currency=None, metadata=None) -> int:
         """A funding payment (signed, settle currency) counted in the position of its key
-        open at ``timestamp``; idempotent on (exchange, external_id) (tradestore.funding)."""
+        open at ``timestamp``; idempotent on (exchange, external_id) (tradestore.record.funding)."""
         return self.funding.record(symbol, amount, timestamp, exchange=exchange,
                                    account=account, external_id=external_id,
                                    currency=currency, metadata=metadata)
@@ -398,17 +433,14 @@ class TradeRepo:
 
     def get_round_trip_fills(self, position_id):
         """The fills of a round trip in time order, each with its derived action."""
-        from .trades import round_trip_fills
         return round_trip_fills(self.db, position_id)
 
     def mark_to_market(self, marks, *, account=None, exchange=None):
         """Open positions at ``marks`` ({symbol: price}) with unrealised pnl."""
-        from .balance import mark_to_market
         return mark_to_market(self, marks, account=account, exchange=exchange)
 
     def portfolio_value(self, account="default", marks=None):
-        """{currency: cash + open positions at ``marks``}, exact (tradestore.balance)."""
-        from .balance import portfolio_value
+        """{currency: cash + open positions at ``marks``}, exact (tradestore.books.balance)."""
         return portfolio_value(self, account, marks or {})
 
     # ------------------------------------------------------------ orders
@@ -463,10 +495,9 @@ class TradeRepo:
                                 marks=None) -> int:
         """One point of the equity curve. With ``marks`` ({symbol: price}; {} when
         nothing is open) and no ``total_value`` it is computed now: cash + open positions
-        at the marks, in the account's one currency (tradestore.balance; ConflictError
+        at the marks, in the account's one currency (tradestore.books.balance; ConflictError
         when it holds several). Without either, total_value is required."""
         if total_value is None and marks is not None:
-            from .balance import cash_balances, portfolio_value, single_value
             currency, total_value = single_value(portfolio_value(self, account, marks),
                                                  account)
             if cash is None:
@@ -513,17 +544,15 @@ class TradeRepo:
     def backup(self, dest, **options):
         """A verified, consistent copy (mode 0600) at ``dest`` (a file, or a folder for
         a stamped name) while the store stays in use; returns its Path."""
-        from .backup import backup
         return backup(self, dest, **options)
 
     def save_ccxt_trades(self, trades, *, exchange, fee_prices=None) -> list[int]:
-        """Save ccxt "unified trade" dicts as fills in one transaction (tradestore.ccxt)."""
-        from .ccxt import save_ccxt_trades
+        """Save ccxt "unified trade" dicts as fills in one transaction (tradestore.record.ccxt)."""
         return save_ccxt_trades(self, trades, exchange=exchange, fee_prices=fee_prices)
 
 
 # a stored value that does not decode surfaces as DatabaseError naming its table, column
-# and row (tradestore.scan), never as a raw InvalidOperation/ValueError (issue 14.2)
+# and row (tradestore._core.scan), never as a raw InvalidOperation/ValueError (issue 14.2)
 DECODE_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
 NOT_GUARDED = {"close", "transaction", "check", "inspect"}
 

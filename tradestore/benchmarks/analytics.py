@@ -22,10 +22,10 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, localcontext
 
-from . import Result, timed
-from ..money import EXACT
-from ..repo import TradeRepo
-from ..trades import INSERT_TRADE
+from tradestore._core.money import EXACT
+from tradestore.benchmarks import Result, timed
+from tradestore.record.trades import INSERT_TRADE
+from tradestore.repo import TradeRepo
 
 SYMBOLS = [f"SYM{i}/USDT" for i in range(10)]
 START = datetime(2023, 1, 2, tzinfo=timezone.utc)

@@ -7,8 +7,8 @@ import hashlib
 import os
 import sqlite3
 
-from . import Result, timed
-from ..artifacts import ArtifactManager
+from tradestore.artifacts.catalog import ArtifactManager
+from tradestore.benchmarks import Result, timed
 
 SIZE = 10 * 1024 * 1024
 METRIC_NAMES = ("loss", "val_loss", "accuracy", "val_accuracy", "lr")

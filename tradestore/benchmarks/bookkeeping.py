@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from . import Result, timed
-from ..decimal_sql import register
-from ..repo import TradeRepo
+from tradestore._core.decimal_sql import register
+from tradestore.benchmarks import Result, timed
+from tradestore.repo import TradeRepo
 
 N_EVENTS = 200
 N_GETS = 5_000

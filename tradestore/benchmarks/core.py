@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from . import Result, timed
-from ..codec import dec_in, to_decimal
-from ..decimal_sql import register
-from ..repo import TradeRepo
+from tradestore._core.codec import dec_in, to_decimal
+from tradestore._core.decimal_sql import register
+from tradestore.benchmarks import Result, timed
+from tradestore.repo import TradeRepo
 
 N_WRITES = 200
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from . import Result, timed
-from ..candles import INSERT_REPLACE, INSERT_SKIP, SELECT_RANGE, OHLCVBar
-from ..repo import TradeRepo
+from tradestore.benchmarks import Result, timed
+from tradestore.market.candles import INSERT_REPLACE, INSERT_SKIP, SELECT_RANGE, OHLCVBar
+from tradestore.repo import TradeRepo
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 SYMBOL, EXCHANGE = "BTC/USDT", "binance"

@@ -8,12 +8,12 @@ import shutil
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from . import Result, timed
-from ..backup import backup
-from ..exchange_io import TRADE_EXPORT_COLUMNS, export
-from ..files import fsync_dir, fsync_file
-from ..imports import import_trades
-from ..repo import TradeRepo
+from tradestore._core.files import fsync_dir, fsync_file
+from tradestore.benchmarks import Result, timed
+from tradestore.ops.backup import backup
+from tradestore.ops.export import TRADE_EXPORT_COLUMNS, export
+from tradestore.ops.imports import import_trades
+from tradestore.repo import TradeRepo
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 RAW_COLUMNS = ", ".join(TRADE_EXPORT_COLUMNS)  # the floor writes what ours writes

@@ -23,11 +23,11 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, localcontext
 
-from . import Result, timed
-from ..money import EXACT
-from ..repo import TradeRepo
-from . import analytics as analytics_bench
-from . import trades as trades_bench
+from tradestore._core.money import EXACT
+from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import analytics as analytics_bench
+from tradestore.benchmarks import trades as trades_bench
+from tradestore.repo import TradeRepo
 
 INSTALL = "pip install 'sqlalchemy>=2' 'pandas>=2'  (or: pip install 'tradestore[bench]')"
 HISTORY_DAYS = 30

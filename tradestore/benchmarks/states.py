@@ -16,9 +16,9 @@ import random
 import sqlite3
 from decimal import Decimal
 
-from . import Result, timed
-from ..portfolio import UPSERT
-from ..repo import TradeRepo
+from tradestore.benchmarks import Result, timed
+from tradestore.repo import TradeRepo
+from tradestore.state.portfolio import UPSERT
 
 UTC = dt.timezone.utc
 STATE_BYTES = 1_000_000

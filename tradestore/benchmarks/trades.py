@@ -6,9 +6,9 @@ import sqlite3
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 
-from . import Result, timed
-from ..repo import TradeRepo
-from ..trades import INSERT_TRADE, TradeData
+from tradestore.benchmarks import Result, timed
+from tradestore.record.trades import INSERT_TRADE, TradeData
+from tradestore.repo import TradeRepo
 
 SYMBOLS = [f"SYM{i}/USDT" for i in range(10)]
 START = datetime.now(timezone.utc) - timedelta(days=365)

@@ -14,11 +14,12 @@ import os
 import sqlite3
 import sys
 
-from .. import __version__
-from ..db import translate
-from ..errors import StoreError
-from .common import db_path
-from ..repo import DECODE_ERRORS
+from tradestore import __version__
+from tradestore._core.db import translate
+from tradestore._core.scan import damaged_store_error
+from tradestore.cli.common import db_path, printable
+from tradestore.errors import StoreError
+from tradestore.repo import DECODE_ERRORS, TradeRepo
 
 COMMAND_MODULES = ["store", "trading", "bookkeeping", "artifacts", "state", "marketdata", "report", "ops", "bench"]
 
@@ -109,9 +110,7 @@ def _echo(on: bool):
 
 def _damage(args, exc: BaseException):
     """The located DatabaseError when ``exc`` came from a stored value that does not
-    decode (tradestore.scan), else None."""
-    from ..repo import TradeRepo
-    from ..scan import damaged_store_error
+    decode (tradestore._core.scan), else None."""
     path = db_path(args)
     if path == ":memory:":
         return None
@@ -124,5 +123,4 @@ def _damage(args, exc: BaseException):
 
 def _one_line(exc: BaseException) -> str:
     """One line for stderr: whitespace collapsed, other control characters escaped."""
-    from .common import printable
     return printable(" ".join(str(exc).split()))

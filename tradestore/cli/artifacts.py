@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_format, db_path, open_repo, print_rows, printable
-from ..artifacts import CATALOG_NAME, ArtifactManager
-from ..errors import DatabaseError
-from ..repo import TradeRepo
+from tradestore.artifacts.catalog import CATALOG_NAME, ArtifactManager
+from tradestore.cli.common import add_format, db_path, open_repo, print_rows, printable
+from tradestore.errors import DatabaseError
+from tradestore.repo import TradeRepo
 
 LIST_COLUMNS = ["name", "version", "kind", "size", "saved", "sha256"]
 LIST_WIDTHS = {"name": 18, "version": 12, "kind": 7, "size": 9, "saved": 16, "sha256": 8}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import benchmarks
-from ..errors import ValidationError
+from tradestore import benchmarks
+from tradestore.errors import ValidationError
 
 
 def register(sub) -> None:

@@ -11,8 +11,9 @@ import json
 import sys
 import time
 
-from .common import add_format, cell, csv_writer, open_repo, plain, print_rows, printable
-from ..settings import VALUE_TYPES, _encode
+from tradestore.books.settings import VALUE_TYPES, _encode
+from tradestore.cli.common import (add_format, cell, csv_writer, open_repo, plain, print_rows,
+                                   printable)
 
 
 def register(sub) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -11,10 +10,10 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from ..codec import to_plain as plain  # noqa: F401 (commands import it from here)
-from ..exchange_io import csv_writer
-from ..errors import DatabaseError, ValidationError
-from ..repo import TradeRepo
+from tradestore._core.codec import to_plain as plain  # noqa: F401 (commands import it from here)
+from tradestore.errors import DatabaseError, ValidationError
+from tradestore.ops.export import csv_writer
+from tradestore.repo import TradeRepo
 
 
 def db_path(args) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from .common import add_format, db_path, open_repo, print_rows, printable
-from .. import candles
-from ..candles import TIMEFRAMES, bars_from_csv, write_csv
-from ..errors import StoreError
-from ..files import atomic_file
+from tradestore._core.files import atomic_file
+from tradestore.cli.common import add_format, db_path, open_repo, print_rows, printable
+from tradestore.errors import StoreError
+from tradestore.market import candles
+from tradestore.market.candles import TIMEFRAMES, bars_from_csv, write_csv
 
 
 def register(sub) -> None:

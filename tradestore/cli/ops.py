@@ -8,12 +8,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..backup import prune_backups, restore, verify_backup
-from ..errors import ValidationError
-from ..exchange_io import FORMATS, KINDS, Progress, isatty, export
-from ..imports import (IMPORT_FORMATS, IMPORT_KINDS, import_funding, import_instruments,
-                       import_trades)
-from .common import db_path, open_repo
+from tradestore.cli.common import db_path, open_repo
+from tradestore.errors import ValidationError
+from tradestore.ops.backup import prune_backups
+from tradestore.ops.export import FORMATS, KINDS, Progress, isatty, export
+from tradestore.ops.imports import (IMPORT_FORMATS, IMPORT_KINDS, import_funding,
+                                    import_instruments, import_trades)
+from tradestore.tools.restore import restore, verify_backup
 
 
 def register(sub) -> None:

@@ -8,12 +8,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..charts import equity_lines, monthly_table, wants_ascii
-from ..demo import build_demo
-from ..html_report import write_html
-from ..repo import TradeRepo
-from ..report import collect, render_json, render_text
-from .common import open_repo
+from tradestore.analytics.charts import equity_lines, monthly_table, wants_ascii
+from tradestore.analytics.html import write_html
+from tradestore.analytics.report import collect, render_json, render_text
+from tradestore.cli.common import open_repo
+from tradestore.repo import TradeRepo
+from tradestore.tools.demo import build_demo
 
 
 def _days(text: str) -> float:

@@ -6,7 +6,7 @@ import json
 import sys
 import warnings
 
-from .common import add_format, open_repo, plain, print_rows
+from tradestore.cli.common import add_format, open_repo, plain, print_rows
 
 
 def register(sub) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from .common import db_path, open_repo, printable
-from ..errors import ReadOnlyError
-from ..repo import TradeRepo
+from tradestore.cli.common import db_path, open_repo, printable
+from tradestore.errors import ReadOnlyError
+from tradestore.repo import TradeRepo
 
 
 def register(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .common import add_format, open_repo, print_rows
+from tradestore.cli.common import add_format, open_repo, print_rows
 
 TRADE_COLUMNS = ["timestamp", "symbol", "side", "quantity", "price", "fees", "pnl"]
 TRADE_COLUMNS_FULL = ["id", "timestamp", "symbol", "side", "quantity", "price", "fees",

@@ -1,0 +1,205 @@
+"""The event log: what happened to the bot and to the store, by severity.
+
+``EventLogHandler`` routes a bot's own ``logging`` records into the same table;
+a record that cannot be written goes to ``logging``'s error path, never up into
+the bot.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import threading
+from dataclasses import dataclass
+
+from tradestore._core.codec import (UTC, json_object_in, json_out, optional_id, optional_text,
+                                    optional_utc, to_choice, to_limit, to_text, ts_in, ts_out,
+                                    utc_now, window)
+from tradestore._core.db import Database
+from tradestore.errors import ValidationError
+
+SEVERITIES = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+AUDIT = "audit"  # the event_type of tradestore._core.audit's change records
+# What ``event_type="audit"`` selects: the change records plus the store's older audit
+# lines, voided fills and schema changes, which keep their own types.
+AUDIT_TYPES = (AUDIT, "trade_voided", "migration")
+
+INSERT_EVENT = """
+INSERT INTO events (timestamp, severity, level, event_type, message, symbol, trade_id, order_id,
+                    details)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+EVENT_COLUMNS = "id, timestamp, severity, event_type, message, symbol, trade_id, order_id, details"
+# recent(): three shapes so that each filter reads an index, newest first, and stops
+# at the limit. ``since`` is '' when not given (every timestamp sorts after '').
+RECENT_ALL = f"""
+SELECT {EVENT_COLUMNS} FROM events WHERE timestamp >= :since
+ORDER BY timestamp DESC, id DESC LIMIT :limit
+"""
+RECENT_OF_TYPE = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE event_type = :event_type AND timestamp >= :since AND level >= :level
+ORDER BY timestamp DESC, id DESC LIMIT :limit
+"""
+RECENT_AUDIT = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE event_type IN ('audit', 'trade_voided', 'migration') AND timestamp >= :since
+  AND level >= :level
+ORDER BY timestamp DESC, id DESC LIMIT :limit
+"""
+# "This level and above": the newest :limit of each level (index level, timestamp), merged.
+_LEVEL_BRANCH = """
+SELECT * FROM (SELECT {columns} FROM events
+               WHERE level = {level} AND :level <= {level} AND timestamp >= :since
+               ORDER BY timestamp DESC, id DESC LIMIT :limit)"""
+RECENT_AT_LEVEL = (
+    "SELECT * FROM (" + " UNION ALL ".join(
+        _LEVEL_BRANCH.format(columns=EVENT_COLUMNS, level=level) for level in (10, 20, 30, 40, 50))
+    + ") ORDER BY timestamp DESC, id DESC LIMIT :limit")
+EVENTS_AFTER = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE id > :after AND level >= :level
+  AND (:event_type IS NULL OR event_type = :event_type
+       OR (:event_type = 'audit' AND event_type IN ('trade_voided', 'migration')))
+ORDER BY id LIMIT :limit
+"""
+PRUNE_EVENTS = "DELETE FROM events WHERE timestamp < ?"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the event log.
+
+    Attributes:
+      id: stable row id (grows with each insert).
+      timestamp: when it happened (aware UTC).
+      severity: debug, info, warning, error or critical.
+      event_type: short category (``order.rejected``; a logger's name for logging records).
+      message: the text.
+      symbol, trade_id, order_id: optional links (no foreign keys: a log line never
+        blocks deleting what it mentions).
+      details: a dict or None.
+    """
+
+    id: int
+    timestamp: _dt.datetime
+    severity: str
+    event_type: str
+    message: str
+    symbol: str | None
+    trade_id: int | None
+    order_id: int | None
+    details: dict | None
+
+
+def _event(row) -> Event:
+    return Event(row[0], ts_out(row[1]), row[2], row[3], row[4], row[5], row[6], row[7],
+                 json_out(row[8]))
+
+
+def level_of(severity) -> int:
+    """The numeric level of a severity name (None means everything: 0)."""
+    return 0 if severity is None else SEVERITIES[to_choice(severity, "severity", SEVERITIES)]
+
+
+_optional_id = optional_id
+_limit = to_limit
+
+
+class EventLog:
+    """``repo.events``: append-only log lines with a severity and optional links."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def log(self, event_type: str, message: str, *, severity="info", symbol=None, trade_id=None,
+            order_id=None, details=None, timestamp=None) -> int:
+        """Append one event (one durable transaction); returns its id."""
+        level_name = to_choice(severity, "severity", SEVERITIES)
+        row = (ts_in(optional_utc(timestamp, "timestamp") or utc_now()), level_name.lower(),
+               SEVERITIES[level_name], to_text(event_type, "event_type", max_length=100),
+               to_text(message, "message", max_length=100_000, allow_empty=True),
+               optional_text(symbol, "symbol"), _optional_id(trade_id, "trade_id"),
+               _optional_id(order_id, "order_id"), json_object_in(details, "details"))
+        with self.db.transaction() as conn:
+            return conn.execute(INSERT_EVENT, row).lastrowid
+
+    def recent(self, limit=100, severity=None, event_type=None, since=None) -> list[Event]:
+        """The newest ``limit`` events, newest first; ``severity`` means that level and
+        above, ``since`` a time (datetime or ISO text) from which on. ``event_type="audit"``
+        is the audit trail: AUDIT_TYPES."""
+        params = {"limit": _limit(limit), "level": level_of(severity),
+                  "event_type": optional_text(event_type, "event_type", max_length=100),
+                  "since": ts_in(optional_utc(since, "since")) or ""}
+        sql = (RECENT_AUDIT if params["event_type"] == AUDIT
+               else RECENT_OF_TYPE if params["event_type"] is not None
+               else RECENT_AT_LEVEL if params["level"] > 10 else RECENT_ALL)
+        return [_event(r) for r in self.db.query(sql, params)]
+
+    def after(self, event_id: int, *, severity=None, event_type=None, limit=1000) -> list[Event]:
+        """Events written after the one with id ``event_id``, in insertion order
+        (what ``tradestore events --follow`` polls)."""
+        params = {"after": _optional_id(event_id, "event_id") or 0, "limit": _limit(limit),
+                  "level": level_of(severity),
+                  "event_type": optional_text(event_type, "event_type", max_length=100)}
+        return [_event(r) for r in self.db.query(EVENTS_AFTER, params)]
+
+    def prune(self, older_than_days) -> int:
+        """Delete events older than ``older_than_days`` days (0: all before now);
+        returns how many were deleted."""
+        if older_than_days is None:
+            raise ValidationError("older_than_days: None must be a number of days >= 0",
+                                  field="older_than_days")
+        cutoff, _ = window(older_than_days, None, None, field="older_than_days")
+        with self.db.transaction() as conn:
+            return conn.execute(PRUNE_EVENTS, (cutoff,)).rowcount
+
+
+def severity_for(levelno: int) -> str:
+    """A logging level number -> our severity (the nearest one at or below it)."""
+    for name in ("CRITICAL", "ERROR", "WARNING", "INFO"):
+        if levelno >= SEVERITIES[name]:
+            return name.lower()
+    return "debug"
+
+
+_LINK_FIELDS = ("symbol", "trade_id", "order_id")
+
+
+class EventLogHandler(logging.Handler):
+    """A ``logging.Handler`` that writes each record into ``repo.events``.
+
+    ``logging.getLogger("bot").addHandler(EventLogHandler(repo))``. The event_type
+    is ``event_type`` if given, else the logger's name; ``extra={"symbol": ...,
+    "trade_id": ..., "order_id": ..., "event_type": ...}`` fill those columns.
+    Safe from many threads (the store's connection lock serialises the writes). A
+    record that cannot be stored is reported through ``handleError`` (stderr) and
+    dropped: logging never raises into the bot, and a record logged while this
+    handler is writing on the same thread is dropped rather than recursing.
+    """
+
+    def __init__(self, repo, level=logging.NOTSET, *, event_type=None):
+        super().__init__(level)
+        self.events = repo.events if hasattr(repo, "events") else repo
+        self.event_type = event_type
+        self._busy = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._busy, "active", False):
+            return
+        self._busy.active = True
+        try:
+            details = {"logger": record.name, "module": record.module,
+                       "function": record.funcName, "line": record.lineno,
+                       "thread": record.threadName, "process": record.process}
+            links = {f: getattr(record, f, None) for f in _LINK_FIELDS}
+            event_type = getattr(record, "event_type", None) or self.event_type or record.name
+            self.events.log(
+                str(event_type)[:100] or "log", self.format(record),
+                severity=severity_for(record.levelno),
+                timestamp=_dt.datetime.fromtimestamp(record.created, UTC),
+                details=details, **{k: v for k, v in links.items() if v is not None})
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._busy.active = False

@@ -1,0 +1,1 @@
+"""ML artifacts: the file catalog (ArtifactManager) and its backups."""

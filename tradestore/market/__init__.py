@@ -1,0 +1,1 @@
+"""Market data: candles, indicators, signals, news, and comparison against a benchmark."""

@@ -1,0 +1,1 @@
+"""Operations on a whole store: backup, export and import."""

@@ -1,0 +1,161 @@
+"""Funding payments of perpetual contracts (issue 17.4; docs/futures.md).
+
+A payment is signed (+ received, - paid) and in the settle currency of its symbol.
+It belongs to the position of its key (account, exchange, symbol) open at its
+timestamp: the one open just before it, since fills at the same instant apply after
+it. It adds to that round trip's ``funding`` and ``realized_pnl``. A payment with no
+position open at its time is kept, attached to none (it still moves the account's
+cash). Saving is idempotent on (exchange, external_id). A payment older than the
+newest fill of its key replays the key (tradestore.record.ledger), so late fills and late
+funding both end where time order would.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradestore._core.codec import (dec_in, json_object_in, json_out, optional_text, to_decimal,
+                                    to_text, to_utc, ts_in, ts_out, utc_now)
+from tradestore._core.db import Database
+from tradestore.errors import ValidationError
+from tradestore.record.ccxt import _timestamp
+from tradestore.record.fees import currencies_of
+from tradestore.record.ledger import NEWEST_FILL, replay_key
+from tradestore.record.positions import PositionStore, apply_funding
+
+FUNDING_COLUMNS = ("id, account, exchange, symbol, amount, currency, timestamp, external_id, "
+                   "position_id, metadata, created_at")
+INSERT_FUNDING = """
+INSERT INTO funding_payments (account, exchange, symbol, amount, currency, timestamp,
+                              external_id, position_id, metadata, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+SELECT_BY_EXTERNAL_ID = "SELECT id FROM funding_payments WHERE exchange = ? AND external_id = ?"
+SELECT_FUNDING = f"SELECT {FUNDING_COLUMNS} FROM funding_payments WHERE id = ?"
+LIST_FUNDING = f"""
+SELECT {FUNDING_COLUMNS} FROM funding_payments
+WHERE (:account IS NULL OR account = :account) AND (:symbol IS NULL OR symbol = :symbol)
+  AND (:exchange IS NULL OR exchange = :exchange)
+  AND (:position_id IS NULL OR position_id = :position_id)
+ORDER BY timestamp, id
+"""
+
+
+@dataclass(frozen=True)
+class FundingPayment:
+    """One funding payment.
+
+    Attributes:
+      id: row id. account, exchange, symbol: its position key.
+      amount: signed Decimal in ``currency`` (+ received, - paid).
+      currency: the settle currency of the symbol (None when unknown).
+      timestamp: when it was paid (aware UTC).
+      external_id: the exchange's id; with exchange it makes the payment idempotent.
+      position_id: the round trip it counts in (None: no position open at its time).
+      metadata: a dict or None. created_at: when stored.
+    """
+
+    id: int
+    account: str
+    exchange: str
+    symbol: str
+    amount: Decimal
+    currency: str | None
+    timestamp: _dt.datetime
+    external_id: str | None
+    position_id: int | None
+    metadata: dict | None
+    created_at: _dt.datetime
+
+
+def _payment(row) -> FundingPayment:
+    return FundingPayment(row[0], row[1], row[2], row[3], Decimal(row[4]), row[5],
+                          ts_out(row[6]), row[7], row[8], json_out(row[9]), ts_out(row[10]))
+
+
+class FundingStore:
+    """``repo.funding``: funding payments, attached to the positions they count in."""
+
+    def __init__(self, db: Database, account_check=None):
+        self.db = db
+        self.account_check = account_check
+
+    def record(self, symbol, amount, timestamp=None, *, exchange="", account="default",
+               external_id=None, currency=None, metadata=None) -> int:
+        """Store one payment and count it in the position open at ``timestamp``; returns
+        its id (the stored one's for a repeated (exchange, external_id))."""
+        symbol = to_text(symbol, "symbol")
+        value = to_decimal(amount, "amount")
+        moment = utc_now() if timestamp is None else to_utc(timestamp, "timestamp")
+        exchange = to_text(exchange, "exchange", allow_empty=True)
+        account = to_text(account, "account")
+        if external_id is not None:
+            external_id = to_text(str(external_id) if isinstance(external_id, int)
+                                  and not isinstance(external_id, bool) else external_id,
+                                  "external_id", max_length=500)
+        currency = optional_text(currency, "currency")
+        meta = json_object_in(metadata, "metadata")
+        with self.db.transaction() as conn:
+            if external_id is not None:
+                row = conn.execute(SELECT_BY_EXTERNAL_ID, (exchange, external_id)).fetchone()
+                if row is not None:
+                    return row[0]
+            if self.account_check:
+                self.account_check(conn, account)
+            settle = currencies_of(conn, symbol).settle
+            if currency is not None and settle is not None and currency.upper() != settle.upper():
+                raise ValidationError(
+                    f"currency: a funding payment on {symbol} is in its settle currency "
+                    f"{settle}, not {currency!r}", field="currency", value=currency)
+            key, stamp = (account, exchange, symbol), ts_in(moment)
+            newest = conn.execute(NEWEST_FILL, key).fetchone()
+            late = newest is not None and stamp <= newest[0]
+            position = None if late else PositionStore.load_open(conn, *key)
+            row_id = conn.execute(INSERT_FUNDING, (
+                account, exchange, symbol, dec_in(value), currency or settle, stamp, external_id,
+                None if position is None else position.id, meta, ts_in(utc_now()))).lastrowid
+            if position is not None:
+                apply_funding(position, value)
+                PositionStore.update(conn, position)
+            elif late:
+                replay_key(conn, key, (stamp, 0))
+            return row_id
+
+    def record_ccxt(self, entries, *, exchange, account="default") -> list[int]:
+        """ccxt ``fetchFundingHistory`` entries ({symbol, code, timestamp or datetime, id,
+        amount}) in one transaction; idempotent on (exchange, id)."""
+        if isinstance(entries, (str, bytes, Mapping)) or not hasattr(entries, "__iter__"):
+            raise ValidationError(f"entries: {entries!r} is not a list of ccxt funding entries",
+                                  field="entries", value=entries)
+        exchange = to_text(exchange, "exchange")
+        ids = []
+        with self.db.transaction():
+            for index, entry in enumerate(entries):
+                if not isinstance(entry, Mapping):
+                    raise ValidationError(f"row {index}: {entry!r} is not a ccxt funding entry "
+                                          "(a dict)", value=entry)
+                try:
+                    ids.append(self.record(
+                        entry.get("symbol"), entry.get("amount"), _timestamp(entry),
+                        exchange=exchange, account=account, external_id=entry.get("id"),
+                        currency=entry.get("code"),
+                        metadata={"info": entry["info"]} if isinstance(entry.get("info"),
+                                                                       Mapping) else None))
+                except ValidationError as exc:
+                    raise ValidationError(f"row {index}: {exc}", field=exc.field,
+                                          value=exc.value) from None
+        return ids
+
+    def get(self, funding_id: int) -> FundingPayment | None:
+        row = self.db.query_one(SELECT_FUNDING, (funding_id,))
+        return None if row is None else _payment(row)
+
+    def list(self, *, account=None, symbol=None, exchange=None,
+             position_id=None) -> list[FundingPayment]:
+        """Payments in time order, filtered."""
+        return [_payment(r) for r in self.db.query(LIST_FUNDING, {
+            "account": account, "symbol": symbol, "exchange": exchange,
+            "position_id": position_id})]

@@ -1,0 +1,546 @@
+"""Fills (the ``trades`` table): saving them exactly once, and reading them back.
+
+Saving fills is one transaction: validate, skip those whose (exchange, external_id)
+is already stored, apply them to the positions of their key (account, exchange,
+symbol) in (timestamp, id) order, store each with its realised pnl. A fill older
+than the newest already applied to its key replays that key (tradestore.record.ledger).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Iterable, Iterator, Mapping
+
+from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
+                                    optional_text, show, to_choice, to_decimal, to_items, to_limit,
+                                    to_text, to_utc, ts_in, ts_out, utc_now, window)
+from tradestore._core.db import Database
+from tradestore._core.money import exact
+from tradestore.errors import ConflictError, ValidationError
+from tradestore.record.ccxt import fill_fields
+from tradestore.record.fees import currencies_of, fee_effect
+from tradestore.record.ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
+from tradestore.record.positions import PositionStore, check_pnl
+
+SIDES = ("BUY", "SELL")
+KINDS = ("TRADE", "ADJUSTMENT")
+TRADE_COLUMNS = ("id, symbol, side, quantity, price, timestamp, fees, fee_currency, exchange, "
+                 "external_id, order_id, strategy, account, pnl, metadata, kind, fee_value, "
+                 "voided_at, void_reason, liquidation, commission, commission_currency, "
+                 "leverage, margin, margin_mode, liquidation_price")
+MARGIN_MODES = ("isolated", "cross")
+PLAIN_EXTRA = (0, "0", None, None, None, None, None)  # schema 11's columns of a spot fill
+INSERT_TRADE = """
+INSERT INTO trades (id, account, symbol, side, quantity, price, fees, fee_currency, exchange,
+                    external_id, order_id, strategy, timestamp, pnl, pnl_given, position_id,
+                    opened_position_id, metadata, created_at, kind, fee_value, liquidation,
+                    commission, commission_currency, leverage, margin, margin_mode,
+                    liquidation_price)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
+SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
+SELECT_FOR_VOID = ("SELECT account, exchange, symbol, timestamp, voided_at, order_id "
+                   "FROM trades WHERE id = ?")
+VOID_TRADE = """
+UPDATE trades SET voided_at = ?, void_reason = ?, position_id = NULL, opened_position_id = NULL,
+       pnl = CASE WHEN pnl_given = 1 THEN pnl END
+WHERE id = ?
+"""
+ORDER_EXISTS = "SELECT 1 FROM orders WHERE id = ?"
+PAGE_SIZE = 2000
+# get_trade_history(order_by=...): the sort keys, each ending in (timestamp, id) so the
+# order is total; pnl compares exactly (the decimal collation); fills without pnl
+# (opening fills) sort as lowest.
+ORDER_BY = {"time": "timestamp {d}, id {d}",
+            "symbol": "symbol {d}, timestamp {d}, id {d}",
+            "pnl": "pnl COLLATE decimal {d}, timestamp {d}, id {d}"}
+
+
+@dataclass(frozen=True)
+class TradeData:
+    """One fill (execution). Constructing one validates it.
+
+    Attributes:
+      symbol: instrument, any non-empty text ("BTC/USDT", "AAPL").
+      side: "BUY" or "SELL" ("buy"/"sell" accepted).
+      quantity: > 0. price: > 0. fees: >= 0, default 0 (Decimal; int/str/float accepted).
+      timestamp: when it executed; default now; naive is taken as UTC.
+      fee_currency: the currency of ``fees``, if known.
+      exchange: default "". external_id: the exchange's trade id; with ``exchange``
+        it makes a fill idempotent.
+      order_id: the tradestore order it fills. strategy: free text.
+      account: default "default".
+      pnl: None means computed by the store; a given value is stored as given.
+      metadata: a JSON object (dict).
+      kind: "TRADE" (default) or "ADJUSTMENT" (a change made outside the bot: a manual
+        sale, a transfer); both move the position, reports show which is which.
+      fee_value: >= 0, the fee's value in the quote currency when ``fee_currency`` is a
+        third currency (BNB on BTC/USDT); without it such a fee is reported as unvalued
+        and left out of pnl (see tradestore.record.fees).
+      liquidation: True for a liquidation (the exchange closed the position); the round
+        trip it closes records closed_by="liquidation".
+      commission: >= 0, a second cost beside ``fees`` (brokers charge both), in
+        ``commission_currency`` (default: as ``fees`` without a currency, i.e. the
+        settle currency); both count as costs through the one fee rule.
+      leverage: > 0 or None; margin: >= 0, initial margin posted for what the fill opens
+        or adds (default: its value / leverage when leverage is given); margin_mode:
+        "isolated" or "cross"; liquidation_price: > 0, as the exchange gave it.
+      voided_at, void_reason: set when read back for a fill voided with
+        ``TradeRepo.void_trade`` (kept for the audit trail, applied to nothing).
+      id: set when read back.
+    """
+
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    timestamp: datetime | None = None
+    fees: Decimal = Decimal(0)
+    fee_currency: str | None = None
+    exchange: str = ""
+    external_id: str | None = None
+    order_id: int | None = None
+    strategy: str | None = None
+    account: str = "default"
+    pnl: Decimal | None = None
+    metadata: dict | None = None
+    kind: str = "TRADE"
+    fee_value: Decimal | None = None
+    liquidation: bool = False
+    commission: Decimal = Decimal(0)
+    commission_currency: str | None = None
+    leverage: Decimal | None = None
+    margin: Decimal | None = None
+    margin_mode: str | None = None
+    liquidation_price: Decimal | None = None
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+    id: int | None = None
+
+    def __post_init__(self):
+        put = object.__setattr__
+        put(self, "symbol", to_text(self.symbol, "symbol"))
+        put(self, "side", to_choice(self.side, "side", SIDES))
+        put(self, "quantity", to_decimal(self.quantity, "quantity", positive=True))
+        put(self, "price", to_decimal(self.price, "price", positive=True))
+        put(self, "fees", to_decimal(self.fees, "fees", non_negative=True))
+        put(self, "timestamp", utc_now() if self.timestamp is None else to_utc(self.timestamp, "timestamp"))
+        put(self, "fee_currency", optional_text(self.fee_currency, "fee_currency"))
+        put(self, "exchange", to_text(self.exchange, "exchange", allow_empty=True))
+        if self.external_id is not None:
+            external = str(self.external_id) if isinstance(self.external_id, int) else self.external_id
+            put(self, "external_id", to_text(external, "external_id", max_length=500))
+        if self.order_id is not None and (isinstance(self.order_id, bool)
+                                          or not isinstance(self.order_id, int)):
+            raise ValidationError(f"order_id: {self.order_id!r} must be an integer order id",
+                                  field="order_id", value=self.order_id)
+        put(self, "strategy", optional_text(self.strategy, "strategy"))
+        put(self, "account", to_text(self.account, "account"))
+        put(self, "pnl", optional_decimal(self.pnl, "pnl"))
+        json_object_in(self.metadata, "metadata")
+        put(self, "kind", to_choice(self.kind, "kind", KINDS))
+        put(self, "fee_value", optional_decimal(self.fee_value, "fee_value", non_negative=True))
+        if not isinstance(self.liquidation, bool):
+            raise ValidationError(f"liquidation: {self.liquidation!r} must be True or False",
+                                  field="liquidation", value=self.liquidation)
+        put(self, "commission", to_decimal(self.commission, "commission", non_negative=True))
+        put(self, "commission_currency", optional_text(self.commission_currency,
+                                                       "commission_currency"))
+        put(self, "leverage", optional_decimal(self.leverage, "leverage", positive=True))
+        put(self, "margin", optional_decimal(self.margin, "margin", non_negative=True))
+        if self.margin_mode is not None:
+            put(self, "margin_mode", _margin_mode(self.margin_mode))
+        put(self, "liquidation_price", optional_decimal(self.liquidation_price,
+                                                        "liquidation_price", positive=True))
+        if self.voided_at is not None or self.void_reason is not None:
+            raise ValidationError("voided_at: a fill is voided with TradeRepo.void_trade, "
+                                  "not created void", field="voided_at", value=self.voided_at)
+
+    @classmethod
+    def from_row(cls, row) -> "TradeData":
+        """Build from a stored row without validating again (it was validated going in)."""
+        trade = object.__new__(cls)
+        trade.__dict__.update(
+            id=row[0], symbol=row[1], side=row[2], quantity=Decimal(row[3]), price=Decimal(row[4]),
+            timestamp=ts_out(row[5]), fees=Decimal(row[6]), fee_currency=row[7], exchange=row[8],
+            external_id=row[9], order_id=row[10], strategy=row[11], account=row[12],
+            pnl=dec_out(row[13]), metadata=json_out(row[14]), kind=row[15],
+            fee_value=dec_out(row[16]), voided_at=ts_out(row[17]), void_reason=row[18])
+        if row[19:26] != PLAIN_EXTRA:  # a spot fill keeps the class defaults (cheaper)
+            trade.__dict__.update(
+                liquidation=bool(row[19]), commission=Decimal(row[20]),
+                commission_currency=row[21], leverage=dec_out(row[22]),
+                margin=dec_out(row[23]), margin_mode=row[24],
+                liquidation_price=dec_out(row[25]))
+        return trade
+
+    @classmethod
+    def from_ccxt(cls, trade: Mapping, *, exchange: str,
+                  fee_prices: Mapping | None = None) -> "TradeData":
+        """A fill from a ccxt "unified trade" dict (see tradestore.record.ccxt)."""
+        return cls(**fill_fields(trade, exchange=exchange, fee_prices=fee_prices))
+
+    @property
+    def value(self) -> Decimal:
+        """price x quantity, exact."""
+        with exact():
+            return self.price * self.quantity
+
+
+def _margin_mode(value) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in MARGIN_MODES:
+        raise ValidationError(f"margin_mode: {value!r} is not one of: isolated, cross",
+                              field="margin_mode", value=value)
+    return text
+
+
+def _time_order(item) -> tuple:
+    """Sort key of (trade id, TradeData, where): (timestamp, id)."""
+    return item[1].timestamp, item[0]
+
+
+FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
+
+
+def as_trade(value, where: str = "") -> TradeData:
+    """A TradeData from a TradeData or a mapping; errors name ``where`` (e.g. 'row 3')."""
+    try:
+        if isinstance(value, TradeData):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - FIELD_NAMES
+            if unknown:
+                raise ValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+                                      f"allowed: {', '.join(sorted(FIELD_NAMES))}",
+                                      field=sorted(map(str, unknown))[0], value=value)
+            missing = sorted({"symbol", "side", "quantity", "price"} - set(value))
+            if missing:
+                raise ValidationError(f"missing field(s) {', '.join(missing)}: a fill needs "
+                                      "symbol, side, quantity and price", field=missing[0],
+                                      value=value)
+            return TradeData(**value)
+        raise ValidationError(f"{value!r} is not a TradeData or a mapping", value=value)
+    except ValidationError as exc:
+        if not where:
+            raise
+        raise ValidationError(f"{where}: {exc}", field=exc.field, value=exc.value) from None
+
+
+class TradeStore:
+    """``repo.trades``: the fills and, through them, the positions."""
+
+    def __init__(self, db: Database, positions: PositionStore, account_check=None):
+        self.db = db
+        self.positions = positions
+        self.account_check = account_check  # callable(conn, name) raising ValidationError
+        self.symbol_check = None  # callable(conn, symbol, where): deactivated instruments
+        # set by OrderStore: callable(conn, [(trade_id, TradeData)], voided=order_id)
+        # that brings the orders of new (or voided) fills up to date
+        self.order_hook = None
+
+    # ------------------------------------------------------------ writes
+    def save(self, trade) -> int:
+        """Save one fill; returns its id (the first one's id for a duplicate)."""
+        return self.save_many([trade], _single=True)[0]
+
+    def save_many(self, trades: Iterable, *, _single=False) -> list[int]:
+        """Save fills in one transaction, all or nothing; duplicates return the first id.
+
+        Ids follow the order given; positions take each key's fills in (timestamp, id)
+        order. A key whose new fills are all at or after its newest stored fill is
+        applied incrementally (one read of its open position); otherwise the key is
+        replayed from the round trip in effect before its earliest new fill.
+        """
+        rows = to_items(trades, "trades", "TradeData or mappings", (Mapping, TradeData))
+        items = [as_trade(t, "" if _single else f"row {i}") for i, t in enumerate(rows)]
+        if not items:
+            return []
+        with self.db.transaction() as conn:
+            known = self._known_external_ids(conn, items)
+            next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM trades").fetchone()[0]
+            fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
+            checked_symbols = set()
+            for index, t in enumerate(items):
+                key = (t.exchange, t.external_id)
+                if t.external_id is not None and key in known:
+                    ids.append(known[key])
+                    continue
+                where = "" if _single else f"row {index}: "
+                if t.account not in checked_accounts:
+                    if self.account_check:
+                        try:
+                            self.account_check(conn, t.account)
+                        except ValidationError as exc:
+                            raise ValidationError(f"{where}{exc}", field="account",
+                                                  value=t.account) from None
+                    checked_accounts.add(t.account)
+                if self.symbol_check and t.symbol not in checked_symbols:
+                    self.symbol_check(conn, t.symbol, where)
+                    checked_symbols.add(t.symbol)
+                if t.order_id is not None and t.order_id not in checked_orders:
+                    if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:
+                        raise ValidationError(f"{where}order_id: {t.order_id} is not a stored order",
+                                              field="order_id", value=t.order_id)
+                    checked_orders.add(t.order_id)
+                fresh.append((next_id, t, where))
+                ids.append(next_id)
+                if t.external_id is not None:
+                    known[key] = next_id
+                next_id += 1
+            rows, late, touched, keys = [], {}, {}, {}
+            now = ts_in(utc_now())
+            # in (timestamp, id) order, so round trips are also created in time order
+            fresh.sort(key=_time_order)
+            for trade_id, t, where in fresh:
+                key = (t.account, t.exchange, t.symbol)
+                if key not in keys:  # its earliest new fill: incremental, or a replay?
+                    keys[key] = self._start_key(conn, key, t, trade_id, late)
+                self._apply(conn, key, keys[key], trade_id, t, where, rows, late, touched, now)
+            conn.executemany(INSERT_TRADE, rows)
+            for position in touched.values():
+                self.positions.update(conn, position)
+            for key, point in late.items():
+                replay_key(conn, key, point)
+            if self.order_hook and checked_orders:
+                self.order_hook(conn, [(trade_id, t) for trade_id, t, _ in fresh
+                                       if t.order_id is not None])
+        return ids
+
+    def _start_key(self, conn, key, first, first_id, late) -> list:
+        """[currencies, open position] of a key; marks the key for replay when its
+        earliest new fill is older than its newest stored fill."""
+        currencies = currencies_of(conn, key[2])
+        newest = conn.execute(NEWEST_FILL, key).fetchone()
+        funded = conn.execute(NEWEST_FUNDING, key).fetchone()
+        if (newest is not None and ts_in(first.timestamp) < newest[0]) or \
+                (funded is not None and ts_in(first.timestamp) < funded[0]):
+            late[key] = (ts_in(first.timestamp), first_id)
+            return [currencies, None]
+        return [currencies, self.positions.load_open(conn, *key)]
+
+    def _apply(self, conn, key, state, trade_id, t, where, rows, late, touched, now) -> None:
+        """Apply one fill to its key's open position, or store it for the key's replay."""
+        currencies, position = state
+        try:
+            if key in late:  # validated now, applied by the replay
+                _costs(t, currencies)
+                rows.append(self._row(trade_id, t, None, None, None, now))
+                return
+            effect = apply_trade(position, key, t, currencies)
+            current = effect.position
+            if current.id is None:
+                self.positions.insert(conn, current)
+            row = self._row(trade_id, t, effect.pnl, current.id, None, now)
+        except ValidationError as exc:
+            raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
+        if current.closed_at is None:
+            touched[current.id] = current
+        else:  # written now: only one open position per key may exist
+            self.positions.update(conn, current)
+            touched.pop(current.id, None)
+        opened_id = None
+        if effect.opened is not None:
+            opened_id = self.positions.insert(conn, effect.opened)
+        state[1] = effect.opened if current.closed_at else current
+        rows.append(row if opened_id is None else (*row[:16], opened_id, *row[17:]))
+
+    @staticmethod
+    def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
+        pnl = pnl if t.pnl is None else t.pnl
+        return (trade_id, t.account, t.symbol, t.side, dec_in(t.quantity), dec_in(t.price),
+                dec_in(t.fees), t.fee_currency, t.exchange, t.external_id, t.order_id,
+                t.strategy, ts_in(t.timestamp),
+                None if pnl is None else check_pnl(t.symbol, pnl),
+                int(t.pnl is not None), position_id, opened_id,
+                json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value),
+                int(t.liquidation), dec_in(t.commission), t.commission_currency,
+                dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
+                dec_in(t.liquidation_price))
+
+    def void(self, trade_id: int, reason: str) -> TradeData:
+        """Void a fill: kept with voided_at/void_reason, applied to nothing; its key is
+        replayed without it and its order's fill totals recomputed (one transaction)."""
+        if isinstance(trade_id, bool) or not isinstance(trade_id, int):
+            raise ValidationError(f"trade_id: {trade_id!r} must be an integer fill id",
+                                  field="trade_id", value=trade_id)
+        reason = to_text(reason, "reason", max_length=1000)
+        with self.db.transaction() as conn:
+            row = conn.execute(SELECT_FOR_VOID, (trade_id,)).fetchone()
+            if row is None:
+                raise ValidationError(f"trade_id: {trade_id} is not a stored fill",
+                                      field="trade_id", value=trade_id)
+            account, exchange, symbol, timestamp, voided_at, order_id = row
+            if voided_at is not None:
+                raise ConflictError(f"trade_id: fill {trade_id} was already voided at {voided_at}")
+            conn.execute(VOID_TRADE, (ts_in(utc_now()), reason, trade_id))
+            replay_key(conn, (account, exchange, symbol), (timestamp, trade_id))
+            if order_id is not None and self.order_hook:
+                self.order_hook(conn, [], voided=order_id)
+            return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())
+
+    @staticmethod
+    def _known_external_ids(conn, items: list[TradeData]) -> dict:
+        """{(exchange, external_id): id} of the batch's external ids already stored."""
+        wanted: dict[str, set] = {}
+        for t in items:
+            if t.external_id is not None:
+                wanted.setdefault(t.exchange, set()).add(t.external_id)
+        known = {}
+        for exchange, ids in wanted.items():
+            ids = list(ids)
+            if len(ids) == 1:
+                row = conn.execute(SELECT_BY_EXTERNAL_ID, (exchange, ids[0])).fetchone()
+                if row:
+                    known[(exchange, ids[0])] = row[0]
+                continue
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for external_id, trade_id in conn.execute(
+                        f"SELECT external_id, id FROM trades WHERE exchange = ? "
+                        f"AND external_id IN ({marks})", (exchange, *chunk)):
+                    known[(exchange, external_id)] = trade_id
+        return known
+
+    # ------------------------------------------------------------ reads
+    def get(self, trade_id: int) -> TradeData | None:
+        row = self.db.query_one(SELECT_TRADE, (trade_id,))
+        return None if row is None else TradeData.from_row(row)
+
+    def history(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
+                exchange=None, limit=None, offset=0, newest_first=False,
+                include_void=False, side=None, order_by="time") -> list[TradeData]:
+        """Fills in time order (oldest first unless ``newest_first``); ``days=None``: all time.
+        Voided fills only with ``include_void=True``. ``side="BUY"``/``"SELL"`` filters;
+        ``order_by`` is "time", "symbol" or "pnl" (then time; ``newest_first`` reverses)."""
+        sql, params = self._select(symbol, days, since, until, strategy, account, exchange,
+                                   newest_first, include_void=include_void, side=side,
+                                   order_by=order_by)
+        sql += " LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else to_limit(limit), to_limit(offset, "offset", lowest=0)]
+        return [TradeData.from_row(r) for r in self.db.query(sql, params)]
+
+    def iterate(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
+                exchange=None, limit=None, offset=0, newest_first=False,
+                include_void=False, side=None, order_by="time") -> Iterator[TradeData]:
+        """Like ``history`` but streamed a page at a time: constant memory on any size.
+        Streams in time order only (the pages are keyed by (timestamp, id)); another
+        ``order_by`` is a ValidationError pointing to ``history``."""
+        if order_by != "time":
+            raise ValidationError(f"order_by: {show(order_by)} is not available when streaming "
+                                  "(iter_trades is in time order: 'time'); use "
+                                  "get_trade_history for 'symbol' or 'pnl'",
+                                  field="order_by", value=order_by)
+        first, params = self._select(symbol, days, since, until, strategy, account, exchange,
+                                     newest_first, include_void=include_void, side=side)
+        after, _ = self._select(symbol, days, since, until, strategy, account, exchange,
+                                newest_first, keyset=True, include_void=include_void, side=side)
+        remaining = None if limit is None else to_limit(limit)
+        last, skip = None, to_limit(offset, "offset", lowest=0)
+        while remaining is None or remaining > 0:
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining + skip)
+            if last is None:
+                rows = self.db.query(first + " LIMIT ?", [*params, size])
+            else:
+                rows = self.db.query(after + " LIMIT ?", [*params, *last, size])
+            if not rows:
+                return
+            last = (rows[-1][5], rows[-1][0])
+            for row in rows:
+                if skip:
+                    skip -= 1
+                    continue
+                yield TradeData.from_row(row)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+
+    @staticmethod
+    def _select(symbol, days, since, until, strategy, account, exchange, newest_first,
+                keyset=False, include_void=False, side=None, order_by="time"):
+        start, end = window(days, since, until)
+        if not isinstance(order_by, str) or order_by not in ORDER_BY:
+            raise ValidationError(f"order_by: {show(order_by)} is not one of "
+                                  f"{', '.join(ORDER_BY)}", field="order_by", value=order_by)
+        side = None if side is None else to_choice(side, "side", SIDES)
+        clauses, params = ([] if include_void else ["voided_at IS NULL"]), []
+        for column, value in (("symbol", symbol), ("strategy", strategy), ("account", account),
+                              ("exchange", exchange), ("side", side)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if start is not None:
+            clauses.append("timestamp >= ?")
+            params.append(start)
+        if end is not None:
+            clauses.append("timestamp < ?")
+            params.append(end)
+        op = "<" if newest_first else ">"
+        if keyset:
+            clauses.append(f"(timestamp, id) {op} (?, ?)")
+        direction = "DESC" if newest_first else "ASC"
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return (f"SELECT {TRADE_COLUMNS} FROM trades{where} "
+                f"ORDER BY {ORDER_BY[order_by].format(d=direction)}", params)
+
+
+ROUND_TRIP_FILLS = (f"SELECT {TRADE_COLUMNS}, position_id, opened_position_id FROM trades "
+                    "WHERE (position_id = :p OR opened_position_id = :p) AND voided_at IS NULL "
+                    "ORDER BY timestamp, id")
+POSITION_SIDE = "SELECT side, closed_at FROM positions WHERE id = ?"
+
+
+@dataclass(frozen=True)
+class RoundTripFill:
+    """A fill of one round trip with what it did there (docs/futures.md).
+
+    Attributes:
+      trade: the TradeData.
+      effect: OPEN, ADD, REDUCE, CLOSE or FLIP (closes this round trip and opens the
+        next: the fill that opened a round trip by crossing is OPEN in that one).
+      action: ``effect``, except LIQUIDATION for a liquidation fill and ADJUSTMENT
+        for an adjustment.
+    """
+
+    trade: TradeData
+    effect: str
+    action: str
+
+    def __getattr__(self, name):
+        return getattr(self.trade, name)
+
+
+def round_trip_fills(db: Database, position_id: int) -> list[RoundTripFill]:
+    """The fills of a round trip in (timestamp, id) order with their derived action;
+    a ValidationError for an unknown position id."""
+    if isinstance(position_id, bool) or not isinstance(position_id, int):
+        raise ValidationError(f"position_id: {position_id!r} must be an integer position id",
+                              field="position_id", value=position_id)
+    with db.reading() as conn:
+        head = conn.execute(POSITION_SIDE, (position_id,)).fetchone()
+        if head is None:
+            raise ValidationError(f"position_id: {position_id} is not a stored round trip",
+                                  field="position_id", value=position_id)
+        rows = conn.execute(ROUND_TRIP_FILLS, {"p": position_id}).fetchall()
+    side, closed = head
+    out = []
+    for index, row in enumerate(rows):
+        trade = TradeData.from_row(row)
+        opens_side = (trade.side == "BUY") == (side == "LONG")
+        if row[-1] == position_id or index == 0:
+            effect = "OPEN"
+        elif row[-1] is not None:
+            effect = "FLIP"
+        elif opens_side:
+            effect = "ADD"
+        else:
+            effect = "CLOSE" if closed is not None and index == len(rows) - 1 else "REDUCE"
+        action = "LIQUIDATION" if trade.liquidation else \
+            "ADJUSTMENT" if trade.kind == "ADJUSTMENT" else effect
+        out.append(RoundTripFill(trade, effect, action))
+    return out

@@ -1,0 +1,1 @@
+"""What a bot carries between runs: checksummed bot-state snapshots and portfolio snapshots."""

@@ -1,0 +1,2 @@
+"""Built on the TradeRepo facade: the sample stores of 'tradestore demo' and restoring a
+backup."""
