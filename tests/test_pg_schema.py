@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.pg_server import pg_server  # noqa: F401  (fixture)
 from tradestore import TradeRepo
@@ -397,3 +399,18 @@ def test_views_answer_the_same(head, tmp_path):
                 raise _Undo
     finally:
         lite.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=None)
+       .filter(lambda d: len(format(d, "f")) <= 65 and not (d == 0 and d.is_signed())))
+def test_money_keeps_every_digit(head, amount):
+    """Any finite amount that the SQLite checks take comes back with the same digits
+    (negative zero excepted: NUMERIC has none, see docs/postgres-schema-notes.md)."""
+    with pytest.raises(_Undo):
+        with head.transaction():
+            row = insert(head, "trades", {**VALID["trades"], "pnl": amount})
+            assert format(row["pnl"], "f") == format(amount, "f")
+            (text,), = head.execute("SELECT pnl::text FROM trades WHERE id = %s", (row["id"],))
+            assert text == format(amount, "f")
+            raise _Undo
