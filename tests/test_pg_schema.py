@@ -58,7 +58,9 @@ CATALOG = {
                   WHERE schemaname = current_schema() ORDER BY 1""",
     "views": """SELECT viewname, definition FROM pg_views
                 WHERE schemaname = current_schema() ORDER BY 1""",
-    "routines": """SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid) FROM pg_proc p
+    "routines": """SELECT p.oid::regprocedure::text, p.prokind,
+                          CASE WHEN p.prokind = 'f' THEN pg_get_functiondef(p.oid) END
+                   FROM pg_proc p
                    WHERE p.pronamespace = current_schema()::regnamespace ORDER BY 1""",
     "types": """SELECT t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod)
                 FROM pg_type t WHERE t.typnamespace = current_schema()::regnamespace
@@ -413,4 +415,47 @@ def test_money_keeps_every_digit(head, amount):
             assert format(row["pnl"], "f") == format(amount, "f")
             (text,), = head.execute("SELECT pnl::text FROM trades WHERE id = %s", (row["id"],))
             assert text == format(amount, "f")
+            raise _Undo
+
+
+def _down_to(conn, migrations, version: int) -> None:
+    for migration in reversed(migrations[version:]):
+        apply(conn, migration.down)
+
+
+@pytest.mark.parametrize("version,table,rows,error", [
+    # 0012 down: schema 11 has no 3m candles, nor two parameter sets at one time
+    (11, "candles", [{"timeframe": "3m", "timestamp": "2024-01-01T00:03:00.000000Z"}],
+     "CheckViolation"),
+    (11, "indicators", [{"parameters": '{"period":14}'}, {"parameters": '{"period":21}'}],
+     "UniqueViolation"),
+    # 0008 down: schema 7 cannot hold two venues' open positions of one account and symbol
+    (7, "positions", [{"exchange": "binance"}, {"exchange": "kraken"}], "UniqueViolation"),
+])
+def test_down_refuses_what_the_older_schema_cannot_hold(head, pg_migrations, version, table,
+                                                        rows, error):
+    base = {"candles": VALID["candles"],
+            "indicators": {"exchange": "x", "symbol": "BTC/USDT", "timeframe": "1h",
+                           "name": "rsi", "timestamp": T0, "field": "", "value": "55.5",
+                           "computed_at": T0},
+            "positions": {**_position("a", "BTC/USDT", "LONG", "0", "0", T0, None),
+                          "quantity": "1"}}[table]
+    with pytest.raises(getattr(psycopg.errors, error)):
+        with head.transaction():
+            for row in rows:
+                insert(head, table, {**base, **row})
+            _down_to(head, pg_migrations, version)
+    # rolled back: still at the head, the rows gone
+    assert head.execute("SELECT count(*) FROM indicators").fetchone() == (0,)
+    assert head.execute("SELECT to_regclass('funding_payments') IS NOT NULL").fetchone() == (True,)
+
+
+def test_down_keeps_rows_it_can_hold(head, pg_migrations):
+    """A 5m candle and one parameter set go down to schema 11 and keep their values."""
+    with pytest.raises(_Undo):
+        with head.transaction():
+            insert(head, "candles", VALID["candles"])
+            _down_to(head, pg_migrations, 11)
+            assert head.execute("SELECT timeframe, close::text FROM candles").fetchall() == [
+                ("5m", "1.5")]
             raise _Undo
