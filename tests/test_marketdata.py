@@ -11,8 +11,9 @@ from hypothesis import given, strategies as st
 
 from tradestore import (IndicatorPoint, NewsSentiment, NotFoundError, TradeRepo, TradingSignal,
                         ValidationError)
-from tradestore.market.marketdata import (AVERAGE_SENTIMENT, FIND_NEWS, SELECT_INDICATOR,
-                                          SIGNALS_FOR_ORDER)
+from tradestore.market.indicators import SELECT_INDICATOR
+from tradestore.market.news import AVERAGE_SENTIMENT, FIND_NEWS
+from tradestore.market.signals import SIGNALS_FOR_ORDER
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)

@@ -26,7 +26,9 @@ from tradestore.books.instruments import Instruments
 from tradestore.books.settings import Settings
 from tradestore.books.strategies import Strategies
 from tradestore.market.candles import CandleStore, OHLCVBar
-from tradestore.market.marketdata import IndicatorStore, NewsStore, SignalStore
+from tradestore.market.indicators import IndicatorStore
+from tradestore.market.news import NewsStore
+from tradestore.market.signals import SignalStore
 from tradestore.record.orders import OrderStore
 from tradestore.record.positions import PositionStore
 from tradestore.record.trades import TradeStore
@@ -177,7 +179,7 @@ def fill_market_data(db: Database) -> None:
                 [("rsi", ts_in(T0), "", "55.5", NOW),
                  ("rsi", ts_in(T0 + _dt.timedelta(hours=1)), "", "60", NOW),
                  ("macd", ts_in(T0), "macd", "1.5", NOW), ("macd", ts_in(T0), "signal", "1.2", NOW)])
-    signals = SignalStore(db)
+    signals = SignalStore(db, OrderStore(db, TradeStore(db, PositionStore(db))))
     signal_id = signals.record("BTC/USDT", "BUY", strength=0.8, strategy="trend", price="100",
                                timestamp=T0, reason="cross")
     signals.record("ETH/USDT", "HOLD", timestamp=T0)

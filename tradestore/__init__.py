@@ -13,7 +13,9 @@ from tradestore.errors import (ArtifactIntegrityError, ConflictError, DatabaseBu
                                ReadOnlyError, SchemaError, StateCorruptionError, StoreError,
                                ValidationError)
 from tradestore.market.candles import OHLCVBar
-from tradestore.market.marketdata import IndicatorPoint, NewsSentiment, TradingSignal
+from tradestore.market.indicators import IndicatorPoint
+from tradestore.market.news import NewsSentiment
+from tradestore.market.signals import TradingSignal
 from tradestore.ops.backup import BackupInfo, RestoreResult
 from tradestore.ops.imports import ImportResult
 from tradestore.record.funding import FundingPayment

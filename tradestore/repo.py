@@ -22,7 +22,9 @@ from tradestore.books.settings import Settings
 from tradestore.books.strategies import Strategies
 from tradestore.errors import ConflictError, DatabaseError, SchemaError, StoreError
 from tradestore.market.candles import CandleStore
-from tradestore.market.marketdata import IndicatorStore, NewsStore, SignalStore
+from tradestore.market.indicators import IndicatorStore
+from tradestore.market.news import NewsStore
+from tradestore.market.signals import SignalStore
 from tradestore.ops.backup import BackupInfo, backup, backup_before_downgrade
 from tradestore.ops.ccxt_fills import save_ccxt_trades
 from tradestore.record.funding import FundingStore
@@ -199,7 +201,6 @@ class TradeRepo:
         self.events = EventLog(db)
         self.candles = CandleStore(db)
         self.indicators = IndicatorStore(db)
-        self.signals = SignalStore(db)
         self.news = NewsStore(db)
         self.strategies = Strategies(db)
         self.settings = Settings(db)
@@ -210,6 +211,7 @@ class TradeRepo:
                                  account_check=lambda conn, name: self.accounts.require(name))
         self.trades.symbol_check = require_active  # deactivated instruments (issue 20.4)
         self.orders = OrderStore(db, self.trades)
+        self.signals = SignalStore(db, self.orders)
         self.funding = FundingStore(db, account_check=lambda conn, name:
                                     self.accounts.require(name))
         self.analytics = Analytics(db)

@@ -514,3 +514,74 @@ def to_choice(value, field: str, choices) -> str:
         return value.upper()
     raise ValidationError(f"{field}: {_show(value)} is not one of {', '.join(choices)}",
                           field=field, value=value)
+
+
+# ------------------------------------------------ one vocabulary (issue 18.3)
+# The checks every module used to write for itself: an integer that is not a bool, a
+# flag, a finite float metric, and the open ends of a time range.
+
+def is_int(value) -> bool:
+    """An integer (int or numpy integer), never a bool: ``True`` is an int in Python."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral)
+
+
+def to_int(value, field: str, *, lowest: int = 0, highest: int = MAX_LIMIT,
+           allowed: str | None = None) -> int:
+    """An integer (int or numpy integer, never a bool) from ``lowest`` to ``highest``,
+    as an int. ``allowed`` words what the refusal says is allowed (default: "a whole
+    number from LOWEST to HIGHEST")."""
+    number = None
+    if is_int(value):
+        try:
+            number = operator.index(value)
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not lowest <= number <= highest:
+        allowed = allowed or f"a whole number from {lowest} to {highest}"
+        raise ValidationError(f"{field}: {show(value)} must be {allowed}", field=field,
+                              value=value)
+    return number
+
+
+def optional_int(value, field: str, **limits) -> int | None:
+    return None if value is None else to_int(value, field, **limits)
+
+
+def to_flag(value, field: str) -> bool:
+    """True or False and nothing else: 1, "yes" or None must not flip a switch silently."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field}: {show(value)} must be True or False", field=field,
+                              value=value)
+    return value
+
+
+def to_finite_float(value, field: str) -> float:
+    """A float metric (a score, a strength; not money): int, float, Decimal or a numpy
+    number, finite."""
+    number = None
+    if not isinstance(value, bool) and isinstance(value, (numbers.Real, Decimal)):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError, TypeError):
+            number = None
+    if number is None or not math.isfinite(number):
+        raise ValidationError(f"{field}: {show(value)} must be a finite number", field=field,
+                              value=value)
+    return number
+
+
+# The open ends of a time range as stored text: every stored timestamp starts with a
+# digit (the schema's GLOB), so it sorts after "0" and before "A". With both ends
+# filled, one query shape (``t >= :start AND t < :end``) serves every range and reads
+# its index; no ``:start IS NULL OR`` branch.
+EARLIEST_TEXT, LATEST_TEXT = "0", "A"
+
+
+def bounded(start: str | None, end: str | None) -> tuple[str, str]:
+    """Stored-text ends of a range (``window``'s result), the open ones filled."""
+    return (EARLIEST_TEXT if start is None else start, LATEST_TEXT if end is None else end)
+
+
+def time_range(start, end, fields: tuple[str, str] = ("start", "end")) -> tuple[str, str]:
+    """``start``/``end`` (datetime, ISO text or None for open) as stored text, bounded."""
+    return bounded(ts_in(optional_utc(start, fields[0])), ts_in(optional_utc(end, fields[1])))

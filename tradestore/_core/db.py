@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tradestore._core import decimal_sql
-from tradestore._core.codec import show
+from tradestore._core.codec import show, utc_now
 from tradestore._core.files import path_error
 from tradestore.errors import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
                                StoreError, ValidationError)
@@ -305,6 +305,13 @@ class Database:
     Every use takes ``lock``; ``transaction()`` holds it from BEGIN to COMMIT, so a
     reader on another thread never sees half of a write made through this object.
     """
+
+    clock = staticmethod(utc_now)  # ``db.clock = callable``: a fixed or simulated time
+
+    def now(self):
+        """The time the repositories stamp rows with (created_at, updated_at, ...): the
+        wall clock unless ``clock`` is set (tests, the demo's simulated days)."""
+        return self.clock()
 
     def __init__(self, path=":memory:", *, readonly=False, durability="full", busy_timeout=5.0,
                  echo=False):

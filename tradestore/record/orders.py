@@ -44,6 +44,7 @@ ORDER_COLUMNS = ("id, symbol, side, order_type, quantity, price, stop_price, sta
                  "filled_quantity, avg_fill_price, exchange, external_id, strategy, account, "
                  "metadata, created_at, updated_at")
 SELECT_ORDER = f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"
+ORDER_EXISTS = "SELECT 1 FROM orders WHERE id = ?"
 INSERT_ORDER = """
 INSERT INTO orders (symbol, side, order_type, quantity, price, stop_price, status, exchange,
                     external_id, strategy, account, metadata, created_at, updated_at)
@@ -253,6 +254,11 @@ class OrderStore:
         if row is None:
             raise NotFoundError(f"order {order_id!r} does not exist")
         return Order.from_row(row)
+
+    @staticmethod
+    def exists(conn, order_id: int) -> bool:
+        """Whether ``order_id`` is stored, on the caller's connection (signal links)."""
+        return conn.execute(ORDER_EXISTS, (order_id,)).fetchone() is not None
 
     def get(self, order_id: int) -> Order:
         with self.db.reading() as conn:

@@ -1,0 +1,15 @@
+"""Reads with optional filters, newest first: only the filters in use appear in the
+WHERE clause, so each shape of the query reads its own index."""
+
+from __future__ import annotations
+
+from tradestore._core.codec import to_limit
+
+
+def filtered(db, select: str, filters: dict, values: dict, order: str, limit) -> list:
+    """``select`` with the WHERE fragments (constants from ``filters``) of the ``values``
+    that are not None, ordered by ``order``, at most ``limit`` rows."""
+    used = [name for name, value in values.items() if value is not None]
+    sql = select + (" WHERE " + " AND ".join(filters[name] for name in used) if used else "")
+    return db.query(f"{sql} ORDER BY {order} LIMIT ?",
+                    (*(values[name] for name in used), to_limit(limit)))
