@@ -124,7 +124,8 @@ def test_demo_clock_is_consistent(built):
     first, last = rows(path, "SELECT min(timestamp), max(timestamp) FROM portfolio_snapshots")[0]
     for table, column in (("orders", "created_at"), ("orders", "updated_at"),
                           ("order_status_history", "changed_at"), ("trades", "timestamp"),
-                          ("bot_states", "saved_at")):
+                          ("bot_states", "saved_at"), ("strategies", "created_at"),
+                          ("strategies", "updated_at"), ("strategy_configs", "created_at")):
         low, high = rows(path, f"SELECT min({column}), max({column}) FROM {table}")[0]
         assert first <= low and high <= last, (table, column)
     assert rows(path, "SELECT count(*) FROM trades t JOIN orders o ON o.id = t.order_id "

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Mapping
 
 from tradestore._core.codec import to_path, ts_in, utc_now
 from tradestore._core.db import APPLICATION_ID, Database, echo_setting
 from tradestore._core.events import EventLog
 from tradestore._core.files import SQLITE_MAGIC
-from tradestore._core.migrate import (EXTRA, Migrator, add_store_id, load_extra_migrations,
-                                      read_store_id)
+from tradestore._core.hints import Amount, Days, JSONObject, Marks, Moment, PathLike
+from tradestore._core.migrate import (EXTRA, HistoryEntry, Migration, Migrator, add_store_id,
+                                      load_extra_migrations, read_store_id)
 from tradestore._core.scan import checked_connection, damaged_store_error, stored_problems
-from tradestore.analytics.metrics import Analytics
+from tradestore.analytics.metrics import (Analytics, GroupPerformance, PerformanceMetrics,
+                                          TradeStatistics)
 from tradestore.books.accounts import Accounts
-from tradestore.books.balance import cash_balances, mark_to_market, portfolio_value, single_value
+from tradestore.books.balance import (MarkedPosition, cash_balances, mark_to_market,
+                                     portfolio_value, single_value)
 from tradestore.books.instruments import Instruments, require_active
 from tradestore.books.settings import Settings
 from tradestore.books.strategies import Strategies
@@ -29,14 +35,16 @@ from tradestore.ops.backup import BackupInfo, backup, backup_before_downgrade
 from tradestore.ops.ccxt_fills import save_ccxt_trades
 from tradestore.record.funding import FundingStore
 from tradestore.record.ledger import derived_problems, FILLED_IN_11, rebuild
-from tradestore.record.orders import OrderStore
-from tradestore.record.positions import PositionStore
-from tradestore.record.trades import round_trip_fills, TradeStore
-from tradestore.state.portfolio import PortfolioStore
-from tradestore.state.states import BotStateStore
+from tradestore.record.orders import Order, OrderStore
+from tradestore.record.positions import Position, PositionStore
+from tradestore.record.trades import RoundTripFill, TradeData, TradeStore, round_trip_fills
+from tradestore.state.portfolio import PortfolioSnapshot, PortfolioStore
+from tradestore.state.states import BotState, BotStateStore, StateVersion
 
 REKEY_VERSION = 8  # schema/0008_record_keys.sql: positions per (account, exchange, symbol)
 FUTURES_VERSION = 11  # schema/0011_futures.sql: round trips in full, funding (issue 17)
+FillOrder = Literal["time", "symbol", "pnl"]  # get_trade_history's order_by
+BackupCheck = Literal["quick", "full"]  # backup's verify: quick_check or integrity_check
 
 
 class TradeRepo:
@@ -52,7 +60,7 @@ class TradeRepo:
     ``close()``.
     """
 
-    last_backup = None  # the backup written by the last forced downgrade (migrate)
+    last_backup: Path | None = None  # the backup written by the last forced downgrade
 
     def __init__(self, path="trades.db", *, readonly=False, durability="full", busy_timeout=5.0,
                  migrate=True, echo=None, extra_migrations=None, _allow_behind=False):
@@ -90,9 +98,10 @@ class TradeRepo:
         self._rebuild_after_rekey(version)
         self._record_extra(self._extra_applied)
 
-    _extra_applied = (0, [])
+    _extra_applied: tuple[int, list[int]] = (0, [])
 
-    def _open_extra(self, migrations, no_migrate: bool, allow_behind: bool):
+    def _open_extra(self, migrations: list[Migration] | None, no_migrate: bool,
+                    allow_behind: bool) -> Migrator | None:
         """The user's own migrations (``extra_migrations=folder``), applied after ours
         in their own version sequence (refused like ours when newer, or behind on a
         store opened read-only or with migrate=False); None when not given."""
@@ -108,9 +117,9 @@ class TradeRepo:
             self._extra_applied = (version, extra.migrate())
         return extra
 
-    def _record_extra(self, applied) -> None:
+    def _record_extra(self, applied: tuple[int, list[int]]) -> None:
         before, steps = applied
-        if steps:
+        if steps and self.extra_migrator is not None:
             after = self.extra_migrator.current_version
             self.events.log("migration", f"extra schema version {before} -> {after}",
                             details={"namespace": "extra", "from": before, "to": after,
@@ -158,41 +167,44 @@ class TradeRepo:
                                 f"key: {len(changes)} change(s)", details={"changes": changes[:100]})
 
     @classmethod
-    def inspect(cls, path, **options) -> "TradeRepo":
+    def inspect(cls, path: PathLike, *, durability: str = "full", busy_timeout: float = 5.0,
+                echo: bool | None = None,
+                extra_migrations: PathLike | None = None) -> TradeRepo:
         """Open read-only without requiring the newest schema (status, check)."""
-        return cls(path, readonly=True, _allow_behind=True, **options)
+        return cls(path, readonly=True, durability=durability, busy_timeout=busy_timeout,
+                   echo=echo, extra_migrations=extra_migrations, _allow_behind=True)
 
     @classmethod
-    def verify_backup(cls, path) -> BackupInfo:
+    def verify_backup(cls, path: PathLike) -> BackupInfo:
         """Check a backup file: a SQLite file of ours (application_id), a schema version
         this tradestore knows, integrity_check, foreign keys and every bot state's
         checksum. Returns what it found or raises a StoreError saying what is wrong."""
-        path = Path(path)
-        if not path.is_file():
-            raise DatabaseError(f"{path}: no such backup file")
-        with open(path, "rb") as f:
+        file: Path = to_path(path, "path")  # refuses None, bytes, "", NUL, lone surrogates
+        if not file.is_file():
+            raise DatabaseError(f"{file}: no such backup file")
+        with open(file, "rb") as f:
             header = f.read(100)
         if not header.startswith(SQLITE_MAGIC):
-            raise DatabaseError(f"{path}: not a SQLite database file")
-        wal = Path(f"{path}-wal")
+            raise DatabaseError(f"{file}: not a SQLite database file")
+        wal = Path(f"{file}-wal")
         if header[18:20] == b"\x02\x02" and wal.exists() and wal.stat().st_size > 0:
-            raise DatabaseError(f"{path}: not a complete backup: part of it is still in {wal.name} "
+            raise DatabaseError(f"{file}: not a complete backup: part of it is still in {wal.name} "
                                 "(take backups with 'tradestore backup')")
         try:
-            repo = cls.inspect(path)
+            repo = cls.inspect(file)
         except StoreError as exc:
             raise type(exc)(f"backup {exc}") from None
         with repo:
             app_id = repo.db.scalar("PRAGMA application_id")
             version = repo.current_version
             if app_id != APPLICATION_ID or version < 1:
-                raise SchemaError(f"{path}: not a tradestore database (application_id {app_id:#x}, "
+                raise SchemaError(f"{file}: not a tradestore database (application_id {app_id:#x}, "
                                   f"schema version {version})")
             problems = repo.check()
             if problems:
                 more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-                raise DatabaseError(f"{path}: the backup is damaged: {'; '.join(problems[:3])}{more}")
-            return BackupInfo(path, path.stat().st_size, version, repo.migrator.head,
+                raise DatabaseError(f"{file}: the backup is damaged: {'; '.join(problems[:3])}{more}")
+            return BackupInfo(file, file.stat().st_size, version, repo.migrator.head,
                               repo.table_counts())
 
     def _attach_repositories(self) -> None:
@@ -223,11 +235,12 @@ class TradeRepo:
     def path(self) -> str:
         return self.db.path
 
-    def transaction(self):
+    def transaction(self) -> ContextManager[Any]:
         """Group several calls into one atomic unit: ``with repo.transaction(): ...``."""
         return self.db.transaction()
 
-    def migrate(self, target=None, *, force: bool = False, extra: bool = False) -> list[int]:
+    def migrate(self, target: int | str | None = None, *, force: bool = False,
+                extra: bool = False) -> list[int]:
         """Move the schema to ``target`` (default: the newest); returns the versions passed.
 
         ``target``: a version number, "head", or a step relative to the current version
@@ -257,7 +270,7 @@ class TradeRepo:
         self._rebuild_after_rekey(before)
         return applied
 
-    def _migrate_extra(self, target, force: bool) -> list[int]:
+    def _migrate_extra(self, target: int | str | None, force: bool) -> list[int]:
         """``migrate(..., extra=True)``: the same refusals and backup for the user's
         sequence."""
         migrator = self._extra()
@@ -277,18 +290,18 @@ class TradeRepo:
         self._record_extra((before, applied))
         return applied
 
-    def _extra(self):
+    def _extra(self) -> Migrator:
         if self.extra_migrator is None:
             raise ConflictError(f"{self.db.path}: no extra migrations were given "
                                 "(TradeRepo(..., extra_migrations=folder) / --extra FOLDER)")
         return self.extra_migrator
 
-    def migration_sql(self, target=None, *, extra: bool = False) -> str:
+    def migration_sql(self, target: int | str | None = None, *, extra: bool = False) -> str:
         """The SQL ``migrate(target)`` would run, as a script; runs nothing (--dry-run)."""
         migrator = self._extra() if extra else self.migrator
         return migrator.sql(migrator.resolve(target))
 
-    def migration_history(self, *, extra: bool = False):
+    def migration_history(self, *, extra: bool = False) -> list[HistoryEntry]:
         """Every schema file with whether and when it was applied (HistoryEntry)."""
         return (self._extra() if extra else self.migrator).history()
 
@@ -297,16 +310,16 @@ class TradeRepo:
         return self.migrator.current_version
 
     @property
-    def pending(self):
+    def pending(self) -> list[Migration]:
         return self.migrator.pending
 
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> TradeRepo:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -322,7 +335,7 @@ class TradeRepo:
                         'SELECT count(*) FROM "{}"'.format(name.replace('"', '""'))).fetchone()[0]
                     for name in names}
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """What ``tradestore status`` prints."""
         size = None
         if self.db.path != ":memory:" and Path(self.db.path).exists():
@@ -357,39 +370,59 @@ class TradeRepo:
                 problems.append(f"{name} could not finish: {' '.join(str(exc).split())}")
         return problems
 
-    def _checks(self):
+    def _checks(self) -> list[Callable[[], list[str]]]:
         """Extra checks from repositories (state checksums, ...)."""
         return [self.states.problems, self.derived_problems]
 
     # ------------------------------------------------------------ fills and positions
-    def save_trade(self, trade) -> int:
+    def save_trade(self, trade: TradeData | Mapping[str, Any]) -> int:
         """Save one fill (TradeData or mapping); idempotent on (exchange, external_id)."""
         return self.trades.save(trade)
 
-    def save_trades(self, trades) -> list[int]:
+    def save_trades(self, trades: Iterable[TradeData | Mapping[str, Any]]) -> list[int]:
         """Save many fills in one transaction, all or nothing."""
         return self.trades.save_many(trades)
 
-    def get_trade(self, trade_id: int):
+    def get_trade(self, trade_id: int) -> TradeData | None:
         return self.trades.get(trade_id)
 
-    def get_trade_history(self, symbol=None, days=30, **filters):
-        """Fills oldest first; ``days=None`` all time; since/until override days."""
-        return self.trades.history(symbol, days, **filters)
+    def get_trade_history(self, symbol: str | None = None, days: Days = 30, *,
+                          since: Moment | None = None, until: Moment | None = None,
+                          strategy: str | None = None, account: str | None = None,
+                          exchange: str | None = None, limit: int | None = None,
+                          offset: int = 0, newest_first: bool = False,
+                          include_void: bool = False, side: str | None = None,
+                          order_by: FillOrder = "time") -> list[TradeData]:
+        """Fills oldest first; ``days=None`` all time; since/until override days.
+        Voided fills only with ``include_void``; ``order_by`` "time", "symbol" or "pnl"."""
+        return self.trades.history(symbol, days, since=since, until=until, strategy=strategy,
+                                   account=account, exchange=exchange, limit=limit,
+                                   offset=offset, newest_first=newest_first,
+                                   include_void=include_void, side=side, order_by=order_by)
 
-    def iter_trades(self, symbol=None, days=30, **filters):
-        """Like get_trade_history, streamed with constant memory."""
-        return self.trades.iterate(symbol, days, **filters)
+    def iter_trades(self, symbol: str | None = None, days: Days = 30, *,
+                    since: Moment | None = None, until: Moment | None = None,
+                    strategy: str | None = None, account: str | None = None,
+                    exchange: str | None = None, limit: int | None = None, offset: int = 0,
+                    newest_first: bool = False, include_void: bool = False,
+                    side: str | None = None, order_by: FillOrder = "time") -> Iterator[TradeData]:
+        """Like get_trade_history, streamed with constant memory (time order only)."""
+        return self.trades.iterate(symbol, days, since=since, until=until, strategy=strategy,
+                                   account=account, exchange=exchange, limit=limit,
+                                   offset=offset, newest_first=newest_first,
+                                   include_void=include_void, side=side, order_by=order_by)
 
-    def get_position(self, symbol, account="default", exchange=None):
+    def get_position(self, symbol: str, account: str = "default",
+                     exchange: str | None = None) -> Position | None:
         """The open position of ``symbol``; ConflictError naming the venues when several
         exchanges hold one and ``exchange`` is not given."""
         return self.positions.get_position(symbol, account, exchange)
 
-    def get_open_positions(self, account=None, exchange=None):
+    def get_open_positions(self, account: str | None = None,
+                           exchange: str | None = None) -> list[Position]:
         return self.positions.get_open_positions(account, exchange)
 
-    def void_trade(self, trade_id: int, reason: str):
+    def void_trade(self, trade_id: int, reason: str) -> TradeData:
         """Void a fill (kept for the audit trail, applied to nothing): its key is replayed
         without it, its order's totals recomputed and an event logged; returns the fill."""
         with self.transaction():
@@ -417,84 +450,113 @@ class TradeRepo:
         with self.db.transaction() as conn:
             return rebuild(conn, ts_in(utc_now()))
 
-    def get_closed_positions(self, symbol=None, days=None, **filters):
-        return self.positions.get_closed_positions(symbol, days, **filters)
+    def get_closed_positions(self, symbol: str | None = None, days: Days = None, *,
+                             account: str | None = None, exchange: str | None = None,
+                             since: Moment | None = None, until: Moment | None = None,
+                             limit: int | None = None) -> list[Position]:
+        """Closed round trips, oldest close first, filtered by close time."""
+        return self.positions.get_closed_positions(symbol, days, account=account,
+                                                   exchange=exchange, since=since,
+                                                   until=until, limit=limit)
 
     # ------------------------------------------------------------ futures (issue 17)
-    def record_funding(self, symbol, amount, timestamp=None, *, exchange="", account="default",
-                       external_id=None, currency=None, metadata=None) -> int:
+    def record_funding(self, symbol: str, amount: Amount, timestamp: Moment | None = None, *,
+                       exchange: str = "", account: str = "default",
+                       external_id: str | None = None, currency: str | None = None,
+                       metadata: JSONObject | None = None) -> int:
         """A funding payment (signed, settle currency) counted in the position of its key
         open at ``timestamp``; idempotent on (exchange, external_id) (tradestore.record.funding)."""
         return self.funding.record(symbol, amount, timestamp, exchange=exchange,
                                    account=account, external_id=external_id,
                                    currency=currency, metadata=metadata)
 
-    def save_ccxt_funding(self, entries, *, exchange, account="default") -> list[int]:
+    def save_ccxt_funding(self, entries: Iterable[Mapping[str, Any]], *, exchange: str,
+                          account: str = "default") -> list[int]:
         """ccxt ``fetchFundingHistory`` entries as funding payments, in one transaction."""
         return self.funding.record_ccxt(entries, exchange=exchange, account=account)
 
-    def get_round_trip_fills(self, position_id):
+    def get_round_trip_fills(self, position_id: int) -> list[RoundTripFill]:
         """The fills of a round trip in time order, each with its derived action."""
         return round_trip_fills(self.db, position_id)
 
-    def mark_to_market(self, marks, *, account=None, exchange=None):
+    def mark_to_market(self, marks: Marks, *, account: str | None = None,
+                       exchange: str | None = None) -> list[MarkedPosition]:
         """Open positions at ``marks`` ({symbol: price}) with unrealised pnl."""
         return mark_to_market(self, marks, account=account, exchange=exchange)
 
-    def portfolio_value(self, account="default", marks=None):
+    def portfolio_value(self, account: str = "default",
+                        marks: Marks | None = None) -> dict[str, Decimal]:
         """{currency: cash + open positions at ``marks``}, exact (tradestore.books.balance)."""
         return portfolio_value(self, account, marks or {})
 
     # ------------------------------------------------------------ orders
-    def create_order(self, symbol, side, order_type, quantity, **options):
-        return self.orders.create(symbol, side, order_type, quantity, **options)
+    def create_order(self, symbol: str, side: str, order_type: str, quantity: Amount, *,
+                     price: Amount | None = None, stop_price: Amount | None = None,
+                     external_id: str | None = None, exchange: str = "",
+                     strategy: str | None = None, account: str = "default",
+                     metadata: JSONObject | None = None, status: str = "PENDING") -> Order:
+        """A new order (PENDING unless ``status``); its fills come from ``record_fill``."""
+        return self.orders.create(symbol, side, order_type, quantity, price=price,
+                                  stop_price=stop_price, external_id=external_id,
+                                  exchange=exchange, strategy=strategy, account=account,
+                                  metadata=metadata, status=status)
 
-    def record_fill(self, order_id, quantity, price, **options) -> int:
-        return self.orders.record_fill(order_id, quantity, price, **options)
+    def record_fill(self, order_id: int, quantity: Amount, price: Amount, *, fees: Amount = 0,
+                    external_id: str | None = None, timestamp: Moment | None = None,
+                    fee_currency: str | None = None, metadata: JSONObject | None = None,
+                    pnl: Amount | None = None) -> int:
+        """Save a fill of the order and update the order, in one transaction."""
+        return self.orders.record_fill(order_id, quantity, price, fees=fees,
+                                       external_id=external_id, timestamp=timestamp,
+                                       fee_currency=fee_currency, metadata=metadata, pnl=pnl)
 
-    def get_order(self, order_id):
+    def get_order(self, order_id: int) -> Order:
         return self.orders.get(order_id)
 
-    def get_order_by_external_id(self, exchange, external_id):
+    def get_order_by_external_id(self, exchange: str, external_id: str) -> Order | None:
         return self.orders.get_by_external_id(exchange, external_id)
 
-    def get_open_orders(self, symbol=None):
+    def get_open_orders(self, symbol: str | None = None) -> list[Order]:
         return self.orders.open_orders(symbol)
 
-    def get_recent_orders(self, limit=50):
+    def get_recent_orders(self, limit: int = 50) -> list[Order]:
         return self.orders.recent(limit)
 
-    def update_order_status(self, order_id, status, reason=None):
+    def update_order_status(self, order_id: int, status: str,
+                            reason: str | None = None) -> Order:
         return self.orders.update_status(order_id, status, reason)
 
-    def cancel_order(self, order_id, reason=None):
+    def cancel_order(self, order_id: int, reason: str | None = None) -> Order:
         return self.orders.cancel(order_id, reason)
 
     # ------------------------------------------------------------ bot state
-    def save_bot_state(self, state, *, bot="default") -> int:
+    def save_bot_state(self, state: BotState | Mapping[str, Any], *, bot: str = "default") -> int:
         """Save a BotState (or mapping) as the bot's next version; returns that version."""
         return self.states.save(state, bot=bot)
 
-    def load_bot_state(self, version=None, *, bot="default", strict=False):
+    def load_bot_state(self, version: int | None = None, *, bot: str = "default",
+                       strict: bool = False) -> BotState | None:
         """The newest state that verifies (warns on fallback), or ``version``; None if none."""
         return self.states.load(version, bot=bot, strict=strict)
 
-    def list_bot_states(self, bot="default"):
+    def list_bot_states(self, bot: str = "default") -> list[StateVersion]:
         return self.states.list(bot)
 
-    def rollback_bot_state(self, version, *, bot="default") -> int:
+    def rollback_bot_state(self, version: int, *, bot: str = "default") -> int:
         return self.states.rollback(version, bot=bot)
 
-    def prune_bot_states(self, keep, *, bot="default") -> int:
+    def prune_bot_states(self, keep: int, *, bot: str = "default") -> int:
         return self.states.prune(keep, bot=bot)
 
-    def verify_bot_states(self):
+    def verify_bot_states(self) -> list[StateVersion]:
         return self.states.verify()
 
     # ------------------------------------------------------------ portfolio
-    def save_portfolio_snapshot(self, total_value=None, *, cash=None, positions=None,
-                                balances=None, timestamp=None, account="default",
-                                marks=None) -> int:
+    def save_portfolio_snapshot(self, total_value: Amount | None = None, *,
+                                cash: Amount | None = None, positions: JSONObject | None = None,
+                                balances: JSONObject | None = None,
+                                timestamp: Moment | None = None, account: str = "default",
+                                marks: Marks | None = None) -> int:
         """One point of the equity curve. With ``marks`` ({symbol: price}; {} when
         nothing is open) and no ``total_value`` it is computed now: cash + open positions
         at the marks, in the account's one currency (tradestore.books.balance; ConflictError
@@ -508,47 +570,89 @@ class TradeRepo:
         return self.portfolio.save(total_value, cash=cash, positions=positions,
                                    balances=balances, timestamp=timestamp, account=account)
 
-    def get_portfolio_value_history(self, days=30, *, account="default", since=None, until=None):
+    def get_portfolio_value_history(self, days: Days = 30, *, account: str = "default",
+                                    since: Moment | None = None,
+                                    until: Moment | None = None) -> list[tuple[datetime, Decimal]]:
         """(timestamp, total_value) pairs oldest first; ``days=None`` for all time."""
         return self.portfolio.value_history(days, account=account, since=since, until=until)
 
-    def get_portfolio_snapshots(self, days=30, *, account="default", since=None, until=None):
+    def get_portfolio_snapshots(self, days: Days = 30, *, account: str = "default",
+                                since: Moment | None = None,
+                                until: Moment | None = None) -> list[PortfolioSnapshot]:
         return self.portfolio.snapshots(days, account=account, since=since, until=until)
 
-    def latest_portfolio_snapshot(self, account="default"):
+    def latest_portfolio_snapshot(self, account: str = "default") -> PortfolioSnapshot | None:
         return self.portfolio.latest(account)
 
     # ------------------------------------------------------------ analytics
-    def get_statistics(self, days=30, **filters):
+    def get_statistics(self, days: Days = 30, *, account: str | None = None,
+                       strategy: str | None = None, symbol: str | None = None,
+                       exchange: str | None = None, currency: str | None = None,
+                       since: Moment | None = None,
+                       until: Moment | None = None) -> TradeStatistics:
         """TradeStatistics over closed round trips (account, strategy, symbol, exchange,
         currency, since, until); ConflictError when they span several currencies."""
-        return self.analytics.statistics(days, **filters)
+        return self.analytics.statistics(days, account=account, strategy=strategy,
+                                         symbol=symbol, exchange=exchange, currency=currency,
+                                         since=since, until=until)
 
-    def get_statistics_by_currency(self, days=30, **filters):
+    def get_statistics_by_currency(self, days: Days = 30, *, account: str | None = None,
+                                   strategy: str | None = None, symbol: str | None = None,
+                                   exchange: str | None = None, currency: str | None = None,
+                                   since: Moment | None = None,
+                                   until: Moment | None = None) -> dict[str, TradeStatistics]:
         """{currency: TradeStatistics}, one per quote currency ("" = without one)."""
-        return self.analytics.statistics_by_currency(days, **filters)
+        return self.analytics.statistics_by_currency(
+            days, account=account, strategy=strategy, symbol=symbol, exchange=exchange,
+            currency=currency, since=since, until=until)
 
-    def calculate_performance_metrics(self, days=30, **options):
+    def calculate_performance_metrics(
+            self, days: Days = 30, *, account: str = "default", periods_per_year: int = 365,
+            risk_free_rate: float = 0, since: Moment | None = None, until: Moment | None = None,
+            flows: Iterable[tuple[Moment, Amount]] | None = None, currency: str | None = None,
+            statistics: bool = True,
+            benchmark: str | Iterable[tuple[Moment, Amount]] | None = None,
+            benchmark_exchange: str = "") -> PerformanceMetrics:
         """PerformanceMetrics of one account's equity curve plus its trade statistics;
         ``benchmark="BTC/USDT"`` (stored candles) or ``[(time, value)]`` adds alpha, beta
-        and the other comparison figures. Options: Analytics.performance."""
-        return self.analytics.performance(days, **options)
+        and the other comparison figures (Analytics.performance, docs/metrics.md)."""
+        return self.analytics.performance(
+            days, account=account, periods_per_year=periods_per_year,
+            risk_free_rate=risk_free_rate, since=since, until=until, flows=flows,
+            currency=currency, statistics=statistics, benchmark=benchmark,
+            benchmark_exchange=benchmark_exchange)
 
-    def get_strategy_performance(self, days=None, **filters):
+    def get_strategy_performance(self, days: Days = None, *, account: str | None = None,
+                                 strategy: str | None = None, symbol: str | None = None,
+                                 exchange: str | None = None, currency: str | None = None,
+                                 since: Moment | None = None,
+                                 until: Moment | None = None) -> list[GroupPerformance]:
         """GroupPerformance per (strategy, currency) over closed round trips."""
-        return self.analytics.by_group("strategy", days, **filters)
+        return self.analytics.by_group("strategy", days, account=account, strategy=strategy,
+                                       symbol=symbol, exchange=exchange, currency=currency,
+                                       since=since, until=until)
 
-    def get_symbol_performance(self, days=None, **filters):
+    def get_symbol_performance(self, days: Days = None, *, account: str | None = None,
+                               strategy: str | None = None, symbol: str | None = None,
+                               exchange: str | None = None, currency: str | None = None,
+                               since: Moment | None = None,
+                               until: Moment | None = None) -> list[GroupPerformance]:
         """GroupPerformance per (symbol, currency) over closed round trips."""
-        return self.analytics.by_group("symbol", days, **filters)
+        return self.analytics.by_group("symbol", days, account=account, strategy=strategy,
+                                       symbol=symbol, exchange=exchange, currency=currency,
+                                       since=since, until=until)
 
     # ------------------------------------------------------------ operations (issue 9)
-    def backup(self, dest, **options):
+    def backup(self, dest: PathLike, *, overwrite: bool = False,
+               verify: BackupCheck = "quick") -> Path:
         """A verified, consistent copy (mode 0600) at ``dest`` (a file, or a folder for
-        a stamped name) while the store stays in use; returns its Path."""
-        return backup(self, dest, **options)
+        a stamped name) while the store stays in use; returns its Path. ``verify``:
+        "quick" (quick_check) or "full" (integrity_check); ``overwrite`` replaces only a
+        file that is not a database, or an earlier backup of this same store."""
+        return backup(self, dest, overwrite=overwrite, verify=verify)
 
-    def save_ccxt_trades(self, trades, *, exchange, fee_prices=None) -> list[int]:
+    def save_ccxt_trades(self, trades: Iterable[Mapping[str, Any]], *, exchange: str,
+                         fee_prices: Mapping[str, Amount] | None = None) -> list[int]:
         """Save ccxt "unified trade" dicts as fills in one transaction (tradestore.record.ccxt)."""
         return save_ccxt_trades(self, trades, exchange=exchange, fee_prices=fee_prices)
 
@@ -559,9 +663,9 @@ DECODE_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
 NOT_GUARDED = {"close", "transaction", "check", "inspect"}
 
 
-def _damage_guarded(method):
+def _damage_guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    def call(self, *args, **kwargs):
+    def call(self: TradeRepo, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except StoreError:

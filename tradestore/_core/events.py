@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tradestore._core.codec import (UTC, json_object_in, json_out, optional_id, optional_text,
                                     optional_utc, to_choice, to_limit, to_text, ts_in, ts_out,
-                                    utc_now, window)
+                                    window)
 from tradestore._core.db import Database
 from tradestore.errors import ValidationError
 
@@ -116,7 +116,7 @@ class EventLog:
             order_id=None, details=None, timestamp=None) -> int:
         """Append one event (one durable transaction); returns its id."""
         level_name = to_choice(severity, "severity", SEVERITIES)
-        row = (ts_in(optional_utc(timestamp, "timestamp") or utc_now()), level_name.lower(),
+        row = (ts_in(optional_utc(timestamp, "timestamp") or self.db.now()), level_name.lower(),
                SEVERITIES[level_name], to_text(event_type, "event_type", max_length=100),
                to_text(message, "message", max_length=100_000, allow_empty=True),
                optional_text(symbol, "symbol"), _optional_id(trade_id, "trade_id"),

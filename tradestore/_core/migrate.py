@@ -530,3 +530,21 @@ def read_store_id(conn) -> str | None:
     except sqlite3.Error:
         return None
     return None if row is None else row[0]
+
+
+SELECT_META = "SELECT value FROM store_meta WHERE key = ?"
+WRITE_META = """
+INSERT INTO store_meta (key, value, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+"""
+
+
+def write_meta(conn, key: str, value: str, now: str) -> None:
+    """One fact about the store under ``key`` (e.g. the demo's marker), replacing it."""
+    conn.execute(WRITE_META, (key, value, now))
+
+
+def read_meta(conn, key: str) -> str | None:
+    """The fact stored under ``key``, or None."""
+    row = conn.execute(SELECT_META, (key,)).fetchone()
+    return None if row is None else row[0]

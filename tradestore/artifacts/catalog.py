@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tradestore._core.codec import (json_object_in, json_out, optional_utc, show, to_choice,
-                                    to_path, to_text, to_utc, ts_in, ts_out, utc_now)
+                                    to_path, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.files import fsync_dir
 from tradestore.artifacts.backup import backup, restore
 from tradestore.errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
@@ -345,7 +345,7 @@ class ArtifactManager:
                     nested = self.db.conn.in_transaction
                     with self.db.transaction() as conn:
                         row = self._claim(conn, kind, name, version, overwrite)
-                        now = ts_in(utc_now())
+                        now = ts_in(self.db.now())
                         relpath = f"{name}/{filename}"
                         if row is None:
                             artifact_id = conn.execute(INSERT_ARTIFACT, (
@@ -514,7 +514,7 @@ class ArtifactManager:
         if isinstance(keep_latest, bool) or not isinstance(keep_latest, int) or keep_latest < 0:
             raise ValidationError(f"keep_latest: {show(keep_latest)} must be an integer >= 0",
                                   field="keep_latest", value=keep_latest)
-        cutoff = ts_in((optional_utc(now, "now") or utc_now()) - timedelta(days=retention_days))
+        cutoff = ts_in((optional_utc(now, "now") or self.db.now()) - timedelta(days=retention_days))
         by_name: dict[str, list] = {}
         for row in self.db.query(SELECT_ALL):
             by_name.setdefault(row[1], []).append(row)
@@ -644,8 +644,8 @@ class ArtifactManager:
                                  or not 0 <= step < 2 ** 63):
             raise ValidationError(f"step: {show(step)} must be an integer >= 0 or None",
                                   field="step", value=step)
-        moment = ts_in(to_utc(timestamp, "timestamp") if timestamp is not None else utc_now())
-        now = ts_in(utc_now())
+        moment = ts_in(to_utc(timestamp, "timestamp") if timestamp is not None else self.db.now())
+        now = ts_in(self.db.now())
         rows = [(experiment_id, to_text(name, "metric_name"), self._metric(value, name), step,
                  moment, now) for name, value in metrics.items()]
         with self.db.transaction() as conn:

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, optional_text, optional_utc, to_decimal,
-                                    to_text, ts_in, ts_out, utc_now)
+                                    to_text, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore.books.balance import BALANCE, cash_balances
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -159,7 +159,7 @@ class Accounts:
         """Add an account; a name that exists (including "default") is a ConflictError."""
         row = (to_text(name, "name"), check_currency(base_currency, "base_currency"),
                dec_in(to_decimal(initial_cash, "initial_cash", non_negative=True)),
-               optional_text(strategy, "strategy"), ts_in(utc_now()))
+               optional_text(strategy, "strategy"), ts_in(self.db.now()))
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM accounts WHERE name = ?", (row[0],)).fetchone():
                 raise ConflictError(f"account {row[0]!r} already exists")
@@ -235,7 +235,7 @@ class Accounts:
     def _move(self, name, kind, amount, note, timestamp, allow_overdraft) -> CashMovement:
         name = to_text(name, "name")
         value = to_decimal(amount, "amount", positive=True)
-        moment = optional_utc(timestamp, "timestamp") or utc_now()
+        moment = optional_utc(timestamp, "timestamp") or self.db.now()
         note = optional_text(note, "note", max_length=10_000)
         if not isinstance(allow_overdraft, bool):
             raise ValidationError(f"allow_overdraft: {allow_overdraft!r} must be True or False",
@@ -248,7 +248,7 @@ class Accounts:
                 raise ConflictError(f"withdraw {value} from {name!r}: the balance is only "
                                     f"{balance[0]} (pass allow_overdraft=True to go below zero)")
             row_id = conn.execute(INSERT_MOVEMENT, (name, kind, dec_in(value), ts_in(moment),
-                                                    note, ts_in(utc_now()))).lastrowid
+                                                    note, ts_in(self.db.now()))).lastrowid
             movement = _movement(conn.execute(
                 "SELECT id, account, kind, amount, timestamp, note, created_at "
                 "FROM cash_movements WHERE id = ?", (row_id,)).fetchone())

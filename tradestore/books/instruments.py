@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
-                                    optional_text, to_text, to_utc, ts_in, ts_out, utc_now)
+                                    optional_text, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore.books.accounts import check_currency
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -172,7 +172,7 @@ class Instruments:
             "inverse": None if inverse is None else int(inverse),
             "settle_currency": optional_text(settle_currency, "settle_currency"),
             "expiry": None if expiry is None else ts_in(to_utc(expiry, "expiry")),
-            "now": ts_in(utc_now()),
+            "now": ts_in(self.db.now()),
         }
         with self.db.transaction() as conn:
             before = conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone()
@@ -213,7 +213,7 @@ class Instruments:
             row = conn.execute(GET_INSTRUMENT, (symbol,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no instrument {symbol!r}")
-            conn.execute(SET_ACTIVE, (int(active), ts_in(utc_now()), symbol))
+            conn.execute(SET_ACTIVE, (int(active), ts_in(self.db.now()), symbol))
             record(conn, "instrument", symbol, "activate" if active else "deactivate",
                    {"active": bool(row[18])}, {"active": active}, symbol=symbol)
             return _instrument(conn.execute(GET_INSTRUMENT, (symbol,)).fetchone())

@@ -23,7 +23,7 @@ from decimal import Decimal
 from tradestore._core.audit import record
 from tradestore._core.codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, check_unicode,
                                     dec_in, dec_out, optional_text, show, to_decimal, ts_in,
-                                    ts_out, utc_now)
+                                    ts_out)
 from tradestore._core.db import Database
 from tradestore.errors import NotFoundError, ValidationError
 
@@ -256,7 +256,7 @@ class Settings:
                                   value=secret)
         params = {"key": key, "value": _encode(typed, value_type), "value_type": value_type,
                   "description": optional_text(description, "description", max_length=10_000),
-                  "secret": None if secret is None else int(secret), "now": ts_in(utc_now())}
+                  "secret": None if secret is None else int(secret), "now": ts_in(self.db.now())}
         with self.db.transaction() as conn:
             before = conn.execute(GET_SETTING, (key,)).fetchone()
             conn.execute(UPSERT_SETTING, params)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (canonical_json, json_object_in, json_out, optional_text,
-                                    optional_utc, to_text, to_utc, ts_in, ts_out, utc_now, window)
+                                    optional_utc, to_text, to_utc, ts_in, ts_out, window)
 from tradestore._core.db import Database
 from tradestore._core.money import EXACT, ZERO, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -205,7 +205,7 @@ class Strategies:
                optional_text(description, "description", max_length=10_000),
                int(_flag(enabled, "enabled")))
         config_text = json_object_in({} if config is None else config, "config")
-        now = ts_in(utc_now())
+        now = ts_in(self.db.now())
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM strategies WHERE name = ?", (name,)).fetchone():
                 raise ConflictError(f"strategy {name!r} already exists (names are unique; "
@@ -244,7 +244,7 @@ class Strategies:
                 raise NotFoundError(f"no strategy named {name!r}")
             strategy_id, version, old_text = current
             if canonical_json(json_out(old_text)) != text:
-                now = ts_in(utc_now())
+                now = ts_in(self.db.now())
                 conn.execute(INSERT_CONFIG, (strategy_id, version + 1, text, now))
                 conn.execute(TOUCH, (now, strategy_id))
                 record(conn, "strategy_config", name, "update",
@@ -279,7 +279,7 @@ class Strategies:
 
     def mark_run(self, name, at=None) -> Strategy:
         """Record that the strategy ran (``last_run_at``, now by default)."""
-        moment = optional_utc(at, "at") or utc_now()
+        moment = optional_utc(at, "at") or self.db.now()
         return self._update(MARK_RUN, ts_in(moment), name)
 
     def _update(self, sql, value, name, action=None) -> Strategy:
@@ -288,7 +288,7 @@ class Strategies:
         name = to_text(name, "name")
         with self.db.transaction() as conn:
             before = conn.execute(GET_STRATEGY, (name,)).fetchone()
-            changed = conn.execute(sql, (value, ts_in(utc_now()), name)).rowcount
+            changed = conn.execute(sql, (value, ts_in(self.db.now()), name)).rowcount
             if not changed:
                 raise NotFoundError(f"no strategy named {name!r}")
             after = _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradestore._core.codec import (dec_in, json_object_in, json_out, optional_text, to_decimal,
-                                    to_text, to_utc, ts_in, ts_out, utc_now)
+                                    to_text, to_utc, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore.errors import ValidationError
 from tradestore.record.ccxt import _timestamp
@@ -89,7 +89,7 @@ class FundingStore:
         its id (the stored one's for a repeated (exchange, external_id))."""
         symbol = to_text(symbol, "symbol")
         value = to_decimal(amount, "amount")
-        moment = utc_now() if timestamp is None else to_utc(timestamp, "timestamp")
+        moment = self.db.now() if timestamp is None else to_utc(timestamp, "timestamp")
         exchange = to_text(exchange, "exchange", allow_empty=True)
         account = to_text(account, "account")
         if external_id is not None:
@@ -116,7 +116,7 @@ class FundingStore:
             position = None if late else PositionStore.load_open(conn, *key)
             row_id = conn.execute(INSERT_FUNDING, (
                 account, exchange, symbol, dec_in(value), currency or settle, stamp, external_id,
-                None if position is None else position.id, meta, ts_in(utc_now()))).lastrowid
+                None if position is None else position.id, meta, ts_in(self.db.now()))).lastrowid
             if position is not None:
                 apply_funding(position, value)
                 PositionStore.update(conn, position)

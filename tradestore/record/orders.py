@@ -22,8 +22,7 @@ from decimal import Decimal
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
-                                    optional_text, to_choice, to_decimal, to_text, ts_in, ts_out,
-                                    utc_now)
+                                    optional_text, to_choice, to_decimal, to_text, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore._core.money import exact
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -136,7 +135,7 @@ class OrderStore:
         new_fills: dict[int, list] = {}
         for trade_id, trade in fills:
             new_fills.setdefault(trade.order_id, []).append((trade_id, trade))
-        now = ts_in(utc_now())
+        now = ts_in(self.db.now())
         for order_id in sorted(set(new_fills) | ({voided} if voided is not None else set())):
             order = self._load(conn, order_id)
             filled, avg = order_totals(conn, order_id)
@@ -182,7 +181,7 @@ class OrderStore:
                to_text(exchange, "exchange", allow_empty=True), external_id,
                optional_text(strategy, "strategy"), to_text(account, "account"),
                json_object_in(metadata, "metadata"))
-        now = ts_in(utc_now())
+        now = ts_in(self.db.now())
         with self.db.transaction() as conn:
             if external_id is not None and conn.execute(
                     "SELECT 1 FROM orders WHERE exchange = ? AND external_id = ?",
@@ -238,7 +237,7 @@ class OrderStore:
                 return order
             if status not in TRANSITIONS.get(order.status, ()):
                 raise ConflictError(f"order {order.id}: {order.status} -> {status} is not allowed")
-            now = ts_in(utc_now())
+            now = ts_in(self.db.now())
             conn.execute(UPDATE_STATUS, (status, now, order.id))
             conn.execute(INSERT_HISTORY, (order.id, order.status, status, reason, now))
             record(conn, "order", order.id, "status", {"status": order.status, "reason": None},

@@ -6,9 +6,9 @@ portfolio snapshots, events), so that every other command has something to show.
 
 Deterministic for a seed: prices are integer random walks in Decimal (no floats),
 and the clock ends at today's UTC midnight, so two builds on the same day are equal
-row for row. The API stamps a few rows with the wall clock (orders, their status
-changes, bot states, strategy configs); the demo moves those stamps onto its
-simulated clock so that the record reads as one story.
+row for row. The store's clock (``db.clock``) is set to the simulated time before
+each call, so that the stamps the API writes (orders, their status changes,
+strategy configs) read as one story with the fills.
 
 A demo database carries a ``store_meta`` row with key ``demo``. An existing file
 without it is never overwritten; an existing demo database is replaced, atomically
@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from tradestore._core.codec import UTC, canonical_json, ts_in, utc_now
 from tradestore._core.db import APPLICATION_ID
+from tradestore._core.migrate import read_meta, write_meta
 from tradestore._core.files import refuse_store_target
 from tradestore._core.money import exact
 from tradestore.errors import ConflictError, StoreError, ValidationError
@@ -44,22 +45,10 @@ MAX_DAYS = 3650
 REGIME_CHANGE = 1 / 240  # about every ten days
 DRIFT_DIV = 6  # a trend of up to a sixth of the hourly swing
 
-SELECT_MARK = "SELECT value FROM store_meta WHERE key = ?"
-INSERT_MARK = "INSERT OR REPLACE INTO store_meta (key, value, updated_at) VALUES (?, ?, ?)"
-# The API stamps these rows with the wall clock; the demo moves them to its own clock.
-BACKDATE_ORDER_CREATED = "UPDATE orders SET created_at = :t, updated_at = :t WHERE id = :id"
-BACKDATE_ORDER_UPDATED = "UPDATE orders SET updated_at = :t WHERE id = :id"
-BACKDATE_STATUS_CHANGES = """
-UPDATE order_status_history SET changed_at = :t WHERE id > :seen RETURNING id
-"""
+# bot_states is stamped with the wall clock by tradestore.state.states (not yet by
+# db.now()): the demo moves that stamp onto its clock until it is.
 BACKDATE_STATE = """
 UPDATE bot_states SET saved_at = :t, created_at = :t WHERE bot = 'default' AND version = :version
-"""
-BACKDATE_STRATEGY = "UPDATE strategies SET created_at = :t, updated_at = :t WHERE name = :name"
-BACKDATE_STRATEGY_UPDATED = "UPDATE strategies SET updated_at = :t WHERE name = :name"
-BACKDATE_CONFIG = """
-UPDATE strategy_configs SET created_at = :t
-WHERE version = :version AND strategy_id = (SELECT id FROM strategies WHERE name = :name)
 """
 
 
@@ -120,7 +109,7 @@ def is_demo_database(path) -> bool:
         try:
             if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
                 return False
-            return conn.execute(SELECT_MARK, (DEMO_KEY,)).fetchone() is not None
+            return read_meta(conn, DEMO_KEY) is not None
         finally:
             conn.close()
     except sqlite3.Error:
@@ -196,7 +185,7 @@ class Simulation:
         self.next_decision = {m.symbol: self.rng.randint(24, 48) for m in MARKETS}
         self.cash = START_CASH
         self.config = {name: dict(spec[2]) for name, spec in STRATEGIES.items()}
-        self.snapshots, self.orders_made, self.fills_made, self.seen_history = [], 0, 0, 0
+        self.snapshots, self.orders_made, self.fills_made = [], 0, 0
         self.peak, self.drawdown_armed = START_CASH, True
         self.drift = {m.symbol: 0 for m in MARKETS}
 
@@ -204,7 +193,18 @@ class Simulation:
         return self.start + timedelta(hours=hour, minutes=minute,
                                       seconds=self.rng.randint(0, 59) if minute else 0)
 
+    def set_clock(self, moment: datetime) -> None:
+        """The time the store stamps the next calls' rows with (created_at, ...)."""
+        self.repo.db.clock = lambda: moment
+
     def run(self) -> None:
+        wall_clock = self.repo.db.clock
+        try:
+            self._run()
+        finally:
+            self.repo.db.clock = wall_clock
+
+    def _run(self) -> None:
         with self.repo.transaction() as conn:
             self.conn = conn
             self.setup()
@@ -226,13 +226,14 @@ class Simulation:
                 if hour == self.hours - 1:
                     self.finish(hour)
             self.repo.portfolio.save_many(self.snapshots)
-            conn.execute(INSERT_MARK, (DEMO_KEY, canonical_json({
+            write_meta(conn, DEMO_KEY, canonical_json({
                 "seed": self.seed, "days": self.days, "start": ts_in(self.start),
-                "end": ts_in(self.end)}), ts_in(utc_now())))
+                "end": ts_in(self.end)}), ts_in(utc_now()))
 
     # ---------------------------------------------------------------- setup and prices
     def setup(self) -> None:
         repo, start = self.repo, self.start
+        self.set_clock(start)
         repo.accounts.deposit("default", START_CASH, timestamp=start, note="demo capital")
         for m in MARKETS:
             repo.instruments.upsert(m.symbol, asset_class="crypto", exchange=EXCHANGE,
@@ -240,8 +241,6 @@ class Simulation:
         for name, (kind, description, config) in STRATEGIES.items():
             repo.strategies.create(name, strategy_type=kind, description=description,
                                    config=config)
-            self.conn.execute(BACKDATE_STRATEGY, {"t": ts_in(start), "name": name})
-            self.conn.execute(BACKDATE_CONFIG, {"t": ts_in(start), "name": name, "version": 1})
         repo.events.log("bot.started", f"demo bot started with {START_CASH} {QUOTE}",
                         timestamp=start, details={"seed": self.seed, "days": self.days,
                                                   "symbols": [m.symbol for m in MARKETS]})
@@ -305,17 +304,15 @@ class Simulation:
         self.orders_made += 1
         ids = {"exchange": EXCHANGE, "external_id": f"O{self.orders_made:06d}",
                "strategy": m.strategy}
+        self.set_clock(moment)
         if roll < 0.015:
             order = self.repo.create_order(m.symbol, side, "MARKET", qty, **ids)
-            self.stamp(order.id, moment, created=True)
             self.repo.update_order_status(order.id, "REJECTED", "insufficient margin")
-            self.stamp(order.id, moment)
             self.repo.events.log("order.rejected", f"{side} {qty} {m.symbol} rejected: "
                                  "insufficient margin", severity="warning", symbol=m.symbol,
                                  order_id=order.id, timestamp=moment)
         elif roll < 0.55:
             order = self.repo.create_order(m.symbol, side, "MARKET", qty, **ids)
-            self.stamp(order.id, moment, created=True)
             slip = Decimal(self.rng.randint(0, 6)) / 10000
             fill_price = (price * (1 + slip if side == "BUY" else 1 - slip)).quantize(m.tick)
             parts = [qty]
@@ -330,7 +327,6 @@ class Simulation:
             limit = (price * (1 - offset if side == "BUY" else 1 + offset)).quantize(m.tick)
             order = self.repo.create_order(m.symbol, side, "LIMIT", qty, price=limit,
                                            status="OPEN", **ids)
-            self.stamp(order.id, moment, created=True)
             self.working[m.symbol] = Working(order.id, side, qty, limit,
                                              hour + self.rng.randint(3, 12))
 
@@ -350,30 +346,21 @@ class Simulation:
             if not w.remaining:
                 del self.working[m.symbol]
         elif hour >= w.expires:
+            self.set_clock(moment)
             self.repo.cancel_order(w.order_id, "not filled in time")
-            self.stamp(w.order_id, moment)
             del self.working[m.symbol]
 
     def fill(self, order_id: int, m: Market, side: str, qty: Decimal, price: Decimal,
              fee_rate: Decimal, moment: datetime) -> None:
         fee = (price * qty * fee_rate).quantize(FEE_QUANTUM, ROUND_HALF_EVEN)
         self.fills_made += 1
+        self.set_clock(moment)
         self.repo.record_fill(order_id, qty, price, fees=fee, fee_currency=QUOTE,
                               external_id=f"T{self.fills_made:07d}", timestamp=moment)
-        self.stamp(order_id, moment)
         with exact():
             signed = qty if side == "BUY" else -qty
             self.position[m.symbol] += signed
             self.cash -= signed * price + fee
-
-    def stamp(self, order_id: int, moment: datetime, created=False) -> None:
-        """Move the wall-clock stamps of the order's last change onto the simulated clock."""
-        t = ts_in(moment)
-        self.conn.execute(BACKDATE_ORDER_CREATED if created else BACKDATE_ORDER_UPDATED,
-                          {"t": t, "id": order_id})
-        rows = self.conn.execute(BACKDATE_STATUS_CHANGES,
-                                 {"t": t, "seen": self.seen_history}).fetchall()
-        self.seen_history = max([self.seen_history] + [r[0] for r in rows])
 
     # ---------------------------------------------------------------- bookkeeping
     def snapshot(self, hour: int) -> None:
@@ -396,13 +383,13 @@ class Simulation:
     def retune(self, moment: datetime) -> None:
         """Halfway through, the momentum strategy gets a shorter lookback (config v2)."""
         self.config["momentum"] = {"lookback_hours": 12, "threshold": "0.005"}
+        self.set_clock(moment)
         self.repo.strategies.update_config("momentum", self.config["momentum"])
-        self.conn.execute(BACKDATE_CONFIG, {"t": ts_in(moment), "name": "momentum", "version": 2})
-        self.conn.execute(BACKDATE_STRATEGY_UPDATED, {"t": ts_in(moment), "name": "momentum"})
         self.repo.events.log("strategy.config_changed", "momentum: lookback 24h -> 12h",
                              timestamp=moment, details=self.config["momentum"])
 
     def save_state(self, hour: int, moment: datetime) -> None:
+        self.set_clock(moment)
         version = self.repo.save_bot_state({
             "positions": {s: {"quantity": q, "side": "LONG" if q > 0 else "SHORT"}
                           for s, q in self.position.items() if q},
@@ -419,10 +406,9 @@ class Simulation:
         ``tradestore orders --open`` has something to show; then a final state."""
         for m, fraction in ((MARKETS[0], Decimal("0.4")), (MARKETS[1], None)):
             moment = self.at(hour, 55)
+            self.set_clock(moment)
             if m.symbol in self.working:
-                replaced = self.working.pop(m.symbol).order_id
-                self.repo.cancel_order(replaced, "replaced")
-                self.stamp(replaced, moment)
+                self.repo.cancel_order(self.working.pop(m.symbol).order_id, "replaced")
             price, unit = self.prices[m.symbol], (m.notional / self.prices[m.symbol] / 2)
             qty = unit.quantize(m.lot, ROUND_DOWN)
             side = "SELL" if self.position[m.symbol] > 0 else "BUY"
@@ -433,7 +419,6 @@ class Simulation:
                                            status="OPEN", exchange=EXCHANGE,
                                            external_id=f"O{self.orders_made:06d}",
                                            strategy=m.strategy)
-            self.stamp(order.id, moment, created=True)
             if fraction:
                 self.fill(order.id, m, side, (qty * fraction).quantize(m.lot, ROUND_DOWN), limit,
                           MAKER_FEE, moment + timedelta(seconds=2))

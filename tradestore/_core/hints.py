@@ -1,0 +1,25 @@
+"""Names for what the public API accepts, so that signatures read as documentation.
+
+These are what a caller may pass; the converters in ``codec`` still check every value
+at run time (a hostile value is a ValidationError naming the field, whatever its type).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from decimal import Decimal
+from typing import Any, Mapping, TypeAlias
+
+# money and quantities: a float is taken through its shortest repr (0.1 -> Decimal("0.1"))
+Amount: TypeAlias = Decimal | int | float | str
+# a moment: aware or naive (taken as UTC) datetime, a date (its midnight UTC), ISO-8601 text
+Moment: TypeAlias = _dt.datetime | _dt.date | str
+# a span of days back from now (or from ``until``), int or float; None means all time
+Days: TypeAlias = float | None
+# a JSON object (metadata, details, configs): stored as canonical text
+JSONObject: TypeAlias = Mapping[str, Any]
+# a file system path
+PathLike: TypeAlias = str | os.PathLike[str]
+# marks for valuing open positions: {symbol: price} or {(exchange, symbol): price}
+Marks: TypeAlias = Mapping[str, Amount] | Mapping[tuple[str, str], Amount]
