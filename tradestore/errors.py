@@ -1,5 +1,9 @@
 """One error hierarchy, so a caller can catch ``StoreError`` and never see raw sqlite3."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class StoreError(Exception):
     """Base of every error tradestore raises on purpose."""
@@ -13,7 +17,7 @@ class ValidationError(StoreError, ValueError):
       value: the offending value.
     """
 
-    def __init__(self, message, *, field=None, value=None):
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
         super().__init__(message)
         self.field = field
         self.value = value
@@ -43,7 +47,8 @@ class StateCorruptionError(StoreError):
       bot: the bot it belongs to.
     """
 
-    def __init__(self, message, *, version=None, bot=None):
+    def __init__(self, message: str, *, version: int | None = None,
+                 bot: str | None = None) -> None:
         super().__init__(message)
         self.version = version
         self.bot = bot

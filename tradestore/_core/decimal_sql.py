@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from typing import TypeAlias, overload
 
 _SPACE = " \t\n\v\f\r"
+Number: TypeAlias = tuple[int, str, int]  # (sign, digits, digits after the point)
+Value: TypeAlias = str | bytes | int | float  # what SQLite passes a function (None aside)
 
 
-def _split_plain(text: str):
+def _split_plain(text: str) -> tuple[int, str, str] | None:
     """(sign, whole, fraction) of plain notation ('-12.50', '0', '3', '.5'), as every money
     column stores it, else None: the caller then takes the shell's character loop (spaces,
     '+', exponents, a bare '.' or '-', two dots, non-ASCII digits)."""
@@ -35,7 +38,7 @@ def _split_plain(text: str):
     return None
 
 
-def _text_of(value) -> str:
+def _text_of(value: Value) -> str:
     """What ``sqlite3_value_text`` gives for a value."""
     if isinstance(value, str):
         return value
@@ -55,10 +58,15 @@ def _real_text(value: float) -> str:
     conn = getattr(_scratch, "conn", None)
     if conn is None:
         conn = _scratch.conn = sqlite3.connect(":memory:", check_same_thread=False)
-    return conn.execute("SELECT CAST(? AS TEXT)", (value,)).fetchone()[0]
+    text: str = conn.execute("SELECT CAST(? AS TEXT)", (value,)).fetchone()[0]
+    return text
 
 
-def _parse(value):
+@overload
+def _parse(value: Value) -> Number: ...
+@overload
+def _parse(value: Value | None) -> Number | None: ...
+def _parse(value: Value | None) -> Number | None:
     """(sign, digits, frac) as the shell parses ``value``; None for NULL."""
     if value is None:
         return None
@@ -128,7 +136,7 @@ def _parse(value):
     return sign, text, frac
 
 
-def _render(number) -> str | None:
+def _render(number: Number | None) -> str | None:
     """The shell's text for (sign, digits, frac)."""
     if number is None:
         return None
@@ -151,7 +159,7 @@ def _render(number) -> str | None:
     return out
 
 
-def _add(a, b):
+def _add(a: Number | None, b: Number | None) -> Number | None:
     if a is None or b is None:
         return None
     a_sign, a_digits, a_frac = a
@@ -173,23 +181,23 @@ def _add(a, b):
     return sign, str(magnitude).zfill(width)[-width:], frac
 
 
-def _negate(number):
+def _negate(number: Number | None) -> Number | None:
     return None if number is None else (1 - number[0], number[1], number[2])
 
 
-def decimal_text(x):
+def decimal_text(x: Value | None) -> str | None:
     return _render(_parse(x))
 
 
-def decimal_add(x, y):
+def decimal_add(x: Value | None, y: Value | None) -> str | None:
     return _render(_add(_parse(x), _parse(y)))
 
 
-def decimal_sub(x, y):
+def decimal_sub(x: Value | None, y: Value | None) -> str | None:
     return _render(_add(_parse(x), _negate(_parse(y))))
 
 
-def decimal_mul(x, y):
+def decimal_mul(x: Value | None, y: Value | None) -> str | None:
     a, b = _parse(x), _parse(y)
     if a is None or b is None:
         return None
@@ -202,7 +210,7 @@ def decimal_mul(x, y):
     return _render((a[0] ^ b[0], digits, frac))
 
 
-def _compare(a, b) -> int:
+def _compare(a: Number, b: Number) -> int:
     if a[0] != b[0]:
         return -1 if a[0] else 1
     if a[0]:
@@ -217,7 +225,7 @@ def _compare(a, b) -> int:
     return (len(a[1]) > len(b[1])) - (len(a[1]) < len(b[1]))
 
 
-def decimal_cmp(x, y):
+def decimal_cmp(x: Value | None, y: Value | None) -> int | None:
     a, b = _parse(x), _parse(y)
     if a is None or b is None:
         return None
@@ -228,7 +236,7 @@ def decimal_collation(x: str, y: str) -> int:
     return _compare(_parse(x), _parse(y))
 
 
-def _parse_int(value):
+def _parse_int(value: Value) -> tuple[int, int, int]:
     """(sign, magnitude as int, frac) of a non-NULL value: _parse with the digits as an int."""
     sign, digits, frac = _parse(value)
     return sign, int(digits) if digits else 0, frac
@@ -245,11 +253,11 @@ class DecimalSum:
 
     __slots__ = ("started", "sign", "magnitude", "frac")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.started = False
         self.sign = self.magnitude = self.frac = 0
 
-    def _accumulate(self, b_sign, y, b_frac):
+    def _accumulate(self, b_sign: int, y: int, b_frac: int) -> None:
         x, frac = self.magnitude, self.frac
         if b_frac != frac:
             if b_frac > frac:
@@ -265,7 +273,7 @@ class DecimalSum:
             self.magnitude = y - x
             self.sign = 1 - self.sign
 
-    def step(self, value):
+    def step(self, value: Value | None) -> None:
         """Called once per row by SQLite: the plain-notation case is inlined (no regex, no
         digit strings), which is most of the cost of a sum (see the analytics bench)."""
         self.started = True
@@ -282,12 +290,12 @@ class DecimalSum:
                 return
         self._accumulate(*_parse_int(value))
 
-    def inverse(self, value):
+    def inverse(self, value: Value | None) -> None:
         if value is not None:
             b_sign, y, b_frac = _parse_int(value)
             self._accumulate(1 - b_sign, y, b_frac)
 
-    def value(self):
+    def value(self) -> str | None:
         if not self.started:
             return None
         sign = "-" if self.sign else ""   # a zero reached from below stays '-0', as in _add

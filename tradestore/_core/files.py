@@ -7,8 +7,10 @@ import errno
 import os
 import tempfile
 from pathlib import Path
+from typing import IO, Any, Iterator
 
 from tradestore._core.codec import show
+from tradestore._core.hints import PathLike
 from tradestore.errors import (ConflictError, DatabaseError, DiskFullError, StoreError,
                                ValidationError)
 
@@ -16,7 +18,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDECARS = ("-wal", "-shm", "-journal")
 
 
-def is_sqlite_file(path) -> bool:
+def is_sqlite_file(path: PathLike) -> bool:
     """True when ``path`` is an existing file that starts with SQLite's 16-byte header."""
     try:
         with open(path, "rb") as f:
@@ -25,7 +27,7 @@ def is_sqlite_file(path) -> bool:
         return False
 
 
-def refuse_store_target(target, store=None) -> None:
+def refuse_store_target(target: PathLike, store: PathLike | None = None) -> None:
     """Refuse (ConflictError, nothing written) to write a file over a database.
 
     Refused: ``store`` itself or its -wal/-shm/-journal, any existing SQLite file, and
@@ -48,7 +50,7 @@ def refuse_store_target(target, store=None) -> None:
                                 f"{str(path)[:-len(suffix)]}; refusing to write over it")
 
 
-def fsync_file(path) -> None:
+def fsync_file(path: PathLike) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -56,7 +58,7 @@ def fsync_file(path) -> None:
         os.close(fd)
 
 
-def fsync_dir(folder) -> None:
+def fsync_dir(folder: PathLike) -> None:
     """Make a rename or a new file in ``folder`` durable (where the platform allows)."""
     with contextlib.suppress(OSError, AttributeError):
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -67,7 +69,8 @@ def fsync_dir(folder) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(target, *, mode=0o600, binary=False, store=None):
+def atomic_file(target: PathLike, *, mode: int = 0o600, binary: bool = False,
+                store: PathLike | None = None) -> Iterator[IO[Any]]:
     """Write to a temp file beside ``target``, fsync, then rename over it: readers see the
     old file or the whole new one, never half of it. Yields the open file.
 
@@ -106,7 +109,7 @@ def _write_error(target: Path, exc: OSError) -> StoreError:
     return StoreError(f"{target}: cannot write it: {exc.strerror or exc}; nothing was written")
 
 
-def path_error(path, exc: OSError, field: str = "path") -> StoreError:
+def path_error(path: PathLike, exc: OSError, field: str = "path") -> StoreError:
     """Our error for an OSError met while looking at ``path`` (a name too long for
     the file system is the caller's value: ValidationError)."""
     if exc.errno == errno.ENAMETOOLONG:

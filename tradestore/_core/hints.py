@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from decimal import Decimal
-from typing import Any, Mapping, TypeAlias
+from typing import Any, Mapping, Protocol, TypeAlias
 
 # money and quantities: a float is taken through its shortest repr (0.1 -> Decimal("0.1"))
 Amount: TypeAlias = Decimal | int | float | str
@@ -23,3 +23,12 @@ JSONObject: TypeAlias = Mapping[str, Any]
 PathLike: TypeAlias = str | os.PathLike[str]
 # marks for valuing open positions: {symbol: price} or {(exchange, symbol): price}
 Marks: TypeAlias = Mapping[str, Amount] | Mapping[tuple[str, str], Amount]
+
+
+class Connection(Protocol):
+    """What the repositories use of a connection: ``sqlite3.Connection``, or the
+    PostgreSQL engine's (``tradestore._core.pg``), which takes the same SQL."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
