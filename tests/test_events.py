@@ -289,3 +289,14 @@ def test_cli_events_follow_prints_new_events_then_stops(db_path):
     assert proc.returncode == 0, err
     later = [json.loads(line) for line in out.splitlines()]
     assert [e["message"] for e in later] == ["arrived later"]
+
+
+def test_last_id_is_where_following_starts(memory_repo):
+    """``events --follow`` on an empty log starts after id 0; then after the newest."""
+    events = memory_repo.events
+    assert events.last_id() == 0 and events.after(events.last_id()) == []
+    first = events.log("a", "one")
+    second = events.log("b", "two")
+    assert events.last_id() == second == first + 1
+    assert [e.id for e in events.after(events.last_id())] == []
+    assert [e.message for e in events.after(first)] == ["two"]

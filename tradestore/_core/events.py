@@ -64,6 +64,7 @@ WHERE id > :after AND level >= :level
 ORDER BY id LIMIT :limit
 """
 PRUNE_EVENTS = "DELETE FROM events WHERE timestamp < ?"
+LAST_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,10 @@ class EventLog:
                   "level": level_of(severity),
                   "event_type": optional_text(event_type, "event_type", max_length=100)}
         return [_event(r) for r in self.db.query(EVENTS_AFTER, params)]
+
+    def last_id(self) -> int:
+        """The id of the newest event (0 when there is none): where ``after`` starts."""
+        return self.db.scalar(LAST_EVENT_ID)
 
     def prune(self, older_than_days) -> int:
         """Delete events older than ``older_than_days`` days (0: all before now);

@@ -245,7 +245,7 @@ def cmd_events(args) -> int:
         _print_events(events, args.format, header=True, empty_note=False)
         last = max([e.id for e in events], default=None)
         if last is None:
-            last = repo.db.scalar("SELECT max(id) FROM events") or 0
+            last = repo.events.last_id()
         deadline = None if args.follow_seconds is None else time.monotonic() + args.follow_seconds
         try:
             while deadline is None or time.monotonic() < deadline:
