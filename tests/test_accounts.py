@@ -135,7 +135,7 @@ def test_require_works_inside_a_transaction(repo):
 
 def test_require_and_balance_use_indexes(repo):
     from tradestore.books.accounts import IS_KNOWN
-    from tradestore.books.balance import BALANCE
+    from tradestore.books.accounts import BALANCE
     for sql, params in ((IS_KNOWN, {"name": "x"}), (BALANCE, {"name": "x", "at": None})):
         plan = " | ".join(r[3] for r in repo.db.query("EXPLAIN QUERY PLAN " + sql, params))
         assert "SCAN accounts " not in plan + " " and "SCAN cash_movements" not in plan, plan

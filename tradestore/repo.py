@@ -222,10 +222,9 @@ class TradeRepo:
         self.trades = TradeStore(db, self.positions,
                                  account_check=lambda conn, name: self.accounts.require(name))
         self.trades.symbol_check = require_active  # deactivated instruments (issue 20.4)
-        self.orders = OrderStore(db, self.trades)
+        self.orders = OrderStore(db, self.trades, self.accounts)
         self.signals = SignalStore(db, self.orders)
-        self.funding = FundingStore(db, account_check=lambda conn, name:
-                                    self.accounts.require(name))
+        self.funding = FundingStore(db, self.accounts)
         self.analytics = Analytics(db)
         self.states = BotStateStore(db, self.events)
         self.portfolio = PortfolioStore(db, account_check=self.accounts.require)
@@ -566,7 +565,7 @@ class TradeRepo:
                                                  account)
             if cash is None:
                 with self.db.reading() as conn:
-                    cash = cash_balances(conn, account).get(currency, 0)
+                    cash = cash_balances(self.accounts, conn, account).get(currency, 0)
         return self.portfolio.save(total_value, cash=cash, positions=positions,
                                    balances=balances, timestamp=timestamp, account=account)
 

@@ -24,7 +24,7 @@ from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, optional_text, optional_utc, to_decimal,
                                     to_text, ts_in, ts_out)
 from tradestore._core.db import Database
-from tradestore.books.balance import BALANCE, cash_balances
+from tradestore.books.balance import cash_balances
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
 DEFAULT_ACCOUNT = "default"
@@ -105,6 +105,18 @@ WHERE account = :account AND timestamp > :after AND timestamp <= :last ORDER BY 
 """
 # Exact: initial_cash + sum(deposits) - sum(withdrawals), optionally up to a time.
 # Columns: balance, initial_cash, deposits, withdrawals.
+BALANCE = """
+SELECT decimal_sub(decimal_add(i, d), w), i, d, w FROM (
+    SELECT a.initial_cash AS i,
+           coalesce((SELECT decimal_sum(amount) FROM cash_movements
+                     WHERE account = a.name AND kind = 'deposit'
+                       AND (:at IS NULL OR timestamp <= :at)), '0') AS d,
+           coalesce((SELECT decimal_sum(amount) FROM cash_movements
+                     WHERE account = a.name AND kind = 'withdraw'
+                       AND (:at IS NULL OR timestamp <= :at)), '0') AS w
+    FROM accounts AS a WHERE a.name = :name)
+"""
+BASE_CURRENCY = "SELECT base_currency FROM accounts WHERE name = ?"
 # "Known" when the name exists, or when no account other than "default" does.
 IS_KNOWN = """
 SELECT EXISTS (SELECT 1 FROM accounts WHERE name = :name)
@@ -201,6 +213,20 @@ class Accounts:
                    {"active": bool(row[6])}, {"active": active})
             return _account(conn.execute(GET_ACCOUNT, (name,)).fetchone())
 
+    # reads on the caller's connection, for tradestore.books.balance
+    @staticmethod
+    def base_currency(conn, name: str) -> str | None:
+        """The account's base currency; None when there is no such account."""
+        row = conn.execute(BASE_CURRENCY, (name,)).fetchone()
+        return None if row is None else row[0]
+
+    @staticmethod
+    def funded(conn, name: str, at: str | None = None) -> tuple | None:
+        """(balance, initial_cash, deposits, withdrawals) as stored text, counting cash
+        movements up to ``at`` (stored text; None: all); None when there is no such
+        account."""
+        return conn.execute(BALANCE, {"name": name, "at": at}).fetchone()
+
     def require(self, name) -> str:
         """``name`` if fills may use it, else ValidationError naming the field ``account``.
 
@@ -241,7 +267,7 @@ class Accounts:
             raise ValidationError(f"allow_overdraft: {allow_overdraft!r} must be True or False",
                                   field="allow_overdraft", value=allow_overdraft)
         with self.db.transaction() as conn:
-            balance = conn.execute(BALANCE, {"name": name, "at": None}).fetchone()
+            balance = self.funded(conn, name)
             if balance is None:
                 raise NotFoundError(f"no account named {name!r}")
             if not allow_overdraft and value > Decimal(balance[0]):
@@ -291,7 +317,7 @@ class Accounts:
         """Cash per currency: funding, fills, costs, realised derivative pnl and funding
         payments (tradestore.books.balance; docs/futures.md)."""
         with self.db.reading() as conn:
-            return cash_balances(conn, to_text(name, "name"))
+            return cash_balances(self, conn, to_text(name, "name"))
 
     def summary(self, *, include_inactive=False) -> list[dict]:
         """Each account with its deposits, withdrawals and balance (what the CLI prints)."""

@@ -28,29 +28,14 @@ from tradestore._core.codec import to_decimal, to_text
 from tradestore._core.money import ZERO, exact, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.fees import currencies_of
+from tradestore.record.funding import unattached_funding
 from tradestore.record.positions import Position
 
-# initial cash + deposits - withdrawals (up to :at when given): the funded part
-# of the base currency; accounts.py reads it too.
-BALANCE = """
-SELECT decimal_sub(decimal_add(i, d), w), i, d, w FROM (
-    SELECT a.initial_cash AS i,
-           coalesce((SELECT decimal_sum(amount) FROM cash_movements
-                     WHERE account = a.name AND kind = 'deposit'
-                       AND (:at IS NULL OR timestamp <= :at)), '0') AS d,
-           coalesce((SELECT decimal_sum(amount) FROM cash_movements
-                     WHERE account = a.name AND kind = 'withdraw'
-                       AND (:at IS NULL OR timestamp <= :at)), '0') AS w
-    FROM accounts AS a WHERE a.name = :name)
-"""
 DERIVATIVE_KINDS = ("perpetual", "future", "option")
-ACCOUNT_CURRENCY = "SELECT base_currency FROM accounts WHERE name = ?"
 ACCOUNT_FILLS = ("SELECT symbol, side, quantity, price, fees, fee_currency, commission, "
                  "commission_currency FROM trades WHERE account = ? AND voided_at IS NULL")
 ACCOUNT_POSITIONS = ("SELECT symbol, currency, realized_pnl, entry_fees, closed_at FROM positions "
                      "WHERE account = ?")
-LOOSE_FUNDING = ("SELECT currency, amount FROM funding_payments WHERE account = ? "
-                 "AND position_id IS NULL")
 
 
 def is_derivative(currencies) -> bool:
@@ -62,14 +47,15 @@ def _add(book: dict, currency: str, amount: Decimal) -> None:
         book[currency] = tidy(book.get(currency, ZERO) + amount)
 
 
-def cash_balances(conn, account: str) -> dict[str, Decimal]:
-    """{currency: cash} of ``account`` (module docstring); NotFoundError when unknown."""
-    row = conn.execute(ACCOUNT_CURRENCY, (account,)).fetchone()
-    if row is None:
+def cash_balances(accounts, conn, account: str) -> dict[str, Decimal]:
+    """{currency: cash} of ``account`` (module docstring) on ``conn``, its funding read
+    through ``accounts`` (the repository, tradestore.books.accounts); NotFoundError when
+    unknown."""
+    home = accounts.base_currency(conn, account)
+    if home is None:
         raise NotFoundError(f"no account named {account!r}")
-    home = row[0]
     book: dict[str, Decimal] = {}
-    _add(book, home, Decimal(conn.execute(BALANCE, {"name": account, "at": None}).fetchone()[0]))
+    _add(book, home, Decimal(accounts.funded(conn, account)[0]))
     terms = {}
     for symbol, side, qty, price, fees, fee_cur, commission, com_cur in conn.execute(
             ACCOUNT_FILLS, (account,)):
@@ -93,7 +79,7 @@ def cash_balances(conn, account: str) -> dict[str, Decimal]:
             continue
         with exact():
             _add(book, currency or home, Decimal(pnl) - Decimal(entry_fees))
-    for currency, amount in conn.execute(LOOSE_FUNDING, (account,)):
+    for currency, amount in unattached_funding(conn, account):
         _add(book, currency or home, Decimal(amount))
     return book
 
@@ -157,8 +143,8 @@ def portfolio_value(repo, account, marks) -> dict[str, Decimal]:
     """{currency: cash + open positions at ``marks``}, exact (module docstring)."""
     account = to_text(account, "account")
     with repo.db.reading() as conn:
-        book = cash_balances(conn, account)
-        home = conn.execute(ACCOUNT_CURRENCY, (account,)).fetchone()[0]
+        book = cash_balances(repo.accounts, conn, account)
+        home = repo.accounts.base_currency(conn, account)
     for marked in mark_to_market(repo, marks, account=account):
         _add(book, marked.position.currency or home, marked.market_value)
     return book

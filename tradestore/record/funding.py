@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradestore._core.codec import (dec_in, json_object_in, json_out, optional_text, to_decimal,
-                                    to_text, to_utc, ts_in, ts_out)
+from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, optional_text,
+                                    to_decimal, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore.errors import ValidationError
 from tradestore.record.ccxt import _timestamp
@@ -34,6 +34,8 @@ INSERT INTO funding_payments (account, exchange, symbol, amount, currency, times
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM funding_payments WHERE exchange = ? AND external_id = ?"
+UNATTACHED = ("SELECT currency, amount FROM funding_payments WHERE account = ? "
+              "AND position_id IS NULL")
 SELECT_FUNDING = f"SELECT {FUNDING_COLUMNS} FROM funding_payments WHERE id = ?"
 LIST_FUNDING = f"""
 SELECT {FUNDING_COLUMNS} FROM funding_payments
@@ -76,12 +78,18 @@ def _payment(row) -> FundingPayment:
                           ts_out(row[6]), row[7], row[8], json_out(row[9]), ts_out(row[10]))
 
 
+def unattached_funding(conn, account: str) -> list[tuple[str, str]]:
+    """(currency, amount as stored text) of the account's payments attached to no
+    position, on the caller's connection (tradestore.books.balance counts them as cash)."""
+    return conn.execute(UNATTACHED, (account,)).fetchall()
+
+
 class FundingStore:
     """``repo.funding``: funding payments, attached to the positions they count in."""
 
-    def __init__(self, db: Database, account_check=None):
+    def __init__(self, db: Database, accounts=None):
         self.db = db
-        self.account_check = account_check
+        self.accounts = accounts  # repo.accounts: which names may take payments (None: any)
 
     def record(self, symbol, amount, timestamp=None, *, exchange="", account="default",
                external_id=None, currency=None, metadata=None) -> int:
@@ -93,8 +101,7 @@ class FundingStore:
         exchange = to_text(exchange, "exchange", allow_empty=True)
         account = to_text(account, "account")
         if external_id is not None:
-            external_id = to_text(str(external_id) if isinstance(external_id, int)
-                                  and not isinstance(external_id, bool) else external_id,
+            external_id = to_text(str(external_id) if is_int(external_id) else external_id,
                                   "external_id", max_length=500)
         currency = optional_text(currency, "currency")
         meta = json_object_in(metadata, "metadata")
@@ -103,8 +110,8 @@ class FundingStore:
                 row = conn.execute(SELECT_BY_EXTERNAL_ID, (exchange, external_id)).fetchone()
                 if row is not None:
                     return row[0]
-            if self.account_check:
-                self.account_check(conn, account)
+            if self.accounts is not None:
+                self.accounts.require(account)
             settle = currencies_of(conn, symbol).settle
             if currency is not None and settle is not None and currency.upper() != settle.upper():
                 raise ValidationError(

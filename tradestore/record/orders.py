@@ -123,9 +123,10 @@ class StatusChange:
 class OrderStore:
     """``repo.orders``: create, fill, change status, read."""
 
-    def __init__(self, db: Database, trades: TradeStore):
+    def __init__(self, db: Database, trades: TradeStore, accounts=None):
         self.db = db
         self.trades = trades
+        self.accounts = accounts  # repo.accounts: which names may place orders (None: any)
         trades.order_hook = self._fills_changed
 
     def _fills_changed(self, conn, fills, voided=None) -> None:
@@ -188,8 +189,8 @@ class OrderStore:
                     (row[7], external_id)).fetchone():
                 raise ConflictError(f"external_id: order {external_id!r} on exchange {row[7]!r} "
                                     "is already stored")
-            if self.trades.account_check:
-                self.trades.account_check(conn, row[10])
+            if self.accounts is not None:
+                self.accounts.require(row[10])
             if self.trades.symbol_check:
                 self.trades.symbol_check(conn, row[0])
             order_id = conn.execute(INSERT_ORDER, (*row, now, now)).lastrowid
