@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.pg_server import pg_server  # noqa: F401  (fixture: the session's server)
 from tradestore import TradeRepo
 from tradestore.cli import main as cli_main
 
@@ -45,6 +47,13 @@ def memory_repo():
 
 
 @pytest.fixture
+def sqlite_repo():
+    """SQLite only, where the test is about SQLite itself (its query plans, its types)."""
+    with TradeRepo(":memory:") as repo:
+        yield repo
+
+
+@pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "trades.db"
 
@@ -61,6 +70,45 @@ def repo(request, tmp_path):
     path = ":memory:" if request.param == "memory" else tmp_path / "trades.db"
     with TradeRepo(path) as store:
         yield store
+
+
+# ---------------------------------------------------------------- both engines
+PG_TEMPLATE = "tradestore_template"
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server):
+    """A database migrated to the head once per session; each test's is a copy of it
+    (CREATE DATABASE ... TEMPLATE copies files: far cheaper than migrating)."""
+    pytest.importorskip("psycopg", reason="pip install 'tradestore[postgres]'")
+    if PG_TEMPLATE not in pg_server.databases:
+        TradeRepo(pg_server.create_database(PG_TEMPLATE)).close()
+    return PG_TEMPLATE
+
+
+@pytest.fixture
+def pg_url(pg_server, pg_template):
+    """A fresh migrated PostgreSQL database for one test (its own store_id), dropped after."""
+    import psycopg  # noqa: PLC0415  (only the PostgreSQL leg needs the driver)
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    url = pg_server.url(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE store_meta SET value = gen_random_uuid()::text "
+                     "WHERE key = 'store_id'")
+    yield url
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request):
+    """One store per engine: a repository or analytics behaviour must hold on both
+    (SQLite in memory; PostgreSQL a fresh database on the session's throwaway server)."""
+    location = ":memory:" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with TradeRepo(location) as repo:
+        yield repo
 
 
 class CliResult:

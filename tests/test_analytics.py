@@ -23,6 +23,18 @@ from tradestore.analytics.metrics import POINTS_SQL, START_POINT_SQL
 from tradestore.books.accounts import FLOWS as FLOWS_SQL
 from tradestore.record.roundtrips import ROUND_TRIPS_SQL
 
+
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = timezone.utc
 
 
@@ -534,29 +546,29 @@ STATS_PARAMS = {"start": "2024-01-01T00:00:00.000000Z", "end": "2024-02-01T00:00
                 "currency": None}
 
 
-def test_statistics_read_one_range_of_the_closed_index(memory_repo):
+def test_statistics_read_one_range_of_the_closed_index(sqlite_repo):
     """Raw columns of positions over the closed_at index; no fill is looked at."""
-    text = plan(memory_repo, ROUND_TRIPS_SQL, STATS_PARAMS)
+    text = plan(sqlite_repo, ROUND_TRIPS_SQL, STATS_PARAMS)
     assert re.search(r"SEARCH positions USING INDEX positions_by_closed\w* "
                      r"\(closed_at>\? AND closed_at<\?\)", text), text
     assert "trades" not in text and not FULL_SCAN.search(text), text
 
 
-def test_round_trip_view_reads_no_fills(memory_repo):
-    text = plan(memory_repo, "SELECT id, strategy FROM v_round_trips WHERE id = ?", (1,))
+def test_round_trip_view_reads_no_fills(sqlite_repo):
+    text = plan(sqlite_repo, "SELECT id, strategy FROM v_round_trips WHERE id = ?", (1,))
     assert "trades" not in text and not FULL_SCAN.search(text), text
 
 
-def test_the_curve_ranges_over_the_snapshot_index(memory_repo):
+def test_the_curve_ranges_over_the_snapshot_index(sqlite_repo):
     params = {"account": "default", "start": "2024", "after": "2024", "end": "2025",
               "last": "2025"}
-    text = plan(memory_repo, POINTS_SQL, params)
+    text = plan(sqlite_repo, POINTS_SQL, params)
     assert "SEARCH portfolio_snapshots USING INDEX portfolio_snapshots_by_account_time " \
            "(account=? AND timestamp>? AND timestamp<?)" in text, text
-    text = plan(memory_repo, START_POINT_SQL, params)   # a point lookup, newest first
+    text = plan(sqlite_repo, START_POINT_SQL, params)   # a point lookup, newest first
     assert "SEARCH portfolio_snapshots USING INDEX portfolio_snapshots_by_account_time " \
            "(account=? AND timestamp<?)" in text and "TEMP B-TREE" not in text, text
-    text = plan(memory_repo, FLOWS_SQL, params)
+    text = plan(sqlite_repo, FLOWS_SQL, params)
     assert "USING INDEX cash_movements_by_account (account=? AND timestamp>? AND " \
            "timestamp<?)" in text, text
 

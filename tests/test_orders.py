@@ -10,6 +10,17 @@ import pytest
 from tradestore import ConflictError, NotFoundError, ValidationError
 
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 def snapshot(repo):
     return [repo.db.query(f"SELECT * FROM {table} ORDER BY id")
             for table in ("orders", "order_status_history", "trades", "positions")]
@@ -118,9 +129,9 @@ def test_lookups_and_errors(repo):
         repo.create_order("X", "BUY", "MARKET", "1", exchange="e", external_id="dup")
 
 
-def test_order_queries_use_indexes(memory_repo):
+def test_order_queries_use_indexes(sqlite_repo):
     from tradestore.record.orders import ORDER_COLUMNS
-    rows = memory_repo.db.query(
+    rows = sqlite_repo.db.query(
         f"EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders WHERE exchange = ? "
         "AND external_id = ?", ("x", "1"))
     assert "orders_by_external_id" in " ".join(r[3] for r in rows)

@@ -11,6 +11,18 @@ from hypothesis import strategies as st
 
 from tradestore import TradeData, TradeRepo
 
+
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 WIDE = Context(prec=200)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

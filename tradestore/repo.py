@@ -17,7 +17,9 @@ from tradestore._core.files import SQLITE_MAGIC
 from tradestore._core.hints import Amount, Days, JSONObject, Marks, Moment, PathLike
 from tradestore._core.migrate import (EXTRA, HistoryEntry, Migration, Migrator, add_store_id,
                                       load_extra_migrations, read_store_id)
+from tradestore._core.pg import PgDatabase
 from tradestore._core.scan import checked_connection, damaged_store_error, stored_problems
+from tradestore._core.url import SQLITE, parse_target
 from tradestore.analytics.metrics import (Analytics, GroupPerformance, PerformanceMetrics,
                                           TradeStatistics)
 from tradestore.books.accounts import Accounts
@@ -62,17 +64,26 @@ class TradeRepo:
 
     last_backup: Path | None = None  # the backup written by the last forced downgrade
 
-    def __init__(self, path="trades.db", *, readonly=False, durability="full", busy_timeout=5.0,
-                 migrate=True, echo=None, extra_migrations=None, _allow_behind=False):
-        to_path(path, "path")  # refuses None, bytes, "", NUL and lone surrogates
-        if not (migrate or readonly or _allow_behind) and str(path) != ":memory:" \
-                and not Path(path).exists():
-            raise DatabaseError(f"{path}: no such database file (migrate=False never creates one)")
-        # a bad folder of extra migrations is refused before the file is touched
+    def __init__(self, url_or_path=None, *, readonly=False, durability="full",
+                 busy_timeout=5.0, migrate=True, echo=None, extra_migrations=None,
+                 _allow_behind=False):
+        # a path or sqlite:///path is SQLite, postgresql://... PostgreSQL; None reads
+        # $DATABASE_URL, then trades.db (tradestore._core.url)
+        target = parse_target(url_or_path)
+        if target.engine == SQLITE:
+            path = target.location
+            to_path(path, "path")  # refuses bytes, "", NUL and lone surrogates
+            if not (migrate or readonly or _allow_behind) and str(path) != ":memory:" \
+                    and not Path(path).exists():
+                raise DatabaseError(f"{path}: no such database file (migrate=False never "
+                                    "creates one)")
+        # a bad folder of extra migrations is refused before the store is touched
         extra = None if extra_migrations is None else load_extra_migrations(extra_migrations)
         # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore._core.db.echo_setting)
-        self.db = Database(path, readonly=readonly, durability=durability,
-                           busy_timeout=busy_timeout, echo=echo_setting(echo))
+        options = dict(readonly=readonly, durability=durability, busy_timeout=busy_timeout,
+                       echo=echo_setting(echo))
+        self.db = (Database(path, **options) if target.engine == SQLITE
+                   else PgDatabase(target.location, shown=target.shown, **options))
         try:
             self.migrator = Migrator(self.db)
             version = self.migrator.check()  # refuses a foreign or newer file before any write

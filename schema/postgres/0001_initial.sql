@@ -39,7 +39,21 @@ CREATE INDEX events_by_time ON events ("timestamp");
 CREATE INDEX events_by_level_time ON events (level, "timestamp");
 CREATE INDEX events_by_type_time ON events (event_type, "timestamp");
 
+-- The decimal_* functions the repositories' SQL calls (on SQLite: tradestore/_core/
+-- decimal_sql.py, the sqlite3 shell's decimal extension). NUMERIC arithmetic is exact
+-- and a sum keeps the larger scale (1.10 + 1 = 2.10), as the shell's does. Only those
+-- the shared SQL uses: decimal_mul's scale rule differs (the views multiply with *).
+CREATE FUNCTION decimal_add(a numeric, b numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN a + b;
+CREATE FUNCTION decimal_sub(a numeric, b numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN a - b;
+CREATE AGGREGATE decimal_sum(numeric) (SFUNC = numeric_add, STYPE = numeric,
+    PARALLEL = SAFE);
+
 -- migrate:down
+DROP AGGREGATE decimal_sum(numeric);
+DROP FUNCTION decimal_sub(numeric, numeric);
+DROP FUNCTION decimal_add(numeric, numeric);
 DROP TABLE events;
 DROP TABLE store_meta;
 DROP DOMAIN utc_time;

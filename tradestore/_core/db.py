@@ -324,6 +324,7 @@ class Database:
             self.conn.echo = _echoer(sql_logger())
         self.busy_timeout = busy_timeout
         self._depth = 0
+        self.engine = "sqlite"  # tradestore._core.pg.PgDatabase is the "postgresql" one
 
     def use_wal(self) -> None:
         """Switch the file to WAL (a no-op when it already is, for memory and read-only)."""

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from tradestore._core.codec import dec_in, ts_in, ts_out
 from tradestore._core.money import ZERO, exact, ratio, tidy
+from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
 from tradestore.errors import StoreError, ValidationError
 from tradestore.record.fees import Currencies, currencies_of, fee_effect
 from tradestore.record.positions import (PLAIN, POSITION_COLUMNS, PositionStore, Terms, apply_fill,
@@ -50,6 +51,11 @@ FIRST_FILL_OF = ("SELECT timestamp, id FROM trades WHERE position_id = ? AND voi
 KEY_FILLS_FROM = (f"SELECT {FILL_COLUMNS} FROM trades WHERE account = ? AND exchange = ? "
                   "AND symbol = ? AND voided_at IS NULL AND (timestamp, id) >= (?, ?) "
                   "ORDER BY timestamp, id")
+# PostgreSQL: plan_key's "" (from the key's first fill) is no time there (MAYBE_EMPTY_TIME)
+KEY_FILLS_FROM = per_engine(KEY_FILLS_FROM, KEY_FILLS_FROM.replace(
+    "(timestamp, id) >= (?, ?)", f"(timestamp, id) >= ({MAYBE_EMPTY_TIME}, ?)"))
+KEY_FUNDING_AFTER = per_engine(KEY_FUNDING_AFTER, KEY_FUNDING_AFTER.replace(
+    "timestamp > ?", f"timestamp > {MAYBE_EMPTY_TIME}"))
 KEY_POSITIONS_FROM = (f"SELECT {POSITION_COLUMNS} FROM positions WHERE account = ? "
                       "AND exchange = ? AND symbol = ? AND id >= ? ORDER BY id")
 DETACH_FILLS = """

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
 from tradestore._core.money import EXACT, ZERO
+from tradestore._core.pg import per_engine
 from tradestore.errors import ConflictError
 
 # Every filter is "NULL or equal", so one statement ranges over positions_by_closed.
@@ -35,6 +36,12 @@ WHERE closed_at IS NOT NULL AND closed_at >= :start AND closed_at < :end
   AND (:exchange IS NULL OR exchange = :exchange)
   AND (:currency IS NULL OR coalesce(currency, '') = :currency)
 """
+# PostgreSQL: the same columns; the holding time from the interval (exact microseconds)
+ROUND_TRIPS_PG = ROUND_TRIPS_SQL.replace(
+    """(strftime('%s', closed_at) - strftime('%s', opened_at)) * 1000000
+           + (substr(closed_at, 21, 6) - substr(opened_at, 21, 6))""",
+    "CAST(extract(epoch FROM closed_at - opened_at) * 1000000 AS bigint)")
+ROUND_TRIPS_SQL = per_engine(ROUND_TRIPS_SQL, ROUND_TRIPS_PG)
 GROUP_COLUMN = {"strategy": 5, "symbol": 6, "exchange": 7, "currency": 3}
 
 

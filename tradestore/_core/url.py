@@ -1,0 +1,99 @@
+"""Which engine a store location names: a path or ``sqlite:///...`` is SQLite,
+``postgresql://...`` is PostgreSQL, nothing is ``$DATABASE_URL`` then ``trades.db``.
+
+A URL's password never leaves this module unmasked except to the driver: ``shown``
+is what errors, logs, ``status`` and ``repr`` print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from tradestore.errors import ValidationError
+
+DEFAULT_PATH = "trades.db"
+URL_VARIABLE = "DATABASE_URL"
+SQLITE, POSTGRESQL = "sqlite", "postgresql"
+PG_SCHEMES = ("postgresql", "postgres")
+MASK = "******"
+INSTALL_HINT = "pip install 'tradestore[postgres]'"
+# key=value connection strings may carry a password too (password=... in a query string)
+_PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&;\s]*")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a store lives.
+
+    Attributes:
+      engine: "sqlite" or "postgresql".
+      location: the SQLite path (or ":memory:"), or the full PostgreSQL URL.
+      shown: the same with any password masked: the only form put in messages.
+    """
+
+    engine: str
+    location: object = field(repr=False)
+    shown: str
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (in the netloc or as password=...) replaced by ******."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        if parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            user = parts.netloc.rpartition("@")[0].partition(":")[0]
+            text = urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    except ValueError:  # an unparsable port: mask everything after the scheme's user
+        text = re.sub(r"(://[^:/@]*:)[^@]*@", rf"\1{MASK}@", text)
+    return _PASSWORD_PARAM.sub(rf"\1{MASK}", text)
+
+
+def parse_target(value=None) -> Target:
+    """The engine and location for ``value`` (a path, a URL, or None: the environment)."""
+    if value is None:
+        value = os.environ.get(URL_VARIABLE) or DEFAULT_PATH
+    if isinstance(value, os.PathLike):
+        return Target(SQLITE, value, str(value))
+    if not isinstance(value, str):
+        return Target(SQLITE, value, repr(value))  # to_path refuses it with its own message
+    scheme = _SCHEME.match(value)
+    if scheme is None:
+        return Target(SQLITE, value, value)
+    name = scheme.group(1).lower()
+    if name in PG_SCHEMES:
+        return Target(POSTGRESQL, value, mask_url(value))
+    if name == SQLITE:
+        rest = value[len(scheme.group(0)):]
+        if not rest.startswith("/"):
+            raise ValidationError(f"url: {mask_url(value)!r}: a SQLite URL is sqlite:///path "
+                                  "(three slashes; four for an absolute path) or "
+                                  "sqlite:///:memory:", field="url", value=mask_url(value))
+        path = unquote(rest[1:])
+        if not path:
+            raise ValidationError(f"url: {value!r} names no file (sqlite:///trades.db, "
+                                  "sqlite:////abs/path.db or sqlite:///:memory:)",
+                                  field="url", value=value)
+        return Target(SQLITE, path, path)
+    shown = mask_url(value)
+    raise ValidationError(f"url: {shown!r}: unknown scheme {name!r}; use a file path, "
+                          "sqlite:///path, sqlite:///:memory: or postgresql://user@host/db",
+                          field="url", value=shown)
+
+
+def is_memory(target: Target) -> bool:
+    return target.engine == SQLITE and str(target.location) == ":memory:"
+
+
+def sqlite_path(target: Target) -> Path | None:
+    """The file of a SQLite target (None for memory and PostgreSQL)."""
+    if target.engine != SQLITE or is_memory(target):
+        return None
+    return Path(target.location)
+
