@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 
 from tradestore._core.codec import (UTC, json_object_in, json_out, optional_id, optional_text,
-                                    optional_utc, to_choice, to_limit, to_text, ts_in, ts_out,
-                                    window)
+                                    optional_utc, time_range, to_choice, to_limit, to_text, ts_in,
+                                    ts_out, window)
 from tradestore._core.db import Database
 from tradestore.errors import ValidationError
 
@@ -31,7 +31,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 EVENT_COLUMNS = "id, timestamp, severity, event_type, message, symbol, trade_id, order_id, details"
 # recent(): three shapes so that each filter reads an index, newest first, and stops
-# at the limit. ``since`` is '' when not given (every timestamp sorts after '').
+# at the limit. ``since`` is codec.EARLIEST_TEXT when not given (before every timestamp).
 RECENT_ALL = f"""
 SELECT {EVENT_COLUMNS} FROM events WHERE timestamp >= :since
 ORDER BY timestamp DESC, id DESC LIMIT :limit
@@ -131,7 +131,7 @@ class EventLog:
         is the audit trail: AUDIT_TYPES."""
         params = {"limit": _limit(limit), "level": level_of(severity),
                   "event_type": optional_text(event_type, "event_type", max_length=100),
-                  "since": ts_in(optional_utc(since, "since")) or ""}
+                  "since": time_range(since, None, ("since", "until"))[0]}
         sql = (RECENT_AUDIT if params["event_type"] == AUDIT
                else RECENT_OF_TYPE if params["event_type"] is not None
                else RECENT_AT_LEVEL if params["level"] > 10 else RECENT_ALL)

@@ -39,7 +39,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from tradestore._core.codec import show, to_path
+from tradestore._core.codec import optional_int, to_flag, to_path
 from tradestore._core.files import fsync_dir, path_error
 from tradestore.errors import ArtifactIntegrityError, ConflictError, StoreError, ValidationError
 from tradestore.ops.backup import utc_stamp
@@ -151,9 +151,7 @@ def _private_dirs(root: Path, folder: Path) -> None:
 
 def backup(manager, dest, *, keep=None) -> Path:
     """The whole backup (see the module doc); returns the new backup folder."""
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-        raise ValidationError(f"keep: {show(keep)} must be a whole number >= 1", field="keep",
-                              value=keep)
+    keep = optional_int(keep, "keep", lowest=1, allowed="a whole number >= 1")
     dest = to_path(dest, "dest").absolute()
     try:
         dest.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -242,9 +240,7 @@ def verify_backup(folder) -> list[str]:
 
 def restore(manager, folder, *, overwrite=False) -> ArtifactRestore:
     """Put a backup's artifacts back (see the module doc)."""
-    if not isinstance(overwrite, bool):
-        raise ValidationError(f"overwrite: {show(overwrite)} must be True or False",
-                              field="overwrite", value=overwrite)
+    to_flag(overwrite, "overwrite")
     folder = Path(to_path(folder, "backup")).absolute()
     problems = verify_backup(folder)
     if problems:

@@ -29,8 +29,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from tradestore._core.codec import (json_object_in, json_out, optional_utc, show, to_choice,
-                                    to_path, to_text, to_utc, ts_in, ts_out)
+from tradestore._core.codec import (is_int, json_object_in, json_out, optional_int,
+                                    optional_utc, show, to_choice, to_int, to_path, to_text,
+                                    to_utc, ts_in, ts_out)
 from tradestore._core.files import fsync_dir
 from tradestore.artifacts.backup import backup, restore
 from tradestore.errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
@@ -183,7 +184,7 @@ def version_key(version: str) -> tuple:
 
 def check_word(value, field: str, max_length: int) -> str:
     """A name or version that is safe as one file-name component, or ValidationError."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         value = str(value)
     if (not isinstance(value, str) or not 1 <= len(value) <= max_length
             or not _WORD_RE.fullmatch(value) or ".." in value):
@@ -511,9 +512,7 @@ class ArtifactManager:
                 or not math.isfinite(retention_days) or retention_days < 0):
             raise ValidationError(f"retention_days: {show(retention_days)} must be a number >= 0",
                                   field="retention_days", value=retention_days)
-        if isinstance(keep_latest, bool) or not isinstance(keep_latest, int) or keep_latest < 0:
-            raise ValidationError(f"keep_latest: {show(keep_latest)} must be an integer >= 0",
-                                  field="keep_latest", value=keep_latest)
+        keep_latest = to_int(keep_latest, "keep_latest", allowed="an integer >= 0")
         cutoff = ts_in((optional_utc(now, "now") or self.db.now()) - timedelta(days=retention_days))
         by_name: dict[str, list] = {}
         for row in self.db.query(SELECT_ALL):
@@ -640,10 +639,7 @@ class ArtifactManager:
         if not isinstance(metrics, dict) or not metrics:
             raise ValidationError(f"metrics: {show(metrics)} must be a non-empty dict of name -> "
                                   "number", field="metrics", value=metrics)
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int)
-                                 or not 0 <= step < 2 ** 63):
-            raise ValidationError(f"step: {show(step)} must be an integer >= 0 or None",
-                                  field="step", value=step)
+        step = optional_int(step, "step", allowed="an integer >= 0 or None")
         moment = ts_in(to_utc(timestamp, "timestamp") if timestamp is not None else self.db.now())
         now = ts_in(self.db.now())
         rows = [(experiment_id, to_text(name, "metric_name"), self._metric(value, name), step,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradestore._core.audit import record
-from tradestore._core.codec import (dec_in, dec_out, optional_text, optional_utc, to_decimal,
-                                    to_text, ts_in, ts_out)
+from tradestore._core.codec import (dec_in, dec_out, optional_text, optional_utc, time_range,
+                                    to_decimal, to_flag, to_text, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore.books.balance import cash_balances
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -141,13 +141,6 @@ def _audit_fields(account: Account) -> dict:
             "strategy": account.strategy}
 
 
-def _flag(value, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{field}: {value!r} must be True or False", field=field,
-                              value=value)
-    return value
-
-
 def signed_flow(kind: str, amount: str) -> Decimal:
     """A cash movement as an external flow: a deposit adds, a withdrawal takes away."""
     return Decimal(amount) if kind == "deposit" else -Decimal(amount)
@@ -188,7 +181,7 @@ class Accounts:
 
     def list(self, *, include_inactive=False) -> list[Account]:
         """"default" first, then by name; deactivated ones only with include_inactive."""
-        params = {"include_inactive": int(_flag(include_inactive, "include_inactive"))}
+        params = {"include_inactive": int(to_flag(include_inactive, "include_inactive"))}
         return [_account(r) for r in self.db.query(LIST_ACCOUNTS, params)]
 
     def deactivate(self, name) -> Account:
@@ -263,9 +256,7 @@ class Accounts:
         value = to_decimal(amount, "amount", positive=True)
         moment = optional_utc(timestamp, "timestamp") or self.db.now()
         note = optional_text(note, "note", max_length=10_000)
-        if not isinstance(allow_overdraft, bool):
-            raise ValidationError(f"allow_overdraft: {allow_overdraft!r} must be True or False",
-                                  field="allow_overdraft", value=allow_overdraft)
+        to_flag(allow_overdraft, "allow_overdraft")
         with self.db.transaction() as conn:
             balance = self.funded(conn, name)
             if balance is None:
@@ -292,9 +283,8 @@ class Accounts:
         deposits positive and withdrawals negative, oldest first. These are what
         calculate_performance_metrics takes out of the returns."""
         name = self.get(name).name
-        rows = self.db.query(FLOWS, {"account": name,
-                                     "after": ts_in(optional_utc(since, "since")) or "0",
-                                     "last": ts_in(optional_utc(until, "until")) or "A"})
+        after, last = time_range(since, until, ("since", "until"))
+        rows = self.db.query(FLOWS, {"account": name, "after": after, "last": last})
         return [(ts_out(t), signed_flow(kind, amount)) for t, kind, amount in rows]
 
     def balance(self, name, at=None, *, currency=None) -> Decimal:
@@ -322,7 +312,7 @@ class Accounts:
     def summary(self, *, include_inactive=False) -> list[dict]:
         """Each account with its deposits, withdrawals and balance (what the CLI prints)."""
         out = []
-        params = {"include_inactive": int(_flag(include_inactive, "include_inactive"))}
+        params = {"include_inactive": int(to_flag(include_inactive, "include_inactive"))}
         with self.db.reading() as conn:
             for row in conn.execute(LIST_ACCOUNTS, params).fetchall():
                 account = _account(row)

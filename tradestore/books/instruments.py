@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
-                                    optional_text, to_text, to_utc, ts_in, ts_out)
+                                    optional_text, to_flag, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore.books.accounts import check_currency
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -152,9 +152,8 @@ class Instruments:
                settle_currency=None, expiry=None) -> Instrument:
         """Insert ``symbol`` or update it; fields left as None keep their stored value.
         Changing contract terms of a symbol with fills: run ``repo.rebuild()``."""
-        if inverse is not None and not isinstance(inverse, bool):
-            raise ValidationError(f"inverse: {inverse!r} must be True or False",
-                                  field="inverse", value=inverse)
+        if inverse is not None:
+            to_flag(inverse, "inverse")
         params = {
             "symbol": to_text(symbol, "symbol"),
             "name": optional_text(name, "name"),
@@ -191,9 +190,7 @@ class Instruments:
 
     def list(self, *, asset_class=None, exchange=None, include_inactive=False) -> list[Instrument]:
         """By symbol; deactivated ones only with ``include_inactive=True``."""
-        if not isinstance(include_inactive, bool):
-            raise ValidationError(f"include_inactive: {include_inactive!r} must be True or False",
-                                  field="include_inactive", value=include_inactive)
+        to_flag(include_inactive, "include_inactive")
         params = {"asset_class": optional_text(asset_class, "asset_class"),
                   "exchange": optional_text(exchange, "exchange"),
                   "include_inactive": int(include_inactive)}

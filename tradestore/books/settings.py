@@ -22,8 +22,8 @@ from decimal import Decimal
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, check_unicode,
-                                    dec_in, dec_out, optional_text, show, to_decimal, ts_in,
-                                    ts_out)
+                                    dec_in, dec_out, is_int, optional_text, show, to_decimal,
+                                    to_flag, ts_in, ts_out)
 from tradestore._core.db import Database
 from tradestore.errors import NotFoundError, ValidationError
 
@@ -133,7 +133,7 @@ def convert(value, value_type: str):
         raise _bad(value, value_type, " (true/false, yes/no, on/off, 1/0)")
     if value_type == "int":
         number = None
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if is_int(value):
             number = operator.index(value)
         elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,40}\s*", value):
             number = int(value)
@@ -251,9 +251,8 @@ class Settings:
         else:
             value_type = value_type_of(value_type)
         typed = convert(value, value_type)
-        if secret is not None and not isinstance(secret, bool):
-            raise ValidationError(f"secret: {show(secret)} must be True or False", field="secret",
-                                  value=secret)
+        if secret is not None:
+            to_flag(secret, "secret")
         params = {"key": key, "value": _encode(typed, value_type), "value_type": value_type,
                   "description": optional_text(description, "description", max_length=10_000),
                   "secret": None if secret is None else int(secret), "now": ts_in(self.db.now())}

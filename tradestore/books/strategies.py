@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradestore._core.audit import record
-from tradestore._core.codec import (canonical_json, json_object_in, json_out, optional_text,
-                                    optional_utc, to_text, to_utc, ts_in, ts_out, window)
+from tradestore._core.codec import (bounded, canonical_json, json_object_in, json_out,
+                                    optional_text, optional_utc, to_flag, to_text, to_utc, ts_in,
+                                    ts_out, window)
 from tradestore._core.db import Database
 from tradestore._core.money import EXACT, ZERO, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -154,14 +155,8 @@ GROUP BY strategy
 HAS_FILLS = "SELECT EXISTS (SELECT 1 FROM trades WHERE strategy = ?)"
 
 
-def _flag(value, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{field}: {value!r} must be True or False", field=field, value=value)
-    return value
-
-
 def _optional_flag(value, field: str):
-    return None if value is None else int(_flag(value, field))
+    return None if value is None else int(to_flag(value, field))
 
 
 def _strategy(row) -> Strategy:
@@ -187,8 +182,8 @@ def _performance(name, fills, tallies: dict) -> StrategyPerformance:
 
 
 def _bounds(days, since, until) -> dict:
-    start, end = window(days, since, until)
-    return {"since": start or "0000", "until": end or "9999"}
+    start, end = bounded(*window(days, since, until))
+    return {"since": start, "until": end}
 
 
 class Strategies:
@@ -203,7 +198,7 @@ class Strategies:
         name = to_text(name, "name")
         row = (name, optional_text(strategy_type, "strategy_type"),
                optional_text(description, "description", max_length=10_000),
-               int(_flag(enabled, "enabled")))
+               int(to_flag(enabled, "enabled")))
         config_text = json_object_in({} if config is None else config, "config")
         now = ts_in(self.db.now())
         with self.db.transaction() as conn:
@@ -266,11 +261,11 @@ class Strategies:
                                                        ts_out(row[2]))
 
     def set_enabled(self, name, enabled: bool) -> Strategy:
-        return self._update(SET_ENABLED, int(_flag(enabled, "enabled")), name,
+        return self._update(SET_ENABLED, int(to_flag(enabled, "enabled")), name,
                             "enable" if enabled else "disable")
 
     def set_active(self, name, active: bool) -> Strategy:
-        return self._update(SET_ACTIVE, int(_flag(active, "active")), name,
+        return self._update(SET_ACTIVE, int(to_flag(active, "active")), name,
                             "activate" if active else "deactivate")
 
     def delete(self, name) -> Strategy:

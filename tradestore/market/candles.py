@@ -20,8 +20,9 @@ import sqlite3
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
-from tradestore._core.codec import (UTC, dec_in, optional_utc, show, to_decimal, to_items,
-                                    to_limit, to_text, to_utc, ts_in)
+from tradestore._core.codec import (UTC, bounded, dec_in, optional_utc, show, time_range,
+                                    to_decimal, to_int, to_items, to_limit, to_text, to_utc,
+                                    ts_in)
 from tradestore._core.db import Database
 from tradestore.errors import ValidationError
 
@@ -101,7 +102,6 @@ NEXT_SERIES = """
 SELECT exchange, symbol FROM candles WHERE (exchange, symbol) > (?, ?)
 ORDER BY exchange, symbol LIMIT 1
 """
-LOWEST, HIGHEST = "", "9999-12-31T23:59:59.999999Z~"  # bounds for an open-ended range
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +153,9 @@ class OHLCVBar:
         put("volume", _number(self.volume, "volume", non_negative=True))
         if self.quote_volume is not None:
             put("quote_volume", _number(self.quote_volume, "quote_volume", non_negative=True))
-        count = self.trades_count
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int)
-                                  or not 0 <= count < 2 ** 63):
-            raise ValidationError(f"trades_count: {show(count)} must be a whole number >= 0",
-                                  field="trades_count", value=count)
+        if self.trades_count is not None:
+            put("trades_count", to_int(self.trades_count, "trades_count",
+                                       allowed="a whole number >= 0"))
 
 
 BAR_FIELDS = tuple(f.name for f in fields(OHLCVBar))
@@ -356,10 +354,10 @@ class CandleStore:
         if timeframe == MONTH:
             return self._month_gaps(exchange, symbol, lo, hi)
         try:
+            low, high = bounded(None if lo is None else ts_in(from_epoch(lo)),
+                                None if hi is None else ts_in(from_epoch(hi)))
             params = dict(exchange=exchange, symbol=symbol, timeframe=timeframe,
-                          step=TIMEFRAMES[timeframe], lo=lo, hi=hi,
-                          start=LOWEST if lo is None else ts_in(from_epoch(lo)),
-                          end=HIGHEST if hi is None else ts_in(from_epoch(hi)))
+                          step=TIMEFRAMES[timeframe], lo=lo, hi=hi, start=low, end=high)
         except OverflowError:
             raise ValidationError(f"end: {show(end)} is too close to the end of the calendar",
                                   field="end", value=end) from None
@@ -373,8 +371,7 @@ class CandleStore:
         last = None if hi is None else from_epoch(hi)
         opens = [_dt.datetime.fromisoformat(row[0]) for row in self.db.query(
             SELECT_OPEN_TIMES,
-            (exchange, symbol, MONTH, LOWEST if first is None else ts_in(first),
-             HIGHEST if last is None else ts_in(last)))]
+            (exchange, symbol, MONTH, *bounded(ts_in(first), ts_in(last))))]
         if not opens:
             return [(first, last)] if first is not None and last is not None else []
         expected = opens[0] if first is None else first
@@ -412,10 +409,7 @@ class CandleStore:
                 check_timeframe(timeframe))
 
     def _range(self, symbol, timeframe, start, end, exchange) -> tuple:
-        first, last = optional_utc(start, "start"), optional_utc(end, "end")
-        return (*self._key(symbol, timeframe, exchange),
-                LOWEST if first is None else ts_in(first),
-                HIGHEST if last is None else ts_in(last))
+        return (*self._key(symbol, timeframe, exchange), *time_range(start, end))
 
 
 # ---------------------------------------------------------------- CSV

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from tradestore._core.codec import UTC, to_path
+from tradestore._core.codec import UTC, to_int, to_path
 from tradestore._core.db import APPLICATION_ID, translate
 from tradestore._core.files import SIDECARS, fsync_dir, fsync_file, path_error, refuse_store_target
 from tradestore._core.migrate import read_store_id
@@ -142,9 +142,7 @@ def prune_backups(folder, keep: int, stem: str = "trades", store_id: str | None 
     """Delete all but the ``keep`` newest backups of ``stem`` whose identity is
     ``store_id`` (given by ``backup --keep``): another store's backups with the same
     name, and backups without an identity, are never deleted. Returns the deleted files."""
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValidationError(f"keep: {keep!r} must be a whole number >= 1", field="keep",
-                              value=keep)
+    keep = to_int(keep, "keep", lowest=1, allowed="a whole number >= 1")
     ours = [p for p in list_backups(folder, stem)
             if store_id is None or backup_store_id(p) == store_id]
     old = ours[:-keep]

@@ -31,7 +31,7 @@ import datetime as _dt
 from collections.abc import Mapping
 from decimal import Decimal
 
-from tradestore._core.codec import UTC, dec_in, show, to_decimal, to_text, to_utc
+from tradestore._core.codec import UTC, dec_in, is_int, show, to_decimal, to_text, to_utc
 from tradestore._core.money import exact, tidy
 from tradestore.errors import ValidationError
 from tradestore.record.fees import parse_symbol
@@ -84,7 +84,7 @@ def _flag(value, field) -> bool:
 def _optional_id(value, field):
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    if not (isinstance(value, str) or is_int(value)):
         raise ValidationError(f"{field}: {value!r} must be text or an integer id", field=field,
                               value=value)
     return str(value)

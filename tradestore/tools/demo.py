@@ -26,12 +26,12 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from urllib.parse import quote
 
-from tradestore._core.codec import UTC, canonical_json, ts_in, utc_now
+from tradestore._core.codec import UTC, canonical_json, to_int, ts_in, utc_now
 from tradestore._core.db import APPLICATION_ID
 from tradestore._core.migrate import read_meta, write_meta
 from tradestore._core.files import refuse_store_target
 from tradestore._core.money import exact
-from tradestore.errors import ConflictError, StoreError, ValidationError
+from tradestore.errors import ConflictError, StoreError
 from tradestore.repo import TradeRepo
 from tradestore.tools.futures_demo import run_futures_bot
 
@@ -124,11 +124,9 @@ def build_demo(path="demo.db", *, days=90, seed=7, end=None, futures=False) -> P
     existing file is replaced only if it is a demo database (ConflictError otherwise);
     the build happens in a file beside it that is renamed over it when complete.
     """
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-        raise ValidationError(f"days: {days!r} must be a whole number from 1 to {MAX_DAYS}",
-                              field="days", value=days)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValidationError(f"seed: {seed!r} must be an integer", field="seed", value=seed)
+    days = to_int(days, "days", lowest=1, highest=MAX_DAYS)
+    # 64 bits: the seed is kept in the demo's store_meta row as JSON
+    seed = to_int(seed, "seed", lowest=-2 ** 63, allowed="an integer (64-bit)")
     target = Path(path)
     if target.is_dir():
         raise ConflictError(f"{target}: is a directory; give a file name for the demo database")
