@@ -17,16 +17,18 @@ event types; ``repo.events.recent(event_type="audit")`` and ``tradestore events
 from __future__ import annotations
 
 import re
+from typing import Any, Iterable
 
 from tradestore._core.codec import canonical_json, to_plain, ts_in, utc_now
 from tradestore._core.events import AUDIT, INSERT_EVENT, SEVERITIES
+from tradestore._core.hints import Connection
 
 MASK = "******"
 SECRET_NAME = re.compile(r"secret|passw|passphrase|token|api_?key|private_?key|credential",
                          re.IGNORECASE)
 
 
-def mask(value):
+def mask(value: Any) -> Any:
     """``value`` with the values of secret-named keys replaced by MASK (recursively)."""
     if isinstance(value, dict):
         return {k: (MASK if v is not None and not isinstance(v, bool)
@@ -37,7 +39,8 @@ def mask(value):
     return value
 
 
-def changes(before: dict | None, after: dict | None, masked=()) -> tuple:
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
+            masked: Iterable[str] = ()) -> tuple[list[str], Any, Any]:
     """(changed field names, before, after) restricted to the fields that differ.
 
     Fields in ``masked`` show MASK on both sides (the change is still reported)."""
@@ -56,9 +59,10 @@ def changes(before: dict | None, after: dict | None, masked=()) -> tuple:
     return names, mask(b), mask(a)
 
 
-def record(conn, entity: str, key, action: str, before: dict | None = None,
-           after: dict | None = None, *, masked=(), symbol=None, order_id=None,
-           trade_id=None) -> int | None:
+def record(conn: Connection, entity: str, key: str | int, action: str,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, *,
+           masked: Iterable[str] = (), symbol: str | None = None, order_id: int | None = None,
+           trade_id: int | None = None) -> int | None:
     """Write one audit event on ``conn`` (inside the caller's transaction).
 
     An update that changes nothing writes nothing and returns None; otherwise the
@@ -70,6 +74,7 @@ def record(conn, entity: str, key, action: str, before: dict | None = None,
     message = f"{entity} {key}: {action}{shown}"
     details = {"entity": entity, "key": to_plain(key), "action": action, "before": b,
                "after": a}
-    return conn.execute(INSERT_EVENT, (ts_in(utc_now()), "info", SEVERITIES["INFO"], AUDIT,
-                                       message, symbol, trade_id, order_id,
-                                       canonical_json(details, "details"))).lastrowid
+    event_id: int = conn.execute(INSERT_EVENT, (ts_in(utc_now()), "info", SEVERITIES["INFO"],
+                                                AUDIT, message, symbol, trade_id, order_id,
+                                                canonical_json(details, "details"))).lastrowid
+    return event_id

@@ -11,11 +11,13 @@ import datetime as _dt
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
 
 from tradestore._core.codec import (UTC, json_object_in, json_out, optional_id, optional_text,
                                     optional_utc, time_range, to_choice, to_limit, to_text, ts_in,
                                     ts_out, window)
 from tradestore._core.db import Database
+from tradestore._core.hints import Days, JSONObject, Moment
 from tradestore.errors import ValidationError
 
 SEVERITIES = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -90,15 +92,15 @@ class Event:
     symbol: str | None
     trade_id: int | None
     order_id: int | None
-    details: dict | None
+    details: dict[str, Any] | None
 
 
-def _event(row) -> Event:
+def _event(row: Sequence[Any]) -> Event:
     return Event(row[0], ts_out(row[1]), row[2], row[3], row[4], row[5], row[6], row[7],
                  json_out(row[8]))
 
 
-def level_of(severity) -> int:
+def level_of(severity: str | None) -> int:
     """The numeric level of a severity name (None means everything: 0)."""
     return 0 if severity is None else SEVERITIES[to_choice(severity, "severity", SEVERITIES)]
 
@@ -113,8 +115,9 @@ class EventLog:
     def __init__(self, db: Database):
         self.db = db
 
-    def log(self, event_type: str, message: str, *, severity="info", symbol=None, trade_id=None,
-            order_id=None, details=None, timestamp=None) -> int:
+    def log(self, event_type: str, message: str, *, severity: str = "info",
+            symbol: str | None = None, trade_id: int | None = None, order_id: int | None = None,
+            details: JSONObject | None = None, timestamp: Moment | None = None) -> int:
         """Append one event (one durable transaction); returns its id."""
         level_name = to_choice(severity, "severity", SEVERITIES)
         row = (ts_in(optional_utc(timestamp, "timestamp") or self.db.now()), level_name.lower(),
@@ -123,21 +126,25 @@ class EventLog:
                optional_text(symbol, "symbol"), _optional_id(trade_id, "trade_id"),
                _optional_id(order_id, "order_id"), json_object_in(details, "details"))
         with self.db.transaction() as conn:
-            return conn.execute(INSERT_EVENT, row).lastrowid
+            event_id: int = conn.execute(INSERT_EVENT, row).lastrowid
+        return event_id
 
-    def recent(self, limit=100, severity=None, event_type=None, since=None) -> list[Event]:
+    def recent(self, limit: int = 100, severity: str | None = None, event_type: str | None = None,
+               since: Moment | None = None) -> list[Event]:
         """The newest ``limit`` events, newest first; ``severity`` means that level and
         above, ``since`` a time (datetime or ISO text) from which on. ``event_type="audit"``
         is the audit trail: AUDIT_TYPES."""
-        params = {"limit": _limit(limit), "level": level_of(severity),
-                  "event_type": optional_text(event_type, "event_type", max_length=100),
-                  "since": time_range(since, None, ("since", "until"))[0]}
+        params: dict[str, Any] = {
+            "limit": _limit(limit), "level": level_of(severity),
+            "event_type": optional_text(event_type, "event_type", max_length=100),
+            "since": time_range(since, None, ("since", "until"))[0]}
         sql = (RECENT_AUDIT if params["event_type"] == AUDIT
                else RECENT_OF_TYPE if params["event_type"] is not None
                else RECENT_AT_LEVEL if params["level"] > 10 else RECENT_ALL)
         return [_event(r) for r in self.db.query(sql, params)]
 
-    def after(self, event_id: int, *, severity=None, event_type=None, limit=1000) -> list[Event]:
+    def after(self, event_id: int, *, severity: str | None = None, event_type: str | None = None,
+              limit: int = 1000) -> list[Event]:
         """Events written after the one with id ``event_id``, in insertion order
         (what ``tradestore events --follow`` polls)."""
         params = {"after": _optional_id(event_id, "event_id") or 0, "limit": _limit(limit),
@@ -147,9 +154,10 @@ class EventLog:
 
     def last_id(self) -> int:
         """The id of the newest event (0 when there is none): where ``after`` starts."""
-        return self.db.scalar(LAST_EVENT_ID)
+        newest: int = self.db.scalar(LAST_EVENT_ID)
+        return newest
 
-    def prune(self, older_than_days) -> int:
+    def prune(self, older_than_days: Days) -> int:
         """Delete events older than ``older_than_days`` days (0: all before now);
         returns how many were deleted."""
         if older_than_days is None:
@@ -157,7 +165,8 @@ class EventLog:
                                   field="older_than_days")
         cutoff, _ = window(older_than_days, None, None, field="older_than_days")
         with self.db.transaction() as conn:
-            return conn.execute(PRUNE_EVENTS, (cutoff,)).rowcount
+            deleted: int = conn.execute(PRUNE_EVENTS, (cutoff,)).rowcount
+        return deleted
 
 
 def severity_for(levelno: int) -> str:
@@ -169,6 +178,12 @@ def severity_for(levelno: int) -> str:
 
 
 _LINK_FIELDS = ("symbol", "trade_id", "order_id")
+
+
+class _HasEvents(Protocol):
+    """A TradeRepo, as far as the handler needs one."""
+
+    events: EventLog
 
 
 class EventLogHandler(logging.Handler):
@@ -183,9 +198,10 @@ class EventLogHandler(logging.Handler):
     handler is writing on the same thread is dropped rather than recursing.
     """
 
-    def __init__(self, repo, level=logging.NOTSET, *, event_type=None):
+    def __init__(self, repo: EventLog | _HasEvents, level: int = logging.NOTSET, *,
+                 event_type: str | None = None) -> None:
         super().__init__(level)
-        self.events = repo.events if hasattr(repo, "events") else repo
+        self.events = repo if isinstance(repo, EventLog) else repo.events
         self.event_type = event_type
         self._busy = threading.local()
 

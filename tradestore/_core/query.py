@@ -3,10 +3,14 @@ WHERE clause, so each shape of the query reads its own index."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tradestore._core.codec import to_limit
+from tradestore._core.db import Database
 
 
-def filtered(db, select: str, filters: dict, values: dict, order: str, limit) -> list:
+def filtered(db: Database, select: str, filters: dict[str, str], values: dict[str, Any],
+             order: str, limit: int) -> list[Any]:
     """``select`` with the WHERE fragments (constants from ``filters``) of the ``values``
     that are not None, ordered by ``order``, at most ``limit`` rows."""
     used = [name for name, value in values.items() if value is not None]

@@ -24,10 +24,12 @@ import re
 import sqlite3
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 from tradestore._core import decimal_sql
 from tradestore._core.codec import TIMESTAMP_WIDTH
-from tradestore._core.db import connect, translated
+from tradestore._core.db import Database, connect, translated
+from tradestore._core.hints import Connection
 from tradestore.errors import DatabaseError, StoreError
 
 TABLES = "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " \
@@ -40,7 +42,7 @@ MAX_LOCATE = 1000  # bad values looked at to explain one failed call
 
 
 @contextlib.contextmanager
-def checked_connection(db):
+def checked_connection(db: Database) -> Iterator[Connection]:
     """A connection to ``db``'s file whose CHECK constraints are loaded: the store's own
     when it is writable, else a private read-write one, else an in-memory copy."""
     if not db.readonly:
@@ -65,7 +67,7 @@ def checked_connection(db):
         conn.close()
 
 
-def integrity_problems(conn, path: str) -> list[str]:
+def integrity_problems(conn: Connection, path: str) -> list[str]:
     with translated(path):
         return [row[0] for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"]
 
@@ -74,7 +76,9 @@ def _split_columns(sql: str) -> list[str]:
     """The column and constraint definitions of a CREATE TABLE, split at top-level commas
     (comments dropped)."""
     body = sql[sql.index("(") + 1:sql.rindex(")")]
-    parts, depth, quote, current, comment = [], 0, None, [], False
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote, comment = 0, None, False
     for i, ch in enumerate(body):
         if comment:
             comment = ch != "\n"
@@ -149,7 +153,8 @@ def check_expressions(sql: str) -> list[tuple[str | None, str]]:
     return found
 
 
-def check_violations(conn, path: str, table: str, sql: str, limit: int = 100) -> list[tuple]:
+def check_violations(conn: Connection, path: str, table: str, sql: str,
+                     limit: int = 100) -> list[tuple[str | None, str, Any, str]]:
     """(column or None, row label, value, expression) of rows of ``table`` whose CHECK
     is false (at most ``limit`` per CHECK)."""
     key_sql, key_names = _row_key(conn, table, sql)
@@ -164,16 +169,17 @@ def check_violations(conn, path: str, table: str, sql: str, limit: int = 100) ->
     return found
 
 
-def _row_label(key_sql: str, key_names: list[str], row) -> str:
+def _row_label(key_sql: str, key_names: list[str], row: Sequence[Any]) -> str:
     if key_sql == "rowid":
         return f"row id {row[0]}"
     return "row " + ", ".join(f"{n}={v!r}" for n, v in zip(key_names, row))
 
 
-def stored_problems(conn, path: str) -> list[str]:
+def stored_problems(conn: Connection, path: str) -> list[str]:
     """integrity_check (CHECKs enforced), each failed CHECK located to its table, column
     and row, and every stored value that does not decode; one line per problem."""
-    problems, located = [], set()
+    problems: list[str] = []
+    located: set[str] = set()
     decoded = list(bad_values(conn, path))
     for line, _ in decoded:
         located.add(line.split(":")[0])  # "table T column C row id N"
@@ -200,11 +206,11 @@ def stored_problems(conn, path: str) -> list[str]:
     return problems + [line for line, _ in decoded]
 
 
-def _shown(value):
+def _shown(value: Any) -> Any:
     return value if not isinstance(value, str) or len(value) <= SHOWN else value[:SHOWN] + "..."
 
 
-def decode_problem(kind: str, value) -> str | None:
+def decode_problem(kind: str, value: object) -> str | None:
     """Why ``value`` (as stored) does not decode as ``kind``; None when it does."""
     if value is None:
         return None
@@ -235,7 +241,7 @@ def _quote(name: str) -> str:
     return '"{}"'.format(name.replace('"', '""'))
 
 
-def _row_key(conn, table: str, sql: str) -> tuple[str, list[str]]:
+def _row_key(conn: Connection, table: str, sql: str) -> tuple[str, list[str]]:
     """How a row of ``table`` is named: its rowid, or its primary key (WITHOUT ROWID)."""
     if "WITHOUT ROWID" not in sql.upper():
         return "rowid", ["id"]
@@ -245,7 +251,7 @@ def _row_key(conn, table: str, sql: str) -> tuple[str, list[str]]:
     return ", ".join(_quote(n) for n in names), names
 
 
-def bad_values(conn, path: str):
+def bad_values(conn: Connection, path: str) -> Iterator[tuple[str, Any]]:
     """Yield (problem line, stored value) for every money, time or JSON value that does
     not decode, naming table, column and row."""
     with translated(path):
@@ -267,7 +273,7 @@ def bad_values(conn, path: str):
                            f"({kind})", value)
 
 
-def value_problems(conn, path: str, limit: int | None = None) -> list[str]:
+def value_problems(conn: Connection, path: str, limit: int | None = None) -> list[str]:
     """One line per stored money, time or JSON value that does not decode (at most
     ``limit``), naming table, column and row."""
     problems = []
@@ -278,7 +284,7 @@ def value_problems(conn, path: str, limit: int | None = None) -> list[str]:
     return problems
 
 
-def locate_bad_value(db, cause: BaseException | None = None) -> str | None:
+def locate_bad_value(db: Database, cause: BaseException | None = None) -> str | None:
     """The stored value behind ``cause`` (the one its message quotes, else the first bad
     one, with how many there are), as one problem line; None if every value decodes."""
     text = str(cause) if cause is not None else ""
@@ -297,7 +303,7 @@ def locate_bad_value(db, cause: BaseException | None = None) -> str | None:
         f"{line} (and {more}{'+' if len(found) == MAX_LOCATE else ''} more)"
 
 
-def damaged_store_error(db, cause: BaseException) -> DatabaseError | None:
+def damaged_store_error(db: Database, cause: BaseException) -> DatabaseError | None:
     """The DatabaseError for a decoding failure caused by a damaged stored value: names
     table, column and row and says to run ``tradestore check``. None when no stored
     value is bad (then ``cause`` is a bug, not damage)."""

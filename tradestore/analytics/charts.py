@@ -157,7 +157,8 @@ def monthly_table(daily) -> list[str]:
     for year in sorted(years):
         cells = {m: _cell(months, (year, m)) for m in range(1, 13)}
         rows.append((year, cells, _cell(years, year)))
-    widths = {m: max(4, *(len(r[1][m]) for r in rows)) for m in range(1, 13)}
+    widths: dict[int | str, int] = {m: max(4, *(len(r[1][m]) for r in rows))
+                                    for m in range(1, 13)}
     widths["year"] = max(4, *(len(r[2]) for r in rows))
     width = 4 + sum(w + 1 for w in widths.values())
     title = "Monthly returns (%)"
@@ -167,8 +168,8 @@ def monthly_table(daily) -> list[str]:
             *_table(rows, list(range(7, 13)), widths, True)]
 
 
-def equity_lines(daily, *, width: int = 60, ascii: bool = False,
-                 money=lambda v: f"{v:,.2f}", benchmark=None, name="benchmark") -> list[str]:
+def equity_lines(daily, *, width: int = 60, ascii: bool = False, money=lambda v: f"{v:,.2f}",
+                 benchmark=None, name: str = "benchmark") -> list[str]:
     """The sparkline with a caption line: what the text report prints under "Equity".
 
     [] for an empty series. ``money`` formats the low/high values. ``benchmark``: the

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tradestore._core.codec import UTC, to_plain, utc_now
+from tradestore._core.hints import Days
 from tradestore.analytics.metrics import GroupPerformance, PerformanceMetrics, TradeStatistics
 from tradestore.errors import ValidationError
 
@@ -44,12 +45,12 @@ class Report:
     metrics: PerformanceMetrics
     strategies: list[GroupPerformance]
     symbols: list[GroupPerformance]
-    round_trips: dict = None
-    benchmark_curve: list = None
+    round_trips: dict | None = None
+    benchmark_curve: list | None = None
 
 
-def collect(repo, days=30, *, account="default", now=None, benchmark=None,
-            benchmark_exchange="") -> Report:
+def collect(repo, days: Days = 30, *, account: str = "default", now=None, benchmark=None,
+            benchmark_exchange: str = "") -> Report:
     """The report's figures. ``days=None`` is all time; otherwise the window starts at
     midnight UTC of the day ``days`` ago (as ``calculate_performance_metrics`` does).
     ``benchmark``: a symbol with stored candles (or [(time, value)]) to compare with."""

@@ -30,7 +30,7 @@ GREEN = (26, 140, 70)
 RED = (200, 40, 40)
 
 
-def escape(text) -> str:
+def escape(text: object) -> str:
     """Text for an SVG/HTML text node or attribute value."""
     return html.escape(str(text), quote=True)
 
@@ -62,8 +62,9 @@ class MinMaxSampler:
         self.buckets = (limit - 2) // 2
         self.index = 0
         self.out: list[tuple[float, float]] = []
-        self._bucket = None
-        self._low = self._high = None
+        self._bucket: int | None = None
+        self._low: tuple[int, float, float] = (0, 0.0, 0.0)  # set with _bucket
+        self._high: tuple[int, float, float] = (0, 0.0, 0.0)
 
     def add(self, x, y) -> None:
         i = self.index
@@ -239,7 +240,7 @@ def no_data(width: int = 960, height: int = 200, title: str = "", message: str =
 class _Scale:
     """Maps a data interval onto a pixel interval (y grows downwards when flipped)."""
 
-    def __init__(self, low, high, pixel_low, pixel_high):
+    def __init__(self, low: float, high: float, pixel_low: float, pixel_high: float):
         self.low, self.high = low, high
         self.pixel_low, self.pixel_high = pixel_low, pixel_high
 

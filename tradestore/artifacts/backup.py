@@ -41,6 +41,7 @@ from pathlib import Path
 
 from tradestore._core.codec import optional_int, to_flag, to_path
 from tradestore._core.files import fsync_dir, path_error
+from tradestore._core.hints import PathLike
 from tradestore.errors import ArtifactIntegrityError, ConflictError, StoreError, ValidationError
 from tradestore.ops.backup import utc_stamp
 
@@ -149,23 +150,23 @@ def _private_dirs(root: Path, folder: Path) -> None:
             path.mkdir(mode=0o700)
 
 
-def backup(manager, dest, *, keep=None) -> Path:
+def backup(manager, dest: PathLike, *, keep: int | None = None) -> Path:
     """The whole backup (see the module doc); returns the new backup folder."""
     keep = optional_int(keep, "keep", lowest=1, allowed="a whole number >= 1")
-    dest = to_path(dest, "dest").absolute()
+    dest_dir: Path = to_path(dest, "dest").absolute()
     try:
-        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+        dest_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise path_error(dest, exc, "dest") from None
-    if not dest.is_dir():
-        raise ValidationError(f"dest: {str(dest)!r} is not a folder", field="dest",
-                              value=str(dest))
+        raise path_error(dest_dir, exc, "dest") from None
+    if not dest_dir.is_dir():
+        raise ValidationError(f"dest: {str(dest_dir)!r} is not a folder", field="dest",
+                              value=str(dest_dir))
     stamp, n = utc_stamp(), 1
-    final = dest / f"artifacts-{stamp}"
+    final = dest_dir / f"artifacts-{stamp}"
     while final.exists():
         n += 1
-        final = dest / f"artifacts-{stamp}-{n}"
-    work = dest / f".{final.name}.tmp"
+        final = dest_dir / f"artifacts-{stamp}-{n}"
+    work = dest_dir / f".{final.name}.tmp"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700)
     try:
@@ -195,20 +196,20 @@ def backup(manager, dest, *, keep=None) -> Path:
             os.fsync(out.fileno())
         fsync_dir(work)
         os.rename(work, final)
-        fsync_dir(dest)
+        fsync_dir(dest_dir)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        raise StoreError(f"{dest}: artifacts backup failed: {exc.strerror or exc}; "
+        raise StoreError(f"{dest_dir}: artifacts backup failed: {exc.strerror or exc}; "
                          "nothing was kept") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     if keep is not None:
-        prune(dest, keep, manager.repo.store_id)
+        prune(dest_dir, keep, manager.repo.store_id)
     return final
 
 
-def read_manifest(folder) -> dict:
+def read_manifest(folder: PathLike) -> dict:
     folder = to_path(folder, "backup")
     try:
         with open(Path(folder) / MANIFEST, encoding="utf-8") as f:
@@ -221,7 +222,7 @@ def read_manifest(folder) -> dict:
     return manifest
 
 
-def verify_backup(folder) -> list[str]:
+def verify_backup(folder: PathLike) -> list[str]:
     """Every problem of a backup folder, one line each (empty: every file verifies)."""
     folder = Path(to_path(folder, "backup"))
     manifest = read_manifest(folder)
@@ -238,7 +239,7 @@ def verify_backup(folder) -> list[str]:
     return problems
 
 
-def restore(manager, folder, *, overwrite=False) -> ArtifactRestore:
+def restore(manager, folder: PathLike, *, overwrite: bool = False) -> ArtifactRestore:
     """Put a backup's artifacts back (see the module doc)."""
     to_flag(overwrite, "overwrite")
     folder = Path(to_path(folder, "backup")).absolute()
@@ -310,7 +311,7 @@ def _intact(manager, relpath: str, row) -> bool:
 _ANY = object()
 
 
-def list_artifact_backups(dest, store_id=_ANY) -> list[Path]:
+def list_artifact_backups(dest: PathLike, store_id=_ANY) -> list[Path]:
     """Complete backups in ``dest`` (of the catalog ``store_id`` when given), oldest first."""
     found = []
     for path in Path(dest).iterdir():
@@ -327,7 +328,7 @@ def list_artifact_backups(dest, store_id=_ANY) -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
-def prune(dest, keep: int, store_id) -> list[Path]:
+def prune(dest: PathLike, keep: int, store_id) -> list[Path]:
     """Delete all but the ``keep`` newest backups of catalog ``store_id`` in ``dest``."""
     ours = list_artifact_backups(dest, store_id)
     old = ours[:-keep]

@@ -33,6 +33,7 @@ from tradestore._core.codec import (is_int, json_object_in, json_out, optional_i
                                     optional_utc, show, to_choice, to_int, to_path, to_text,
                                     to_utc, ts_in, ts_out)
 from tradestore._core.files import fsync_dir
+from tradestore._core.hints import Days, JSONObject, Moment, PathLike
 from tradestore.artifacts.backup import backup, restore
 from tradestore.errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
                                ReadOnlyError, StoreError, ValidationError)
@@ -41,7 +42,7 @@ from tradestore.repo import TradeRepo
 try:  # advisory locks tell repair which files a live save still owns (POSIX)
     import fcntl
 except ImportError:  # pragma: no cover - Windows: repair cannot see live saves
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # no fcntl on Windows: callers test for None
 
 CATALOG_NAME = "catalog.db"
 MAX_NAME, MAX_VERSION = 128, 64
@@ -158,6 +159,8 @@ class VerifyReport:
 class MetricPoint(tuple):
     """One point of a metric history: unpacks as ``(timestamp, value)``; ``.step`` too."""
 
+    step: int | None
+
     def __new__(cls, timestamp, value, step=None):
         point = super().__new__(cls, (timestamp, value))
         point.step = step
@@ -273,8 +276,8 @@ class ArtifactManager:
         return f"ArtifactManager({str(self.base_path)!r}, catalog={show(self.db.path)})"
 
     # ------------------------------------------------------------ saving
-    def save_model(self, model, name, version, metadata=None, *, serializer="pickle",
-                   overwrite=False) -> str:
+    def save_model(self, model, name: str, version: str | int, metadata: JSONObject | None = None,
+                   *, serializer: str = "pickle", overwrite: bool = False) -> str:
         """Pickle ``model`` (or store bytes as given: ``serializer="bytes"``); returns the id."""
         serializer = to_choice(serializer, "serializer", SERIALIZERS)
         if serializer == "PICKLE":
@@ -288,14 +291,16 @@ class ArtifactManager:
         return self._save("model", serializer.lower(), name, version, metadata, overwrite,
                           _buffer_chunks(data), SERIALIZERS[serializer])
 
-    def save_dataset(self, data, name, version, metadata=None, *, overwrite=False) -> str:
+    def save_dataset(self, data, name: str, version: str | int, metadata: JSONObject | None = None,
+                     *, overwrite: bool = False) -> str:
         """Store bytes, or copy the file at a path (str or PathLike), as a dataset."""
         if isinstance(data, (str, os.PathLike)):
             return self._save_path("dataset", name, version, data, metadata, overwrite)
         return self._save("dataset", "bytes", name, version, metadata, overwrite,
                           _buffer_chunks(self._bytes_of(data, "data")), "bin")
 
-    def save_file(self, name, version, path, metadata=None, *, overwrite=False) -> str:
+    def save_file(self, name: str, version: str | int, path: PathLike,
+                  metadata: JSONObject | None = None, *, overwrite: bool = False) -> str:
         """Copy any file into the store (its suffix is kept when it is a plain word)."""
         return self._save_path("file", name, version, path, metadata, overwrite)
 
@@ -404,19 +409,19 @@ class ArtifactManager:
             fsync_dir(path.parent)
 
     # ------------------------------------------------------------ backups (issue 20.6)
-    def backup(self, dest, *, keep=None) -> Path:
+    def backup(self, dest: PathLike, *, keep: int | None = None) -> Path:
         """Copy the catalog and every artifact file, each verified by SHA-256, into a new
         folder ``dest/artifacts-<UTC stamp>/``; ``keep=N`` then deletes all but the newest
         N backups of this catalog in ``dest``. Returns the folder (tradestore.artifacts.backup)."""
         return backup(self, dest, keep=keep)
 
-    def restore(self, backup_folder, *, overwrite=False):
+    def restore(self, backup_folder: PathLike, *, overwrite: bool = False):
         """Verify a backup, put back its files that are missing or damaged here (verified
         after writing), then their catalog rows; returns an ArtifactRestore."""
         return restore(self, backup_folder, overwrite=overwrite)
 
     # ------------------------------------------------------------ loading
-    def load_model(self, name, version=None) -> tuple[object, dict]:
+    def load_model(self, name: str, version: str | int | None = None) -> tuple[object, dict]:
         """(model, metadata) of a version (default: the latest), verified before unpickling."""
         info, data = self._load(name, version, "model")
         if info.serializer != "pickle":
@@ -427,15 +432,15 @@ class ArtifactManager:
             raise StoreError(f"{info.name} {info.version}: the file is intact but could not "
                              f"be unpickled here: {show(exc)}") from exc
 
-    def load_dataset(self, name, version=None) -> tuple[bytes, dict]:
+    def load_dataset(self, name: str, version: str | int | None = None) -> tuple[bytes, dict]:
         info, data = self._load(name, version, "dataset")
         return data, info.metadata
 
-    def load_file(self, name, version=None) -> tuple[bytes, dict]:
+    def load_file(self, name: str, version: str | int | None = None) -> tuple[bytes, dict]:
         info, data = self._load(name, version, "file")
         return data, info.metadata
 
-    def get_artifact(self, name, version=None) -> ArtifactInfo:
+    def get_artifact(self, name: str, version: str | int | None = None) -> ArtifactInfo:
         """The catalog entry of a version (default: the latest); NotFoundError if none."""
         name = check_word(name, "name", MAX_NAME)
         if version is None:
@@ -490,7 +495,7 @@ class ArtifactManager:
         return data
 
     # ------------------------------------------------------------ catalog
-    def list_artifacts(self, name_pattern=None) -> list[ArtifactInfo]:
+    def list_artifacts(self, name_pattern: str | None = None) -> list[ArtifactInfo]:
         """Every artifact (or those whose name matches a glob), by name then version order."""
         if name_pattern is None:
             rows = self.db.query(SELECT_ALL)
@@ -499,13 +504,13 @@ class ArtifactManager:
         rows.sort(key=lambda r: (r[1], self._order(r)))
         return [self._info(r) for r in rows]
 
-    def delete_artifact(self, name, version) -> None:
+    def delete_artifact(self, name: str, version: str | int) -> None:
         """Forget one version and remove its file (row first, then file)."""
         info = self.get_artifact(name, check_word(version, "version", MAX_VERSION))
         self._delete([info])
 
-    def cleanup_old_artifacts(self, retention_days=30, *, keep_latest=1, now=None,
-                              dry_run=False) -> int:
+    def cleanup_old_artifacts(self, retention_days: Days = 30, *, keep_latest: int = 1,
+                              now: Moment | None = None, dry_run: bool = False) -> int:
         """Delete versions saved more than ``retention_days`` ago, except the newest
         ``keep_latest`` of each name (in version order); returns how many (would) go."""
         if (isinstance(retention_days, bool) or not isinstance(retention_days, (int, float))
@@ -550,7 +555,8 @@ class ArtifactManager:
         (never a cataloged file, never a file a live save holds, never a foreign file);
         missing and changed files stay reported until someone deletes or re-saves them."""
         ours, foreign = self._scan()
-        missing, changed = [], []
+        missing: list[ArtifactInfo] = []
+        changed: list[ArtifactInfo] = []
         rows = self.db.query(SELECT_ALL)
         for row in rows:
             problem = self._problem(self._info(row))
@@ -584,9 +590,10 @@ class ArtifactManager:
                 size += len(chunk)
         return None if (size, digest.hexdigest()) == (info.size, info.sha256) else "changed"
 
-    def _scan(self) -> tuple[list, list]:
+    def _scan(self) -> tuple[list[str], list[str]]:
         """(our files, foreign files) under base_path as relative posix paths."""
-        ours, foreign = [], []
+        ours: list[str] = []
+        foreign: list[str] = []
         skip = {os.path.realpath(self.db.path) + s for s in ("", "-wal", "-shm", "-journal")}
         for root, dirs, files in os.walk(self.base_path):
             rel_root = Path(root).relative_to(self.base_path)
@@ -633,7 +640,8 @@ class ArtifactManager:
         return removed
 
     # ------------------------------------------------------------ metrics
-    def save_metrics(self, experiment_id, metrics, *, step=None, timestamp=None) -> int:
+    def save_metrics(self, experiment_id: str, metrics, *, step: int | None = None,
+                     timestamp: Moment | None = None) -> int:
         """Record ``{metric_name: value}`` for an experiment at one point; returns the count."""
         experiment_id = to_text(experiment_id, "experiment_id")
         if not isinstance(metrics, dict) or not metrics:
@@ -663,7 +671,7 @@ class ArtifactManager:
                                   "infinities cannot be stored)", field=field, value=value)
         return number
 
-    def get_metric_history(self, experiment_id, metric_name) -> list[MetricPoint]:
+    def get_metric_history(self, experiment_id: str, metric_name: str) -> list[MetricPoint]:
         """``[(timestamp, value), ...]`` oldest first (then by step); each has ``.step``."""
         rows = self.db.query(METRIC_HISTORY, (to_text(experiment_id, "experiment_id"),
                                               to_text(metric_name, "metric_name")))
@@ -673,7 +681,7 @@ class ArtifactManager:
         """Experiment ids, by when their first metric was recorded."""
         return [row[0] for row in self.db.query(LIST_EXPERIMENTS)]
 
-    def best_run(self, metric_name, mode="min") -> dict | None:
+    def best_run(self, metric_name: str, mode: str = "min") -> dict | None:
         """The point with the lowest (``"min"``) or highest (``"max"``) value of a metric
         over all experiments, earliest first on ties; None if the metric was never saved."""
         sql = BEST_RUN[to_choice(mode, "mode", BEST_RUN)]

@@ -15,6 +15,7 @@ back. "default" cannot be deactivated (a bot that never set up accounts uses it)
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import re
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, optional_text, optional_utc, time_range,
                                     to_decimal, to_flag, to_text, ts_in, ts_out)
 from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Connection, Moment
 from tradestore.books.balance import cash_balances
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
@@ -114,7 +116,7 @@ SELECT decimal_sub(decimal_add(i, d), w), i, d, w FROM (
            coalesce((SELECT decimal_sum(amount) FROM cash_movements
                      WHERE account = a.name AND kind = 'withdraw'
                        AND (:at IS NULL OR timestamp <= :at)), '0') AS w
-    FROM accounts AS a WHERE a.name = :name)
+    FROM accounts AS a WHERE a.name = :name) AS b
 """
 BASE_CURRENCY = "SELECT base_currency FROM accounts WHERE name = ?"
 # "Known" when the name exists, or when no account other than "default" does.
@@ -160,7 +162,8 @@ class Accounts:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, name, *, base_currency="USD", initial_cash=0, strategy=None) -> Account:
+    def create(self, name: str, *, base_currency: str = "USD", initial_cash: Amount = 0,
+               strategy: str | None = None) -> Account:
         """Add an account; a name that exists (including "default") is a ConflictError."""
         row = (to_text(name, "name"), check_currency(base_currency, "base_currency"),
                dec_in(to_decimal(initial_cash, "initial_cash", non_negative=True)),
@@ -173,22 +176,22 @@ class Accounts:
             record(conn, "account", account.name, "create", None, _audit_fields(account))
             return account
 
-    def get(self, name) -> Account:
+    def get(self, name: str) -> Account:
         row = self.db.query_one(GET_ACCOUNT, (to_text(name, "name"),))
         if row is None:
             raise NotFoundError(f"no account named {name!r}")
         return _account(row)
 
-    def list(self, *, include_inactive=False) -> list[Account]:
+    def list(self, *, include_inactive: bool = False) -> list[Account]:
         """"default" first, then by name; deactivated ones only with include_inactive."""
         params = {"include_inactive": int(to_flag(include_inactive, "include_inactive"))}
         return [_account(r) for r in self.db.query(LIST_ACCOUNTS, params)]
 
-    def deactivate(self, name) -> Account:
+    def deactivate(self, name: str) -> Account:
         """Soft delete: hidden from lists, refuses new fills, orders and snapshots."""
         return self._set_active(name, False)
 
-    def activate(self, name) -> Account:
+    def activate(self, name: str) -> Account:
         """Undo ``deactivate``."""
         return self._set_active(name, True)
 
@@ -208,19 +211,19 @@ class Accounts:
 
     # reads on the caller's connection, for tradestore.books.balance
     @staticmethod
-    def base_currency(conn, name: str) -> str | None:
+    def base_currency(conn: Connection, name: str) -> str | None:
         """The account's base currency; None when there is no such account."""
         row = conn.execute(BASE_CURRENCY, (name,)).fetchone()
         return None if row is None else row[0]
 
     @staticmethod
-    def funded(conn, name: str, at: str | None = None) -> tuple | None:
+    def funded(conn: Connection, name: str, at: str | None = None) -> tuple | None:
         """(balance, initial_cash, deposits, withdrawals) as stored text, counting cash
         movements up to ``at`` (stored text; None: all); None when there is no such
         account."""
         return conn.execute(BALANCE, {"name": name, "at": at}).fetchone()
 
-    def require(self, name) -> str:
+    def require(self, name: str) -> str:
         """``name`` if fills may use it, else ValidationError naming the field ``account``.
 
         While "default" is the only account any name is accepted (a bot that never
@@ -241,11 +244,12 @@ class Accounts:
                                   value=name)
         return name
 
-    def deposit(self, name, amount, *, note=None, timestamp=None) -> CashMovement:
+    def deposit(self, name: str, amount: Amount, *, note: str | None = None,
+                timestamp: Moment | None = None) -> CashMovement:
         return self._move(name, "deposit", amount, note, timestamp, allow_overdraft=True)
 
-    def withdraw(self, name, amount, *, note=None, timestamp=None,
-                 allow_overdraft=False) -> CashMovement:
+    def withdraw(self, name: str, amount: Amount, *, note: str | None = None,
+                 timestamp: Moment | None = None, allow_overdraft: bool = False) -> CashMovement:
         """Take cash out; more than the balance is a ConflictError unless
         ``allow_overdraft=True`` (the balance ignores trading pnl, so a bot that
         withdraws profits says so)."""
@@ -273,12 +277,13 @@ class Accounts:
                    {"id": row_id, "amount": value, "timestamp": moment, "note": note})
             return movement
 
-    def movements(self, name) -> list[CashMovement]:
+    def movements(self, name: str) -> builtins.list[CashMovement]:
         """Deposits and withdrawals of ``name``, oldest first."""
         name = self.get(name).name
         return [_movement(r) for r in self.db.query(MOVEMENTS, (name,))]
 
-    def flows(self, name, *, since=None, until=None) -> list[tuple[_dt.datetime, Decimal]]:
+    def flows(self, name: str, *, since: Moment | None = None,
+              until: Moment | None = None) -> builtins.list[tuple[_dt.datetime, Decimal]]:
         """The account's external flows (since < t <= until): [(timestamp, amount)],
         deposits positive and withdrawals negative, oldest first. These are what
         calculate_performance_metrics takes out of the returns."""
@@ -287,7 +292,8 @@ class Accounts:
         rows = self.db.query(FLOWS, {"account": name, "after": after, "last": last})
         return [(ts_out(t), signed_flow(kind, amount)) for t, kind, amount in rows]
 
-    def balance(self, name, at=None, *, currency=None) -> Decimal:
+    def balance(self, name: str, at: Moment | None = None, *,
+                currency: str | None = None) -> Decimal:
         """Cash in ``currency`` (default: the account's base currency), exact: initial_cash
         + deposits - withdrawals, and the record's trading (``balances``). With ``at``:
         initial_cash + deposits - withdrawals up to ``at`` only (the funding of the
@@ -303,13 +309,13 @@ class Accounts:
             raise NotFoundError(f"no account named {name!r}")
         return dec_out(row[0])
 
-    def balances(self, name) -> dict[str, Decimal]:
+    def balances(self, name: str) -> dict[str, Decimal]:
         """Cash per currency: funding, fills, costs, realised derivative pnl and funding
         payments (tradestore.books.balance; docs/futures.md)."""
         with self.db.reading() as conn:
             return cash_balances(self, conn, to_text(name, "name"))
 
-    def summary(self, *, include_inactive=False) -> list[dict]:
+    def summary(self, *, include_inactive: bool = False) -> builtins.list[dict]:
         """Each account with its deposits, withdrawals and balance (what the CLI prints)."""
         out = []
         params = {"include_inactive": int(to_flag(include_inactive, "include_inactive"))}

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradestore._core.codec import to_decimal, to_text
+from tradestore._core.hints import Connection
 from tradestore._core.money import ZERO, exact, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
-from tradestore.record.fees import currencies_of
+from tradestore.record.fees import Currencies, currencies_of
 from tradestore.record.funding import unattached_funding
 from tradestore.record.positions import Position
 
@@ -47,7 +48,7 @@ def _add(book: dict, currency: str, amount: Decimal) -> None:
         book[currency] = tidy(book.get(currency, ZERO) + amount)
 
 
-def cash_balances(accounts, conn, account: str) -> dict[str, Decimal]:
+def cash_balances(accounts, conn: Connection, account: str) -> dict[str, Decimal]:
     """{currency: cash} of ``account`` (module docstring) on ``conn``, its funding read
     through ``accounts`` (the repository, tradestore.books.accounts); NotFoundError when
     unknown."""
@@ -56,7 +57,7 @@ def cash_balances(accounts, conn, account: str) -> dict[str, Decimal]:
         raise NotFoundError(f"no account named {account!r}")
     book: dict[str, Decimal] = {}
     _add(book, home, Decimal(accounts.funded(conn, account)[0]))
-    terms = {}
+    terms: dict[str, Currencies] = {}
     for symbol, side, qty, price, fees, fee_cur, commission, com_cur in conn.execute(
             ACCOUNT_FILLS, (account,)):
         c = terms.get(symbol) or terms.setdefault(symbol, currencies_of(conn, symbol))
@@ -111,7 +112,8 @@ def _mark_of(marks, p: Position):
     return None
 
 
-def mark_to_market(repo, marks, *, account=None, exchange=None) -> list[MarkedPosition]:
+def mark_to_market(repo, marks, *, account: str | None = None,
+                   exchange: str | None = None) -> list[MarkedPosition]:
     """Open positions (of ``account``/``exchange`` when given) at ``marks``: {symbol:
     price} or {(exchange, symbol): price}. A position without a mark is a
     ValidationError naming its symbol."""
@@ -139,7 +141,7 @@ def mark_to_market(repo, marks, *, account=None, exchange=None) -> list[MarkedPo
     return out
 
 
-def portfolio_value(repo, account, marks) -> dict[str, Decimal]:
+def portfolio_value(repo, account: str, marks) -> dict[str, Decimal]:
     """{currency: cash + open positions at ``marks``}, exact (module docstring)."""
     account = to_text(account, "account")
     with repo.db.reading() as conn:

@@ -16,6 +16,7 @@ from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, to_flag, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Connection, JSONObject
 from tradestore.books.accounts import check_currency
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
@@ -90,20 +91,20 @@ VALUES (:symbol, :name, :asset_class, :exchange, :tick_size, :lot_size, :currenc
         :now, :now, :base_currency, :quote_currency, :kind, :contract_size,
         coalesce(:inverse, 0), :settle_currency, :expiry)
 ON CONFLICT (symbol) DO UPDATE SET
-    name = coalesce(excluded.name, name),
-    asset_class = coalesce(excluded.asset_class, asset_class),
-    exchange = coalesce(excluded.exchange, exchange),
-    tick_size = coalesce(excluded.tick_size, tick_size),
-    lot_size = coalesce(excluded.lot_size, lot_size),
-    currency = coalesce(excluded.currency, currency),
-    metadata = coalesce(excluded.metadata, metadata),
-    base_currency = coalesce(excluded.base_currency, base_currency),
-    quote_currency = coalesce(excluded.quote_currency, quote_currency),
-    kind = coalesce(excluded.kind, kind),
-    contract_size = coalesce(excluded.contract_size, contract_size),
-    inverse = CASE WHEN :inverse IS NULL THEN inverse ELSE excluded.inverse END,
-    settle_currency = coalesce(excluded.settle_currency, settle_currency),
-    expiry = coalesce(excluded.expiry, expiry),
+    name = coalesce(excluded.name, instruments.name),
+    asset_class = coalesce(excluded.asset_class, instruments.asset_class),
+    exchange = coalesce(excluded.exchange, instruments.exchange),
+    tick_size = coalesce(excluded.tick_size, instruments.tick_size),
+    lot_size = coalesce(excluded.lot_size, instruments.lot_size),
+    currency = coalesce(excluded.currency, instruments.currency),
+    metadata = coalesce(excluded.metadata, instruments.metadata),
+    base_currency = coalesce(excluded.base_currency, instruments.base_currency),
+    quote_currency = coalesce(excluded.quote_currency, instruments.quote_currency),
+    kind = coalesce(excluded.kind, instruments.kind),
+    contract_size = coalesce(excluded.contract_size, instruments.contract_size),
+    inverse = CASE WHEN :inverse IS NULL THEN instruments.inverse ELSE excluded.inverse END,
+    settle_currency = coalesce(excluded.settle_currency, instruments.settle_currency),
+    expiry = coalesce(excluded.expiry, instruments.expiry),
     updated_at = excluded.updated_at
 """
 
@@ -130,7 +131,7 @@ def _audit_fields(instrument: Instrument) -> dict:
     return fields
 
 
-def require_active(conn, symbol, where: str = "") -> None:
+def require_active(conn: Connection, symbol: str, where: str = "") -> None:
     """ConflictError when ``symbol`` is a deactivated instrument (fills and orders call
     this inside their transaction; an unregistered symbol passes)."""
     row = conn.execute(IS_ACTIVE, (symbol,)).fetchone()
@@ -146,10 +147,13 @@ class Instruments:
     def __init__(self, db: Database):
         self.db = db
 
-    def upsert(self, symbol, *, name=None, asset_class=None, exchange=None, tick_size=None,
-               lot_size=None, currency=None, metadata=None, base_currency=None,
-               quote_currency=None, kind=None, contract_size=None, inverse=None,
-               settle_currency=None, expiry=None) -> Instrument:
+    def upsert(self, symbol: str, *, name: str | None = None, asset_class=None,
+               exchange: str | None = None, tick_size: Amount | None = None,
+               lot_size: Amount | None = None, currency: str | None = None,
+               metadata: JSONObject | None = None, base_currency: str | None = None,
+               quote_currency: str | None = None, kind: str | None = None,
+               contract_size: Amount | None = None, inverse=None,
+               settle_currency: str | None = None, expiry=None) -> Instrument:
         """Insert ``symbol`` or update it; fields left as None keep their stored value.
         Changing contract terms of a symbol with fills: run ``repo.rebuild()``."""
         if inverse is not None:
@@ -182,13 +186,14 @@ class Instruments:
                    symbol=after.symbol)
             return after
 
-    def get(self, symbol) -> Instrument:
+    def get(self, symbol: str) -> Instrument:
         row = self.db.query_one(GET_INSTRUMENT, (to_text(symbol, "symbol"),))
         if row is None:
             raise NotFoundError(f"no instrument {symbol!r}")
         return _instrument(row)
 
-    def list(self, *, asset_class=None, exchange=None, include_inactive=False) -> list[Instrument]:
+    def list(self, *, asset_class=None, exchange: str | None = None,
+             include_inactive: bool = False) -> list[Instrument]:
         """By symbol; deactivated ones only with ``include_inactive=True``."""
         to_flag(include_inactive, "include_inactive")
         params = {"asset_class": optional_text(asset_class, "asset_class"),
@@ -196,11 +201,11 @@ class Instruments:
                   "include_inactive": int(include_inactive)}
         return [_instrument(r) for r in self.db.query(LIST_INSTRUMENTS, params)]
 
-    def deactivate(self, symbol) -> Instrument:
+    def deactivate(self, symbol: str) -> Instrument:
         """Soft delete: hidden from lists, refuses new fills and orders of the symbol."""
         return self._set_active(symbol, False)
 
-    def activate(self, symbol) -> Instrument:
+    def activate(self, symbol: str) -> Instrument:
         """Undo ``deactivate``."""
         return self._set_active(symbol, True)
 

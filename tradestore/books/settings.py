@@ -65,7 +65,8 @@ class Setting:
         """The value as the CLI prints it: masked when secret."""
         if self.secret:
             return MASK
-        return self.value if self.value_type == "str" else _encode(self.value, self.value_type)
+        return str(self.value) if self.value_type == "str" else _encode(self.value,
+                                                                         self.value_type)
 
     def __repr__(self) -> str:
         shown = MASK if self.secret else repr(self.value)
@@ -144,19 +145,19 @@ def convert(value, value_type: str):
     if value_type == "float":
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             try:
-                number = float(value)
+                real = float(value)
             except (OverflowError, TypeError, ValueError):
                 raise _bad(value, value_type, " (too large for a float)") from None
         elif isinstance(value, str):
             try:
-                number = float(value)
+                real = float(value)
             except ValueError:
                 raise _bad(value, value_type) from None
         else:
             raise _bad(value, value_type)
-        if not math.isfinite(number):
+        if not math.isfinite(real):
             raise _bad(value, value_type, " (must be finite)")
-        return number
+        return real
     if value_type == "decimal":
         return to_decimal(value, "value")
     if value_type == "json":
@@ -175,11 +176,11 @@ def convert(value, value_type: str):
                           field="value_type", value=value_type)
 
 
-def value_type_of(value_type, field: str = "value_type") -> str:
+def value_type_of(value_type: str, field: str = "value_type") -> str:
     """Our name for a value type given in our spelling or the seeds' (any case)."""
     word = value_type.strip().lower() if isinstance(value_type, str) else None
-    word = TYPE_ALIASES.get(word, word)
-    if word not in VALUE_TYPES:
+    word = TYPE_ALIASES.get(word, word) if word is not None else None
+    if word is None or word not in VALUE_TYPES:
         raise ValidationError(
             f"{field}: {show(value_type)} is not one of {', '.join(VALUE_TYPES)} (or "
             f"{', '.join(TYPE_ALIASES)})", field=field, value=value_type)
@@ -225,7 +226,7 @@ def _setting(row) -> Setting:
                    ts_out(row[6]), ts_out(row[7]))
 
 
-def check_key(key) -> str:
+def check_key(key: str) -> str:
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
         raise ValidationError(f"key: {show(key)} must be 1-200 letters, digits or _ . : / @ -",
                               field="key", value=key)
@@ -238,7 +239,8 @@ class Settings:
     def __init__(self, db: Database):
         self.db = db
 
-    def set(self, key, value, *, value_type=None, description=None, secret=None) -> Setting:
+    def set(self, key: str, value, *, value_type: str | None = None, description: str | None = None,
+            secret: bool | None = None) -> Setting:
         """Store ``value`` under ``key`` (insert or replace) and return the setting.
 
         ``value_type`` defaults to the type of ``value``; when given, text is parsed
@@ -265,7 +267,7 @@ class Settings:
                    _audit_fields(before), _audit_fields(after), masked=secret_value)
             return _setting(after)
 
-    def get(self, key, default=_MISSING):
+    def get(self, key: str, default=_MISSING):
         """The typed value; ``default`` if missing (NotFoundError when no default)."""
         row = self.db.query_one("SELECT value, value_type FROM settings WHERE key = ?",
                                 (check_key(key),))
@@ -275,7 +277,7 @@ class Settings:
             return default
         return _decode(row[0], row[1])
 
-    def get_typed(self, key, value_type=None, default=_MISSING):
+    def get_typed(self, key: str, value_type: str | None = None, default=_MISSING):
         """The value as stored (str, int, float, bool, Decimal or JSON data).
 
         With ``value_type``, a setting stored as another type is a ValidationError,
@@ -293,7 +295,7 @@ class Settings:
                                   field=key, value=setting.value_type)
         return setting.value
 
-    def setting(self, key, default=_MISSING) -> Setting | None:
+    def setting(self, key: str, default=_MISSING) -> Setting | None:
         """The whole record (type, description, secret flag, times)."""
         row = self.db.query_one(GET_SETTING, (check_key(key),))
         if row is None:
@@ -302,7 +304,7 @@ class Settings:
             return default
         return _setting(row)
 
-    def delete(self, key) -> None:
+    def delete(self, key: str) -> None:
         key = check_key(key)
         with self.db.transaction() as conn:
             before = conn.execute(GET_SETTING, (key,)).fetchone()

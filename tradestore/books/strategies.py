@@ -9,6 +9,7 @@ computed from the record on every call, never kept as counters that can drift:
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,7 @@ from tradestore._core.codec import (bounded, canonical_json, json_object_in, jso
                                     optional_text, optional_utc, to_flag, to_text, to_utc, ts_in,
                                     ts_out, window)
 from tradestore._core.db import Database
+from tradestore._core.hints import Days, JSONObject, Moment
 from tradestore._core.money import EXACT, ZERO, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, chunks, single, tally
@@ -192,8 +194,8 @@ class Strategies:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, name, *, strategy_type=None, description=None, config=None,
-               enabled=True) -> Strategy:
+    def create(self, name: str, *, strategy_type=None, description: str | None = None,
+               config: JSONObject | None = None, enabled: bool = True) -> Strategy:
         """Register ``name`` (unique, even among deleted ones) with config version 1."""
         name = to_text(name, "name")
         row = (name, optional_text(strategy_type, "strategy_type"),
@@ -211,19 +213,19 @@ class Strategies:
             record(conn, "strategy", name, "create", None, _audit_fields(strategy))
             return strategy
 
-    def get(self, name) -> Strategy:
+    def get(self, name: str) -> Strategy:
         row = self.db.query_one(GET_STRATEGY, (to_text(name, "name"),))
         if row is None:
             raise NotFoundError(f"no strategy named {name!r}")
         return _strategy(row)
 
-    def list(self, active=None, enabled=None) -> list[Strategy]:
+    def list(self, active: bool | None = None, enabled: bool | None = None) -> list[Strategy]:
         """All strategies by name; ``active``/``enabled`` filter when not None."""
         params = {"active": _optional_flag(active, "active"),
                   "enabled": _optional_flag(enabled, "enabled")}
         return [_strategy(r) for r in self.db.query(LIST_STRATEGIES, params)]
 
-    def update_config(self, name, config) -> Strategy:
+    def update_config(self, name: str, config: JSONObject) -> Strategy:
         """Make ``config`` current as a new version; the old ones stay as history.
 
         A config equal to the current one adds no version (a bot may call this at
@@ -247,32 +249,32 @@ class Strategies:
                        {"config_version": version + 1, "config": json_out(text)})
             return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
 
-    def config_history(self, name) -> list[StrategyConfig]:
+    def config_history(self, name: str) -> builtins.list[StrategyConfig]:
         """Every config version, oldest first."""
         name = self.get(name).name
         return [StrategyConfig(name, v, json_out(c), ts_out(t))
                 for v, c, t in self.db.query(CONFIG_HISTORY, (name,))]
 
-    def config_at(self, name, when) -> StrategyConfig | None:
+    def config_at(self, name: str, when: Moment) -> StrategyConfig | None:
         """The config in force at ``when`` (None if before the strategy existed)."""
         name = self.get(name).name
         row = self.db.query_one(CONFIG_AT, (name, ts_in(to_utc(when, "when"))))
         return None if row is None else StrategyConfig(name, row[0], json_out(row[1]),
                                                        ts_out(row[2]))
 
-    def set_enabled(self, name, enabled: bool) -> Strategy:
+    def set_enabled(self, name: str, enabled: bool) -> Strategy:
         return self._update(SET_ENABLED, int(to_flag(enabled, "enabled")), name,
                             "enable" if enabled else "disable")
 
-    def set_active(self, name, active: bool) -> Strategy:
+    def set_active(self, name: str, active: bool) -> Strategy:
         return self._update(SET_ACTIVE, int(to_flag(active, "active")), name,
                             "activate" if active else "deactivate")
 
-    def delete(self, name) -> Strategy:
+    def delete(self, name: str) -> Strategy:
         """Soft delete: the row stays (inactive) so fills keep a known strategy name."""
         return self.set_active(name, False)
 
-    def mark_run(self, name, at=None) -> Strategy:
+    def mark_run(self, name: str, at: Moment | None = None) -> Strategy:
         """Record that the strategy ran (``last_run_at``, now by default)."""
         moment = optional_utc(at, "at") or self.db.now()
         return self._update(MARK_RUN, ts_in(moment), name)
@@ -293,8 +295,9 @@ class Strategies:
             return after
 
     # ------------------------------------------------------------ performance
-    def performance(self, name, *, days=None, since=None, until=None,
-                    currency=None) -> StrategyPerformance:
+    def performance(self, name: str, *, days: Days = None, since: Moment | None = None,
+                    until: Moment | None = None,
+                    currency: str | None = None) -> StrategyPerformance:
         """Results of ``name`` over its closed round trips (all time unless
         days/since/until); ``currency=`` when they are in several currencies.
 
@@ -314,8 +317,9 @@ class Strategies:
                 raise NotFoundError(f"no strategy named {name!r} and no fills carry that name")
         return _performance(name, fills.get(name, 0), tallies)
 
-    def performance_all(self, *, days=None, since=None, until=None,
-                        currency=None) -> dict[str, StrategyPerformance]:
+    def performance_all(self, *, days: Days = None, since: Moment | None = None,
+                        until: Moment | None = None,
+                        currency: str | None = None) -> dict[str, StrategyPerformance]:
         """Results of every strategy, registered or only named on fills, by name (round
         trips without a strategy are not listed: the report shows them as "(none)")."""
         bounds = _bounds(days, since, until)

@@ -19,17 +19,20 @@ import re
 import sqlite3
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Iterable
 
 from tradestore._core.codec import (UTC, bounded, dec_in, optional_utc, show, time_range,
                                     to_decimal, to_int, to_items, to_limit, to_text, to_utc,
                                     ts_in)
 from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Moment, PathLike
 from tradestore.errors import ValidationError
 
 # Seconds per candle (None: 1M, a calendar month); those up to 12h divide a day.
 TIMEFRAMES = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
               "2h": 7200, "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400,
               "3d": 259200, "1w": 604800, "1M": None}
+STEP_SECONDS = {name: step for name, step in TIMEFRAMES.items() if step is not None}  # all but 1M
 MONTH = "1M"
 WEEK_ORIGIN = 345_600  # 1970-01-05, the first Monday after the epoch, in epoch seconds
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,7 +135,13 @@ class OHLCVBar:
     quote_volume: Decimal | None = None
     trades_count: int | None = None
 
-    def __post_init__(self):
+    if TYPE_CHECKING:  # what it is built from: __post_init__ converts and checks
+        def __init__(self, symbol: str, timeframe: str, timestamp: Moment, open: Amount,
+                     high: Amount, low: Amount, close: Amount, volume: Amount,
+                     quote_volume: Amount | None = None, trades_count: int | None = None, *,
+                     exchange: str = "") -> None: ...
+
+    def __post_init__(self) -> None:
         put = object.__setattr__.__get__(self)
         put("symbol", to_text(self.symbol, "symbol"))
         put("exchange", to_text(self.exchange, "exchange", allow_empty=True))
@@ -187,7 +196,7 @@ def _number(value, field: str, non_negative=False) -> Decimal:
     return to_decimal(value, field, non_negative=non_negative)
 
 
-def check_timeframe(timeframe) -> str:
+def check_timeframe(timeframe: str) -> str:
     if not isinstance(timeframe, str) or timeframe not in TIMEFRAMES:
         raise ValidationError(f"timeframe: {show(timeframe)} is not one of {', '.join(TIMEFRAMES)}",
                               field="timeframe", value=timeframe)
@@ -204,7 +213,7 @@ def check_aligned(moment: _dt.datetime, timeframe: str) -> _dt.datetime:
     elif timeframe == MONTH:
         aligned = minutes == 0 and moment.day == 1
     else:  # 3d: whole days since the epoch
-        aligned = minutes == 0 and (moment - EPOCH).days % (TIMEFRAMES[timeframe] // 86400) == 0
+        aligned = minutes == 0 and (moment - EPOCH).days % (STEP_SECONDS[timeframe] // 86400) == 0
     if not aligned or moment.second or moment.microsecond:
         rule = ("a Monday 00:00 UTC" if timeframe == "1w" else
                 "the first day of a month, 00:00 UTC" if timeframe == MONTH else
@@ -230,15 +239,15 @@ def next_open(opened: _dt.datetime, timeframe: str) -> _dt.datetime:
     if timeframe == MONTH:
         year, month = divmod(opened.month, 12)
         return opened.replace(year=opened.year + year, month=month + 1)
-    return opened + _dt.timedelta(seconds=TIMEFRAMES[timeframe])
+    return opened + _dt.timedelta(seconds=STEP_SECONDS[timeframe])
 
 
 def align(moment, timeframe: str) -> _dt.datetime:
     """The open time of the ``timeframe`` candle that contains ``moment``."""
-    step = TIMEFRAMES[check_timeframe(timeframe)]
-    if timeframe == MONTH:
+    if check_timeframe(timeframe) == MONTH:
         return to_utc(moment, "timestamp").replace(day=1, hour=0, minute=0, second=0,
                                                    microsecond=0)
+    step = STEP_SECONDS[timeframe]
     origin = WEEK_ORIGIN if timeframe == "1w" else 0
     seconds = epoch_seconds(to_utc(moment, "timestamp")) - origin
     return from_epoch(seconds - seconds % step + origin)
@@ -317,28 +326,32 @@ class CandleStore:
         with self.db.transaction() as conn:
             return conn.executemany(INSERT_REPLACE, rows).rowcount
 
-    def delete_range(self, symbol, timeframe, start=None, end=None, *, exchange="") -> int:
+    def delete_range(self, symbol: str, timeframe: str, start: Moment | None = None,
+                     end: Moment | None = None, *, exchange: str = "") -> int:
         """Delete the bars with start <= timestamp < end (None: unbounded); returns the count."""
         with self.db.transaction() as conn:
             return conn.execute(DELETE_RANGE, self._range(symbol, timeframe, start, end,
                                                           exchange)).rowcount
 
     # ------------------------------------------------------------- reads
-    def get_range(self, symbol, timeframe, start, end, *, exchange="") -> list[OHLCVBar]:
+    def get_range(self, symbol: str, timeframe: str, start: Moment, end: Moment, *,
+                  exchange: str = "") -> list[OHLCVBar]:
         """Bars with start <= timestamp < end, oldest first (None: unbounded)."""
         params = self._range(symbol, timeframe, start, end, exchange)
         rows = self.db.query(SELECT_RANGE, params)
         return [_bar(symbol, exchange, timeframe, row) for row in rows]
 
-    def get_latest(self, symbol, timeframe, limit=100, *, exchange="") -> list[OHLCVBar]:
+    def get_latest(self, symbol: str, timeframe: str, limit: int = 100, *,
+                   exchange: str = "") -> list[OHLCVBar]:
         """The newest ``limit`` bars, newest last (the order an indicator is fed)."""
         limit = to_limit(limit)
         key = self._key(symbol, timeframe, exchange)
         rows = self.db.query(SELECT_LATEST, (*key, limit))
         return [_bar(symbol, exchange, timeframe, row) for row in reversed(rows)]
 
-    def get_gaps(self, symbol, timeframe, *, exchange="", start=None, end=None
-                 ) -> list[tuple[_dt.datetime, _dt.datetime]]:
+    def get_gaps(self, symbol: str, timeframe: str, *, exchange: str = "",
+                 start: Moment | None = None,
+                 end: Moment | None = None) -> list[tuple[_dt.datetime, _dt.datetime]]:
         """Missing candles as half-open (first missing open time, next present open time).
 
         Without ``start`` the series starts at its first bar, without ``end`` it ends
@@ -385,7 +398,7 @@ class CandleStore:
             gaps.append((expected, end))
         return gaps
 
-    def symbols(self, *, exchange=None) -> list[str]:
+    def symbols(self, *, exchange: str | None = None) -> list[str]:
         """The symbols with stored candles, sorted (on one exchange, or on any)."""
         found = set()
         with self.db.reading() as conn:
@@ -433,7 +446,8 @@ def parse_csv_time(text: str) -> _dt.datetime:
     return to_utc(text, "timestamp")
 
 
-def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress=None):
+def bars_from_csv(lines, *, symbol: str, timeframe: str, exchange: str = "", name: str = "CSV",
+                  progress=None):
     """Yield an OHLCVBar per data line of a CSV whose header names the columns.
 
     Needs timestamp, open, high, low, close, volume; reads quote_volume and trades_count
@@ -461,13 +475,12 @@ def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress
                 raise ValidationError(f"has {len(row)} fields, the header has {len(names)}")
             values = {c: row[i].strip() for c, i in where.items()}
             quote, trades = values.get("quote_volume") or None, values.get("trades_count") or None
-            if trades is not None:
-                if not (trades.isascii() and trades.isdigit()):
-                    raise ValidationError(f"trades_count: {show(trades)} must be a whole number >= 0")
-                trades = int(trades)
+            if trades is not None and not (trades.isascii() and trades.isdigit()):
+                raise ValidationError(f"trades_count: {show(trades)} must be a whole number >= 0")
             bar = OHLCVBar(symbol, timeframe, parse_csv_time(values["timestamp"]),
                            values["open"], values["high"], values["low"], values["close"],
-                           values["volume"], quote, trades, exchange=exchange)
+                           values["volume"], quote, None if trades is None else int(trades),
+                           exchange=exchange)
         except ValidationError as exc:
             raise ValidationError(f"{name} line {reader.line_num}: {exc}", field=exc.field,
                                   value=exc.value) from None
@@ -477,7 +490,7 @@ def bars_from_csv(lines, *, symbol, timeframe, exchange="", name="CSV", progress
             progress(count)
 
 
-def write_csv(bars, out) -> int:
+def write_csv(bars: Iterable[OHLCVBar], out: IO[str]) -> int:
     """Write bars as CSV (the columns ``bars_from_csv`` reads); returns the count."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from tradestore._core.codec import to_decimal, to_text, to_utc, ts_in
 from tradestore.errors import ValidationError
-from tradestore.market.candles import TIMEFRAMES
+from tradestore.market.candles import STEP_SECONDS, TIMEFRAMES
 
 DAY_SECONDS = 86400
 MONTH = "1M"                       # a calendar month: its end is the next month's start
@@ -29,7 +29,7 @@ def _seconds(timeframe: str) -> int:
     """A timeframe's length in seconds (a month counts as 31 days for ordering)."""
     if timeframe == MONTH:
         return 31 * DAY_SECONDS
-    return int(TIMEFRAMES[timeframe])
+    return STEP_SECONDS[timeframe]
 
 
 def _candle_end(open_time: datetime, timeframe: str) -> datetime:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from tradestore._core.codec import (dec_in, json_object_in, json_out, show, time_range,
                                     to_decimal, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.db import Database
+from tradestore._core.hints import JSONObject, Moment
 from tradestore.errors import ValidationError
 from tradestore.market.candles import check_timeframe
 
@@ -85,7 +86,8 @@ class IndicatorStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def save_many(self, symbol, timeframe, name, points, *, exchange="", parameters=None) -> int:
+    def save_many(self, symbol: str, timeframe: str, name: str, points, *, exchange: str = "",
+                  parameters: JSONObject | None = None) -> int:
         """Save ``(timestamp, value)`` or ``(timestamp, {field: value})`` points in one
         transaction. A point at a stored timestamp replaces every field stored there
         (recomputing replaces); within one call the last point for a time wins.
@@ -112,8 +114,9 @@ class IndicatorStore:
             conn.executemany(INSERT_INDICATOR, rows)
         return len(by_time)
 
-    def get(self, symbol, timeframe, name, start=None, end=None, *, exchange="",
-            parameters=None) -> list[IndicatorPoint]:
+    def get(self, symbol: str, timeframe: str, name: str, start: Moment | None = None,
+            end: Moment | None = None, *, exchange: str = "",
+            parameters: JSONObject | None = None) -> list[IndicatorPoint]:
         """Points with start <= timestamp < end (None: unbounded), oldest first, of the
         series saved with ``parameters`` (None: saved without, ``{}``)."""
         params = self._params(symbol, timeframe, name, start, end, exchange, parameters)
@@ -128,15 +131,17 @@ class IndicatorStore:
             points.append(_indicator_point(moment, fields))
         return points
 
-    def delete(self, symbol, timeframe, name, start=None, end=None, *, exchange="",
-               parameters=None) -> int:
+    def delete(self, symbol: str, timeframe: str, name: str, start: Moment | None = None,
+               end: Moment | None = None, *, exchange: str = "",
+               parameters: JSONObject | None = None) -> int:
         """Delete the points with start <= timestamp < end of the series saved with
         ``parameters``; returns how many values went."""
         params = self._params(symbol, timeframe, name, start, end, exchange, parameters)
         with self.db.transaction() as conn:
             return conn.execute(DELETE_INDICATOR, params).rowcount
 
-    def parameter_sets(self, symbol, timeframe, name, *, exchange="") -> list[dict]:
+    def parameter_sets(self, symbol: str, timeframe: str, name: str, *,
+                       exchange: str = "") -> list[dict]:
         """Every parameter set stored for the indicator ``name`` (``{}`` for none)."""
         key = _series(symbol, timeframe, exchange) + (to_text(name, "name", max_length=100),)
         found = []

@@ -9,6 +9,7 @@ from tradestore._core.codec import (json_object_in, json_out, optional_text, opt
                                     time_range, to_finite_float, to_id, to_text, to_utc, ts_in,
                                     ts_out)
 from tradestore._core.db import Database
+from tradestore._core.hints import JSONObject, Moment
 from tradestore._core.query import filtered
 from tradestore.errors import NotFoundError, ValidationError
 
@@ -71,8 +72,9 @@ class NewsStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def save(self, symbol, headline, *, source, published_at, sentiment_score, url=None,
-             sentiment_label=None, metadata=None) -> int:
+    def save(self, symbol: str, headline: str, *, source: str, published_at: Moment,
+             sentiment_score: float, url=None, sentiment_label=None,
+             metadata: JSONObject | None = None) -> int:
         """Save a scored headline; returns its id. A headline already saved from the same
         source (same url, or same headline when there is no url) is not saved again:
         the stored row is kept as it was and its id returned."""
@@ -94,13 +96,14 @@ class NewsStore:
             return conn.execute(FIND_NEWS, (source, url if url is not None else headline)
                                 ).fetchone()[0]
 
-    def get(self, news_id) -> NewsSentiment:
+    def get(self, news_id: int) -> NewsSentiment:
         row = self.db.query_one(f"{SELECT_NEWS} WHERE id = ?", (to_id(news_id, "news_id"),))
         if row is None:
             raise NotFoundError(f"news {news_id}: no such news item")
         return _news(row)
 
-    def recent(self, symbol=None, since=None, *, until=None, limit=100) -> list[NewsSentiment]:
+    def recent(self, symbol: str | None = None, since: Moment | None = None, *,
+               until: Moment | None = None, limit: int = 100) -> list[NewsSentiment]:
         """Headlines newest first (by publication time), optionally for one symbol."""
         values = {"symbol": None if symbol is None else to_text(symbol, "symbol"),
                   "since": ts_in(optional_utc(since, "since")),
@@ -109,7 +112,8 @@ class NewsStore:
                         "published_at DESC, id DESC", limit)
         return [_news(row) for row in rows]
 
-    def average_sentiment(self, symbol, since=None, *, until=None) -> float | None:
+    def average_sentiment(self, symbol: str, since: Moment | None = None, *,
+                          until: Moment | None = None) -> float | None:
         """Mean sentiment_score of the symbol's headlines published in [since, until);
         None when there are none."""
         return self.db.scalar(AVERAGE_SENTIMENT, (

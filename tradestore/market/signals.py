@@ -14,6 +14,7 @@ from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, o
                                     optional_text, optional_utc, to_choice, to_finite_float,
                                     to_id, to_text, ts_in, ts_out)
 from tradestore._core.db import Database
+from tradestore._core.hints import Amount, JSONObject, Moment
 from tradestore._core.query import filtered
 from tradestore.errors import NotFoundError
 from tradestore.record.orders import OrderStore
@@ -87,8 +88,10 @@ class SignalStore:
         self.db = db
         self.orders = orders
 
-    def record(self, symbol, action, *, strength=None, strategy=None, price=None,
-               timestamp=None, reason=None, metadata=None) -> int:
+    def record(self, symbol: str, action: str, *, strength: float | None = None,
+               strategy: str | None = None, price: Amount | None = None,
+               timestamp: Moment | None = None, reason: str | None = None,
+               metadata: JSONObject | None = None) -> int:
         """Record a BUY, SELL or HOLD signal; returns its id. ``timestamp`` defaults to now."""
         if strength is not None:
             strength = to_finite_float(strength, "strength")
@@ -101,14 +104,15 @@ class SignalStore:
         with self.db.transaction() as conn:
             return conn.execute(INSERT_SIGNAL, row).lastrowid
 
-    def get(self, signal_id) -> TradingSignal:
+    def get(self, signal_id: int) -> TradingSignal:
         row = self.db.query_one(SELECT_SIGNAL, (to_id(signal_id, "signal_id"),))
         if row is None:
             raise NotFoundError(f"signal {signal_id}: no such signal")
         return _signal(row)
 
-    def recent(self, symbol=None, *, strategy=None, action=None, since=None, until=None,
-               limit=100) -> list[TradingSignal]:
+    def recent(self, symbol: str | None = None, *, strategy: str | None = None,
+               action: str | None = None, since: Moment | None = None, until: Moment | None = None,
+               limit: int = 100) -> list[TradingSignal]:
         """Signals newest first, optionally for one symbol, strategy or action."""
         values = {"symbol": None if symbol is None else to_text(symbol, "symbol"),
                   "strategy": optional_text(strategy, "strategy"),
@@ -119,7 +123,7 @@ class SignalStore:
                         "timestamp DESC, id DESC", limit)
         return [_signal(row) for row in rows]
 
-    def link_order(self, signal_id, order_id) -> bool:
+    def link_order(self, signal_id: int, order_id: int) -> bool:
         """Record that ``signal_id`` caused ``order_id``; False if already linked.
         NotFoundError when either does not exist."""
         signal_id = to_id(signal_id, "signal_id")
@@ -131,12 +135,12 @@ class SignalStore:
                 raise NotFoundError(f"order {order_id}: no such order")
             return conn.execute(LINK_ORDER, (signal_id, order_id, ts_in(self.db.now()))).rowcount == 1
 
-    def for_order(self, order_id) -> list[TradingSignal]:
+    def for_order(self, order_id: int) -> list[TradingSignal]:
         """The signals linked to ``order_id``, oldest first (empty if none)."""
         rows = self.db.query(SIGNALS_FOR_ORDER, (to_id(order_id, "order_id"),))
         return [_signal(row) for row in rows]
 
-    def orders_for(self, signal_id) -> list[int]:
+    def orders_for(self, signal_id: int) -> list[int]:
         """The ids of the orders linked to ``signal_id``."""
         rows = self.db.query(ORDERS_FOR_SIGNAL, (to_id(signal_id, "signal_id"),))
         return [row[0] for row in rows]

@@ -26,6 +26,7 @@ from urllib.parse import quote
 from tradestore._core.codec import UTC, to_int, to_path
 from tradestore._core.db import APPLICATION_ID, translate
 from tradestore._core.files import SIDECARS, fsync_dir, fsync_file, path_error, refuse_store_target
+from tradestore._core.hints import PathLike
 from tradestore._core.migrate import read_store_id
 from tradestore.errors import ConflictError, DatabaseError, SchemaError, ValidationError
 
@@ -94,7 +95,7 @@ def _temp_beside(target: Path) -> Path:
     return Path(name)
 
 
-def backup_destination(db_path, dest) -> Path:
+def backup_destination(db_path, dest: PathLike) -> Path:
     """The file a backup goes to: ``dest`` itself, or for a folder a new
     ``<stem>-YYYYMMDDTHHMMSSZ.db`` in it (``-2``, ``-3``... within the same second).
     A name ending in a slash is a folder, created (mode 0700) if missing."""
@@ -113,7 +114,7 @@ def backup_destination(db_path, dest) -> Path:
     return candidate
 
 
-def list_backups(folder, stem: str = "trades") -> list[Path]:
+def list_backups(folder: PathLike, stem: str = "trades") -> list[Path]:
     """Backups named ``<stem>-YYYYMMDDTHHMMSSZ[-n].db`` in ``folder``, oldest first."""
     found = []
     for path in Path(folder).iterdir():
@@ -123,7 +124,7 @@ def list_backups(folder, stem: str = "trades") -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
-def backup_store_id(path) -> str | None:
+def backup_store_id(path: PathLike) -> str | None:
     """The identity of the store a backup file was taken from (None if it has none or
     is unreadable). Read as an immutable file: nothing is locked or written."""
     uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
@@ -137,8 +138,8 @@ def backup_store_id(path) -> str | None:
         conn.close()
 
 
-def prune_backups(folder, keep: int, stem: str = "trades", store_id: str | None = None
-                  ) -> list[Path]:
+def prune_backups(folder: PathLike, keep: int, stem: str = "trades",
+                  store_id: str | None = None) -> list[Path]:
     """Delete all but the ``keep`` newest backups of ``stem`` whose identity is
     ``store_id`` (given by ``backup --keep``): another store's backups with the same
     name, and backups without an identity, are never deleted. Returns the deleted files."""
@@ -171,7 +172,7 @@ def _source_connection(repo):
         conn.close()
 
 
-def backup(repo, dest, *, overwrite=False, verify="quick") -> Path:
+def backup(repo, dest: PathLike, *, overwrite: bool = False, verify="quick") -> Path:
     """Copy the open store ``repo`` to ``dest`` (a file, or a folder for a stamped name)
     while it keeps being written; returns the verified backup's path.
 

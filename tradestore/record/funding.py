@@ -20,6 +20,7 @@ from decimal import Decimal
 from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, optional_text,
                                     to_decimal, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Connection, JSONObject, Moment
 from tradestore.errors import ValidationError
 from tradestore.record.ccxt import _timestamp
 from tradestore.record.fees import currencies_of
@@ -78,7 +79,7 @@ def _payment(row) -> FundingPayment:
                           ts_out(row[6]), row[7], row[8], json_out(row[9]), ts_out(row[10]))
 
 
-def unattached_funding(conn, account: str) -> list[tuple[str, str]]:
+def unattached_funding(conn: Connection, account: str) -> list[tuple[str, str]]:
     """(currency, amount as stored text) of the account's payments attached to no
     position, on the caller's connection (tradestore.books.balance counts them as cash)."""
     return conn.execute(UNATTACHED, (account,)).fetchall()
@@ -91,8 +92,9 @@ class FundingStore:
         self.db = db
         self.accounts = accounts  # repo.accounts: which names may take payments (None: any)
 
-    def record(self, symbol, amount, timestamp=None, *, exchange="", account="default",
-               external_id=None, currency=None, metadata=None) -> int:
+    def record(self, symbol: str, amount: Amount, timestamp: Moment | None = None, *,
+               exchange: str = "", account: str = "default", external_id: str | None = None,
+               currency: str | None = None, metadata: JSONObject | None = None) -> int:
         """Store one payment and count it in the position open at ``timestamp``; returns
         its id (the stored one's for a repeated (exchange, external_id))."""
         symbol = to_text(symbol, "symbol")
@@ -131,7 +133,7 @@ class FundingStore:
                 replay_key(conn, key, (stamp, 0))
             return row_id
 
-    def record_ccxt(self, entries, *, exchange, account="default") -> list[int]:
+    def record_ccxt(self, entries, *, exchange: str, account: str = "default") -> list[int]:
         """ccxt ``fetchFundingHistory`` entries ({symbol, code, timestamp or datetime, id,
         amount}) in one transaction; idempotent on (exchange, id)."""
         if isinstance(entries, (str, bytes, Mapping)) or not hasattr(entries, "__iter__"):
@@ -160,8 +162,8 @@ class FundingStore:
         row = self.db.query_one(SELECT_FUNDING, (funding_id,))
         return None if row is None else _payment(row)
 
-    def list(self, *, account=None, symbol=None, exchange=None,
-             position_id=None) -> list[FundingPayment]:
+    def list(self, *, account: str | None = None, symbol: str | None = None,
+             exchange: str | None = None, position_id: int | None = None) -> list[FundingPayment]:
         """Payments in time order, filtered."""
         return [_payment(r) for r in self.db.query(LIST_FUNDING, {
             "account": account, "symbol": symbol, "exchange": exchange,

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from tradestore._core.codec import UTC, canonical_json, to_int, ts_in, utc_now
 from tradestore._core.db import APPLICATION_ID
+from tradestore._core.hints import Days, Moment, PathLike
 from tradestore._core.migrate import read_meta, write_meta
 from tradestore._core.files import refuse_store_target
 from tradestore._core.money import exact
@@ -66,7 +68,7 @@ class Market:
 
     @property
     def tick(self) -> Decimal:
-        return Decimal(1).scaleb(self.price.as_tuple().exponent)
+        return Decimal(1).scaleb(int(self.price.as_tuple().exponent))  # prices are finite
 
 
 MARKETS = (
@@ -75,7 +77,7 @@ MARKETS = (
     Market("SOL/USDT", Decimal("98.420"), Decimal("0.01"), 80, "mean_reversion", Decimal("2000")),
     Market("PEPE/USDT", Decimal("0.00000812"), Decimal("1000"), 120, "breakout", Decimal("1500")),
 )
-STRATEGIES = {
+STRATEGIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "momentum": ("trend", "Follows the last hours' move", {"lookback_hours": 24,
                                                            "threshold": "0.004"}),
     "mean_reversion": ("reversion", "Fades 12-hour moves over 1%", {"lookback_hours": 12,
@@ -97,7 +99,7 @@ class Working:
 
 # ------------------------------------------------------------------ the file
 
-def is_demo_database(path) -> bool:
+def is_demo_database(path: PathLike) -> bool:
     """True when ``path`` is a tradestore database marked as a demo.
 
     Read as an immutable file: no lock, no -wal or -shm created beside someone's
@@ -116,7 +118,8 @@ def is_demo_database(path) -> bool:
         return False
 
 
-def build_demo(path="demo.db", *, days=90, seed=7, end=None, futures=False) -> Path:
+def build_demo(path: PathLike = "demo.db", *, days: Days = 90, seed=7, end: Moment | None = None,
+               futures=False) -> Path:
     """Simulate ``days`` of a bot into a fresh database at ``path``; returns the path.
 
     ``futures`` adds a perpetual-futures bot (tradestore.tools.futures_demo) on exchange
@@ -177,13 +180,14 @@ class Simulation:
         self.hours = days * 24
         self.rng = random.Random(seed)
         self.prices = {m.symbol: m.price for m in MARKETS}
-        self.history = {m.symbol: [] for m in MARKETS}
+        self.history: dict[str, list[Decimal]] = {m.symbol: [] for m in MARKETS}
         self.position = {m.symbol: Decimal(0) for m in MARKETS}
         self.working: dict[str, Working] = {}
         self.next_decision = {m.symbol: self.rng.randint(24, 48) for m in MARKETS}
         self.cash = START_CASH
         self.config = {name: dict(spec[2]) for name, spec in STRATEGIES.items()}
-        self.snapshots, self.orders_made, self.fills_made = [], 0, 0
+        self.snapshots: list[dict[str, Any]] = []
+        self.orders_made, self.fills_made = 0, 0
         self.peak, self.drawdown_armed = START_CASH, True
         self.drift = {m.symbol: 0 for m in MARKETS}
 
@@ -300,8 +304,8 @@ class Simulation:
     def place(self, m: Market, hour: int, moment: datetime, side: str, qty: Decimal) -> None:
         roll, price = self.rng.random(), self.prices[m.symbol]
         self.orders_made += 1
-        ids = {"exchange": EXCHANGE, "external_id": f"O{self.orders_made:06d}",
-               "strategy": m.strategy}
+        ids: dict[str, Any] = {"exchange": EXCHANGE, "external_id": f"O{self.orders_made:06d}",
+                               "strategy": m.strategy}
         self.set_clock(moment)
         if roll < 0.015:
             order = self.repo.create_order(m.symbol, side, "MARKET", qty, **ids)

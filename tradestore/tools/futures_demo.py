@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from tradestore._core.money import exact
 from tradestore.record.trades import TradeData
@@ -44,8 +45,10 @@ def run_futures_bot(repo, *, days: int = 30, seed: int = 7, end: datetime,
                                 exchange=EXCHANGE)
     start = end - timedelta(days=days)
     price = {LINEAR: Decimal(30000), INVERSE: Decimal(30000)}
-    open_ = {LINEAR: None, INVERSE: None}  # symbol -> [side, qty, leverage, liq price, until]
-    fills, funding, liquidated = [], 0, False
+    # symbol -> [side, qty, leverage, liq price, until]
+    open_: dict[str, list[Any] | None] = {LINEAR: None, INVERSE: None}
+    fills: list[TradeData] = []
+    funding, liquidated = 0, False
     liquidate_at = rng.randrange(days * 24 // 3, days * 24 * 2 // 3)
     for hour in range(days * 24):
         now = start + timedelta(hours=hour)

@@ -90,6 +90,7 @@ def _exclusive(target: Path, timeout: float):
     file too damaged to lock is moved aside without the lock.
     """
     conn = sqlite3.connect(str(target), timeout=timeout, isolation_level=None)
+    held = True  # False once closed: a file too damaged to lock
     step = "write"
     try:
         try:
@@ -109,13 +110,13 @@ def _exclusive(target: Path, timeout: float):
                 raise DatabaseBusyError(f"{target}: {what}; close it, then restore again. "
                                         "Nothing was changed.") from None
             conn.close()
-            conn = None  # damaged beyond locking: it is only moved aside
+            held = False  # damaged beyond locking: it is only moved aside
         except sqlite3.DatabaseError:
             conn.close()
-            conn = None
+            held = False
         yield
     finally:
-        if conn is not None:
+        if held:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             conn.close()
