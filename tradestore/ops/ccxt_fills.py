@@ -11,8 +11,6 @@ from tradestore._core.codec import to_items
 from tradestore.errors import ValidationError
 from tradestore.record.trades import TradeData
 
-FIND_ORDER = "SELECT id FROM orders WHERE exchange = ? AND external_id = ?"
-
 
 def link_orders(repo, trades: list[TradeData]) -> list[TradeData]:
     """Set ``order_id`` of fills whose metadata["order_external_id"] names a stored
@@ -25,8 +23,8 @@ def link_orders(repo, trades: list[TradeData]) -> list[TradeData]:
         if trade.order_id is None and external is not None:
             key = (trade.exchange, str(external))
             if key not in found:
-                row = repo.db.query_one(FIND_ORDER, key)
-                found[key] = None if row is None else row[0]
+                order = repo.orders.get_by_external_id(*key)
+                found[key] = None if order is None else order.id
             if found[key] is not None:
                 trade = replace(trade, order_id=found[key])
         out.append(trade)

@@ -24,11 +24,10 @@ from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, to_choice, to_decimal, to_text, ts_in, ts_out)
 from tradestore._core.db import Database
-from tradestore._core.hints import Amount, Connection, JSONObject, Moment
 from tradestore._core.money import exact
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.ledger import order_totals
-from tradestore.record.trades import SIDES, TradeData, TradeStore
+from tradestore.record.trades import SELECT_BY_EXTERNAL_ID, SIDES, TradeData, TradeStore
 
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP", "STOP_LIMIT")
 STATUSES = ("PENDING", "OPEN", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "REJECTED", "EXPIRED")
@@ -159,11 +158,9 @@ class OrderStore:
                 record(conn, "order", order_id, "status", {"status": order.status},
                        {"status": status}, symbol=order.symbol, order_id=order_id)
 
-    def create(self, symbol: str, side: str, order_type: str, quantity: Amount, *,
-               price: Amount | None = None, stop_price: Amount | None = None,
-               external_id: str | None = None, exchange: str = "", strategy: str | None = None,
-               account: str = "default", metadata: JSONObject | None = None,
-               status: str = "PENDING") -> Order:
+    def create(self, symbol, side, order_type, quantity, *, price=None, stop_price=None,
+               external_id=None, exchange="", strategy=None, account="default", metadata=None,
+               status="PENDING") -> Order:
         order_type = to_choice(order_type, "order_type", ORDER_TYPES)
         values = dict(
             symbol=to_text(symbol, "symbol"), side=to_choice(side, "side", SIDES),
@@ -200,10 +197,8 @@ class OrderStore:
             conn.execute(INSERT_HISTORY, (order_id, None, status, "created", now))
             return self._load(conn, order_id)
 
-    def record_fill(self, order_id: int, quantity: Amount, price: Amount, *, fees: Amount = 0,
-                    external_id: str | None = None, timestamp: Moment | None = None,
-                    fee_currency: str | None = None, metadata: JSONObject | None = None,
-                    pnl: Amount | None = None) -> int:
+    def record_fill(self, order_id: int, quantity, price, *, fees=0, external_id=None,
+                    timestamp=None, fee_currency=None, metadata=None, pnl=None) -> int:
         """Save a fill of the order as a trade and update the order, in one transaction
         (a late fill of a CANCELLED or EXPIRED order is recorded; see the module doc)."""
         with self.db.transaction() as conn:
@@ -214,7 +209,7 @@ class OrderStore:
                               order_id=order.id, strategy=order.strategy, account=order.account,
                               metadata=metadata, pnl=pnl)
             if external_id is not None:
-                row = conn.execute("SELECT id FROM trades WHERE exchange = ? AND external_id = ?",
+                row = conn.execute(SELECT_BY_EXTERNAL_ID,
                                    (trade.exchange, trade.external_id)).fetchone()
                 if row:
                     return row[0]
@@ -261,7 +256,7 @@ class OrderStore:
         return Order.from_row(row)
 
     @staticmethod
-    def exists(conn: Connection, order_id: int) -> bool:
+    def exists(conn, order_id: int) -> bool:
         """Whether ``order_id`` is stored, on the caller's connection (signal links)."""
         return conn.execute(ORDER_EXISTS, (order_id,)).fetchone() is not None
 
