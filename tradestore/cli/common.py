@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from tradestore._core.codec import is_int
 from tradestore._core.codec import to_plain as plain  # noqa: F401 (commands import it from here)
 from tradestore.errors import DatabaseError, ValidationError
 from tradestore.ops.export import csv_writer
@@ -64,7 +65,7 @@ def cell(value) -> str:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (Decimal, int, float)) and not isinstance(value, bool)
+    return isinstance(value, (Decimal, float)) or is_int(value)
 
 
 def number_min_width(text: str) -> int:
