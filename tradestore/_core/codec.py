@@ -570,11 +570,12 @@ def to_finite_float(value, field: str) -> float:
     return number
 
 
-# The open ends of a time range as stored text: every stored timestamp starts with a
-# digit (the schema's GLOB), so it sorts after "0" and before "A". With both ends
-# filled, one query shape (``t >= :start AND t < :end``) serves every range and reads
-# its index; no ``:start IS NULL OR`` branch.
-EARLIEST_TEXT, LATEST_TEXT = "0", "A"
+# The open ends of a time range as stored text: every stored timestamp (1900 to 9998,
+# fixed width) sorts after "0000" and before "9999". With both ends filled, one query
+# shape (``t >= :start AND t < :end``) serves every range and reads its index; no
+# ``:start IS NULL OR`` branch. PostgreSQL binds them as -infinity and infinity
+# (tradestore._core.pg.OPEN_ENDS).
+EARLIEST_TEXT, LATEST_TEXT = "0000", "9999"
 
 
 def bounded(start: str | None, end: str | None) -> tuple[str, str]:
