@@ -19,6 +19,7 @@ import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, TypeVar, overload
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, check_unicode,
@@ -35,6 +36,7 @@ KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:/@-]{1,200}")
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
 _MISSING = object()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, repr=False)
@@ -295,8 +297,13 @@ class Settings:
                                   field=key, value=setting.value_type)
         return setting.value
 
-    def setting(self, key: str, default=_MISSING) -> Setting | None:
-        """The whole record (type, description, secret flag, times)."""
+    @overload
+    def setting(self, key: str) -> Setting: ...
+    @overload
+    def setting(self, key: str, default: T) -> Setting | T: ...
+    def setting(self, key: str, default: Any = _MISSING) -> Any:
+        """The whole record (type, description, secret flag, times); NotFoundError when
+        there is none and no ``default``."""
         row = self.db.query_one(GET_SETTING, (check_key(key),))
         if row is None:
             if default is _MISSING:

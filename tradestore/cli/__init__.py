@@ -13,6 +13,7 @@ import importlib
 import os
 import sqlite3
 import sys
+from typing import Sequence
 
 from tradestore import __version__
 from tradestore._core.db import translate
@@ -51,7 +52,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

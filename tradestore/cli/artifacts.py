@@ -9,9 +9,11 @@ an ``ArtifactManager(base_path)`` opened without a repo: the catalog is then
 from __future__ import annotations
 
 from pathlib import Path
+import argparse
 
 from tradestore.artifacts.catalog import CATALOG_NAME, ArtifactManager
-from tradestore.cli.common import add_format, db_path, open_repo, print_rows, printable
+from tradestore.cli.common import (Subcommands, add_format, db_path, open_repo, print_rows,
+                                   printable, shows_help)
 from tradestore.errors import DatabaseError
 from tradestore.repo import TradeRepo
 
@@ -19,10 +21,10 @@ LIST_COLUMNS = ["name", "version", "kind", "size", "saved", "sha256"]
 LIST_WIDTHS = {"name": 18, "version": 12, "kind": 7, "size": 9, "saved": 16, "sha256": 8}
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("artifacts", help="ML artifacts: list, verify checksums, clean up")
     groups = p.add_subparsers(dest="artifacts_command", metavar="ACTION")
-    p.set_defaults(handler=lambda args: p.print_help() or 2)
+    p.set_defaults(handler=shows_help(p))
 
     q = groups.add_parser("list", help="cataloged artifacts, by name then version")
     _common(q)
@@ -87,14 +89,15 @@ def _open(args, *, write: bool) -> tuple[ArtifactManager, TradeRepo]:
 
 
 def _size(n: int) -> str:
+    size: float = n
     for unit in ("B", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return str(n)
+        if size < 1024 or unit == "G":
+            return f"{n}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(size)
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     manager, repo = _open(args, write=False)
     with repo:
         infos = manager.list_artifacts(args.name)
@@ -107,7 +110,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:
     manager, repo = _open(args, write=args.repair)
     with repo:
         report = manager.verify(repair=args.repair)
@@ -127,7 +130,7 @@ def cmd_verify(args) -> int:
     return 1
 
 
-def cmd_cleanup(args) -> int:
+def cmd_cleanup(args: argparse.Namespace) -> int:
     manager, repo = _open(args, write=not args.dry_run)
     with repo:
         count = manager.cleanup_old_artifacts(args.retention_days, keep_latest=args.keep_latest,
@@ -136,7 +139,7 @@ def cmd_cleanup(args) -> int:
     return 0
 
 
-def cmd_backup(args) -> int:
+def cmd_backup(args: argparse.Namespace) -> int:
     manager, repo = _open(args, write=True)
     with repo:
         folder = manager.backup(args.dest, keep=args.keep)
@@ -145,7 +148,7 @@ def cmd_backup(args) -> int:
     return 0
 
 
-def cmd_restore(args) -> int:
+def cmd_restore(args: argparse.Namespace) -> int:
     manager, repo = _open(args, write=True)
     with repo:
         result = manager.restore(args.backup, overwrite=args.overwrite)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 from tradestore import benchmarks
+from tradestore.cli.common import Subcommands
 from tradestore.errors import ValidationError
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("bench", help="measure each hot operation against a raw-sqlite3 floor")
     p.add_argument("--rows", type=int, default=100_000, help="scale of the large benches")
     p.add_argument("--only", metavar="NAME", help="run only the bench modules whose name has NAME")
@@ -19,7 +22,7 @@ def register(sub) -> None:
 MIN_ROWS, MAX_ROWS = 100, 10_000_000
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     if not MIN_ROWS <= args.rows <= MAX_ROWS:
         raise ValidationError(f"--rows: {args.rows} must be a whole number from {MIN_ROWS:,} "
                               f"to {MAX_ROWS:,}", field="rows", value=args.rows)

@@ -12,11 +12,11 @@ import sys
 import time
 
 from tradestore.books.settings import VALUE_TYPES, _encode
-from tradestore.cli.common import (add_format, cell, csv_writer, open_repo, plain, print_rows,
-                                   printable)
+from tradestore.cli.common import (Subcommands, add_format, cell, csv_writer, open_repo, plain,
+                                   print_rows, printable)
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("strategies", help="strategies with performance read from their fills",
                        description="List strategies (trades, win rate, pnl and fees from the "
                                    "fills), or show one with its config history.")
@@ -83,7 +83,7 @@ def register(sub) -> None:
 
 # ------------------------------------------------------------------ strategies
 
-def cmd_strategies(args) -> int:
+def cmd_strategies(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         if args.name:
             return _show_strategy(repo, args)
@@ -138,7 +138,7 @@ def _show_strategy(repo, args) -> int:
 
 # ------------------------------------------------------------------ settings
 
-def cmd_settings(args) -> int:
+def cmd_settings(args: argparse.Namespace) -> int:
     action = args.action or "list"
     if action == "list":
         with open_repo(args, readonly=True) as repo:
@@ -201,7 +201,7 @@ def _set_active(args, store) -> int:
     return 0
 
 
-def cmd_instruments(args) -> int:
+def cmd_instruments(args: argparse.Namespace) -> int:
     if getattr(args, "action", None):
         return _set_active(args, "instruments")
     with open_repo(args, readonly=True) as repo:
@@ -214,7 +214,7 @@ def cmd_instruments(args) -> int:
     return 0
 
 
-def cmd_accounts(args) -> int:
+def cmd_accounts(args: argparse.Namespace) -> int:
     if getattr(args, "action", None):
         return _set_active(args, "accounts")
     with open_repo(args, readonly=True) as repo:
@@ -235,7 +235,7 @@ def cmd_accounts(args) -> int:
 EVENT_WIDTHS = (("timestamp", 19), ("severity", 8), ("event_type", 16), ("message", 31))
 
 
-def cmd_events(args) -> int:
+def cmd_events(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         events = repo.events.recent(args.limit, severity=args.severity,
                                     event_type=args.event_type, since=args.since)[::-1]

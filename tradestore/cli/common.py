@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import IO, Any, Callable, Sequence, TypeAlias
 
 from tradestore._core.codec import is_int
 from tradestore._core.codec import to_plain as plain  # noqa: F401 (commands import it from here)
@@ -17,7 +19,11 @@ from tradestore.ops.export import csv_writer
 from tradestore.repo import TradeRepo
 
 
-def db_path(args) -> str:
+# the ``sub`` each command module's register() adds its subcommands to
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def db_path(args: argparse.Namespace) -> str:
     if args.db is not None and not args.db.strip():
         raise ValidationError(f"--db: {args.db!r} is empty; give a database file name",
                               field="db", value=args.db)
@@ -35,7 +41,8 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def open_repo(args, *, readonly=False, inspect=False, must_exist=True, **options) -> TradeRepo:
+def open_repo(args: argparse.Namespace, *, readonly: bool = False, inspect: bool = False,
+              must_exist: bool = True, **options: Any) -> TradeRepo:
     """Open the store named by --db; reading commands never create a file."""
     path = db_path(args)
     options.setdefault("busy_timeout", getattr(args, "busy_timeout", 5.0))
@@ -46,12 +53,21 @@ def open_repo(args, *, readonly=False, inspect=False, must_exist=True, **options
     return TradeRepo(path, readonly=readonly, **options)
 
 
-def add_format(parser, choices=("table", "csv", "json"), default="table") -> None:
+def shows_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command group run without an action: its help, exit status 2."""
+    def handler(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+    return handler
+
+
+def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = ("table", "csv", "json"),
+               default: str = "table") -> None:
     parser.add_argument("--format", choices=choices, default=default,
                         help=f"output format (default: {default})")
 
 
-def cell(value) -> str:
+def cell(value: object) -> str:
     """A value as one table cell: control characters escaped, numbers in full."""
     if value is None:
         return ""
@@ -86,8 +102,9 @@ def clip_number(text: str, size: int) -> str:
     return whole + "~" if decimals else whole
 
 
-def print_rows(rows: list[dict], columns: list[str], fmt: str = "table", *, out=None,
-               widths: dict | None = None, headers: dict | None = None) -> None:
+def print_rows(rows: list[dict[str, Any]], columns: list[str], fmt: str = "table", *,
+               out: IO[str] | None = None, widths: dict[str, int] | None = None,
+               headers: dict[str, str] | None = None) -> None:
     """Print dict rows as an aligned table (values clipped to ``widths``, marked ``~``),
     CSV or JSON (both lossless)."""
     out = out or sys.stdout
@@ -112,7 +129,7 @@ def print_rows(rows: list[dict], columns: list[str], fmt: str = "table", *, out=
                     default=0)  # widen rather than drop an integer digit
         sizes.append(max(len(titles[i]), floor, min(size, widths.get(c, size))))
 
-    def clip(text, size, number):
+    def clip(text: str, size, number):
         if number:
             return clip_number(text, size)
         return text if len(text) <= size else text[:max(size - 1, 0)] + "~"

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import Any
+import argparse
 
 from tradestore._core.files import atomic_file
-from tradestore.cli.common import add_format, db_path, open_repo, print_rows, printable
+from tradestore.cli.common import (Subcommands, add_format, db_path, open_repo, print_rows,
+                                   printable, shows_help)
 from tradestore.errors import StoreError
 from tradestore.market import candles
 from tradestore.market.candles import TIMEFRAMES, bars_from_csv, write_csv
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("candles", help="import, export and check OHLCV candles")
     commands = p.add_subparsers(dest="candles_command", metavar="ACTION")
-    p.set_defaults(handler=lambda args: p.print_help() or 2)
+    p.set_defaults(handler=shows_help(p))
 
     c = commands.add_parser(
         "import", help="load a CSV file of candles (all or nothing)",
@@ -54,7 +57,7 @@ def _range_arguments(parser) -> None:
     parser.add_argument("--end", metavar="TIME", help="up to, not including, this time")
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     name = "<stdin>" if args.file == "-" else args.file
     try:
         handle = sys.stdin if args.file == "-" else open(args.file, newline="",
@@ -95,7 +98,7 @@ def cmd_import(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         bars = repo.candles.get_range(args.symbol, args.timeframe, args.start, args.end,
                                       exchange=args.exchange)
@@ -109,7 +112,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_gaps(args) -> int:
+def cmd_gaps(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         gaps = repo.candles.get_gaps(args.symbol, args.timeframe, exchange=args.exchange,
                                      start=args.start, end=args.end)
@@ -119,7 +122,8 @@ def cmd_gaps(args) -> int:
         if step is None:
             return (b.year - a.year) * 12 + b.month - a.month
         return int((b - a).total_seconds()) // step
-    rows = [{"gap_start": a, "gap_end": b, "missing": missing(a, b)} for a, b in gaps]
+    rows: list[dict[str, Any]] = [{"gap_start": a, "gap_end": b, "missing": missing(a, b)}
+                                  for a, b in gaps]
     print_rows(rows, ["gap_start", "gap_end", "missing"], args.format)
     if args.format == "table" and rows:
         print(f"{len(rows):,} gaps, {sum(r['missing'] for r in rows):,} candles missing")

@@ -7,8 +7,9 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+import argparse
 
-from tradestore.cli.common import db_path, open_repo
+from tradestore.cli.common import Subcommands, db_path, open_repo
 from tradestore.errors import ValidationError
 from tradestore.ops.backup import prune_backups
 from tradestore.ops.export import FORMATS, KINDS, Progress, isatty, export
@@ -17,7 +18,7 @@ from tradestore.ops.imports import (IMPORT_FORMATS, IMPORT_KINDS, import_funding
 from tradestore.tools.restore import restore, verify_backup
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("backup", help="a verified copy of the live store into a folder",
                        description="Copy the store while the bot keeps writing (SQLite's online "
                                    "backup API), check the copy (quick_check, or integrity_check "
@@ -104,7 +105,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def cmd_backup(args) -> int:
+def cmd_backup(args: argparse.Namespace) -> int:
     path = db_path(args)
     folder = Path(args.dir) if args.dir else Path(path).absolute().parent / "backups"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ def cmd_backup(args) -> int:
     return 0
 
 
-def cmd_restore(args) -> int:
+def cmd_restore(args: argparse.Namespace) -> int:
     target = args.restore_db or db_path(args)
     info = verify_backup(args.backup)
     print(f"{info.path}: ok (schema version {info.schema_version}, "
@@ -137,7 +138,7 @@ def cmd_restore(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     filters = {"symbol": args.symbol, "account": args.account, "strategy": args.strategy,
                "exchange": args.exchange, "bot": args.bot, "event_type": args.event_type}
     # a progress line only when the rows do not go to the same terminal
@@ -152,7 +153,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     spooled = None
     source = args.file
     try:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tradestore.analytics.charts import equity_lines, monthly_table, wants_ascii
 from tradestore.analytics.html import write_html
-from tradestore.analytics.report import collect, render_json, render_text
-from tradestore.cli.common import open_repo
+from tradestore.analytics.report import Report, collect, render_json, render_text
+from tradestore.cli.common import Subcommands, open_repo
 from tradestore.repo import TradeRepo
 from tradestore.tools.demo import build_demo
 
@@ -39,7 +39,7 @@ def _whole(low: int, high: int):
     return parse
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "report", help="performance report: return, Sharpe, drawdown, win rate, per strategy",
         description="Equity-curve metrics (return, CAGR, volatility, Sharpe, Sortino, max "
@@ -83,7 +83,7 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_demo)
 
 
-def pictures(repo, report, *, chart=True) -> list[str]:
+def pictures(repo: TradeRepo, report: Report, *, chart: bool = True) -> list[str]:
     """The equity sparkline (unless ``chart`` is off) and the monthly returns table (of
     the time-weighted growth, so a deposit is not a monthly gain)."""
     daily = repo.analytics.equity(None, account=report.account, since=report.since)
@@ -95,7 +95,7 @@ def pictures(repo, report, *, chart=True) -> list[str]:
     return lines + ([""] if lines and table else []) + table
 
 
-def cmd_report(args) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     days = None if args.all else args.days
     with open_repo(args, readonly=True) as repo:
         report = collect(repo, days, account=args.account, benchmark=args.benchmark,
@@ -115,7 +115,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     path = build_demo(args.demo_db or args.db or "demo.db", days=args.days, seed=args.seed,
                       futures=args.futures)
     with TradeRepo(path) as repo:  # a writer's close leaves no -wal/-shm beside the file

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+import argparse
 
-from tradestore.cli.common import add_format, open_repo, plain, print_rows
+from tradestore.cli.common import Subcommands, add_format, open_repo, plain, print_rows
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("state", help="saved bot states: show, history, verify, rollback",
                        description="Every saved bot state is kept with a SHA-256 checksum; "
                                    "these commands read, check and restore them.")
@@ -60,7 +61,7 @@ def _usage(parser) -> int:
     return 2
 
 
-def cmd_show(args) -> int:
+def cmd_show(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -82,7 +83,7 @@ def cmd_show(args) -> int:
     return 0
 
 
-def cmd_history(args) -> int:
+def cmd_history(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         versions = repo.list_bot_states(args.bot)
     rows = [{"version": v.version, "saved_at": v.saved_at, "size": v.size, "sha256": v.sha256,
@@ -92,7 +93,7 @@ def cmd_history(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         bad = repo.verify_bot_states()
     for v in bad:
@@ -105,14 +106,14 @@ def cmd_verify(args) -> int:
     return 0
 
 
-def cmd_rollback(args) -> int:
+def cmd_rollback(args: argparse.Namespace) -> int:
     with open_repo(args) as repo:
         new = repo.rollback_bot_state(args.version, bot=args.bot)
     print(f"bot {args.bot!r}: version {args.version} saved again as version {new}")
     return 0
 
 
-def cmd_equity(args) -> int:
+def cmd_equity(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         points = repo.get_portfolio_value_history(None if args.all else args.days,
                                                   account=args.account)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import argparse
 
-from tradestore.cli.common import db_path, open_repo, printable
+from tradestore.cli.common import Subcommands, db_path, open_repo, printable
 from tradestore.errors import ReadOnlyError
 from tradestore.repo import TradeRepo
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("init", help="create the database (or bring it to the newest schema)",
                        description="Create the database file (mode 0600) or bring an existing "
                                    "one to the newest schema.")
@@ -50,7 +51,7 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_check)
 
 
-def cmd_init(args) -> int:
+def cmd_init(args: argparse.Namespace) -> int:
     path = db_path(args)
     if path != ":memory:" and os.path.isfile(path) and (
             not os.access(path, os.W_OK) or not os.stat(path).st_mode & 0o222):
@@ -63,12 +64,12 @@ def cmd_init(args) -> int:
     return 0
 
 
-def cmd_migrate(args) -> int:
+def cmd_migrate(args: argparse.Namespace) -> int:
     extra = args.extra is not None
     read = args.action != "up" or args.dry_run
     with open_repo(args, migrate=False, _allow_behind=True, readonly=read,
                    extra_migrations=args.extra) as repo:
-        migrator = repo.extra_migrator if extra else repo.migrator
+        migrator = repo._extra() if extra else repo.migrator
         label = "extra version" if extra else "schema version"
         if args.action == "current":
             print(f"{label} {migrator.current_version} (newest {migrator.head})")
@@ -92,7 +93,7 @@ def cmd_migrate(args) -> int:
     return 0
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     with open_repo(args, inspect=True) as repo:
         info = repo.status()
     if args.format == "json":
@@ -110,7 +111,7 @@ def cmd_status(args) -> int:
     return 0
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     with open_repo(args, inspect=True) as repo:
         problems = repo.check()
     for problem in problems:

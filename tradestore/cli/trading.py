@@ -4,8 +4,9 @@ terminal."""
 from __future__ import annotations
 
 from dataclasses import asdict
+import argparse
 
-from tradestore.cli.common import add_format, open_repo, print_rows
+from tradestore.cli.common import Subcommands, add_format, open_repo, print_rows
 
 TRADE_COLUMNS = ["timestamp", "symbol", "side", "quantity", "price", "fees", "pnl"]
 TRADE_COLUMNS_FULL = ["id", "timestamp", "symbol", "side", "quantity", "price", "fees",
@@ -27,7 +28,7 @@ HEADERS = {"avg_entry_price": "avg_entry", "realized_pnl": "pnl", "max_quantity"
            "quantity": "qty", "opened_at": "opened", "closed_at": "closed"}
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("trades", help="list fills (newest last)")
     p.add_argument("--symbol", help="only this symbol")
     p.add_argument("--strategy", help="only this strategy")
@@ -67,7 +68,7 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_orders)
 
 
-def cmd_trades(args) -> int:
+def cmd_trades(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         trades = repo.get_trade_history(args.symbol, None if args.all else args.days,
                                         strategy=args.strategy, account=args.account,
@@ -87,7 +88,7 @@ def _position_row(p) -> dict:
     return row
 
 
-def cmd_show_round_trip(args) -> int:
+def cmd_show_round_trip(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         position = repo.positions.get(args.show)
         fills = repo.get_round_trip_fills(args.show)  # ValidationError for an unknown id
@@ -108,7 +109,7 @@ def cmd_show_round_trip(args) -> int:
     return 0
 
 
-def cmd_positions(args) -> int:
+def cmd_positions(args: argparse.Namespace) -> int:
     if args.show is not None:
         return cmd_show_round_trip(args)
     with open_repo(args, readonly=True) as repo:
@@ -125,7 +126,7 @@ def cmd_positions(args) -> int:
     return 0
 
 
-def cmd_orders(args) -> int:
+def cmd_orders(args: argparse.Namespace) -> int:
     with open_repo(args, readonly=True) as repo:
         orders = repo.get_open_orders() if args.open else repo.get_recent_orders(args.limit)
     rows = [asdict(o) for o in orders]
@@ -134,7 +135,7 @@ def cmd_orders(args) -> int:
     return 0
 
 
-def cmd_void(args) -> int:
+def cmd_void(args: argparse.Namespace) -> int:
     with open_repo(args) as repo:
         trade = repo.void_trade(args.trade_id, args.reason)
     print(f"fill {trade.id} voided ({trade.symbol} {trade.side} {trade.quantity} @ "
@@ -142,7 +143,7 @@ def cmd_void(args) -> int:
     return 0
 
 
-def cmd_rebuild(args) -> int:
+def cmd_rebuild(args: argparse.Namespace) -> int:
     """Print each value that changed, then a count; exit 0 (a rebuild that changed
     something has done its job; 'tradestore check' is clean afterwards)."""
     with open_repo(args) as repo:

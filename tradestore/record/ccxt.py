@@ -142,7 +142,8 @@ def _fees(d, symbol, price, fee_prices, metadata):
         (currency, amount), = totals.items()
         fees, currency = _non_negative(amount, currency or None, metadata)
         third = (parsed is not None and currency is not None
-                 and currency.upper() not in {(parsed.base or "").upper(), parsed.quote.upper(),
+                 and currency.upper() not in {(parsed.base or "").upper(),
+                                              (parsed.quote or "").upper(),
                                               (parsed.settle or "").upper()})
         if third and currency in prices and fees > 0:
             with exact():

@@ -147,8 +147,9 @@ class FundingStore:
                     raise ValidationError(f"row {index}: {entry!r} is not a ccxt funding entry "
                                           "(a dict)", value=entry)
                 try:
-                    ids.append(self.record(
-                        entry.get("symbol"), entry.get("amount"), _timestamp(entry),
+                    ids.append(self.record(  # a missing symbol or amount: record refuses it
+                        entry.get("symbol"), entry.get("amount"),  # type: ignore[arg-type]
+                        _timestamp(entry),
                         exchange=exchange, account=account, external_id=entry.get("id"),
                         currency=entry.get("code"),
                         metadata={"info": entry["info"]} if isinstance(entry.get("info"),

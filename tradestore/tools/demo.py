@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from tradestore._core.codec import UTC, canonical_json, to_int, ts_in, utc_now
 from tradestore._core.db import APPLICATION_ID
-from tradestore._core.hints import Days, Moment, PathLike
+from tradestore._core.hints import Days, PathLike
 from tradestore._core.migrate import read_meta, write_meta
 from tradestore._core.files import refuse_store_target
 from tradestore._core.money import exact
@@ -118,8 +118,8 @@ def is_demo_database(path: PathLike) -> bool:
         return False
 
 
-def build_demo(path: PathLike = "demo.db", *, days: Days = 90, seed=7, end: Moment | None = None,
-               futures=False) -> Path:
+def build_demo(path: PathLike = "demo.db", *, days: Days = 90, seed: int = 7,
+               end: datetime | None = None, futures: bool = False) -> Path:
     """Simulate ``days`` of a bot into a fresh database at ``path``; returns the path.
 
     ``futures`` adds a perpetual-futures bot (tradestore.tools.futures_demo) on exchange
