@@ -105,8 +105,6 @@ def level_of(severity: str | None) -> int:
     return 0 if severity is None else SEVERITIES[to_choice(severity, "severity", SEVERITIES)]
 
 
-_optional_id = optional_id
-_limit = to_limit
 
 
 class EventLog:
@@ -123,8 +121,8 @@ class EventLog:
         row = (ts_in(optional_utc(timestamp, "timestamp") or self.db.now()), level_name.lower(),
                SEVERITIES[level_name], to_text(event_type, "event_type", max_length=100),
                to_text(message, "message", max_length=100_000, allow_empty=True),
-               optional_text(symbol, "symbol"), _optional_id(trade_id, "trade_id"),
-               _optional_id(order_id, "order_id"), json_object_in(details, "details"))
+               optional_text(symbol, "symbol"), optional_id(trade_id, "trade_id"),
+               optional_id(order_id, "order_id"), json_object_in(details, "details"))
         with self.db.transaction() as conn:
             event_id: int = conn.execute(INSERT_EVENT, row).lastrowid
         return event_id
@@ -135,7 +133,7 @@ class EventLog:
         above, ``since`` a time (datetime or ISO text) from which on. ``event_type="audit"``
         is the audit trail: AUDIT_TYPES."""
         params: dict[str, Any] = {
-            "limit": _limit(limit), "level": level_of(severity),
+            "limit": to_limit(limit), "level": level_of(severity),
             "event_type": optional_text(event_type, "event_type", max_length=100),
             "since": time_range(since, None, ("since", "until"))[0]}
         sql = (RECENT_AUDIT if params["event_type"] == AUDIT
@@ -147,7 +145,7 @@ class EventLog:
               limit: int = 1000) -> list[Event]:
         """Events written after the one with id ``event_id``, in insertion order
         (what ``tradestore events --follow`` polls)."""
-        params = {"after": _optional_id(event_id, "event_id") or 0, "limit": _limit(limit),
+        params = {"after": optional_id(event_id, "event_id") or 0, "limit": to_limit(limit),
                   "level": level_of(severity),
                   "event_type": optional_text(event_type, "event_type", max_length=100)}
         return [_event(r) for r in self.db.query(EVENTS_AFTER, params)]
