@@ -105,8 +105,6 @@ def level_of(severity: str | None) -> int:
     return 0 if severity is None else SEVERITIES[to_choice(severity, "severity", SEVERITIES)]
 
 
-
-
 class EventLog:
     """``repo.events``: append-only log lines with a severity and optional links."""
 
