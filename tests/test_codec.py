@@ -608,3 +608,54 @@ def test_times_outside_the_supported_range_are_refused(value):
 def test_the_ends_of_the_supported_range_are_accepted():
     assert ts_in(to_utc("1900-01-01T00:00:00Z", "t")) == "1900-01-01T00:00:00.000000Z"
     assert ts_in(to_utc("9998-12-31T23:59:59.999999", "t")) == "9998-12-31T23:59:59.999999Z"
+
+
+# ------------------------------------------------ one vocabulary (issue 18.3)
+
+def test_is_int_takes_integers_never_bools():
+    np = pytest.importorskip("numpy")
+    assert [codec.is_int(v) for v in (0, -5, 2 ** 70, np.int64(3))] == [True] * 4
+    assert [codec.is_int(v) for v in (True, False, 1.0, "1", Decimal(1), None)] == [False] * 6
+
+
+def test_to_int_bounds_and_wording():
+    np = pytest.importorskip("numpy")
+    assert codec.to_int(np.int64(7), "n") == 7 and type(codec.to_int(np.int64(7), "n")) is int
+    assert codec.to_int(1, "keep", lowest=1) == 1
+    with pytest.raises(ValidationError, match=r"^keep: 0 must be a whole number >= 1$"):
+        codec.to_int(0, "keep", lowest=1, allowed="a whole number >= 1")
+    with pytest.raises(ValidationError, match=r"^days: 11 must be a whole number from 1 to 10$"):
+        codec.to_int(11, "days", lowest=1, highest=10)
+    for bad in (True, 1.5, "3", None, 2 ** 63):
+        with pytest.raises(ValidationError) as caught:
+            codec.to_int(bad, "n")
+        assert caught.value.field == "n"
+    assert codec.optional_int(None, "n") is None and codec.optional_int(4, "n") == 4
+
+
+def test_to_flag_takes_only_true_and_false():
+    assert codec.to_flag(True, "f") is True and codec.to_flag(False, "f") is False
+    for bad in (1, 0, "yes", None):
+        with pytest.raises(ValidationError, match=r"^f: .* must be True or False$"):
+            codec.to_flag(bad, "f")
+
+
+def test_to_finite_float():
+    assert codec.to_finite_float(Decimal("0.5"), "s") == 0.5 and codec.to_finite_float(2, "s") == 2.0
+    for bad in (float("nan"), float("inf"), True, "0.5", None, Decimal("1e999")):
+        with pytest.raises(ValidationError, match=r"^s: .* must be a finite number$"):
+            codec.to_finite_float(bad, "s")
+
+
+def test_time_range_fills_open_ends_so_that_every_stored_time_lies_inside():
+    earliest, latest = codec.EARLIEST_TEXT, codec.LATEST_TEXT
+    assert codec.time_range(None, None) == (earliest, latest)
+    assert codec.time_range("2024-01-02T03:04:05+01:00", None) == (
+        "2024-01-02T02:04:05.000000Z", latest)
+    assert codec.bounded(None, "2024-01-01T00:00:00.000000Z") == (
+        earliest, "2024-01-01T00:00:00.000000Z")
+    low, high = codec.time_range(None, None)
+    for moment in (codec.MIN_TIME, codec.MAX_TIME):
+        assert low < ts_in(moment) < high
+    with pytest.raises(ValidationError, match="^until: "):
+        codec.time_range(None, "not a time", ("since", "until"))
