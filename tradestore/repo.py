@@ -16,7 +16,7 @@ from tradestore._core.events import EventLog
 from tradestore._core.files import SQLITE_MAGIC
 from tradestore._core.hints import Amount, Days, JSONObject, Marks, Moment, PathLike
 from tradestore._core.migrate import (EXTRA, HistoryEntry, Migration, Migrator, add_store_id,
-                                      load_extra_migrations, read_store_id)
+                                      load_extra_migrations, read_store_id, table_names)
 from tradestore._core.pg import PgDatabase
 from tradestore._core.scan import checked_connection, damaged_store_error, stored_problems
 from tradestore._core.url import SQLITE, parse_target
@@ -337,10 +337,8 @@ class TradeRepo:
 
     # ------------------------------------------------------------ inspection
     def table_counts(self) -> dict[str, int]:
-        names = [r[0] for r in self.db.query(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY name")]
         with self.db.reading() as conn:  # one snapshot for every count
+            names = table_names(conn)
             return {name: conn.execute(
                         'SELECT count(*) FROM "{}"'.format(name.replace('"', '""'))).fetchone()[0]
                     for name in names}
@@ -356,7 +354,8 @@ class TradeRepo:
             "schema_version": self.current_version,
             "head_version": self.migrator.head,
             "pending": [m.filename for m in self.pending],
-            "journal_mode": self.db.scalar("PRAGMA journal_mode"),
+            "journal_mode": (self.db.scalar("PRAGMA journal_mode")
+                             if self.db.engine == SQLITE else None),  # a server keeps its own
             "size_bytes": size,
             "tables": self.table_counts(),
         }

@@ -570,12 +570,12 @@ def to_finite_float(value, field: str) -> float:
     return number
 
 
-# The open ends of a time range as stored text: every stored timestamp (1900 to 9998,
-# fixed width) sorts after "0000" and before "9999". With both ends filled, one query
-# shape (``t >= :start AND t < :end``) serves every range and reads its index; no
-# ``:start IS NULL OR`` branch. PostgreSQL binds them as -infinity and infinity
-# (tradestore._core.pg.OPEN_ENDS).
-EARLIEST_TEXT, LATEST_TEXT = "0000", "9999"
+# The open ends of a time range as stored text: every stored timestamp lies between
+# MIN_TIME and MAX_TIME, so it sorts after the first and before the second. With both
+# ends filled, one query shape (``t >= :start AND t < :end``) serves every range and reads
+# its index; no ``:start IS NULL OR`` branch. Both are real times, so that PostgreSQL
+# (timestamptz) reads them too.
+EARLIEST_TEXT, LATEST_TEXT = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
 
 
 def bounded(start: str | None, end: str | None) -> tuple[str, str]:

@@ -34,7 +34,8 @@ WRITE_LOCK = APPLICATION_ID  # pg_advisory_xact_lock key every write transaction
 ENGINE = "postgresql"
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::"""
                      r"""|(?:\?|(?<!:):[A-Za-z_]\w*)(?:\s+IS\s+(?:NOT\s+)?NULL\b)?|%"""
-                     r"""|\s+COLLATE\s+decimal\b|\bLIMIT\s+(?:-1\b|\?|:[A-Za-z_]\w*)""", re.I)
+                     r"""|\s+COLLATE\s+decimal\b|\bLIMIT\s+(?:-1\b|\?|:[A-Za-z_]\w*)"""
+                     r"""|\bCAST\(\s*\w+\s+AS\s+BLOB\s*\)""", re.I)
 NULL_TEST = "__null"  # suffix of the extra parameter a ":name IS NULL" test reads
 # SQLite statement -> its PostgreSQL form, for the few that no mechanical rewrite can
 # share; registered beside the SQLite constant by the module that owns it (per_engine)
@@ -85,6 +86,8 @@ def translate_sql(sql: str) -> tuple[str, tuple[str, ...]]:
             return f"CAST({holder} AS text) {test.strip()}" if test else holder
         if token == "%":
             return "%%"
+        if token.upper().startswith("CAST"):  # a text column's stored bytes
+            return f"convert_to({token[5:].split()[0]}, 'UTF8')"
         if token.upper().startswith("LIMIT"):  # SQLite: a negative limit is no limit
             value = token[5:].strip()
             if value == "-1":

@@ -82,7 +82,7 @@ class CashMovement:
 ACCOUNT_COLUMNS = "id, name, base_currency, initial_cash, strategy, created_at, is_active"
 GET_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?"
 LIST_ACCOUNTS = f"""
-SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE is_active = 1 OR :include_inactive
+SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE is_active = 1 OR :include_inactive = 1
 ORDER BY name = 'default' DESC, name
 """
 IS_ACTIVE = "SELECT is_active FROM accounts WHERE name = ?"

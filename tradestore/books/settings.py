@@ -92,7 +92,7 @@ VALUES (:key, :value, :value_type, :description, coalesce(:secret, 0), :now, :no
 ON CONFLICT (key) DO UPDATE SET
     value = excluded.value, value_type = excluded.value_type,
     description = coalesce(:description, description),
-    secret = coalesce(:secret, secret), updated_at = excluded.updated_at
+    secret = coalesce(:secret, settings.secret), updated_at = excluded.updated_at
 """
 DELETE_SETTING = "DELETE FROM settings WHERE key = ?"
 

@@ -53,10 +53,11 @@ ORDER_EXISTS = "SELECT 1 FROM orders WHERE id = ?"
 PAGE_SIZE = 2000
 # get_trade_history(order_by=...): the sort keys, each ending in (timestamp, id) so the
 # order is total; pnl compares exactly (the decimal collation); fills without pnl
-# (opening fills) sort as lowest.
+# (opening fills) sort as lowest: SQLite's NULL order, spelled out for PostgreSQL's (where
+# NULL sorts highest).
 ORDER_BY = {"time": "timestamp {d}, id {d}",
             "symbol": "symbol {d}, timestamp {d}, id {d}",
-            "pnl": "pnl COLLATE decimal {d}, timestamp {d}, id {d}"}
+            "pnl": "pnl IS NOT NULL {d}, pnl COLLATE decimal {d}, timestamp {d}, id {d}"}
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradestore._core.codec import (dec_in, json_object_in, json_out, optional_decimal,
-                                    optional_utc, show, to_decimal, to_text, ts_in, utc_now,
-                                    window)
+from tradestore._core.codec import (EARLIEST_TEXT, LATEST_TEXT, dec_in, json_object_in,
+                                    json_out, optional_decimal, optional_utc, show, to_decimal,
+                                    to_text, ts_in, utc_now, window)
 from tradestore._core.db import Database
 from tradestore._core.fastpath import money_text, name_text, timestamp_text
 from tradestore.errors import ValidationError
@@ -42,7 +42,6 @@ WHERE account = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp
 LATEST = f"""
 SELECT {COLUMNS} FROM portfolio_snapshots WHERE account = ? ORDER BY timestamp DESC LIMIT 1
 """
-EARLIEST_TEXT, LATEST_TEXT = "0", "A"  # '0' < '0000-...' and every digit < 'A'
 
 
 @dataclass(frozen=True)
