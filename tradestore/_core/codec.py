@@ -239,7 +239,7 @@ def to_days(days, field: str = "days") -> float:
 def _integer(value, lowest: int) -> int | None:
     """``value`` as an int when it is an integer (int or numpy integer, never a bool)
     from ``lowest`` to 2**63-1, as SQLite stores it; else None."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_int(value):
         return None
     try:
         number = operator.index(value)
@@ -295,7 +295,7 @@ def _plain_default(obj):
 
 def _numpy_scalar(obj):
     """np.int64 as its int, a numpy float as a float (json's ``default`` hook)."""
-    if not isinstance(obj, bool) and isinstance(obj, numbers.Integral):
+    if is_int(obj):
         return operator.index(obj)
     if isinstance(obj, numbers.Real) and getattr(getattr(obj, "dtype", None), "kind", None) == "f":
         return float(obj)
@@ -334,7 +334,7 @@ def _check_json_ints(obj, field: str) -> None:
             stack.extend((v, f"{path}.{k}") for k, v in item.items())
         elif isinstance(item, (list, tuple)):
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
-        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+        elif is_int(item):
             number = operator.index(item)
             if not MIN_JSON_INT <= number <= MAX_JSON_INT:
                 raise ValidationError(
