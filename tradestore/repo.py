@@ -14,7 +14,7 @@ from tradestore._core.codec import to_path, ts_in, utc_now
 from tradestore._core.db import APPLICATION_ID, Database, echo_setting
 from tradestore._core.events import EventLog
 from tradestore._core.files import SQLITE_MAGIC
-from tradestore._core.hints import Amount, Days, Engine, JSONObject, Marks, Moment, PathLike
+from tradestore._core.hints import Amount, Days, JSONObject, Marks, Moment, PathLike
 from tradestore._core.migrate import (EXTRA, HistoryEntry, Migration, Migrator, add_store_id,
                                       load_extra_migrations, read_store_id, table_names)
 from tradestore._core.pg import PgDatabase
@@ -82,7 +82,7 @@ class TradeRepo:
         # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore._core.db.echo_setting)
         options = dict(readonly=readonly, durability=durability, busy_timeout=busy_timeout,
                        echo=echo_setting(echo))
-        self.db: Engine = (Database(path, **options) if target.engine == SQLITE
+        self.db = (Database(path, **options) if target.engine == SQLITE
                    else PgDatabase(target.location, shown=target.shown, **options))
         try:
             self.migrator = Migrator(self.db)
