@@ -124,6 +124,11 @@ def test_sql_is_translated_mechanically(sqlite, postgresql):
     assert translate_sql(sqlite)[0] == postgresql
 
 
+def test_a_bool_binds_as_sqlite_binds_it(store):
+    """Flags are integers on both engines; a Python bool binds as 1 or 0 on both."""
+    assert store.db.query_one("SELECT ? + 0, ? + 0", (True, False)) == (1, 0)
+
+
 def test_every_per_engine_statement_differs_from_its_sqlite_form():
     """A per_engine pair whose replace() matched nothing would silently share SQLite's."""
     assert len(PER_ENGINE) >= 3
@@ -181,6 +186,7 @@ def answers(repo) -> dict:
         "account_summary": [{k: v for k, v in a.items() if k != "created_at"}
                             for a in repo.accounts.summary()],
         "derived_problems": repo.derived_problems(),
+        "check": repo.check(),
     }
 
 
@@ -190,7 +196,7 @@ def test_a_recorded_bot_answers_the_same_on_both_engines(pg_url):
         run_bot(server)
         expected, got = values(answers(lite)), values(answers(server))
     assert len(expected["history"]) > 50 and expected["closed"]  # the bot traded
-    assert expected["derived_problems"] == []
+    assert expected["derived_problems"] == [] and expected["check"] == []
     for name in expected:
         assert got[name] == expected[name], name
 

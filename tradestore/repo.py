@@ -373,14 +373,17 @@ class TradeRepo:
     def check(self) -> list[str]:
         """Every problem, one line each: integrity_check with CHECK constraints enforced
         (tradestore._core.scan), stored values that do not decode, foreign keys, and the
-        stores' own checks (``_checks``)."""
-        try:
-            with checked_connection(self.db) as conn:
-                problems = stored_problems(conn, self.db.path)
-            problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
-                         for r in self.db.query("PRAGMA foreign_key_check")]
-        except DatabaseError as exc:  # too damaged for the checks to finish
-            return [str(exc)]
+        stores' own checks (``_checks``). On PostgreSQL the server enforces types,
+        CHECKs and foreign keys on every write: only the stores' own checks run."""
+        problems = []
+        if self.db.engine == SQLITE:
+            try:
+                with checked_connection(self.db) as conn:
+                    problems = stored_problems(conn, self.db.path)
+                problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
+                             for r in self.db.query("PRAGMA foreign_key_check")]
+            except DatabaseError as exc:  # too damaged for the checks to finish
+                return [str(exc)]
         for check in self._checks():
             try:
                 problems += check()

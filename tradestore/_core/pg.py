@@ -185,6 +185,14 @@ def _build(psycopg: Any) -> Any:
             whole, _, fraction = text[11:-3].partition(".")
             return f"{text[:10]}T{whole}.{fraction.ljust(6, '0')}Z"
 
+    class BoolAsInt(importlib.import_module("psycopg.adapt").Dumper):  # type: ignore[misc]
+        """A Python bool as SQLite binds it: the integer 1 or 0 (our flags are integers)."""
+
+        oid = psycopg.adapters.types["int2"].oid
+
+        def dump(self, obj: Any) -> bytes:
+            return b"1" if obj else b"0"
+
     class Cursor(psycopg.Cursor):  # type: ignore[misc,name-defined]
         """A psycopg cursor that takes our SQL and knows ``lastrowid``."""
 
@@ -238,7 +246,7 @@ def _build(psycopg: Any) -> Any:
 
     return types.SimpleNamespace(psycopg=psycopg, errors=psycopg.errors, Error=psycopg.Error,
                                  Connection=Connection, Cursor=Cursor, NumericText=NumericText,
-                                 UtcText=UtcText, idle=idle)
+                                 UtcText=UtcText, BoolAsInt=BoolAsInt, idle=idle)
 
 
 def connect(url: str, shown: str, *, readonly: bool, durability: str,
@@ -260,6 +268,7 @@ def connect(url: str, shown: str, *, readonly: bool, durability: str,
     try:
         conn.adapters.register_loader("numeric", pg.NumericText)
         conn.adapters.register_loader("timestamptz", pg.UtcText)
+        conn.adapters.register_dumper(bool, pg.BoolAsInt)
         settings = ["SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'",
                     f"SET lock_timeout = {int(busy_timeout * 1000)}",
                     f"SET synchronous_commit = {'on' if durability == 'full' else 'off'}"]

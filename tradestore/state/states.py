@@ -28,6 +28,7 @@ from tradestore._core.codec import (_TAGS, MAX_JSON_INT, MIN_JSON_INT, canonical
                                     plain_length, show, to_limit, to_tagged, to_text, ts_in,
                                     ts_out, utc_now)
 from tradestore._core.db import Database
+from tradestore._core.pg import per_engine
 from tradestore.errors import NotFoundError, StateCorruptionError, StoreError, ValidationError
 
 FIELDS = ("positions", "balances", "configuration", "extra")
@@ -66,6 +67,8 @@ DELETE_OLDER = """
 DELETE FROM bot_states WHERE bot = ? AND version < ? AND version IS NOT ?
 """
 TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bot_states'"
+TABLE_EXISTS = per_engine(TABLE_EXISTS, "SELECT 1 FROM information_schema.tables "
+                          "WHERE table_schema = current_schema() AND table_name = 'bot_states'")
 
 
 class StateCorruptionWarning(UserWarning):
