@@ -19,7 +19,9 @@ import sys
 import random
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from tradestore._core import decimal_sql
@@ -44,7 +46,7 @@ _SETTINGS_SQL = re.compile(r"\bsettings\b", re.I)
 _WRITE_SQL = re.compile(r"^\s*(INSERT|UPDATE|REPLACE)\b", re.I)
 
 
-def check_sqlite_version(version: tuple = sqlite3.sqlite_version_info) -> None:
+def check_sqlite_version(version: tuple[int, ...] = sqlite3.sqlite_version_info) -> None:
     if tuple(version) < MIN_SQLITE_VERSION:
         raise StoreError(
             f"SQLite {'.'.join(map(str, version))} is too old: tradestore needs "
@@ -77,14 +79,14 @@ def translate(exc: sqlite3.Error, path: str) -> StoreError:
 
 
 @contextlib.contextmanager
-def translated(path: str):
+def translated(path: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
         raise translate(exc, path) from exc
 
 
-def _bad_value(value):
+def _bad_value(value: object) -> str | None:
     """Why SQLite cannot bind ``value`` (None when it can)."""
     if isinstance(value, int) and not isinstance(value, bool) \
             and not INT64[0] <= value <= INT64[1]:
@@ -97,7 +99,7 @@ def _bad_value(value):
     return None
 
 
-def binding_error(exc: Exception, sql: str, params) -> ValidationError:
+def binding_error(exc: Exception, sql: str, params: Any) -> ValidationError:
     """Our error for a value SQLite could not bind (a 65-bit int, a lone surrogate,
     an unsupported type), naming the parameter and the value; nothing was written."""
     if isinstance(params, dict):
@@ -126,7 +128,7 @@ def _is_binding(exc: Exception) -> bool:
         isinstance(exc, sqlite3.ProgrammingError) and "binding parameter" in str(exc))
 
 
-def masked(sql: str, params):
+def masked(sql: str, params: Any) -> Any:
     """``params`` as the echo shows them: setting values masked (see _SETTINGS_SQL)."""
     if not params or not _SETTINGS_SQL.search(sql):
         return params
@@ -139,7 +141,7 @@ def masked(sql: str, params):
     return params
 
 
-def echo_setting(echo=None) -> bool:
+def echo_setting(echo: bool | None = None) -> bool:
     """``echo`` if given, else TRADESTORE_SQL_ECHO / SQL_ECHO from the environment."""
     if echo is not None:
         if not isinstance(echo, bool):
@@ -171,8 +173,11 @@ def sql_logger() -> logging.Logger:
     return logger
 
 
-def _echoer(logger: logging.Logger):
-    def echo(sql: str, params, many: bool = False) -> None:
+Echo = Callable[..., None]  # echo(sql, params, many=False): logs one statement
+
+
+def _echoer(logger: logging.Logger) -> Echo:
+    def echo(sql: str, params: Any, many: bool = False) -> None:
         text = " ".join(sql.split())
         if many:  # a bulk insert's first rows; all of them would flood the log
             shown = [masked(sql, p) for p in params[:ECHO_ROWS]]
@@ -191,9 +196,9 @@ class Connection(sqlite3.Connection):
     OverflowError / UnicodeEncodeError), and ``echo`` (a callable, or None: off,
     one attribute test per statement) sees each statement with its parameters."""
 
-    echo = None
+    echo: Echo | None = None
 
-    def execute(self, sql, parameters=()):
+    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
         if self.echo is not None:
             self.echo(sql, parameters)
         try:
@@ -203,7 +208,7 @@ class Connection(sqlite3.Connection):
                 raise
             raise binding_error(exc, sql, parameters) from None
 
-    def executemany(self, sql, seq_of_parameters):
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> sqlite3.Cursor:
         if self.echo is not None:
             seq_of_parameters = list(seq_of_parameters)
             self.echo(sql, seq_of_parameters, True)
@@ -234,7 +239,8 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
-def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -> sqlite3.Connection:
+def connect(path: str, *, readonly: bool = False, durability: str = "full",
+            busy_timeout: float = 5.0) -> Connection:
     """Open ``path`` with our pragmas and functions; ``":memory:"`` works too.
 
     The journal mode is left alone: ``Database.use_wal()`` switches to WAL once the
@@ -255,12 +261,13 @@ def connect(path: str, *, readonly=False, durability="full", busy_timeout=5.0) -
         raise path_error(path, exc) from None
 
 
-def _connect(path, memory, readonly, durability, busy_timeout) -> sqlite3.Connection:
-    options = dict(isolation_level=None, check_same_thread=False, timeout=busy_timeout,
-                   cached_statements=256, factory=Connection)
+def _connect(path: str, memory: bool, readonly: bool, durability: str,
+             busy_timeout: float) -> Connection:
+    options: dict[str, Any] = dict(isolation_level=None, check_same_thread=False,
+                                   timeout=busy_timeout, cached_statements=256)
     with translated(str(path)):
         if memory:
-            conn = sqlite3.connect(":memory:", **options)
+            conn = sqlite3.connect(":memory:", factory=Connection, **options)
         else:
             file = Path(path)
             if file.is_dir():
@@ -284,7 +291,7 @@ def _connect(path, memory, readonly, durability, busy_timeout) -> sqlite3.Connec
             else:
                 _create_private(file)
                 uri = f"file:{quote(str(file.resolve()))}?mode=rw"
-            conn = sqlite3.connect(uri, uri=True, **options)
+            conn = sqlite3.connect(uri, uri=True, factory=Connection, **options)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -308,17 +315,17 @@ class Database:
 
     clock = staticmethod(utc_now)  # ``db.clock = callable``: a fixed or simulated time
 
-    def now(self):
+    def now(self) -> datetime:
         """The time the repositories stamp rows with (created_at, updated_at, ...): the
         wall clock unless ``clock`` is set (tests, the demo's simulated days)."""
         return self.clock()
 
-    def __init__(self, path=":memory:", *, readonly=False, durability="full", busy_timeout=5.0,
-                 echo=False):
+    def __init__(self, path: str = ":memory:", *, readonly: bool = False,
+                 durability: str = "full", busy_timeout: float = 5.0, echo: bool = False):
         self.path = str(path)
         self.readonly = readonly
         self.lock = threading.RLock()
-        self.conn = connect(self.path, readonly=readonly, durability=durability,
+        self.conn: Connection | None = connect(self.path, readonly=readonly, durability=durability,
                             busy_timeout=busy_timeout)
         if echo:
             self.conn.echo = _echoer(sql_logger())
@@ -347,7 +354,7 @@ class Database:
             raise DatabaseError(f"{self.path}: could not switch to WAL (journal mode {mode})")
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[Connection]:
         """One atomic unit; nested calls become SAVEPOINTs of the outer one."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path}: the store was opened read-only")
@@ -377,7 +384,7 @@ class Database:
                 self._undo(depth)
                 raise translate(exc, self.path) from exc
 
-    def _begin_immediate(self, conn) -> None:
+    def _begin_immediate(self, conn: Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to busy_timeout for other writers.
 
         SQLite's own busy handler sleeps up to 100 ms between tries, so a waiting
@@ -413,7 +420,7 @@ class Database:
                 self.conn.execute(f"RELEASE sp{depth}")
 
     @contextlib.contextmanager
-    def reading(self):
+    def reading(self) -> Iterator[Connection]:
         """The connection for a consistent read (one snapshot for the whole block)."""
         with self.lock:
             conn = self._connection()
@@ -428,13 +435,13 @@ class Database:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("COMMIT")
 
-    def query(self, sql: str, params=()) -> list:
+    def query(self, sql: str, params: Any = ()) -> list[Any]:
         """All rows of one statement: a single statement reads one snapshot by itself,
         so no BEGIN/COMMIT around it."""
         with self.lock, translated(self.path):
             return self._connection().execute(sql, params).fetchall()
 
-    def query_one(self, sql: str, params=()):
+    def query_one(self, sql: str, params: Any = ()) -> Any:
         with self.lock, translated(self.path):
             cursor = self._connection().execute(sql, params)
             try:
@@ -442,11 +449,11 @@ class Database:
             finally:
                 cursor.close()  # ends the statement: no read snapshot is left open
 
-    def scalar(self, sql: str, params=()):
+    def scalar(self, sql: str, params: Any = ()) -> Any:
         row = self.query_one(sql, params)
         return None if row is None else row[0]
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> Connection:
         if self.conn is None:
             raise StoreError(f"{self.path}: the store is closed")
         return self.conn

@@ -16,8 +16,7 @@ from typing import Any, Protocol, Sequence
 from tradestore._core.codec import (UTC, json_object_in, json_out, optional_id, optional_text,
                                     optional_utc, time_range, to_choice, to_limit, to_text, ts_in,
                                     ts_out, window)
-from tradestore._core.db import Database
-from tradestore._core.hints import Days, JSONObject, Moment
+from tradestore._core.hints import Days, Engine, JSONObject, Moment
 from tradestore.errors import ValidationError
 
 SEVERITIES = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -108,7 +107,7 @@ def level_of(severity: str | None) -> int:
 class EventLog:
     """``repo.events``: append-only log lines with a severity and optional links."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
     def log(self, event_type: str, message: str, *, severity: str = "info",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from decimal import Decimal
-from typing import Any, Mapping, Protocol, TypeAlias
+from typing import Any, ContextManager, Mapping, Protocol, TypeAlias
 
 # money and quantities: a float is taken through its shortest repr (0.1 -> Decimal("0.1"))
 Amount: TypeAlias = Decimal | int | float | str
@@ -22,7 +22,7 @@ JSONObject: TypeAlias = Mapping[str, Any]
 # a file system path
 PathLike: TypeAlias = str | os.PathLike[str]
 # marks for valuing open positions: {symbol: price} or {(exchange, symbol): price}
-Marks: TypeAlias = Mapping[str, Amount] | Mapping[tuple[str, str], Amount]
+Marks: TypeAlias = Mapping[Any, Amount]  # keys: a symbol, or (exchange, symbol)
 
 
 class Connection(Protocol):
@@ -32,3 +32,37 @@ class Connection(Protocol):
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
 
     def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+class Engine(Protocol):
+    """What the repositories use of a store's database: ``_core.db.Database`` (SQLite)
+    or ``_core.pg.PgDatabase`` (PostgreSQL), which take the same SQL."""
+
+    path: str
+    readonly: bool
+    busy_timeout: float
+    engine: str
+
+    @property
+    def lock(self) -> ContextManager[Any]: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def now(self) -> Any: ...
+
+    def transaction(self) -> ContextManager[Any]: ...
+
+    def reading(self) -> ContextManager[Any]: ...
+
+    def query(self, sql: str, params: Any = ...) -> list[Any]: ...
+
+    def query_one(self, sql: str, params: Any = ...) -> Any: ...
+
+    def scalar(self, sql: str, params: Any = ...) -> Any: ...
+
+    def use_wal(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def _connection(self) -> Any: ...

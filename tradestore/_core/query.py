@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from tradestore._core.codec import to_limit
-from tradestore._core.db import Database
+from tradestore._core.hints import Engine
 
 
-def filtered(db: Database, select: str, filters: dict[str, str], values: dict[str, Any],
+def filtered(db: Engine, select: str, filters: dict[str, str], values: dict[str, Any],
              order: str, limit: int) -> list[Any]:
     """``select`` with the WHERE fragments (constants from ``filters``) of the ``values``
     that are not None, ordered by ``order``, at most ``limit`` rows."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from decimal import Decimal
+from typing import Any, Callable, Sequence, TypeAlias
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 ASCII_LEVELS = "_.-:=+*#%@"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MAX_WIDTH = 80
+Series: TypeAlias = Sequence[tuple[date, Decimal | float]]  # daily values, oldest first
 
 
 def can_encode(text: str, encoding: str | None) -> bool:
@@ -25,7 +28,7 @@ def can_encode(text: str, encoding: str | None) -> bool:
     return True
 
 
-def wants_ascii(stream) -> bool:
+def wants_ascii(stream: object) -> bool:
     """True when ``stream`` (e.g. sys.stdout) cannot show the Unicode blocks."""
     return not can_encode(BLOCKS, getattr(stream, "encoding", None))
 
@@ -62,7 +65,8 @@ def resample(values: list[float], width: int) -> list[float]:
     return out
 
 
-def sparkline(values, width: int = 60, *, ascii: bool = False, scale=None) -> str:
+def sparkline(values: Sequence[Any], width: int = 60, *, ascii: bool = False,
+              scale: tuple[float, float] | None = None) -> str:
     """The series as exactly ``width`` characters, lowest value at the lowest level.
 
     ``values``: numbers or (date, value) pairs, oldest first. A flat series draws a
@@ -102,14 +106,14 @@ def _returns(daily, key) -> dict:
     return out
 
 
-def monthly_returns(daily) -> dict[tuple[int, int], float | None]:
+def monthly_returns(daily: Series) -> dict[tuple[int, int], float | None]:
     """{(year, month): return}: the month's last value over the previous month's last
     value, minus one; the first month is measured from the series' first value.
     None where the previous value is zero."""
     return _returns(daily, lambda d: (d.year, d.month))
 
 
-def yearly_returns(daily) -> dict[int, float | None]:
+def yearly_returns(daily: Series) -> dict[int, float | None]:
     """{year: return}, by the same rule as :func:`monthly_returns` (so it compounds them)."""
     return _returns(daily, lambda d: d.year)
 
@@ -145,7 +149,7 @@ def _table(rows, columns: list[int], widths: dict, year_column: bool) -> list[st
     return lines
 
 
-def monthly_table(daily) -> list[str]:
+def monthly_table(daily: Series) -> list[str]:
     """Monthly returns in percent (one decimal): rows are years, columns Jan..Dec and the
     whole Year; blank where the series has no data. Wider values than 80 columns allow
     split the table into Jan-Jun and Jul-Dec + Year blocks. [] for an empty series."""
@@ -168,8 +172,9 @@ def monthly_table(daily) -> list[str]:
             *_table(rows, list(range(7, 13)), widths, True)]
 
 
-def equity_lines(daily, *, width: int = 60, ascii: bool = False, money=lambda v: f"{v:,.2f}",
-                 benchmark=None, name: str = "benchmark") -> list[str]:
+def equity_lines(daily: Series, *, width: int = 60, ascii: bool = False,
+                 money: Callable[[Any], str] = lambda v: f"{v:,.2f}",
+                 benchmark: Series | None = None, name: str = "benchmark") -> list[str]:
     """The sparkline with a caption line: what the text report prints under "Equity".
 
     [] for an empty series. ``money`` formats the low/high values. ``benchmark``: the

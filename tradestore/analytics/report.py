@@ -12,9 +12,10 @@ import json
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, Iterable
 
 from tradestore._core.codec import UTC, to_plain, utc_now
-from tradestore._core.hints import Days
+from tradestore._core.hints import Amount, Days, Moment
 from tradestore.analytics.metrics import GroupPerformance, PerformanceMetrics, TradeStatistics
 from tradestore.errors import ValidationError
 
@@ -49,11 +50,14 @@ class Report:
     benchmark_curve: list | None = None
 
 
-def collect(repo, days: Days = 30, *, account: str = "default", now=None, benchmark=None,
+def collect(repo: Any, days: Days = 30, *, account: str = "default",
+            now: datetime | None = None,
+            benchmark: str | Iterable[tuple[Moment, Amount]] | None = None,
             benchmark_exchange: str = "") -> Report:
     """The report's figures. ``days=None`` is all time; otherwise the window starts at
     midnight UTC of the day ``days`` ago (as ``calculate_performance_metrics`` does).
-    ``benchmark``: a symbol with stored candles (or [(time, value)]) to compare with."""
+    ``benchmark``: a symbol with stored candles (or [(time, value)]) to compare with.
+    ``repo``: a TradeRepo (the layer above analytics, so not imported here)."""
     since = None
     if days is not None:
         if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days < 1e6:
@@ -96,7 +100,7 @@ def _number(value: float, spec: str) -> str:
     return f"{value:{spec}}" if abs(value) < 1e7 else f"{value:.3e}"
 
 
-def pct(value: float | None, signed=False) -> str:
+def pct(value: float | None, signed: bool = False) -> str:
     if value is None:
         return NA
     return _number(value * 100, "+.2f" if signed else ".2f") + "%"

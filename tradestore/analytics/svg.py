@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import math
 from datetime import date, datetime, timezone
+from typing import Any, Iterable, Sequence
 
 from tradestore.analytics.charts import MONTHS, percent
 
@@ -35,7 +36,7 @@ def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def to_epoch(x) -> float:
+def to_epoch(x: datetime | date | float) -> float:
     """Seconds since 1970 (UTC) from a datetime, date or number."""
     if isinstance(x, datetime):
         if x.tzinfo is None:
@@ -66,7 +67,7 @@ class MinMaxSampler:
         self._low: tuple[int, float, float] = (0, 0.0, 0.0)  # set with _bucket
         self._high: tuple[int, float, float] = (0, 0.0, 0.0)
 
-    def add(self, x, y) -> None:
+    def add(self, x: float, y: float) -> None:
         i = self.index
         self.index += 1
         if self.count <= self.limit:
@@ -98,7 +99,8 @@ class MinMaxSampler:
         return self.out
 
 
-def downsample(points, limit: int = MAX_POINTS) -> list[tuple]:
+def downsample(points: Iterable[tuple[float, float]],
+               limit: int = MAX_POINTS) -> list[tuple[float, float]]:
     """At most ``limit`` of ``points`` ((x, y) in x order), extremes of each bucket kept."""
     points = list(points)
     sampler = MinMaxSampler(len(points), limit)
@@ -107,7 +109,7 @@ def downsample(points, limit: int = MAX_POINTS) -> list[tuple]:
     return sampler.points()
 
 
-def drawdown_series(points) -> list[tuple]:
+def drawdown_series(points: Iterable[tuple[Any, float]]) -> list[tuple[Any, float]]:
     """[(x, drawdown)]: value / running peak - 1 (<= 0); points before a positive peak
     are skipped (a drawdown from a peak of zero or less means nothing)."""
     out, peak = [], None
@@ -265,9 +267,11 @@ def _value_axis(ticks, sy, left, right, labels) -> list[str]:
     return parts
 
 
-def line_chart(series, *, drawdown=True, title: str = "Equity", width: int = 960,
-               height: int = 460, max_points: int = MAX_POINTS, heading: bool = True,
-               benchmark=None, benchmark_label: str = "benchmark") -> str:
+def line_chart(series: Sequence[tuple[Any, Any]], *, drawdown: bool = True,
+               title: str = "Equity", width: int = 960, height: int = 460,
+               max_points: int = MAX_POINTS, heading: bool = True,
+               benchmark: Sequence[tuple[Any, Any]] | None = None,
+               benchmark_label: str = "benchmark") -> str:
     """The equity curve, with the drawdown shaded in a panel beneath it.
 
     ``series``: [(x, value)] in time order. ``drawdown``: True to compute it from the

@@ -38,6 +38,7 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any  # manager: an ArtifactManager (catalog imports this module)
 
 from tradestore._core.codec import optional_int, to_flag, to_path
 from tradestore._core.files import fsync_dir, path_error
@@ -150,7 +151,7 @@ def _private_dirs(root: Path, folder: Path) -> None:
             path.mkdir(mode=0o700)
 
 
-def backup(manager, dest: PathLike, *, keep: int | None = None) -> Path:
+def backup(manager: Any, dest: PathLike, *, keep: int | None = None) -> Path:
     """The whole backup (see the module doc); returns the new backup folder."""
     keep = optional_int(keep, "keep", lowest=1, allowed="a whole number >= 1")
     dest_dir: Path = to_path(dest, "dest").absolute()
@@ -239,7 +240,7 @@ def verify_backup(folder: PathLike) -> list[str]:
     return problems
 
 
-def restore(manager, folder: PathLike, *, overwrite: bool = False) -> ArtifactRestore:
+def restore(manager: Any, folder: PathLike, *, overwrite: bool = False) -> ArtifactRestore:
     """Put a backup's artifacts back (see the module doc)."""
     to_flag(overwrite, "overwrite")
     folder = Path(to_path(folder, "backup")).absolute()
@@ -311,7 +312,7 @@ def _intact(manager, relpath: str, row) -> bool:
 _ANY = object()
 
 
-def list_artifact_backups(dest: PathLike, store_id=_ANY) -> list[Path]:
+def list_artifact_backups(dest: PathLike, store_id: object = _ANY) -> list[Path]:
     """Complete backups in ``dest`` (of the catalog ``store_id`` when given), oldest first."""
     found = []
     for path in Path(dest).iterdir():
@@ -328,7 +329,7 @@ def list_artifact_backups(dest: PathLike, store_id=_ANY) -> list[Path]:
     return [p for _, _, p in sorted(found)]
 
 
-def prune(dest: PathLike, keep: int, store_id) -> list[Path]:
+def prune(dest: PathLike, keep: int, store_id: str | None) -> list[Path]:
     """Delete all but the ``keep`` newest backups of catalog ``store_id`` in ``dest``."""
     ours = list_artifact_backups(dest, store_id)
     old = ours[:-keep]

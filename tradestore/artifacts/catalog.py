@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Mapping
 
 from tradestore._core.codec import (is_int, json_object_in, json_out, optional_int,
                                     optional_utc, show, to_choice, to_int, to_path, to_text,
                                     to_utc, ts_in, ts_out)
 from tradestore._core.files import fsync_dir
 from tradestore._core.hints import Days, JSONObject, Moment, PathLike
-from tradestore.artifacts.backup import backup, restore
+from tradestore.artifacts.backup import ArtifactRestore, backup, restore
 from tradestore.errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
                                ReadOnlyError, StoreError, ValidationError)
 from tradestore.repo import TradeRepo
@@ -185,7 +186,7 @@ def version_key(version: str) -> tuple:
     return (1, tuple(parts))
 
 
-def check_word(value, field: str, max_length: int) -> str:
+def check_word(value: str | int, field: str, max_length: int) -> str:
     """A name or version that is safe as one file-name component, or ValidationError."""
     if is_int(value):
         value = str(value)
@@ -253,7 +254,8 @@ class ArtifactManager:
     opens, migrates and closes (``close()`` or ``with``).
     """
 
-    def __init__(self, base_path="artifacts/", *, repo: TradeRepo | None = None):
+    def __init__(self, base_path: PathLike = "artifacts/", *,
+                 repo: TradeRepo | None = None) -> None:
         self.base_path = to_path(base_path, "base_path").absolute()
         self._owns_repo = repo is None
         if repo is None:
@@ -266,17 +268,17 @@ class ArtifactManager:
         if self._owns_repo:
             self.repo.close()
 
-    def __enter__(self):
+    def __enter__(self) -> ArtifactManager:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"ArtifactManager({str(self.base_path)!r}, catalog={show(self.db.path)})"
 
     # ------------------------------------------------------------ saving
-    def save_model(self, model, name: str, version: str | int, metadata: JSONObject | None = None,
+    def save_model(self, model: Any, name: str, version: str | int, metadata: JSONObject | None = None,
                    *, serializer: str = "pickle", overwrite: bool = False) -> str:
         """Pickle ``model`` (or store bytes as given: ``serializer="bytes"``); returns the id."""
         serializer = to_choice(serializer, "serializer", SERIALIZERS)
@@ -291,8 +293,9 @@ class ArtifactManager:
         return self._save("model", serializer.lower(), name, version, metadata, overwrite,
                           _buffer_chunks(data), SERIALIZERS[serializer])
 
-    def save_dataset(self, data, name: str, version: str | int, metadata: JSONObject | None = None,
-                     *, overwrite: bool = False) -> str:
+    def save_dataset(self, data: bytes | bytearray | memoryview | PathLike, name: str,
+                     version: str | int, metadata: JSONObject | None = None, *,
+                     overwrite: bool = False) -> str:
         """Store bytes, or copy the file at a path (str or PathLike), as a dataset."""
         if isinstance(data, (str, os.PathLike)):
             return self._save_path("dataset", name, version, data, metadata, overwrite)
@@ -415,7 +418,7 @@ class ArtifactManager:
         N backups of this catalog in ``dest``. Returns the folder (tradestore.artifacts.backup)."""
         return backup(self, dest, keep=keep)
 
-    def restore(self, backup_folder: PathLike, *, overwrite: bool = False):
+    def restore(self, backup_folder: PathLike, *, overwrite: bool = False) -> ArtifactRestore:
         """Verify a backup, put back its files that are missing or damaged here (verified
         after writing), then their catalog rows; returns an ArtifactRestore."""
         return restore(self, backup_folder, overwrite=overwrite)
@@ -550,7 +553,7 @@ class ArtifactManager:
                             self.base_path / row[5])
 
     # ------------------------------------------------------------ verify
-    def verify(self, *, repair=False) -> VerifyReport:
+    def verify(self, *, repair: bool = False) -> VerifyReport:
         """Rehash every cataloged file; find orphans. ``repair=True`` removes orphans
         (never a cataloged file, never a file a live save holds, never a foreign file);
         missing and changed files stay reported until someone deletes or re-saves them."""
@@ -640,7 +643,7 @@ class ArtifactManager:
         return removed
 
     # ------------------------------------------------------------ metrics
-    def save_metrics(self, experiment_id: str, metrics, *, step: int | None = None,
+    def save_metrics(self, experiment_id: str, metrics: Mapping[str, float], *, step: int | None = None,
                      timestamp: Moment | None = None) -> int:
         """Record ``{metric_name: value}`` for an experiment at one point; returns the count."""
         experiment_id = to_text(experiment_id, "experiment_id")

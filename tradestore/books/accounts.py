@@ -24,8 +24,7 @@ from decimal import Decimal
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, optional_text, optional_utc, time_range,
                                     to_decimal, to_flag, to_text, ts_in, ts_out)
-from tradestore._core.db import Database
-from tradestore._core.hints import Amount, Connection, Moment
+from tradestore._core.hints import Amount, Connection, Engine, Moment
 from tradestore.books.balance import cash_balances
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
@@ -148,7 +147,7 @@ def signed_flow(kind: str, amount: str) -> Decimal:
     return Decimal(amount) if kind == "deposit" else -Decimal(amount)
 
 
-def check_currency(value, field: str) -> str:
+def check_currency(value: str, field: str) -> str:
     text = to_text(value, field, max_length=12).strip().upper()
     if not CURRENCY_PATTERN.fullmatch(text):
         raise ValidationError(f"{field}: {value!r} must be a currency code of 2-12 letters or "
@@ -159,7 +158,7 @@ def check_currency(value, field: str) -> str:
 class Accounts:
     """``repo.accounts``: trading accounts, deposits, withdrawals, balances."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
     def create(self, name: str, *, base_currency: str = "USD", initial_cash: Amount = 0,

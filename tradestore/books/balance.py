@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tradestore._core.codec import to_decimal, to_text
-from tradestore._core.hints import Connection
+from tradestore._core.hints import Amount, Connection, Marks
 from tradestore._core.money import ZERO, exact, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.fees import Currencies, currencies_of
@@ -39,7 +40,7 @@ ACCOUNT_POSITIONS = ("SELECT symbol, currency, realized_pnl, entry_fees, closed_
                      "WHERE account = ?")
 
 
-def is_derivative(currencies) -> bool:
+def is_derivative(currencies: Currencies) -> bool:
     return currencies.kind in DERIVATIVE_KINDS or currencies.inverse
 
 
@@ -105,14 +106,14 @@ class MarkedPosition:
     derivative: bool
 
 
-def _mark_of(marks, p: Position):
+def _mark_of(marks: Marks, p: Position) -> Amount | None:
     for key in ((p.exchange, p.symbol), p.symbol):
         if key in marks:
             return marks[key]
     return None
 
 
-def mark_to_market(repo, marks, *, account: str | None = None,
+def mark_to_market(repo: Any, marks: Marks, *, account: str | None = None,
                    exchange: str | None = None) -> list[MarkedPosition]:
     """Open positions (of ``account``/``exchange`` when given) at ``marks``: {symbol:
     price} or {(exchange, symbol): price}. A position without a mark is a
@@ -141,8 +142,9 @@ def mark_to_market(repo, marks, *, account: str | None = None,
     return out
 
 
-def portfolio_value(repo, account: str, marks) -> dict[str, Decimal]:
-    """{currency: cash + open positions at ``marks``}, exact (module docstring)."""
+def portfolio_value(repo: Any, account: str, marks: Marks) -> dict[str, Decimal]:
+    """{currency: cash + open positions at ``marks``}, exact (module docstring). ``repo``:
+    a TradeRepo, here and in mark_to_market (the layer above books: not imported)."""
     account = to_text(account, "account")
     with repo.db.reading() as conn:
         book = cash_balances(repo.accounts, conn, account)

@@ -15,8 +15,7 @@ from decimal import Decimal
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, to_flag, to_text, to_utc, ts_in, ts_out)
-from tradestore._core.db import Database
-from tradestore._core.hints import Amount, Connection, JSONObject
+from tradestore._core.hints import Amount, Connection, Engine, JSONObject, Moment
 from tradestore.books.accounts import check_currency
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
@@ -144,16 +143,16 @@ def require_active(conn: Connection, symbol: str, where: str = "") -> None:
 class Instruments:
     """``repo.instruments``: the symbols a bot trades and their properties."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
-    def upsert(self, symbol: str, *, name: str | None = None, asset_class=None,
+    def upsert(self, symbol: str, *, name: str | None = None, asset_class: str | None = None,
                exchange: str | None = None, tick_size: Amount | None = None,
                lot_size: Amount | None = None, currency: str | None = None,
                metadata: JSONObject | None = None, base_currency: str | None = None,
                quote_currency: str | None = None, kind: str | None = None,
-               contract_size: Amount | None = None, inverse=None,
-               settle_currency: str | None = None, expiry=None) -> Instrument:
+               contract_size: Amount | None = None, inverse: bool | None = None,
+               settle_currency: str | None = None, expiry: Moment | None = None) -> Instrument:
         """Insert ``symbol`` or update it; fields left as None keep their stored value.
         Changing contract terms of a symbol with fills: run ``repo.rebuild()``."""
         if inverse is not None:
@@ -192,7 +191,7 @@ class Instruments:
             raise NotFoundError(f"no instrument {symbol!r}")
         return _instrument(row)
 
-    def list(self, *, asset_class=None, exchange: str | None = None,
+    def list(self, *, asset_class: str | None = None, exchange: str | None = None,
              include_inactive: bool = False) -> list[Instrument]:
         """By symbol; deactivated ones only with ``include_inactive=True``."""
         to_flag(include_inactive, "include_inactive")

@@ -25,7 +25,7 @@ from tradestore._core.audit import record
 from tradestore._core.codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, check_unicode,
                                     dec_in, dec_out, is_int, optional_text, show, to_decimal,
                                     to_flag, ts_in, ts_out)
-from tradestore._core.db import Database
+from tradestore._core.hints import Engine
 from tradestore.errors import NotFoundError, ValidationError
 
 VALUE_TYPES = ("str", "int", "float", "bool", "decimal", "json")
@@ -97,7 +97,7 @@ ON CONFLICT (key) DO UPDATE SET
 DELETE_SETTING = "DELETE FROM settings WHERE key = ?"
 
 
-def infer_type(value) -> str:
+def infer_type(value: object) -> str:
     """The value_type for a Python value (bool is checked before int)."""
     if isinstance(value, bool):
         return "bool"
@@ -121,7 +121,7 @@ def _bad(value, value_type, why=""):
                            field="value", value=value)
 
 
-def convert(value, value_type: str):
+def convert(value: Any, value_type: str) -> Any:
     """``value`` as ``value_type`` (text is parsed), or ValidationError."""
     if value_type == "str":
         if not isinstance(value, str):
@@ -238,11 +238,11 @@ def check_key(key: str) -> str:
 class Settings:
     """``repo.settings``: typed key-value configuration."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
-    def set(self, key: str, value, *, value_type: str | None = None, description: str | None = None,
-            secret: bool | None = None) -> Setting:
+    def set(self, key: str, value: Any, *, value_type: str | None = None,
+            description: str | None = None, secret: bool | None = None) -> Setting:
         """Store ``value`` under ``key`` (insert or replace) and return the setting.
 
         ``value_type`` defaults to the type of ``value``; when given, text is parsed
@@ -269,7 +269,7 @@ class Settings:
                    _audit_fields(before), _audit_fields(after), masked=secret_value)
             return _setting(after)
 
-    def get(self, key: str, default=_MISSING):
+    def get(self, key: str, default: Any = _MISSING) -> Any:
         """The typed value; ``default`` if missing (NotFoundError when no default)."""
         row = self.db.query_one("SELECT value, value_type FROM settings WHERE key = ?",
                                 (check_key(key),))
@@ -279,7 +279,7 @@ class Settings:
             return default
         return _decode(row[0], row[1])
 
-    def get_typed(self, key: str, value_type: str | None = None, default=_MISSING):
+    def get_typed(self, key: str, value_type: str | None = None, default: Any = _MISSING) -> Any:
         """The value as stored (str, int, float, bool, Decimal or JSON data).
 
         With ``value_type``, a setting stored as another type is a ValidationError,

@@ -18,8 +18,7 @@ from tradestore._core.audit import record
 from tradestore._core.codec import (bounded, canonical_json, json_object_in, json_out,
                                     optional_text, optional_utc, to_flag, to_text, to_utc, ts_in,
                                     ts_out, window)
-from tradestore._core.db import Database
-from tradestore._core.hints import Days, JSONObject, Moment
+from tradestore._core.hints import Days, Engine, JSONObject, Moment
 from tradestore._core.money import EXACT, ZERO, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, chunks, single, tally
@@ -191,10 +190,10 @@ def _bounds(days, since, until) -> dict:
 class Strategies:
     """``repo.strategies``: register, configure and measure strategies."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
-    def create(self, name: str, *, strategy_type=None, description: str | None = None,
+    def create(self, name: str, *, strategy_type: str | None = None, description: str | None = None,
                config: JSONObject | None = None, enabled: bool = True) -> Strategy:
         """Register ``name`` (unique, even among deleted ones) with config version 1."""
         name = to_text(name, "name")

@@ -19,13 +19,12 @@ import re
 import sqlite3
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import IO, TYPE_CHECKING, Iterable
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from tradestore._core.codec import (UTC, bounded, dec_in, optional_utc, show, time_range,
                                     to_decimal, to_int, to_items, to_limit, to_text, to_utc,
                                     ts_in)
-from tradestore._core.db import Database
-from tradestore._core.hints import Amount, Moment, PathLike
+from tradestore._core.hints import Amount, Engine, Moment, PathLike
 from tradestore.errors import ValidationError
 
 # Seconds per candle (None: 1M, a calendar month); those up to 12h divide a day.
@@ -242,7 +241,7 @@ def next_open(opened: _dt.datetime, timeframe: str) -> _dt.datetime:
     return opened + _dt.timedelta(seconds=STEP_SECONDS[timeframe])
 
 
-def align(moment, timeframe: str) -> _dt.datetime:
+def align(moment: Moment, timeframe: str) -> _dt.datetime:
     """The open time of the ``timeframe`` candle that contains ``moment``."""
     if check_timeframe(timeframe) == MONTH:
         return to_utc(moment, "timestamp").replace(day=1, hour=0, minute=0, second=0,
@@ -308,18 +307,18 @@ _new, _set = object.__new__, object.__setattr__
 class CandleStore:
     """``repo.candles``: OHLCV series by (exchange, symbol, timeframe)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
     # ------------------------------------------------------------- writes
-    def insert_many(self, bars) -> int:
+    def insert_many(self, bars: Iterable[OHLCVBar | Mapping[str, Any]]) -> int:
         """Store new bars in one transaction; a bar whose key is already stored is
         skipped (kept as it was). Returns how many were inserted."""
         rows = map(_row, _iterable(bars))
         with self.db.transaction() as conn:
             return conn.executemany(INSERT_SKIP, rows).rowcount
 
-    def upsert_many(self, bars) -> int:
+    def upsert_many(self, bars: Iterable[OHLCVBar | Mapping[str, Any]]) -> int:
         """Store bars in one transaction, replacing any stored bar with the same key.
         Returns how many bars were written."""
         rows = map(_row, _iterable(bars))
@@ -446,8 +445,9 @@ def parse_csv_time(text: str) -> _dt.datetime:
     return to_utc(text, "timestamp")
 
 
-def bars_from_csv(lines, *, symbol: str, timeframe: str, exchange: str = "", name: str = "CSV",
-                  progress=None):
+def bars_from_csv(lines: Iterable[str], *, symbol: str, timeframe: str, exchange: str = "",
+                  name: str = "CSV",
+                  progress: Callable[[int], object] | None = None) -> Iterator[OHLCVBar]:
     """Yield an OHLCVBar per data line of a CSV whose header names the columns.
 
     Needs timestamp, open, high, low, close, volume; reads quote_volume and trades_count

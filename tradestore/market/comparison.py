@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Any, Iterable, Sequence
 
 from tradestore._core.codec import to_decimal, to_text, to_utc, ts_in
+from tradestore._core.hints import Amount, Moment
 from tradestore.errors import ValidationError
-from tradestore.market.candles import STEP_SECONDS, TIMEFRAMES
+from tradestore.market.candles import STEP_SECONDS, TIMEFRAMES, CandleStore
 
 DAY_SECONDS = 86400
 MONTH = "1M"                       # a calendar month: its end is the next month's start
@@ -48,7 +50,7 @@ def timeframe_order() -> list[str]:
     return daily[::-1] + [t for t in names if _seconds(t) > DAY_SECONDS]
 
 
-def candle_points(candles, symbol: str, exchange: str, first_day: date, last_day: date
+def candle_points(candles: CandleStore, symbol: str, exchange: str, first_day: date, last_day: date
                   ) -> tuple[str | None, list[tuple[str, Decimal]]]:
     """(timeframe, points) of ``symbol``'s stored candles around the days first_day ..
     last_day: the first timeframe of :func:`timeframe_order` with a candle there. Each
@@ -73,7 +75,7 @@ def candle_points(candles, symbol: str, exchange: str, first_day: date, last_day
     return None, []
 
 
-def given_points(series) -> list[tuple[str, Decimal]]:
+def given_points(series: Iterable[tuple[Moment, Amount]]) -> list[tuple[str, Decimal]]:
     """``benchmark=[(time, value), ...]`` as sorted (stored timestamp, Decimal); a value
     must be > 0 (a level, e.g. a price or an index). Equal times: the last one given wins."""
     if isinstance(series, (str, bytes)) or not hasattr(series, "__iter__"):
@@ -96,7 +98,8 @@ def _day_end(day: date) -> str:
     return day.isoformat() + "T23:59:59.999999Z"
 
 
-def levels(points, first_day: date, days: int, start_ts: str):
+def levels(points: Sequence[tuple[str, Decimal]], first_day: date, days: int,
+           start_ts: str) -> tuple[Decimal | None, list[Decimal | None]]:
     """(start level, [level of each day or None]) of sorted ``points``.
 
     The start level is the last point at or before the portfolio's start: its start
@@ -126,7 +129,8 @@ def levels(points, first_day: date, days: int, start_ts: str):
     return start, out
 
 
-def pairs(daily, start_level, day_levels) -> list[tuple[float, float]]:
+def pairs(daily: Iterable[float], start_level: Decimal | None,
+          day_levels: Iterable[Decimal | None]) -> list[tuple[float, float]]:
     """[(portfolio return, benchmark return)] of the days where both are defined: the
     benchmark's level on that day and on the day before (the start level for the first
     day) exist and the earlier one is > 0."""
@@ -138,11 +142,12 @@ def pairs(daily, start_level, day_levels) -> list[tuple[float, float]]:
     return out
 
 
-def _finite(value):
+def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def figures(paired, rf_period: float, periods: int) -> dict:
+def figures(paired: Sequence[tuple[float, float]], rf_period: float,
+            periods: int) -> dict[str, Any]:
     """The comparison's figures over ``paired`` daily returns (docs/metrics.md):
     benchmark_days, benchmark_return, excess_return, alpha, beta, correlation,
     tracking_error, information_ratio; None where undefined."""
@@ -175,8 +180,9 @@ def figures(paired, rf_period: float, periods: int) -> dict:
     return {k: _finite(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
-def scaled_curve(start_ts: str, start_value: Decimal, first_day: date, start_level,
-                 day_levels, closes: dict | None = None) -> list[tuple[datetime, float]]:
+def scaled_curve(start_ts: str, start_value: Decimal, first_day: date,
+                 start_level: Decimal | None, day_levels: Sequence[Decimal | None],
+                 closes: dict[str, str] | None = None) -> list[tuple[datetime, float]]:
     """The benchmark drawn beside the equity curve: (start point's time, start value),
     then (close of each day, start value x level / start level), for the days with a
     level. A day's close is the time of the account's last snapshot that day
@@ -188,7 +194,7 @@ def scaled_curve(start_ts: str, start_value: Decimal, first_day: date, start_lev
         base = next((x for x in day_levels if x is not None and x > 0), None)
     if base is None:
         return []
-    value, base = float(start_value), float(base)
+    value, scale = float(start_value), float(base)
     out = [(datetime.fromisoformat(start_ts), value)] if start_level is not None else []
     day = first_day
     for level in day_levels:
@@ -196,6 +202,6 @@ def scaled_curve(start_ts: str, start_value: Decimal, first_day: date, start_lev
             close = (closes or {}).get(day.isoformat())
             moment = datetime.fromisoformat(close) if close else datetime.combine(
                 day + timedelta(days=1), time(), timezone.utc)
-            out.append((moment, value * float(level) / base))
+            out.append((moment, value * float(level) / scale))
         day += timedelta(days=1)
     return out

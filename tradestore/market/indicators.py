@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Iterable, Mapping
 
 from tradestore._core.codec import (dec_in, json_object_in, json_out, show, time_range,
                                     to_decimal, to_text, to_utc, ts_in, ts_out)
-from tradestore._core.db import Database
-from tradestore._core.hints import JSONObject, Moment
+from tradestore._core.hints import Amount, Engine, JSONObject, Moment
 from tradestore.errors import ValidationError
 from tradestore.market.candles import check_timeframe
 
@@ -83,10 +83,12 @@ def _point_fields(value, where: str) -> list[tuple[str, str]]:
 class IndicatorStore:
     """``repo.indicators``: computed values per (exchange, symbol, timeframe, name, time)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
-    def save_many(self, symbol: str, timeframe: str, name: str, points, *, exchange: str = "",
+    def save_many(self, symbol: str, timeframe: str, name: str,
+                  points: Iterable[tuple[Moment, Amount | Mapping[str, Amount]]], *,
+                  exchange: str = "",
                   parameters: JSONObject | None = None) -> int:
         """Save ``(timestamp, value)`` or ``(timestamp, {field: value})`` points in one
         transaction. A point at a stored timestamp replaces every field stored there

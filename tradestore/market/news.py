@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from tradestore._core.codec import (json_object_in, json_out, optional_text, optional_utc, show,
                                     time_range, to_finite_float, to_id, to_text, to_utc, ts_in,
                                     ts_out)
-from tradestore._core.db import Database
-from tradestore._core.hints import JSONObject, Moment
+from tradestore._core.hints import Engine, JSONObject, Moment
 from tradestore._core.query import filtered
 from tradestore.errors import NotFoundError, ValidationError
 
@@ -69,11 +68,11 @@ def _news(row) -> NewsSentiment:
 class NewsStore:
     """``repo.news``: scored headlines, one per (source, url or else headline)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
     def save(self, symbol: str, headline: str, *, source: str, published_at: Moment,
-             sentiment_score: float, url=None, sentiment_label=None,
+             sentiment_score: float, url: str | None = None, sentiment_label: str | None = None,
              metadata: JSONObject | None = None) -> int:
         """Save a scored headline; returns its id. A headline already saved from the same
         source (same url, or same headline when there is no url) is not saved again:

@@ -13,8 +13,7 @@ from decimal import Decimal
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, optional_utc, to_choice, to_finite_float,
                                     to_id, to_text, ts_in, ts_out)
-from tradestore._core.db import Database
-from tradestore._core.hints import Amount, JSONObject, Moment
+from tradestore._core.hints import Amount, Engine, JSONObject, Moment
 from tradestore._core.query import filtered
 from tradestore.errors import NotFoundError
 from tradestore.record.orders import OrderStore
@@ -84,7 +83,7 @@ def _signal(row) -> TradingSignal:
 class SignalStore:
     """``repo.signals``: what each strategy decided, and which orders followed."""
 
-    def __init__(self, db: Database, orders: OrderStore):
+    def __init__(self, db: Engine, orders: OrderStore):
         self.db = db
         self.orders = orders
 

@@ -21,6 +21,7 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator  # repo: a TradeRepo (the layer above ops: not imported)
 from urllib.parse import quote
 
 from tradestore._core.codec import UTC, to_int, to_path
@@ -95,7 +96,7 @@ def _temp_beside(target: Path) -> Path:
     return Path(name)
 
 
-def backup_destination(db_path, dest: PathLike) -> Path:
+def backup_destination(db_path: PathLike, dest: PathLike) -> Path:
     """The file a backup goes to: ``dest`` itself, or for a folder a new
     ``<stem>-YYYYMMDDTHHMMSSZ.db`` in it (``-2``, ``-3``... within the same second).
     A name ending in a slash is a folder, created (mode 0700) if missing."""
@@ -155,7 +156,7 @@ def prune_backups(folder: PathLike, keep: int, stem: str = "trades",
 # ------------------------------------------------------------------ backup
 
 @contextlib.contextmanager
-def _source_connection(repo):
+def _source_connection(repo: Any) -> Iterator[sqlite3.Connection]:
     """A connection to read the snapshot from: a private read-only one for a file
     (so the bot's own connection and lock stay free), the store's own for memory."""
     db = repo.db
@@ -172,7 +173,7 @@ def _source_connection(repo):
         conn.close()
 
 
-def backup(repo, dest: PathLike, *, overwrite: bool = False, verify="quick") -> Path:
+def backup(repo: Any, dest: PathLike, *, overwrite: bool = False, verify: str = "quick") -> Path:
     """Copy the open store ``repo`` to ``dest`` (a file, or a folder for a stamped name)
     while it keeps being written; returns the verified backup's path.
 
@@ -220,7 +221,7 @@ def backup(repo, dest: PathLike, *, overwrite: bool = False, verify="quick") -> 
     return target
 
 
-def _copy_and_check(repo, temp: Path, target: Path, verify: str) -> None:
+def _copy_and_check(repo: Any, temp: Path, target: Path, verify: str) -> None:
     """Copy into ``temp`` and check the copy; errors name ``target`` when writing the
     copy failed (a full disk is the destination's), the store when reading it did."""
     try:
@@ -256,7 +257,7 @@ def _copy_and_check(repo, temp: Path, target: Path, verify: str) -> None:
         dst.close()
 
 
-def backup_before_downgrade(repo, before: int, target: int) -> Path:
+def backup_before_downgrade(repo: Any, before: int, target: int) -> Path:
     """A backup beside the store (integrity_check), taken before a forced downgrade;
     ``TradeRepo.migrate`` verifies it in full (``TradeRepo.verify_backup``)."""
     db = Path(repo.path)

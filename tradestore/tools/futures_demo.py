@@ -17,6 +17,7 @@ from typing import Any
 
 from tradestore._core.money import exact
 from tradestore.record.trades import TradeData
+from tradestore.repo import TradeRepo
 
 EXCHANGE = "demo-futures"
 STRATEGY = "perp-swing"
@@ -36,7 +37,7 @@ def _value(symbol: str, qty: Decimal, price: Decimal) -> Decimal:
         return (units * price).quantize(Q8)
 
 
-def run_futures_bot(repo, *, days: int = 30, seed: int = 7, end: datetime,
+def run_futures_bot(repo: TradeRepo, *, days: int = 30, seed: int = 7, end: datetime,
                     account: str = "default", close_all: bool = False) -> dict:
     """Simulate ``days`` hours-by-hour up to ``end``; returns what it did (counts)."""
     rng = random.Random(seed)

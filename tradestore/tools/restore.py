@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from tradestore._core.files import SIDECARS, fsync_dir, fsync_file
+from tradestore._core.hints import PathLike
 from tradestore.errors import DatabaseBusyError, DatabaseError, ValidationError
 from tradestore.ops.backup import RestoreResult, _remove_quietly, _temp_beside, utc_stamp
 from tradestore.repo import TradeRepo
@@ -21,7 +22,8 @@ from tradestore.repo import TradeRepo
 verify_backup = TradeRepo.verify_backup
 
 
-def restore(backup_path, db_path, *, lock_timeout=1.0) -> RestoreResult:
+def restore(backup_path: PathLike, db_path: PathLike, *,
+            lock_timeout: float = 1.0) -> RestoreResult:
     """Put a verified backup in place of ``db_path``.
 
     Refuses (DatabaseBusyError) while another connection has ``db_path`` open, in this
