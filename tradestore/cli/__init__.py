@@ -18,7 +18,8 @@ from typing import Sequence
 from tradestore import __version__
 from tradestore._core.db import translate
 from tradestore._core.scan import damaged_store_error
-from tradestore.cli.common import db_path, printable
+from tradestore._core.url import SQLITE
+from tradestore.cli.common import db_path, db_shown, db_target, printable
 from tradestore.errors import StoreError
 from tradestore.repo import DECODE_ERRORS, TradeRepo
 
@@ -29,8 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tradestore", description="A trading bot's whole record in one SQLite file.")
     parser.add_argument("--version", action="version", version=f"tradestore {__version__}")
-    parser.add_argument("--db", metavar="PATH", default=None,
-                        help="database file (default: $TRADESTORE_DB, then ./trades.db)")
+    parser.add_argument("--db", metavar="PATH|URL", default=None,
+                        help="the store: a SQLite file, sqlite:///path or "
+                             "postgresql://user@host/db (default: $TRADESTORE_DB, then "
+                             "$DATABASE_URL, then ./trades.db)")
     parser.add_argument("--busy-timeout", metavar="SECONDS", type=_seconds, default=5.0,
                         help="how long to wait for another process's write (default: 5)")
     parser.add_argument("--echo", action="store_true",
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tradestore: {_one_line(exc)}", file=sys.stderr)
         return 1
     except sqlite3.Error as exc:  # a safety net: the library should have translated it
-        print(f"tradestore: {_one_line(translate(exc, db_path(args)))}", file=sys.stderr)
+        print(f"tradestore: {_one_line(translate(exc, db_shown(args)))}", file=sys.stderr)
         return 1
     except DECODE_ERRORS as exc:  # a damaged stored value, or else a bug (then re-raised)
         problem = _damage(args, exc)
@@ -113,8 +116,8 @@ def _damage(args, exc: BaseException):
     """The located DatabaseError when ``exc`` came from a stored value that does not
     decode (tradestore._core.scan), else None."""
     path = db_path(args)
-    if path == ":memory:":
-        return None
+    if path == ":memory:" or db_target(args).engine != SQLITE:
+        return None  # a server checks what it stores: nothing there fails to decode
     try:
         with TradeRepo.inspect(path) as repo:
             return damaged_store_error(repo.db, exc)

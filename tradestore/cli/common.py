@@ -14,6 +14,8 @@ from typing import IO, Any, Callable, Sequence, TypeAlias
 
 from tradestore._core.codec import is_int
 from tradestore._core.codec import to_plain as plain  # noqa: F401 (commands import it from here)
+from tradestore._core.url import (DEFAULT_PATH, SQLITE, URL_VARIABLE, Target, parse_target,
+                                  sqlite_path)
 from tradestore.errors import DatabaseError, ValidationError
 from tradestore.ops.export import csv_writer
 from tradestore.repo import TradeRepo
@@ -23,11 +25,37 @@ from tradestore.repo import TradeRepo
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def db_path(args: argparse.Namespace) -> str:
+def db_target(args: argparse.Namespace) -> Target:
+    """The store --db names: --db, else $TRADESTORE_DB, else $DATABASE_URL, else
+    ./trades.db; a path, sqlite:///path or postgresql://... (tradestore._core.url)."""
     if args.db is not None and not args.db.strip():
-        raise ValidationError(f"--db: {args.db!r} is empty; give a database file name",
+        raise ValidationError(f"--db: {args.db!r} is empty; give a database file name or URL",
                               field="db", value=args.db)
-    return args.db or os.environ.get("TRADESTORE_DB") or "trades.db"
+    return parse_target(args.db or os.environ.get("TRADESTORE_DB")
+                        or os.environ.get(URL_VARIABLE) or DEFAULT_PATH)
+
+
+def db_path(args: argparse.Namespace) -> str:
+    """The store as TradeRepo takes it: a SQLite file's path (a sqlite:/// URL read) or
+    the PostgreSQL URL. Never print it: ``db_shown`` masks the password."""
+    return str(db_target(args).location)
+
+
+def db_shown(args: argparse.Namespace) -> str:
+    """The store for messages: a URL's password masked."""
+    return db_target(args).shown
+
+
+def sqlite_only(args: argparse.Namespace, command: str, instead: str,
+                given: str | None = None) -> Path:
+    """The SQLite file --db (or a command's own option, ``given``) names, for commands
+    that work on files; a server store is refused naming what to use ``instead``."""
+    target = parse_target(given) if given else db_target(args)
+    if target.engine != SQLITE:
+        raise ValidationError(f"--db: {target.shown!r}: {command} works on a SQLite file; "
+                              f"for a PostgreSQL store use {instead}", field="db",
+                              value=target.shown)
+    return Path(str(target.location))
 
 
 # C0 and C1 control characters and DEL: a name must not move the cursor or recolour
@@ -43,10 +71,19 @@ def printable(text: str) -> str:
 
 def open_repo(args: argparse.Namespace, *, readonly: bool = False, inspect: bool = False,
               must_exist: bool = True, **options: Any) -> TradeRepo:
-    """Open the store named by --db; reading commands never create a file."""
-    path = db_path(args)
+    """Open the store named by --db; reading commands never create a file (a server's
+    database must exist: the server says so when it does not)."""
     options.setdefault("busy_timeout", getattr(args, "busy_timeout", 5.0))
-    if must_exist and path != ":memory:" and not Path(path).exists():
+    return open_store(db_target(args), readonly=readonly, inspect=inspect,
+                      must_exist=must_exist, **options)
+
+
+def open_store(target: Target, *, readonly: bool = False, inspect: bool = False,
+               must_exist: bool = True, **options: Any) -> TradeRepo:
+    """Open a store by its parsed location (``open_repo`` for --db; ``copy`` for its two)."""
+    path = str(target.location)
+    file = sqlite_path(target)
+    if must_exist and file is not None and not file.exists():
         raise DatabaseError(f"{path}: no such database (create it with 'tradestore init')")
     if inspect:
         return TradeRepo.inspect(path, **options)

@@ -9,9 +9,11 @@ import tempfile
 from pathlib import Path
 import argparse
 
-from tradestore.cli.common import Subcommands, db_path, open_repo
+from tradestore._core.url import parse_target
+from tradestore.cli.common import Subcommands, open_repo, open_store, sqlite_only
 from tradestore.errors import ValidationError
 from tradestore.ops.backup import prune_backups
+from tradestore.ops.copy import check_destination, copy_store
 from tradestore.ops.export import FORMATS, KINDS, Progress, isatty, export
 from tradestore.ops.imports import (IMPORT_FORMATS, IMPORT_KINDS, import_funding,
                                     import_instruments, import_trades)
@@ -44,6 +46,21 @@ def register(sub: Subcommands) -> None:
                    help="database to replace (default: the global --db, $TRADESTORE_DB, "
                         "./trades.db)")
     p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser("copy", help="copy a whole store into another, either engine, "
+                                    "verified",
+                       description="Copy every record table of SRC into DEST (each a file, "
+                                   "sqlite:///path or postgresql://...) in one transaction on "
+                                   "DEST, ids kept; DEST is created or migrated to the newest "
+                                   "schema first. Verified: DEST's row count and checksum of "
+                                   "every table must equal SRC's, or nothing is written. "
+                                   "Copying again changes nothing; a DEST holding other data "
+                                   "is refused, never overwritten. 'copy postgresql://... "
+                                   "snapshot.db' is a one-file backup of a server store.")
+    p.add_argument("source", metavar="SRC", help="the store to copy (read only)")
+    p.add_argument("dest", metavar="DEST",
+                   help="a new file, an empty database, or an earlier copy of SRC")
+    p.set_defaults(handler=cmd_copy)
 
     p = sub.add_parser("export", help="stream a table as CSV, JSON or JSON Lines (lossless)",
                        description="Write trades, orders, positions, funding, instruments, "
@@ -106,7 +123,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    path = db_path(args)
+    path = str(sqlite_only(args, "backup", "pg_dump, or 'tradestore copy URL snapshot.db'"))
     folder = Path(args.dir) if args.dir else Path(path).absolute().parent / "backups"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     # as it is: a backup never migrates the database it copies
@@ -126,7 +143,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    target = args.restore_db or db_path(args)
+    target = str(sqlite_only(args, "restore", "'tradestore copy BACKUP URL' into an empty "
+                             "database", given=args.restore_db))
     info = verify_backup(args.backup)
     print(f"{info.path}: ok (schema version {info.schema_version}, "
           f"{info.tables.get('trades', 0):,} fills, {info.size_bytes:,} bytes)")
@@ -135,6 +153,26 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"previous database kept as {result.previous}")
     print(f"{result.db_path}: restored from {result.backup_path} "
           f"(schema version {result.schema_version})")
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    source, dest = parse_target(args.source), parse_target(args.dest)
+    check_destination(source, dest)
+    options = {"busy_timeout": args.busy_timeout}
+    with open_store(source, readonly=True, **options) as src, \
+            open_store(dest, must_exist=False, **options) as dst:
+        result = copy_store(src, dst)
+    for name, table in result.tables.items():
+        print(f"  {name:<28} {table.rows:>12,}  {table.checksum[:16]}")
+    rows = sum(t.rows for t in result.tables.values())
+    if result.copied:
+        print(f"{result.dest}: copied {rows:,} rows in {len(result.tables)} tables from "
+              f"{result.source} (schema version {result.version}); counts and checksums "
+              "verified")
+    else:
+        print(f"{result.dest}: already holds the same {rows:,} rows as {result.source}; "
+              "nothing to copy")
     return 0
 
 

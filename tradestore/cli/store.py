@@ -7,6 +7,7 @@ import os
 import argparse
 
 from tradestore.cli.common import Subcommands, db_path, open_repo, printable
+from tradestore._core.url import SQLITE
 from tradestore.errors import ReadOnlyError
 from tradestore.repo import TradeRepo
 
@@ -36,8 +37,9 @@ def register(sub: Subcommands) -> None:
                         "their own version sequence")
     p.set_defaults(handler=cmd_migrate)
     p = sub.add_parser("status", help="path, schema version, journal mode, size, row counts",
-                       description="Show the store's path, schema version and pending "
-                                   "migrations, journal mode, file size and rows per table.")
+                       description="Show the store's path (a URL's password masked), engine, "
+                                   "schema version and pending migrations, journal mode and "
+                                   "file size (SQLite) and rows per table.")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="output format (default: text)")
     p.set_defaults(handler=cmd_status)
@@ -47,7 +49,9 @@ def register(sub: Subcommands) -> None:
                                    "every stored money, time and JSON value, run "
                                    "foreign_key_check and the stores' own checks (state "
                                    "checksums, derived data); one line per problem naming "
-                                   "table, column and row; exit 1 if anything is wrong.")
+                                   "table, column and row; exit 1 if anything is wrong. On "
+                                   "PostgreSQL the server enforces types, CHECKs and foreign "
+                                   "keys on every write: only the stores' own checks run.")
     p.set_defaults(handler=cmd_check)
 
 
@@ -95,15 +99,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     with open_repo(args, inspect=True) as repo:
-        info = repo.status()
+        info = {"engine": repo.db.engine, **repo.status()}
     if args.format == "json":
         print(json.dumps(info, indent=1))
         return 0
     size = info["size_bytes"]
     print(f"path:            {info['path']}")
+    print(f"engine:          {info['engine']}")
     print(f"schema version:  {info['schema_version']} (newest {info['head_version']})")
     print(f"pending:         {', '.join(info['pending']) or 'none'}")
-    print(f"journal mode:    {info['journal_mode']}")
+    print(f"journal mode:    {info['journal_mode'] or '-'}")
     print(f"file size:       {'-' if size is None else f'{size:,} bytes'}")
     print("rows:")
     for name, count in info["tables"].items():
@@ -114,6 +119,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     with open_repo(args, inspect=True) as repo:
         problems = repo.check()
+        engine = repo.db.engine
+    if engine != SQLITE:
+        print(f"skipped on {engine}: integrity_check, stored values that do not decode and "
+              "foreign_key_check (SQLite's file-level checks; the server enforces types, "
+              "CHECKs and foreign keys on every write)")
     for problem in problems:
         print(f"problem: {problem}")
     if problems:

@@ -130,9 +130,10 @@ def export_sql(kind: ExportKind, filters: dict, days, since, until) -> tuple[str
 @contextlib.contextmanager
 def snapshot(repo):
     """A connection holding one read transaction: a private read-only connection for
-    a file (the bot's connection and lock stay free), the store's own for memory."""
+    a file (the bot's connection and lock stay free), the store's own for memory and
+    for a server (its REPEATABLE READ snapshot; other sessions never wait for it)."""
     db = repo.db
-    if db.path == ":memory:":
+    if db.path == ":memory:" or db.engine != "sqlite":
         with db.reading() as conn:
             yield conn
         return
