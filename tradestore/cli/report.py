@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 from tradestore.analytics.charts import equity_lines, monthly_table, wants_ascii
+from tradestore.analytics.fleet import by_account
+from tradestore.analytics.fleet import render_json as fleet_json
+from tradestore.analytics.fleet import render_text as fleet_text
 from tradestore.analytics.html import write_html
 from tradestore.analytics.report import Report, collect, render_json, render_text
 from tradestore.cli.common import Subcommands, open_repo
+from tradestore.errors import ValidationError
 from tradestore.repo import TradeRepo
 from tradestore.tools.demo import build_demo
 
@@ -51,6 +55,9 @@ def register(sub: Subcommands) -> None:
                       help="from midnight UTC N days ago (default: 30)")
     span.add_argument("--all", action="store_true", help="all time")
     p.add_argument("--account", default="default", help="which account (default: default)")
+    p.add_argument("--by-account", action="store_true",
+                   help="instead: one line per account (fills, round trips, win rate, net "
+                        "pnl, fees and cash balance per currency) and the total per currency")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="output format (default: text)")
     p.add_argument("--no-chart", action="store_true",
@@ -97,6 +104,8 @@ def pictures(repo: TradeRepo, report: Report, *, chart: bool = True) -> list[str
 
 def cmd_report(args: argparse.Namespace) -> int:
     days = None if args.all else args.days
+    if args.by_account:
+        return report_by_account(args, days)
     with open_repo(args, readonly=True) as repo:
         report = collect(repo, days, account=args.account, benchmark=args.benchmark,
                          benchmark_exchange=args.benchmark_exchange)
@@ -112,6 +121,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(text, end="")
     if html:
         print(f"HTML report written to {html}", file=sys.stderr)
+    return 0
+
+
+def report_by_account(args: argparse.Namespace, days: float | None) -> int:
+    for option, given in (("--html", args.html), ("--benchmark", args.benchmark),
+                          ("--account", args.account != "default")):
+        if given:
+            raise ValidationError(f"{option}: not with --by-account (it reports every account "
+                                  "on one line each)", field=option.lstrip("-"))
+    with open_repo(args, readonly=True) as repo:
+        lines, grand = by_account(repo, days)
+        source = repo.path
+    print(fleet_json(lines, grand, days=days) if args.format == "json"
+          else fleet_text(lines, grand, source=source, days=days), end="")
     return 0
 
 

@@ -42,6 +42,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 """
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
 SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
+# fills per account from a time on (":since" "0000" is the open start on both engines)
+FILLS_PER_ACCOUNT = ("SELECT account, count(*) FROM trades WHERE voided_at IS NULL "
+                     "AND timestamp >= :since GROUP BY account")
 SELECT_FOR_VOID = ("SELECT account, exchange, symbol, timestamp, voided_at, order_id "
                    "FROM trades WHERE id = ?")
 VOID_TRADE = """
@@ -408,6 +411,11 @@ class TradeStore:
         return known
 
     # ------------------------------------------------------------ reads
+    def count_by_account(self, since: datetime | None = None) -> dict[str, int]:
+        """{account: fills saved at or after ``since``} (voided fills left out)."""
+        start = "0000" if since is None else ts_in(to_utc(since, "since"))
+        return dict(self.db.query(FILLS_PER_ACCOUNT, {"since": start}))
+
     def get(self, trade_id: int) -> TradeData | None:
         row = self.db.query_one(SELECT_TRADE, (trade_id,))
         return None if row is None else TradeData.from_row(row)
