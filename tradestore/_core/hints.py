@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from decimal import Decimal
-from typing import Any, ContextManager, Mapping, Protocol, TypeAlias
+from typing import Any, Callable, ContextManager, Mapping, Protocol, TypeAlias
 
 # money and quantities: a float is taken through its shortest repr (0.1 -> Decimal("0.1"))
 Amount: TypeAlias = Decimal | int | float | str
@@ -42,6 +42,8 @@ class Engine(Protocol):
     readonly: bool
     busy_timeout: float
     engine: str
+    clock: Callable[[], Any]  # what now() reads: set it for a fixed or simulated time
+    conn: Any  # the open connection (None once closed); _connection() checks it
 
     @property
     def lock(self) -> ContextManager[Any]: ...

@@ -28,8 +28,8 @@ from typing import Any, Iterator, Sequence
 
 from tradestore._core import decimal_sql
 from tradestore._core.codec import TIMESTAMP_WIDTH
-from tradestore._core.db import Database, connect, translated
-from tradestore._core.hints import Connection
+from tradestore._core.db import connect, translated
+from tradestore._core.hints import Connection, Engine
 from tradestore.errors import DatabaseError, StoreError
 
 TABLES = "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " \
@@ -42,14 +42,14 @@ MAX_LOCATE = 1000  # bad values looked at to explain one failed call
 
 
 @contextlib.contextmanager
-def checked_connection(db: Database) -> Iterator[Connection]:
+def checked_connection(db: Engine) -> Iterator[Connection]:
     """A connection to ``db``'s file whose CHECK constraints are loaded: the store's own
     when it is writable, else a private read-write one, else an in-memory copy."""
     if not db.readonly:
         with db.lock:
             yield db._connection()
         return
-    conn = None
+    conn: sqlite3.Connection | None = None
     real = Path(db.path).resolve()
     # SQLite silently opens a file it cannot write read-only, CHECKs unloaded: ask first
     if real.is_file() and os.access(real, os.W_OK) and os.access(real.parent, os.W_OK):
@@ -284,7 +284,7 @@ def value_problems(conn: Connection, path: str, limit: int | None = None) -> lis
     return problems
 
 
-def locate_bad_value(db: Database, cause: BaseException | None = None) -> str | None:
+def locate_bad_value(db: Engine, cause: BaseException | None = None) -> str | None:
     """The stored value behind ``cause`` (the one its message quotes, else the first bad
     one, with how many there are), as one problem line; None if every value decodes."""
     text = str(cause) if cause is not None else ""
@@ -303,7 +303,7 @@ def locate_bad_value(db: Database, cause: BaseException | None = None) -> str | 
         f"{line} (and {more}{'+' if len(found) == MAX_LOCATE else ''} more)"
 
 
-def damaged_store_error(db: Database, cause: BaseException) -> DatabaseError | None:
+def damaged_store_error(db: Engine, cause: BaseException) -> DatabaseError | None:
     """The DatabaseError for a decoding failure caused by a damaged stored value: names
     table, column and row and says to run ``tradestore check``. None when no stored
     value is bad (then ``cause`` is a bug, not damage)."""
