@@ -1,0 +1,141 @@
+"""Operations on a server store through the CLI (issue 19.1, 19.6): --db takes a path,
+sqlite:/// or postgresql:// (then $TRADESTORE_DB, $DATABASE_URL, ./trades.db); status,
+check, export and import on PostgreSQL; what stays SQLite's is refused naming what to
+use; a password is never printed. Real subprocesses, the session's throwaway server."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.conftest import run_tradestore
+from tradestore import TradeRepo
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+SECRET = "s3cr3t-pw"
+
+
+def env(**values):
+    """The environment of a subprocess with these variables (None: unset)."""
+    out = {k: v for k, v in os.environ.items()
+           if k not in ("TRADESTORE_DB", "DATABASE_URL", *values)}
+    out.update({k: v for k, v in values.items() if v is not None})
+    return out
+
+
+def with_password(url):
+    # the throwaway server trusts 127.0.0.1: a password in the URL is accepted unread
+    return url.replace("postgres@", f"postgres:{SECRET}@", 1)
+
+
+def seed(repo):
+    order = repo.create_order("BTC/USDT", "BUY", "limit", "0.5", price="43000.10")
+    repo.record_fill(order.id, "0.5", "43000.10", fees="0.02", timestamp=T0, external_id="f1")
+    repo.save_trade({"symbol": "BTC/USDT", "side": "SELL", "quantity": "0.5",
+                     "price": "43100.00", "fees": "0.03", "external_id": "f2",
+                     "timestamp": T0.replace(hour=10)})
+
+
+# ---------------------------------------------------------------- which store (SQLite)
+def test_db_default_order(tmp_path):
+    """--db, else $TRADESTORE_DB, else $DATABASE_URL (a URL), else ./trades.db."""
+    done = run_tradestore("init", cwd=tmp_path, env=env(DATABASE_URL="sqlite:///from_url.db"))
+    assert done.returncode == 0, done.stderr
+    assert "from_url.db: ready" in done.stdout and (tmp_path / "from_url.db").exists()
+    done = run_tradestore("init", cwd=tmp_path, env=env(TRADESTORE_DB="mine.db",
+                                                        DATABASE_URL="sqlite:///from_url.db"))
+    assert "mine.db: ready" in done.stdout
+    done = run_tradestore("--db", "sqlite:///given.db", "init", cwd=tmp_path,
+                          env=env(TRADESTORE_DB="mine.db"))
+    assert "given.db: ready" in done.stdout and (tmp_path / "given.db").exists()
+    done = run_tradestore("init", cwd=tmp_path, env=env())
+    assert "trades.db: ready" in done.stdout
+    status = run_tradestore("--db", f"sqlite:///{tmp_path / 'given.db'}", "status")
+    assert "engine:          sqlite" in status.stdout
+
+
+def test_unknown_scheme_is_one_line_masked(tmp_path):
+    done = run_tradestore("--db", f"mysql://bot:{SECRET}@host/db", "status", cwd=tmp_path)
+    assert done.returncode == 1 and "unknown scheme 'mysql'" in done.stderr
+    assert SECRET not in done.stderr and "******" in done.stderr
+
+
+def test_unreachable_server_is_one_line_masked(tmp_path):
+    pytest.importorskip("psycopg", reason="pip install 'tradestore[postgres]'")
+    done = run_tradestore("--db", f"postgresql://bot:{SECRET}@127.0.0.1:1/db", "status",
+                          cwd=tmp_path)
+    assert done.returncode == 1 and "cannot use the database server" in done.stderr
+    assert SECRET not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- on PostgreSQL
+def test_init_and_status_on_postgresql(pg_server):
+    pytest.importorskip("psycopg", reason="pip install 'tradestore[postgres]'")
+    url = with_password(pg_server.create_database("ops_init"))
+    done = run_tradestore("--db", url, "init")
+    assert done.returncode == 0, done.stderr
+    assert "ready at schema version 12" in done.stdout and SECRET not in done.stdout
+    status = run_tradestore("--db", url, "status")
+    assert status.returncode == 0, status.stderr
+    assert "engine:          postgresql" in status.stdout
+    assert "journal mode:    -" in status.stdout and "file size:       -" in status.stdout
+    assert SECRET not in status.stdout and "postgres:******@127.0.0.1" in status.stdout
+    info = json.loads(run_tradestore("--db", url, "status", "--format", "json").stdout)
+    assert info["engine"] == "postgresql" and info["tables"]["accounts"] == 1
+    assert info["schema_version"] == info["head_version"] == 12
+
+
+def test_check_on_postgresql_finds_derived_damage(pg_url):
+    import psycopg  # noqa: PLC0415
+    with TradeRepo(pg_url) as repo:
+        seed(repo)
+    done = run_tradestore("--db", pg_url, "check")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "skipped on postgresql: integrity_check, stored values that do not decode and "
+        "foreign_key_check (SQLite's file-level checks; the server enforces types, CHECKs "
+        "and foreign keys on every write)", "ok"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # a hand edit of a derived figure
+        conn.execute("UPDATE positions SET realized_pnl = 1000")
+    done = run_tradestore("--db", pg_url, "check")
+    assert done.returncode == 1
+    assert "realized_pnl" in done.stdout and "problem(s) found" in done.stdout
+
+
+def test_export_import_on_postgresql(pg_url, pg_server, tmp_path):
+    with TradeRepo(pg_url) as repo:
+        seed(repo)
+        fills = [(t.symbol, t.side, t.quantity, t.price, t.fees, t.timestamp, t.external_id)
+                 for t in repo.get_trade_history(days=None)]
+    out = tmp_path / "fills.jsonl"
+    done = run_tradestore("--db", pg_url, "export", "trades", "--format", "jsonl", "--out", out)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["quantity"], r["price"], r["fees"]) for r in rows] == [
+        ("0.5", "43000.10", "0.02"), ("0.5", "43100.00", "0.03")]  # every digit kept
+    other = pg_server.create_database("ops_import")
+    done = run_tradestore("--db", other, "import", "trades", out, "--ignore-order-ids")
+    assert done.returncode == 0, done.stderr
+    assert "read 2, inserted 2, duplicate 0" in done.stdout
+    again = run_tradestore("--db", other, "import", "trades", out, "--ignore-order-ids")
+    assert "inserted 0, duplicate 2" in again.stdout
+    with TradeRepo(other) as repo, TradeRepo(pg_url) as first:
+        assert [(t.symbol, t.side, t.quantity, t.price, t.fees, t.timestamp, t.external_id)
+                for t in repo.get_trade_history(days=None)] == fills
+        assert repo.get_closed_positions(days=None)[0].realized_pnl == \
+            first.get_closed_positions(days=None)[0].realized_pnl
+
+
+def test_file_commands_refuse_a_server_store(pg_url, tmp_path):
+    url = with_password(pg_url)
+    backup = run_tradestore("--db", url, "backup", tmp_path / "b")
+    assert backup.returncode == 1
+    assert "backup works on a SQLite file; for a PostgreSQL store use pg_dump, or " \
+           "'tradestore copy URL snapshot.db'" in backup.stderr
+    restore = run_tradestore("restore", tmp_path / "x.db", "--db", url)
+    assert restore.returncode == 1 and "restore works on a SQLite file" in restore.stderr
+    assert SECRET not in backup.stderr + restore.stderr
+    assert not (tmp_path / "b").exists()
