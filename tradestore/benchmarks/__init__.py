@@ -11,10 +11,12 @@ import importlib
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCH_MODULES = ["core", "trades", "bookkeeping", "artifacts", "states", "marketdata", "analytics", "ops"]
+BENCH_MODULES = ["core", "trades", "bookkeeping", "artifacts", "states", "marketdata", "analytics",
+                 "scale", "ops"]
 
 
 @dataclass
@@ -57,6 +59,30 @@ def timed(fn, *args, repeat=1):
         result = fn(*args)
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def timed_pair(ours, floor, repeat=1):
+    """(ours' best, its result, floor's best, its result): the two called in turn
+    ``repeat`` times, so a burst of load on a shared machine hits both alike."""
+    best_ours = best_floor = float("inf")
+    got_ours = got_floor = None
+    for _ in range(repeat):
+        seconds, got_ours = timed(ours)
+        best_ours = min(best_ours, seconds)
+        seconds, got_floor = timed(floor)
+        best_floor = min(best_floor, seconds)
+    return best_ours, got_ours, best_floor, got_floor
+
+
+def peak_memory(fn) -> tuple[int, object]:
+    """(peak bytes traced while ``fn()`` ran, its result); tracemalloc slows the call,
+    so this is a separate, untimed call."""
+    tracemalloc.start()
+    try:
+        result = fn()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
 
 
 def run(rows: int = 100_000, only: str | None = None, out=None, peers: bool = False
