@@ -17,6 +17,7 @@ from ..repo import TradeRepo
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 RAW_COLUMNS = ", ".join(TRADE_EXPORT_COLUMNS)  # the floor writes what ours writes
+IMPORT_ROUNDS = 2
 
 
 # the bench's own insert (the library's may gain columns): every other column defaults
@@ -91,16 +92,33 @@ def benches(ctx):
     source = ctx.path("ops-half.csv")
     with TradeRepo(path, readonly=True) as repo:
         export(repo, "trades", source, until=START + timedelta(seconds=7 * half))
-    fresh = TradeRepo(ctx.path("ops-import.db"))
-    result = None
+    ours = floor = float("inf")
+    for attempt in range(IMPORT_ROUNDS):   # in turn, each into a new file: load hits both
+        seconds, result = _import_round(ctx.path(f"ops-import-{attempt}.db"), source)
+        ours = min(ours, seconds)
+        floor = min(floor, _floor_import_round(ctx.path(f"ops-import-floor-{attempt}.db"),
+                                               source))
+    yield Result(f"import trades csv, {half:,} fills", ours, floor,
+                 f"{half / ours:,.0f} rows/s, {result.inserted:,} new; ours parses and validates "
+                 "each row once and builds positions, in one transaction; floor: csv.reader + "
+                 "executemany; target <= 2.5x")
 
-    def ours_import():
-        nonlocal result
-        result = import_trades(fresh, source, progress=False)
-    ours = timed(ours_import)[0]
-    fresh.close()
-    TradeRepo(ctx.path("ops-import-floor.db")).close()
-    target = sqlite3.connect(ctx.path("ops-import-floor.db"), isolation_level=None)
+
+def _import_round(path, source) -> tuple[float, object]:
+    """import_trades of ``source`` into a new store: (seconds, ImportResult)."""
+    fresh = TradeRepo(path)
+    try:
+        return timed(lambda: import_trades(fresh, source, progress=False))
+    finally:
+        fresh.close()
+        _remove(path)
+
+
+def _floor_import_round(path, source) -> float:
+    """The floor: csv.reader + one executemany of the header's columns, one durable
+    transaction, into a new file of our schema."""
+    TradeRepo(path).close()
+    target = sqlite3.connect(path, isolation_level=None)
     target.execute("PRAGMA synchronous = FULL")
 
     def floor_import():
@@ -112,9 +130,14 @@ def benches(ctx):
                                f"({', '.join('?' * len(header))})",
                                ([c or None for c in row] for row in reader))
             target.execute("COMMIT")
-    floor = timed(floor_import)[0]
-    target.close()
-    yield Result(f"import trades csv, {half:,} fills", ours, floor,
-                 f"{half / ours:,.0f} rows/s, {result.inserted:,} new; ours parses and validates "
-                 "each row once and builds positions, in one transaction; floor: csv.reader + "
-                 "executemany; target <= 2.5x")
+    try:
+        return timed(floor_import)[0]
+    finally:
+        target.close()
+        _remove(path)
+
+
+def _remove(path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.unlink(f"{path}{suffix}")
