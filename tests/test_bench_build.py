@@ -1,20 +1,27 @@
-"""The analytics/scale bench store (tradestore.benchmarks.analytics.build) skips the
-CHECKs and rebuilds the indexes for speed: the file must still be exactly our schema,
+"""The bench stores (tradestore.benchmarks.bulk_load: analytics/scale and ops) skip the
+CHECKs and rebuild the indexes for speed: each file must still be exactly our schema,
 and its rows must pass every CHECK. Timings are not asserted."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from tradestore.benchmarks import Context, analytics
+import pytest
+
+from tradestore.benchmarks import Context, analytics, ops
 from tradestore.repo import TradeRepo
 
 SCHEMA = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+TABLES = ("positions", "trades", "portfolio_snapshots")
 
 
-def test_build_keeps_the_schema_and_every_check(tmp_path):
+@pytest.mark.parametrize("build, counts", [
+    (lambda path: analytics.build(path, 30, snapshots=300), [30, 300, 300]),
+    (lambda path: ops.build_store(path, 250), [0, 250, 0]),
+])
+def test_build_keeps_the_schema_and_every_check(tmp_path, build, counts):
     built, fresh = tmp_path / "built.db", tmp_path / "fresh.db"
-    analytics.build(built, 30, snapshots=300)
+    build(built)
     TradeRepo(fresh).close()
     conn = sqlite3.connect(fresh, isolation_level=None)
     try:
@@ -22,16 +29,15 @@ def test_build_keeps_the_schema_and_every_check(tmp_path):
             sqlite3.connect(built).execute(SCHEMA).fetchall()
         conn.execute("ATTACH ? AS built", (str(built),))
         conn.execute("BEGIN")
-        for table in ("positions", "trades", "portfolio_snapshots"):
-            # "WHERE 1": without a WHERE, SQLite copies pages of a table of the same
-            # schema as they are (the transfer optimisation) and checks nothing
+        for table in TABLES:
+            # "WHERE 1": without a WHERE, SQLite copies a table of the same schema as it
+            # is (the transfer optimisation) and checks nothing
             conn.execute(f"INSERT INTO main.{table} SELECT * FROM built.{table} WHERE 1")
         conn.execute("COMMIT")
-        counts = [conn.execute(f"SELECT count(*) FROM main.{t}").fetchone()[0]
-                  for t in ("positions", "trades", "portfolio_snapshots")]
+        got = [conn.execute(f"SELECT count(*) FROM main.{t}").fetchone()[0] for t in TABLES]
     finally:
         conn.close()
-    assert counts == [30, 300, 300]
+    assert got == counts
 
 
 def test_store_is_built_once_per_run(tmp_path):
