@@ -58,7 +58,7 @@ WHERE account = 'default' AND timestamp >= ? AND timestamp < ? ORDER BY timestam
 NOW = "2026-01-01T00:00:00.000000Z"
 
 
-def _ts(moment: datetime) -> str:
+def ts_text(moment: datetime) -> str:
     """Stored text of a UTC (or naive UTC) time; isoformat is several times strftime's speed."""
     if moment.tzinfo is not None:
         moment = moment.replace(tzinfo=None)
@@ -87,7 +87,7 @@ def _trip_rows(i: int, trip_step: timedelta, first_fill_id: int):
         side = ("BUY" if opening else "SELL") if long else ("SELL" if opening else "BUY")
         fills.append((first_fill_id + j, "default", symbol, side, "1", _money(price), _money(fee),
                       None, "bench", None, None, strategy if opening else None,
-                      _ts(opened + timedelta(seconds=30 * j)), None, 0, i + 1, None, None, NOW,
+                      ts_text(opened + timedelta(seconds=30 * j)), None, 0, i + 1, None, None, NOW,
                       "TRADE", None, 0, "0", None, None, None, None, None))  # + schema 11
     gross = sum(exit_) - sum(entry)
     pnl = (gross if long else -gross) - FILLS_PER_TRIP * fee
@@ -125,7 +125,7 @@ def _snapshots(count: int):
         if moment.toordinal() % 9 != 4:
             value += ((made * 7919) % 2001 - 990) * 10
             made += 1
-            yield _ts(moment), _money(value), NOW, NOW
+            yield ts_text(moment), _money(value), NOW, NOW
         moment += step
 
 
@@ -270,7 +270,7 @@ def benches(ctx):
         since, until = window_bounds()
         ours, window, floor, (snaps, trips) = timed_pair(
             lambda: repo.calculate_performance_metrics(since=since, until=until),
-            lambda: floor_window(raw, _ts(since), _ts(until)), 9)
+            lambda: floor_window(raw, ts_text(since), ts_text(until)), 9)
         assert window.total_trades == len(trips)
         yield Result(f"performance_metrics(30 days of {snapshots:,} snaps)", ours, floor,
                      f"{len(snaps):,} snaps + {len(trips):,} trips; floor: reading them; "

@@ -27,7 +27,7 @@ from __future__ import annotations
 import sqlite3
 
 from . import Result, peak_memory, timed_pair
-from .analytics import (FILLS_PER_TRIP, SYMBOLS, _ts, floor_statistics, floor_window, store,
+from .analytics import (FILLS_PER_TRIP, SYMBOLS, floor_statistics, floor_window, store, ts_text,
                         window_bounds)
 from ..repo import TradeRepo
 from ..trades import TRADE_COLUMNS
@@ -64,7 +64,7 @@ def _per(seconds: float, units: int) -> str:
 
 def _rows(repo, raw, fills):
     since, until = window_bounds()
-    window = (_ts(since), _ts(until))
+    window = (ts_text(since), ts_text(until))
     repeat = 3 if fills >= 1_000_000 else 7
 
     ours, got, floor, plain = timed_pair(
