@@ -39,7 +39,6 @@ IMPORT_KINDS = ("trades", "funding", "instruments")
 # Columns an export writes that an import reads but does not store as given.
 IGNORED_COLUMNS = frozenset({"id", "created_at", "position_id", "opened_position_id"})
 REQUIRED = ("symbol", "side", "quantity", "price", "timestamp")
-REQUIRED_SET = frozenset(REQUIRED)
 BOOLEAN_COLUMNS = ("pnl_given",)
 VOID_COLUMNS = frozenset({"voided_at", "void_reason"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
