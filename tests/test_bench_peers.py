@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from tradestore import benchmarks
-from tradestore.benchmarks import analytics
+from tradestore.benchmarks import scale
 
 HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None
 HAVE_PANDAS = importlib.util.find_spec("pandas") is not None
@@ -50,10 +50,15 @@ def test_missing_peers_print_what_to_install(tmp_path):
 
 
 def test_scale_rows_follow_rows(tmp_path):
-    """--rows 10000 runs the 10k-fill size only; each row prints a per-unit cost."""
-    ctx = benchmarks.Context(tmp_path, 10_000)
-    rows = list(analytics.scale(ctx))
-    assert [r.name for r in rows] == ["scale: statistics, 10,000 fills",
-                                      "scale: 30-day metrics, 10,000 fills"]
-    assert "us/trip" in rows[0].note and "us/row" in rows[1].note
-    assert list(analytics.scale(benchmarks.Context(tmp_path, 9_999))) == []
+    """--rows 1000 runs the 10k-fill size only (sizes go up to rows x 10 fills); each row
+    prints a per-unit cost, and the streamed reads their peak memory."""
+    ctx = benchmarks.Context(tmp_path, 1_000)
+    rows = list(scale.benches(ctx))
+    assert [r.name for r in rows] == ["scale: history(symbol, 30d), 10,000 fills",
+                                      "scale: statistics, 10,000 fills",
+                                      "scale: 30-day metrics, 10,000 fills",
+                                      "scale: iter_trades(30d), 10,000 fills"]
+    assert "us/row" in rows[0].note and "us/trip" in rows[1].note
+    assert "us/row" in rows[2].note and "us/fill" in rows[3].note
+    assert "peak" in rows[1].note and "peak" in rows[3].note
+    assert scale.sizes(999) == [] and scale.sizes(100_000) == [10_000, 100_000, 1_000_000]

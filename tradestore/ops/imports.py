@@ -40,10 +40,10 @@ IMPORT_KINDS = ("trades", "funding", "instruments")
 # Columns an export writes that an import reads but does not store as given.
 IGNORED_COLUMNS = frozenset({"id", "created_at", "position_id", "opened_position_id"})
 REQUIRED = ("symbol", "side", "quantity", "price", "timestamp")
-REQUIRED_SET = frozenset(REQUIRED)
 BOOLEAN_COLUMNS = ("pnl_given",)
 VOID_COLUMNS = frozenset({"voided_at", "void_reason"})
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+BOOLEAN_WORDS = {word: word in TRUE_WORDS for word in TRUE_WORDS | FALSE_WORDS}
 ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | set(BOOLEAN_COLUMNS) | VOID_COLUMNS
 # Funding payments: the arguments of TradeRepo.record_funding, plus what an export adds.
 FUNDING_FIELDS = frozenset({"symbol", "amount", "timestamp", "exchange", "account",
@@ -346,12 +346,14 @@ def fill_from_record(record, *, exchange=None, ignore_order_ids=False, _clean=Fa
         values.pop("pnl", None)
     if "liquidation" in values:
         values["liquidation"] = to_bool(values["liquidation"], "liquidation")
-    void = _void(values.pop("voided_at", None), values.pop("void_reason", None))
+    voided_at, reason = values.pop("voided_at", None), values.pop("void_reason", None)
+    void = None if voided_at is None and reason is None else _void(voided_at, reason)
     if ignore_order_ids:
         values.pop("order_id", None)
     elif "order_id" in values:
         values["order_id"] = _order_id(values["order_id"])
-    _decode_metadata(values)
+    if "metadata" in values:
+        _decode_metadata(values)
     if exchange and not values.get("exchange"):
         values["exchange"] = exchange
     _require(values, REQUIRED)
@@ -423,22 +425,23 @@ def _decode_metadata(values) -> None:
 
 
 def _require(values, required) -> None:
-    if not values.keys() >= set(required):
-        name = next(n for n in required if n not in values)
-        raise ValidationError(f"{name}: missing (every row needs {', '.join(required)}; "
-                              "an import never stamps a row with the time of the import)",
-                              field=name)
+    for name in required:
+        if name not in values:
+            raise ValidationError(f"{name}: missing (every row needs {', '.join(required)}; "
+                                  "an import never stamps a row with the time of the import)",
+                                  field=name)
 
 
 def to_bool(value, field: str) -> bool:
     """true/false, 1/0, yes/no (any case; JSON true/false and 1/0 too); nothing else."""
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        found = BOOLEAN_WORDS.get(value.strip().lower())
+        if found is not None:
+            return found
+    elif isinstance(value, bool):
         return value
-    if isinstance(value, (int, Decimal)) and value in (0, 1):
+    elif isinstance(value, (int, Decimal)) and value in (0, 1):
         return value == 1
-    word = value.strip().lower() if isinstance(value, str) else None
-    if word in TRUE_WORDS or word in FALSE_WORDS:
-        return word in TRUE_WORDS
     raise ValidationError(f"{field}: {show(value)} is not a boolean (give true/false, 1/0 or "
                           "yes/no)", field=field, value=value)
 
