@@ -5,9 +5,11 @@ use; a password is never printed. Real subprocesses, the session's throwaway ser
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -139,3 +141,37 @@ def test_file_commands_refuse_a_server_store(pg_url, tmp_path):
     assert restore.returncode == 1 and "restore works on a SQLite file" in restore.stderr
     assert SECRET not in backup.stderr + restore.stderr
     assert not (tmp_path / "b").exists()
+
+
+# ---------------------------------------------------------------- AsyncTradeRepo
+def test_async_repo_on_postgresql(pg_url):
+    from tradestore import AsyncTradeRepo  # noqa: PLC0415
+
+    async def bot():
+        async with AsyncTradeRepo(with_password(pg_url)) as repo:
+            assert SECRET not in repr(repo) and "******" in repr(repo)
+            await asyncio.gather(*(repo.save_trade(
+                {"symbol": "BTC/USDT", "side": side, "quantity": "0.5", "price": price,
+                 "fees": "0.01", "timestamp": T0.replace(hour=h)})
+                for h, (side, price) in enumerate([("BUY", "100.10"), ("SELL", "101.00")])))
+            stats = await repo.get_statistics(days=None)
+            fills = [t.price async for t in repo.iter_trades(days=None)]
+            position = (await repo.get_closed_positions(days=None))[0]
+        return stats, fills, position
+    stats, fills, position = asyncio.run(bot())
+    # 0.5 x (101.00 - 100.10) - 0.01 - 0.01 = 0.43
+    assert stats.total_trades == 1 and stats.net_pnl == Decimal("0.43")
+    assert fills == [Decimal("100.10"), Decimal("101.00")]
+    assert position.realized_pnl == Decimal("0.43")
+
+
+def test_async_repo_reads_database_url(tmp_path, monkeypatch):
+    from tradestore import AsyncTradeRepo  # noqa: PLC0415
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///from_env.db")
+
+    async def open_and_close():
+        async with AsyncTradeRepo() as repo:
+            return repo.path, await repo.status()
+    path, status = asyncio.run(open_and_close())
+    assert path == "from_env.db" == status["path"] and (tmp_path / "from_env.db").exists()

@@ -2,7 +2,8 @@
 
 Every call runs on ONE dedicated worker thread, which creates the ``TradeRepo``
 and is the only thread that ever uses it; calls run one after another in the
-order they were made, and the event loop never blocks on SQLite.
+order they were made, and the event loop never blocks on the store (a SQLite file
+or a PostgreSQL server: ``AsyncTradeRepo("postgresql://...")``).
 
 Cancelling an ``await`` abandons the wait, not the work: a call once made runs to
 completion (its transaction commits or rolls back) on the worker, so a cancelled
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, Ty
 
 from tradestore._core.codec import show, to_path
 from tradestore._core.hints import PathLike
+from tradestore._core.url import SQLITE, parse_target
 from tradestore.errors import StoreError, ValidationError
 from tradestore.repo import TradeRepo
 
@@ -191,11 +193,16 @@ class AsyncTradeRepo(_Coroutines):
     ``repo.trades``, ``repo.orders``, ... are proxies whose methods are coroutines.
     """
 
-    def __init__(self, path: PathLike = "trades.db", *, readonly: bool = False,
+    def __init__(self, path: PathLike | None = None, *, readonly: bool = False,
                  durability: str = "full", busy_timeout: float = 5.0, migrate: bool = True,
                  echo: bool | None = None, extra_migrations: PathLike | None = None):
-        to_path(path, "path")  # refuses None, bytes, "", NUL and lone surrogates
-        self.path = str(path)
+        # a path, sqlite:///path or postgresql://... as TradeRepo takes it; None reads
+        # $DATABASE_URL, then trades.db
+        target = parse_target(path)
+        if target.engine == SQLITE:
+            to_path(target.location, "path")  # refuses bytes, "", NUL and lone surrogates
+        self._location = path
+        self.path = target.shown  # what messages and repr print: a password masked
         self._options = dict(readonly=readonly, durability=durability,
                              busy_timeout=busy_timeout, migrate=migrate, echo=echo,
                              extra_migrations=extra_migrations)
@@ -213,7 +220,7 @@ class AsyncTradeRepo(_Coroutines):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradestore-aio")
         try:
             self._repo = await self._submit(functools.partial(
-                TradeRepo, self.path, **self._options))
+                TradeRepo, self._location, **self._options))
         except BaseException:
             self._executor.shutdown(wait=False)
             self._executor = None
