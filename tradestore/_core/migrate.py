@@ -17,9 +17,11 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, Iterable
 
 from tradestore._core.codec import to_path, ts_in, ts_out, utc_now
 from tradestore._core.db import APPLICATION_ID, Database, translate
+from tradestore._core.hints import Connection, Engine, PathLike
 from tradestore._core.pg import ENGINE as PG_ENGINE, driver_errors, translate as pg_translate
 from tradestore.errors import MigrationError, SchemaError
 
@@ -169,7 +171,7 @@ def parse_migration(filename: str, text: str, folder: str = "schema") -> Migrati
     return migration
 
 
-def load_extra_migrations(folder) -> list[Migration]:
+def load_extra_migrations(folder: PathLike) -> list[Migration]:
     """A user's own migrations: ``NNNN_name.sql`` files in ``folder`` (same format as
     ours), checked like ours."""
     path = to_path(folder, "extra_migrations")
@@ -183,7 +185,8 @@ def load_extra_migrations(folder) -> list[Migration]:
     return load_migrations(files, folder=str(path))
 
 
-def load_migrations(files=None, folder: str = "schema", engine: str = "sqlite") -> list[Migration]:
+def load_migrations(files: Iterable[Any] | None = None, folder: str = "schema",
+                    engine: str = "sqlite") -> list[Migration]:
     """All migrations, checked: numbered 1..N with no gap and no duplicate."""
     if files is None:
         files = _schema_files(engine)
@@ -230,8 +233,8 @@ class Migrator:
     "extra" is a user's own sequence (``TradeRepo(extra_migrations=...)``), applied
     after ours, its version kept in ``schema_history``. Same guarantees for both."""
 
-    def __init__(self, db: Database, migrations: list[Migration] | None = None,
-                 namespace: str = OURS):
+    def __init__(self, db: Engine, migrations: list[Migration] | None = None,
+                 namespace: str = OURS) -> None:
         self.db = db
         self.engine = getattr(db, "engine", "sqlite")
         self.migrations = load_migrations(engine=self.engine) if migrations is None \
@@ -247,7 +250,7 @@ class Migrator:
         with self.db.reading() as conn:
             return self._version_in(conn)
 
-    def _version_in(self, conn) -> int:
+    def _version_in(self, conn: Connection) -> int:
         if self.namespace == OURS:
             return _identity(conn)[1]
         if not _table_exists(conn, "schema_history"):
@@ -287,13 +290,13 @@ class Migrator:
             raise SchemaError(f"{path}: has a schema version but not tradestore's application_id")
         return version
 
-    def _target(self, target) -> int:
+    def _target(self, target: int | str | None) -> int:
         target = self.head if target is None else target
         if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= self.head:
             raise MigrationError(f"target: {target!r} is not a version between 0 and {self.head}")
         return target
 
-    def resolve(self, target) -> int:
+    def resolve(self, target: int | str | None) -> int:
         """An absolute version for ``target``: None or "head" (the newest), a version
         number (int or digits), or a step relative to the current version as a string
         "-N" (down N) or "+N" (up N), as Alembic's ``downgrade -1``."""
@@ -315,7 +318,7 @@ class Migrator:
                                  "'head', or a relative step such as '-1' or '+2'")
         return self._target(target)
 
-    def plan(self, target=None) -> list[tuple[Migration, bool]]:
+    def plan(self, target: int | str | None = None) -> list[tuple[Migration, bool]]:
         """The steps ``migrate(target)`` would run: (migration, up?) in order."""
         target = self._target(target)
         current = self.current_version
@@ -323,7 +326,7 @@ class Migrator:
             return [(m, True) for m in self.migrations[current:target]]
         return [(self.migrations[v - 1], False) for v in range(current, target, -1)]
 
-    def sql(self, target=None) -> str:
+    def sql(self, target: int | str | None = None) -> str:
         """The SQL ``migrate(target)`` would run, as a script (nothing is run)."""
         current, steps = self.current_version, self.plan(target)
         if not steps:
@@ -378,7 +381,7 @@ class Migrator:
                 raise MigrationError(
                     f"{self.db.path}: extra migrations are at version {extra}; take them "
                     "down first (migrate --extra FOLDER --to 0), then ours to 0")
-        passed = []
+        passed: list[int] = []
         while True:
             version = self.current_version
             if version == target:
@@ -403,11 +406,11 @@ class Migrator:
             add_store_id(conn)
         return list(range(1, target + 1))
 
-    def _log(self, conn, migration: Migration, up: bool, when: str | None) -> None:
+    def _log(self, conn: Connection, migration: Migration, up: bool, when: str | None) -> None:
         conn.execute(INSERT_HISTORY, (self.namespace, migration.version, migration.filename,
                                       "up" if up else "down", when, migration.checksum or None))
 
-    def ensure_history(self, conn=None) -> bool:
+    def ensure_history(self, conn: Connection | None = None) -> bool:
         """Give a store made before the log its ``schema_history``: one row per applied
         version of ours, with ``applied_at`` NULL (when is not known). True if written."""
         if self.namespace != OURS:
@@ -431,7 +434,8 @@ class Migrator:
                                           None, None))
         return True
 
-    def _run(self, conn, migration: Migration, *, up: bool) -> None:
+    def _run(self, conn: Any, migration: Migration, *, up: bool) -> None:
+        # conn: sqlite3's, or the PostgreSQL engine's (run_script runs a whole block)
         where = f"{'schema' if self.namespace == OURS else 'extra'}/{migration.filename} " \
                 f"({'up' if up else 'down'})"
         if _is_pg(conn):  # the block as written ($$ bodies hold semicolons); FKs are immediate
@@ -476,7 +480,7 @@ class Migrator:
                                              and checksum != migration.checksum)))
         return entries
 
-    def log(self) -> list[tuple]:
+    def log(self) -> list[tuple[Any, ...]]:
         """Every step the log holds, oldest first: (version, filename, direction,
         applied_at or None, checksum or None)."""
         with self.db.reading() as conn:
@@ -549,21 +553,21 @@ class Migrator:
         return True
 
 
-def _is_pg(conn) -> bool:
+def _is_pg(conn: Connection) -> bool:
     return not isinstance(conn, sqlite3.Connection)
 
 
-def _table_exists(conn, name: str) -> bool:
+def _table_exists(conn: Connection, name: str) -> bool:
     sql = TABLE_EXISTS[PG_ENGINE if _is_pg(conn) else "sqlite"]
     return conn.execute(sql, (name,)).fetchone() is not None
 
 
-def table_names(conn) -> list[str]:
+def table_names(conn: Connection) -> list[str]:
     """The store's tables (not SQLite's own, not PostgreSQL's version table), by name."""
     return [r[0] for r in conn.execute(TABLE_NAMES[PG_ENGINE if _is_pg(conn) else "sqlite"])]
 
 
-def _identity(conn) -> tuple[int, int]:
+def _identity(conn: Connection) -> tuple[int, int]:
     """(application id, schema version): SQLite's pragmas, PostgreSQL's version table."""
     if not _is_pg(conn):
         return (conn.execute("PRAGMA application_id").fetchone()[0],
@@ -574,7 +578,7 @@ def _identity(conn) -> tuple[int, int]:
     return (0, 0) if row is None else (row[0], row[1])
 
 
-def _set_version(conn, version: int) -> None:
+def _set_version(conn: Connection, version: int) -> None:
     """Version (and our application id, or 0 at version 0) in one statement or two."""
     app_id = APPLICATION_ID if version else 0
     if not _is_pg(conn):
@@ -588,11 +592,11 @@ def _set_version(conn, version: int) -> None:
             conn.execute(PG_INSERT_VERSION, (app_id, version))
 
 
-def _create_history(conn) -> None:
+def _create_history(conn: Connection) -> None:
     conn.execute(PG_CREATE_HISTORY if _is_pg(conn) else CREATE_HISTORY)
 
 
-def _row_counts(conn) -> dict[str, int]:
+def _row_counts(conn: Connection) -> dict[str, int]:
     """Rows per table that belong to the record (see NOT_RECORD_ROWS)."""
     names = table_names(conn)
     counts = {}
@@ -603,20 +607,21 @@ def _row_counts(conn) -> dict[str, int]:
     return counts
 
 
-def add_store_id(conn) -> None:
+def add_store_id(conn: Connection) -> None:
     """Give the store its identity (a random UUID) unless it has one (or has no
     store_meta table: a schema of someone else's migrations)."""
     if _table_exists(conn, "store_meta"):
         conn.execute(INSERT_STORE_ID, (str(uuid.uuid4()), ts_in(utc_now())))
 
 
-def read_store_id(conn) -> str | None:
+def read_store_id(conn: Connection) -> str | None:
     """The store's identity, or None (no store_meta yet, or made before identities)."""
+    errors: tuple[type[Exception], ...] = (sqlite3.Error, *driver_errors())
     try:
         if not _table_exists(conn, "store_meta"):
             return None
         row = conn.execute(SELECT_STORE_ID).fetchone()
-    except (sqlite3.Error, *driver_errors()):
+    except errors:
         return None
     return None if row is None else row[0]
 
@@ -628,12 +633,12 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.up
 """
 
 
-def write_meta(conn, key: str, value: str, now: str) -> None:
+def write_meta(conn: Connection, key: str, value: str, now: str) -> None:
     """One fact about the store under ``key`` (e.g. the demo's marker), replacing it."""
     conn.execute(WRITE_META, (key, value, now))
 
 
-def read_meta(conn, key: str) -> str | None:
+def read_meta(conn: Connection, key: str) -> str | None:
     """The fact stored under ``key``, or None."""
     row = conn.execute(SELECT_META, (key,)).fetchone()
     return None if row is None else row[0]

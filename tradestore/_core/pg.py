@@ -193,7 +193,7 @@ def _build(psycopg: Any) -> Any:
         def dump(self, obj: Any) -> bytes:
             return b"1" if obj else b"0"
 
-    class Cursor(psycopg.Cursor):  # type: ignore[misc,name-defined]
+    class Cursor(psycopg.Cursor):  # type: ignore[misc]  # psycopg: the driver, loaded late
         """A psycopg cursor that takes our SQL and knows ``lastrowid``."""
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
@@ -220,7 +220,7 @@ def _build(psycopg: Any) -> Any:
             with self.connection.cursor() as cursor:
                 return cursor.execute("SELECT lastval()").fetchone()[0]
 
-    class Connection(psycopg.Connection):  # type: ignore[misc,name-defined]
+    class Connection(psycopg.Connection):  # type: ignore[misc]  # psycopg: the driver, loaded late
         """psycopg's connection with what the repositories call on sqlite3's."""
 
         echo = None

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tradestore.errors import ValidationError
@@ -37,7 +38,7 @@ class Target:
     """
 
     engine: str
-    location: object = field(repr=False)
+    location: Any = field(repr=False)  # str or os.PathLike for SQLite, a str URL otherwise
     shown: str
 
 
@@ -55,7 +56,7 @@ def mask_url(url: str) -> str:
     return _PASSWORD_PARAM.sub(rf"\1{MASK}", text)
 
 
-def parse_target(value=None) -> Target:
+def parse_target(value: str | os.PathLike[str] | None = None) -> Target:
     """The engine and location for ``value`` (a path, a URL, or None: the environment)."""
     if value is None:
         value = os.environ.get(URL_VARIABLE) or DEFAULT_PATH

@@ -78,7 +78,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"bot:       {state.bot}")
     print(f"version:   {state.version}")
-    print(f"saved at:  {state.saved_at.isoformat()}")
+    print(f"saved at:  {plain(state.saved_at)}")
     print(json.dumps(content, indent=1, sort_keys=True, ensure_ascii=False))
     return 0
 
