@@ -175,3 +175,29 @@ def test_async_repo_reads_database_url(tmp_path, monkeypatch):
             return repo.path, await repo.status()
     path, status = asyncio.run(open_and_close())
     assert path == "from_env.db" == status["path"] and (tmp_path / "from_env.db").exists()
+
+
+# ---------------------------------------------------------------- bench --db
+def test_bench_on_postgresql(pg_url):
+    import psycopg  # noqa: PLC0415
+    with TradeRepo(pg_url) as repo:
+        seed(repo)
+        before = repo.table_counts()
+    done = run_tradestore("bench", "--db", with_password(pg_url), "--rows", "100", timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert SECRET not in done.stdout and lines[0].startswith("PostgreSQL: postgresql://")
+    assert [line.split("  ")[0] for line in lines[2:]] == [
+        "save_trades bulk, 100 fills", "save_trade durable, one fill (x200)",
+        "get_trade_history(symbol, 30d), 1,000 fills", "get_statistics(days=None), 100 trips"]
+    with TradeRepo(pg_url) as repo:  # the database the URL names is untouched
+        assert repo.table_counts() == before
+    with psycopg.connect(pg_url) as conn:  # the scratch databases are gone
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE "
+                            "'tradestore_bench_%'").fetchone()[0] == 0
+
+
+def test_bench_db_takes_a_server_url(tmp_path):
+    done = run_tradestore("bench", "--db", tmp_path / "x.db", "--rows", "100")
+    assert done.returncode == 1 and "bench --db takes a postgresql:// URL" in done.stderr
+    assert not (tmp_path / "x.db").exists()
