@@ -118,8 +118,7 @@ def test_migration_down_and_up_keeps_the_rows(db_path):
         repo.accounts.create("a")
         repo.instruments.upsert("X/Y")
         repo.accounts.deactivate("a")
-        head = repo.current_version
-        repo.migrate(head - 1, force=True)
+        repo.migrate(11, force=True)  # below 0012, which added is_active
         assert "is_active" not in [r[1] for r in repo.db.query("PRAGMA table_info(accounts)")]
         repo.migrate()
         # the flag is not kept below 12: back up, every account is active again
