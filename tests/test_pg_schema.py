@@ -217,6 +217,8 @@ VALID = {
                   "updated_at": T0},
     "metrics": {"experiment_id": "e", "metric_name": "loss", "value": 0.5, "timestamp": T0,
                 "created_at": T0},
+    "events": {"timestamp": T0, "severity": "error", "level": 40, "event_type": "x",
+               "message": "m"},
 }
 CHECK, JSON = "CheckViolation", "InvalidTextRepresentation"
 REFUSED = [
@@ -246,6 +248,8 @@ REFUSED = [
     ("artifacts", {"metadata": "[]"}, CHECK),
     ("metrics", {"value": float("nan")}, CHECK),
     ("metrics", {"value": float("inf")}, CHECK),
+    ("events", {"level": 20}, CHECK),                     # 0013: error is 40
+    ("events", {"severity": "info"}, CHECK),
 ]
 ACCEPTED = [
     ("trades", {"price": "1.10", "quantity": "0.00000812", "pnl": "-0.5"}),
@@ -458,4 +462,21 @@ def test_down_keeps_rows_it_can_hold(head, pg_migrations):
             _down_to(head, pg_migrations, 11)
             assert head.execute("SELECT timeframe, close::text FROM candles").fetchall() == [
                 ("5m", "1.5")]
+            raise _Undo
+
+
+def test_0013_names_the_row_it_refuses(head, pg_migrations):
+    """At version 12 an event whose level is not its severity's number stops 0013 with a
+    message naming table, column, row and value; the step changes nothing."""
+    assert pg_migrations[12].filename == "0013_schema_discipline.sql"
+    with pytest.raises(_Undo):
+        with head.transaction():
+            _down_to(head, pg_migrations, 12)
+            row = insert(head, "events", {**VALID["events"], "level": 20})
+            with pytest.raises(psycopg.errors.InvalidTextRepresentation,
+                               match=f"schema 13 refuses events.level of row {row['id']} = 20: "
+                                     'not the number of its severity "error"'):
+                apply(head, pg_migrations[12].up)
+            assert head.execute("SELECT count(*) FROM pg_constraint "
+                                "WHERE conname = 'events_level_is_severity'").fetchone() == (0,)
             raise _Undo
