@@ -19,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Sequence
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, to_choice, to_decimal, to_text, ts_in, ts_out)
-from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Connection, Engine, JSONObject, Moment
 from tradestore._core.money import exact
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.ledger import order_totals
@@ -103,7 +104,7 @@ class Order:
         return self.status in TERMINAL
 
     @classmethod
-    def from_row(cls, r) -> "Order":
+    def from_row(cls, r: Sequence[Any]) -> Order:
         return cls(r[0], r[1], r[2], r[3], Decimal(r[4]), dec_out(r[5]), dec_out(r[6]), r[7],
                    Decimal(r[8]), dec_out(r[9]), r[10], r[11], r[12], r[13], json_out(r[14]),
                    ts_out(r[15]), ts_out(r[16]))
@@ -123,7 +124,7 @@ class StatusChange:
 class OrderStore:
     """``repo.orders``: create, fill, change status, read."""
 
-    def __init__(self, db: Database, trades: TradeStore, accounts=None):
+    def __init__(self, db: Engine, trades: TradeStore, accounts: Any = None) -> None:
         self.db = db
         self.trades = trades
         self.accounts = accounts  # repo.accounts: which names may place orders (None: any)
@@ -158,11 +159,13 @@ class OrderStore:
                 record(conn, "order", order_id, "status", {"status": order.status},
                        {"status": status}, symbol=order.symbol, order_id=order_id)
 
-    def create(self, symbol, side, order_type, quantity, *, price=None, stop_price=None,
-               external_id=None, exchange="", strategy=None, account="default", metadata=None,
-               status="PENDING") -> Order:
+    def create(self, symbol: str, side: str, order_type: str, quantity: Amount, *,
+               price: Amount | None = None, stop_price: Amount | None = None,
+               external_id: str | None = None, exchange: str = "", strategy: str | None = None,
+               account: str = "default", metadata: JSONObject | None = None,
+               status: str = "PENDING") -> Order:
         order_type = to_choice(order_type, "order_type", ORDER_TYPES)
-        values = dict(
+        values: dict[str, Any] = dict(
             symbol=to_text(symbol, "symbol"), side=to_choice(side, "side", SIDES),
             quantity=to_decimal(quantity, "quantity", positive=True),
             price=optional_decimal(price, "price", positive=True),
@@ -197,8 +200,10 @@ class OrderStore:
             conn.execute(INSERT_HISTORY, (order_id, None, status, "created", now))
             return self._load(conn, order_id)
 
-    def record_fill(self, order_id: int, quantity, price, *, fees=0, external_id=None,
-                    timestamp=None, fee_currency=None, metadata=None, pnl=None) -> int:
+    def record_fill(self, order_id: int, quantity: Amount, price: Amount, *, fees: Amount = 0,
+                    external_id: str | None = None, timestamp: Moment | None = None,
+                    fee_currency: str | None = None, metadata: JSONObject | None = None,
+                    pnl: Amount | None = None) -> int:
         """Save a fill of the order as a trade and update the order, in one transaction
         (a late fill of a CANCELLED or EXPIRED order is recorded; see the module doc)."""
         with self.db.transaction() as conn:
@@ -256,7 +261,7 @@ class OrderStore:
         return Order.from_row(row)
 
     @staticmethod
-    def exists(conn, order_id: int) -> bool:
+    def exists(conn: Connection, order_id: int) -> bool:
         """Whether ``order_id`` is stored, on the caller's connection (signal links)."""
         return conn.execute(ORDER_EXISTS, (order_id,)).fetchone() is not None
 
