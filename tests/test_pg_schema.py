@@ -20,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.pg_server import pg_server  # noqa: F401  (fixture)
 from tradestore import TradeRepo
 from tradestore._core import decimal_sql
 from tradestore._core.migrate import load_migrations, split_statements

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_server import pg_server, require_binaries, start_server  # noqa: F401  (fixture)
+from tests.pg_server import require_binaries, start_server
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' psycopg-pool")
 
