@@ -49,7 +49,7 @@ def _add(book: dict, currency: str, amount: Decimal) -> None:
         book[currency] = tidy(book.get(currency, ZERO) + amount)
 
 
-def cash_balances(accounts, conn: Connection, account: str) -> dict[str, Decimal]:
+def cash_balances(accounts: Any, conn: Connection, account: str) -> dict[str, Decimal]:
     """{currency: cash} of ``account`` (module docstring) on ``conn``, its funding read
     through ``accounts`` (the repository, tradestore.books.accounts); NotFoundError when
     unknown."""

@@ -16,6 +16,7 @@ import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Iterable
 
 from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, optional_text,
                                     to_decimal, to_text, to_utc, ts_in, ts_out)
@@ -87,7 +88,7 @@ def unattached_funding(conn: Connection, account: str) -> list[tuple[str, str]]:
 class FundingStore:
     """``repo.funding``: funding payments, attached to the positions they count in."""
 
-    def __init__(self, db: Engine, accounts=None):
+    def __init__(self, db: Engine, accounts: Any = None) -> None:
         self.db = db
         self.accounts = accounts  # repo.accounts: which names may take payments (None: any)
 
@@ -132,7 +133,8 @@ class FundingStore:
                 replay_key(conn, key, (stamp, 0))
             return row_id
 
-    def record_ccxt(self, entries, *, exchange: str, account: str = "default") -> list[int]:
+    def record_ccxt(self, entries: Iterable[Mapping[str, Any]], *, exchange: str,
+                    account: str = "default") -> list[int]:
         """ccxt ``fetchFundingHistory`` entries ({symbol, code, timestamp or datetime, id,
         amount}) in one transaction; idempotent on (exchange, id)."""
         if isinstance(entries, (str, bytes, Mapping)) or not hasattr(entries, "__iter__"):
