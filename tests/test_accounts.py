@@ -12,6 +12,17 @@ from hypothesis import given, strategies as st
 
 from tradestore import ConflictError, NotFoundError, TradeRepo, ValidationError
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = dt.timezone.utc
 
 
@@ -133,15 +144,15 @@ def test_require_works_inside_a_transaction(repo):
             repo.accounts.require("c")
 
 
-def test_require_and_balance_use_indexes(repo):
+def test_require_and_balance_use_indexes(sqlite_repo):
     from tradestore.books.accounts import IS_KNOWN
     from tradestore.books.accounts import BALANCE
     for sql, params in ((IS_KNOWN, {"name": "x"}), (BALANCE, {"name": "x", "at": None})):
-        plan = " | ".join(r[3] for r in repo.db.query("EXPLAIN QUERY PLAN " + sql, params))
+        plan = " | ".join(r[3] for r in sqlite_repo.db.query("EXPLAIN QUERY PLAN " + sql, params))
         assert "SCAN accounts " not in plan + " " and "SCAN cash_movements" not in plan, plan
 
 
-def test_hand_edits_cannot_store_exponents_garbage_or_negative_amounts(repo):
+def test_hand_edits_cannot_store_exponents_garbage_or_negative_amounts(sqlite_repo):
     for sql in ("UPDATE accounts SET initial_cash = '1e5'",
                 "UPDATE accounts SET initial_cash = 'abc'",
                 "UPDATE accounts SET initial_cash = '-1'",
@@ -152,7 +163,7 @@ def test_hand_edits_cannot_store_exponents_garbage_or_negative_amounts(repo):
                 "('nobody', 'deposit', '1', '2026-01-01T00:00:00.000000Z', "
                 "'2026-01-01T00:00:00.000000Z')"):
         with pytest.raises(sqlite3.IntegrityError):
-            repo.db.conn.execute(sql)
+            sqlite_repo.db.conn.execute(sql)
 
 
 @given(st.decimals(min_value=0, max_value=10**9, places=2),

@@ -14,6 +14,16 @@ from tradestore.errors import ConflictError, StoreError
 
 from conftest import run_tradestore
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
 
 def audit(repo, entity=None):
     """Audit events oldest first (only change records, optionally of one entity)."""

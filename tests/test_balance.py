@@ -10,6 +10,17 @@ import pytest
 
 from tradestore import ConflictError, TradeData, ValidationError
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 

@@ -113,6 +113,7 @@ def test_a_sqlite_store_does_not_load_the_driver():
     ("SELECT 'a:b ? 5%', \"c?\" -- d ?\n, e::text", "SELECT 'a:b ? 5%%', \"c?\" -- d ?\n, e::text"),
     ("WHERE name LIKE ? || '%'", "WHERE name LIKE %s || '%%'"),
     ("ORDER BY pnl COLLATE decimal DESC", "ORDER BY pnl DESC"),
+    ("FROM trades INDEXED BY trades_by_time WHERE", "FROM trades WHERE"),
     ("LIMIT -1 OFFSET ?", "LIMIT ALL OFFSET %s"),
     # SQLite: a negative limit is no limit; PostgreSQL: NULL is
     ("LIMIT ? OFFSET ?", "LIMIT nullif(greatest(%s, -1), -1) OFFSET %s"),

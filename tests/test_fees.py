@@ -15,6 +15,17 @@ from tradestore import TradeData
 from tradestore.errors import ValidationError
 from tradestore.record.fees import Currencies, fee_effect, parse_symbol
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 

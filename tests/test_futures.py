@@ -14,6 +14,17 @@ from hypothesis import strategies as st
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore._core.money import SHARE_QUANTUM, ROUNDING
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 LIN = "BTC/USDT:USDT"
 INV = "BTC/USD:BTC"

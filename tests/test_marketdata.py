@@ -15,6 +15,17 @@ from tradestore.market.indicators import SELECT_INDICATOR
 from tradestore.market.news import AVERAGE_SENTIMENT, FIND_NEWS
 from tradestore.market.signals import SIGNALS_FOR_ORDER
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -87,8 +98,8 @@ def test_indicator_delete_and_validation(repo):
         repo.indicators.save_many("BTC", "2H", "x", [(hour(0), 1)])  # 2h is a ccxt timeframe
 
 
-def test_indicator_read_walks_the_primary_key(repo):
-    plan = _plan(repo, SELECT_INDICATOR, ("", "BTC", "1h", "x", "{}", "a", "b"))
+def test_indicator_read_walks_the_primary_key(sqlite_repo):
+    plan = _plan(sqlite_repo, SELECT_INDICATOR, ("", "BTC", "1h", "x", "{}", "a", "b"))
     assert len(plan) == 1 and plan[0].startswith("SEARCH indicators USING PRIMARY KEY"), plan
     assert "parameters=?" in plan[0] and "timestamp>?" in plan[0], plan
 
@@ -158,8 +169,8 @@ def test_linking_an_unknown_order_or_signal_is_not_found(repo):
     assert repo.db.scalar("SELECT count(*) FROM signal_orders") == 0
 
 
-def test_for_order_uses_the_link_index(repo):
-    plan = _plan(repo, SIGNALS_FOR_ORDER, (1,))
+def test_for_order_uses_the_link_index(sqlite_repo):
+    plan = _plan(sqlite_repo, SIGNALS_FOR_ORDER, (1,))
     assert any("signal_orders_by_order" in step for step in plan), plan
     assert not any(step.startswith("SCAN") for step in plan if "TEMP" not in step), plan
 
@@ -233,9 +244,9 @@ def test_average_sentiment_matches_the_mean_of_the_rows(rows, since):
         assert got is None
 
 
-def test_news_queries_use_their_indexes(repo):
-    assert any("news_dedup" in step for step in _plan(repo, FIND_NEWS, ("s", "u")))
-    plan = _plan(repo, AVERAGE_SENTIMENT, ("BTC", "a", "b"))
+def test_news_queries_use_their_indexes(sqlite_repo):
+    assert any("news_dedup" in step for step in _plan(sqlite_repo, FIND_NEWS, ("s", "u")))
+    plan = _plan(sqlite_repo, AVERAGE_SENTIMENT, ("BTC", "a", "b"))
     assert any("news_by_symbol_time" in step for step in plan), plan
 
 
@@ -256,15 +267,15 @@ def test_migration_down_removes_the_market_data_tables(db_path):
     (lambda repo: repo.news.recent("BTC", T0), "news_by_symbol_time"),
     (lambda repo: repo.news.recent(), "news_by_time"),
 ])
-def test_recent_lists_walk_an_index_without_sorting(repo, call, index):
+def test_recent_lists_walk_an_index_without_sorting(sqlite_repo, call, index):
     seen = []
-    repo.db.conn.set_trace_callback(seen.append)
+    sqlite_repo.db.conn.set_trace_callback(seen.append)
     try:
-        call(repo)
+        call(sqlite_repo)
     finally:
-        repo.db.conn.set_trace_callback(None)
+        sqlite_repo.db.conn.set_trace_callback(None)
     (sql,) = [s for s in seen if s.lstrip().startswith("SELECT")]
-    plan = [row[3] for row in repo.db.query("EXPLAIN QUERY PLAN " + sql)]
+    plan = [row[3] for row in sqlite_repo.db.query("EXPLAIN QUERY PLAN " + sql)]
     assert len(plan) == 1 and index in plan[0] and "TEMP" not in plan[0], plan
 
 

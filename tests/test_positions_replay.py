@@ -15,6 +15,17 @@ from hypothesis import given, settings, strategies as st
 from tradestore import TradeData, TradeRepo
 from tradestore.errors import ConflictError, ValidationError
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
@@ -94,8 +105,8 @@ def test_bulk_out_of_order_is_applied_in_time_order(repo):
     assert (closed.side, closed.realized_pnl) == ("LONG", D("2"))
 
 
-def test_the_common_path_reads_the_key_through_the_replay_index(repo):
-    plan = " ".join(r[3] for r in repo.db.query(
+def test_the_common_path_reads_the_key_through_the_replay_index(sqlite_repo):
+    plan = " ".join(r[3] for r in sqlite_repo.db.query(
         "EXPLAIN QUERY PLAN SELECT timestamp FROM trades WHERE account = ? AND exchange = ? "
         "AND symbol = ? AND voided_at IS NULL ORDER BY timestamp DESC, id DESC LIMIT 1",
         ("default", "", "X")))

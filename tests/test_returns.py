@@ -20,6 +20,17 @@ from hypothesis import strategies as st
 
 from tradestore import TradeRepo, ValidationError
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = timezone.utc
 
 

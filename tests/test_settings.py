@@ -17,6 +17,17 @@ from tradestore.books.settings import MASK
 
 from conftest import run_tradestore
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 SECRET = "sk-live-9f8e7d6c5b4a-DO-NOT-PRINT"
 
 
@@ -116,21 +127,21 @@ def test_secret_is_masked_in_repr_and_str(repo):
     assert "plain" in repr(repo.settings.set("open", "plain"))
 
 
-def test_hand_edits_that_the_library_could_not_read_are_refused(repo):
-    repo.settings.set("n", 1)
-    repo.settings.set("flag", True)
+def test_hand_edits_that_the_library_could_not_read_are_refused(sqlite_repo):
+    sqlite_repo.settings.set("n", 1)
+    sqlite_repo.settings.set("flag", True)
     for sql in ("UPDATE settings SET value = '1.5' WHERE key = 'n'",
                 "UPDATE settings SET value = 'yes' WHERE key = 'flag'",
                 "UPDATE settings SET value_type = 'json', value = '{' WHERE key = 'n'",
                 "UPDATE settings SET value_type = 'money' WHERE key = 'n'"):
         with pytest.raises(sqlite3.IntegrityError):
-            repo.db.conn.execute(sql)
-    assert repo.settings.get("n") == 1 and repo.settings.get("flag") is True
+            sqlite_repo.db.conn.execute(sql)
+    assert sqlite_repo.settings.get("n") == 1 and sqlite_repo.settings.get("flag") is True
 
 
-def test_lookup_uses_the_key_index(repo):
+def test_lookup_uses_the_key_index(sqlite_repo):
     from tradestore.books.settings import GET_SETTING
-    plan = " ".join(r[3] for r in repo.db.query("EXPLAIN QUERY PLAN " + GET_SETTING, ("k",)))
+    plan = " ".join(r[3] for r in sqlite_repo.db.query("EXPLAIN QUERY PLAN " + GET_SETTING, ("k",)))
     assert "SEARCH settings USING INDEX" in plan
 
 

@@ -12,6 +12,17 @@ from hypothesis import given, strategies as st
 
 from tradestore import ConflictError, NotFoundError, TradeRepo, ValidationError
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = dt.timezone.utc
 INSERT_TRADE = """
 INSERT INTO trades (account, symbol, side, quantity, price, fees, strategy, timestamp, pnl,
@@ -228,19 +239,19 @@ def test_performance_is_exact_and_matches_the_trips(rows):
                 (got.total_trades, got.net_pnl, got.win_rate)
 
 
-def test_performance_reads_the_indexes(repo):
+def test_performance_reads_the_indexes(sqlite_repo):
     from tradestore.books.strategies import FILL_COUNT, FILL_COUNTS
     for sql in (FILL_COUNT, FILL_COUNTS):
-        plan = " | ".join(r[3] for r in repo.db.query(
+        plan = " | ".join(r[3] for r in sqlite_repo.db.query(
             "EXPLAIN QUERY PLAN " + sql, {"name": "s", "since": "0", "until": "9"}))
         assert "trades_by_strategy_time" in plan and "TEMP B-TREE" not in plan, plan
 
 
-def test_hand_edit_cannot_break_config_json(repo):
-    repo.strategies.create("s")
+def test_hand_edit_cannot_break_config_json(sqlite_repo):
+    sqlite_repo.strategies.create("s")
     with pytest.raises(sqlite3.IntegrityError):
-        repo.db.conn.execute("UPDATE strategy_configs SET config = '[1,2]'")
-    assert repo.strategies.get("s").config == {}
+        sqlite_repo.db.conn.execute("UPDATE strategy_configs SET config = '[1,2]'")
+    assert sqlite_repo.strategies.get("s").config == {}
 
 
 # ------------------------------------------------------------------ CLI

@@ -35,7 +35,7 @@ ENGINE = "postgresql"
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::"""
                      r"""|(?:\?|(?<!:):[A-Za-z_]\w*)(?:\s+IS\s+(?:NOT\s+)?NULL\b)?|%"""
                      r"""|\s+COLLATE\s+decimal\b|\bLIMIT\s+(?:-1\b|\?|:[A-Za-z_]\w*)"""
-                     r"""|\bCAST\(\s*\w+\s+AS\s+BLOB\s*\)""", re.I)
+                     r"""|\bCAST\(\s*\w+\s+AS\s+BLOB\s*\)|\s+INDEXED\s+BY\s+\w+""", re.I)
 NULL_TEST = "__null"  # suffix of the extra parameter a ":name IS NULL" test reads
 # SQLite statement -> its PostgreSQL form, for the few that no mechanical rewrite can
 # share; registered beside the SQLite constant by the module that owns it (per_engine)
@@ -94,7 +94,7 @@ def translate_sql(sql: str) -> tuple[str, tuple[str, ...]]:
                 return "LIMIT ALL"
             holder = "%s" if value == "?" else f"%({value[1:]})s"
             return f"LIMIT nullif(greatest({holder}, -1), -1)"
-        return ""  # COLLATE decimal
+        return ""  # COLLATE decimal, INDEXED BY (SQLite's planner hint)
     text = _TOKENS.sub(swap, sql)
     return text, tuple(dict.fromkeys(copies))
 

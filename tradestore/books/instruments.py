@@ -76,7 +76,7 @@ LIST_INSTRUMENTS = f"""
 SELECT {COLUMNS} FROM instruments
 WHERE (:asset_class IS NULL OR asset_class = :asset_class)
   AND (:exchange IS NULL OR exchange = :exchange)
-  AND (is_active = 1 OR :include_inactive)
+  AND (is_active = 1 OR :include_inactive = 1)
 ORDER BY symbol
 """
 IS_ACTIVE = "SELECT is_active FROM instruments WHERE symbol = ?"

@@ -91,7 +91,7 @@ INSERT INTO settings (key, value, value_type, description, secret, created_at, u
 VALUES (:key, :value, :value_type, :description, coalesce(:secret, 0), :now, :now)
 ON CONFLICT (key) DO UPDATE SET
     value = excluded.value, value_type = excluded.value_type,
-    description = coalesce(:description, description),
+    description = coalesce(:description, settings.description),
     secret = coalesce(:secret, settings.secret), updated_at = excluded.updated_at
 """
 DELETE_SETTING = "DELETE FROM settings WHERE key = ?"

@@ -144,7 +144,7 @@ MARK_RUN = "UPDATE strategies SET last_run_at = ?, updated_at = ? WHERE name = ?
 # Fills carrying a strategy name in a window, over trades_by_strategy_time (the round
 # trips come from roundtrips.py).
 FILL_COUNT = """
-SELECT strategy, count(*) FROM trades
+SELECT max(strategy), count(*) FROM trades
 WHERE strategy = :name AND timestamp >= :since AND timestamp < :until AND voided_at IS NULL
 """
 FILL_COUNTS = """
