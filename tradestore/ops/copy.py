@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from tradestore._core.codec import to_path
 from tradestore._core.files import is_sqlite_file, refuse_store_target
 from tradestore._core.migrate import NOT_RECORD_TABLES, table_names
 from tradestore._core.pg import per_engine
@@ -151,7 +152,11 @@ def parents_first(conn: Any, tables: list[str]) -> list[str]:
 def check_destination(source: Target, dest: Target) -> None:
     """The store guard (tradestore._core.files) for a SQLite DEST, before it is opened:
     never SOURCE's file or a journal beside a database, never a file that is not a
-    database. An existing store is opened and judged by ``copy_store``."""
+    database. An existing store is opened and judged by ``copy_store``. A SQLite
+    location that is no file name ("", NUL, ...) is refused for either."""
+    for name, target in (("source", source), ("dest", dest)):
+        if target.engine == SQLITE:
+            to_path(target.location, name)
     path = sqlite_path(dest)
     if path is None:
         return
