@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from decimal import Decimal
-from typing import Any, Callable, ContextManager, Mapping, Protocol, TypeAlias
+from typing import Any, Callable, ContextManager, Iterable, Mapping, Protocol, TypeAlias
 
 # money and quantities: a float is taken through its shortest repr (0.1 -> Decimal("0.1"))
 Amount: TypeAlias = Decimal | int | float | str
@@ -17,6 +17,8 @@ Amount: TypeAlias = Decimal | int | float | str
 Moment: TypeAlias = _dt.datetime | _dt.date | str
 # a span of days back from now (or from ``until``), int or float; None means all time
 Days: TypeAlias = float | None
+# deposits and withdrawals recorded elsewhere: (time, signed amount) pairs
+Flows: TypeAlias = Iterable[tuple[Moment, Amount]]
 # a JSON object (metadata, details, configs): stored as canonical text
 JSONObject: TypeAlias = Mapping[str, Any]
 # a file system path

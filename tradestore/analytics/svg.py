@@ -267,7 +267,8 @@ def _value_axis(ticks, sy, left, right, labels) -> list[str]:
     return parts
 
 
-def line_chart(series: Sequence[tuple[Any, Any]], *, drawdown: bool = True,
+def line_chart(series: Sequence[tuple[Any, Any]], *,
+               drawdown: bool | Sequence[tuple[Any, float]] = True,
                title: str = "Equity", width: int = 960, height: int = 460,
                max_points: int = MAX_POINTS, heading: bool = True,
                benchmark: Sequence[tuple[Any, Any]] | None = None,
