@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from tests.conftest import run_tradestore
 from tradestore import TradeRepo
 from tradestore._core.url import parse_target
-from tradestore.errors import ConflictError
+from tradestore.errors import ConflictError, ValidationError
 from tradestore.ops.copy import (MODULUS, TableSum, canonical, check_destination, copy_store,
                                  record_tables, table_sum)
 
@@ -226,3 +226,21 @@ def test_cli_copy_never_prints_the_password(source, pg_url, tmp_path):
     assert back.returncode == 0 and "s3cr3t-pw" not in back.stdout + back.stderr
     with TradeRepo(src) as a, TradeRepo(tmp_path / "snapshot.db") as b:
         assert sums(a) == sums(b)
+
+
+def test_a_location_that_is_no_file_name_is_refused(tmp_path):
+    good = parse_target(str(tmp_path / "src.db"))
+    for bad, name in (("", "source"), ("a\x00b.db", "source")):
+        with pytest.raises(ValidationError, match=f"^{name}: "):
+            check_destination(parse_target(bad), good)
+    with pytest.raises(ValidationError, match="^dest: "):
+        check_destination(good, parse_target("a\x00b.db"))
+
+
+def test_a_server_dest_with_other_data_is_refused_untouched(source, pg_url):
+    with TradeRepo(pg_url) as server:
+        server.save_trade(fill("SOL/USDT", "BUY", "2", "100"))
+        before = sums(server)
+        with pytest.raises(ConflictError, match=r"trades \(1 rows, source 3\)"):
+            copy_store(source, server)
+        assert sums(server) == before
