@@ -203,3 +203,11 @@ def test_bench_db_takes_a_server_url(tmp_path):
     done = run_tradestore("bench", "--db", tmp_path / "x.db", "--rows", "100")
     assert done.returncode == 1 and "bench --db takes a postgresql:// URL" in done.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_demo_writes_a_file_only(tmp_path):
+    done = run_tradestore("--db", f"postgresql://bot:{SECRET}@127.0.0.1:1/db", "demo",
+                          "--days", "2", cwd=tmp_path)
+    assert done.returncode == 1 and "demo works on a SQLite file" in done.stderr
+    assert "tradestore copy demo.db URL" in done.stderr and SECRET not in done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ from tradestore.analytics.fleet import render_json as fleet_json
 from tradestore.analytics.fleet import render_text as fleet_text
 from tradestore.analytics.html import write_html
 from tradestore.analytics.report import Report, collect, render_json, render_text
-from tradestore.cli.common import Subcommands, open_repo
+from tradestore.cli.common import Subcommands, open_repo, sqlite_only
 from tradestore.errors import ValidationError
 from tradestore.repo import TradeRepo
 from tradestore.tools.demo import build_demo
@@ -139,8 +139,11 @@ def report_by_account(args: argparse.Namespace, days: float | None) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    path = build_demo(args.demo_db or args.db or "demo.db", days=args.days, seed=args.seed,
-                      futures=args.futures)
+    given = args.demo_db or args.db
+    location = str(sqlite_only(args, "demo", "'tradestore demo' into a file, then "
+                               "'tradestore copy demo.db URL'", given=given)) if given \
+        else "demo.db"
+    path = build_demo(location, days=args.days, seed=args.seed, futures=args.futures)
     with TradeRepo(path) as repo:  # a writer's close leaves no -wal/-shm beside the file
         report = collect(repo, None)
         text = render_text(report, source=str(path), pictures=pictures(repo, report))
