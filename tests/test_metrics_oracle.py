@@ -280,4 +280,6 @@ def test_records_stay_hashable_and_comparable(two_currencies):
         eur = repo.get_statistics(None, currency="EUR")
         assert eur == repo.get_statistics(None, currency="EUR") and hash(eur) == hash(
             repo.get_statistics(None, currency="EUR"))
-        assert hash(repo.calculate_performance_metrics(None, statistics=False)) is not None
+        metrics = repo.calculate_performance_metrics(None, statistics=False)
+        assert metrics == repo.calculate_performance_metrics(None, statistics=False) and hash(
+            metrics) == hash(repo.calculate_performance_metrics(None, statistics=False))
