@@ -16,7 +16,7 @@ from tradestore.cli import main as cli_main
 # Hypothesis profiles. A plain ``pytest`` uses "fast": few examples per property, so the
 # README's test command stays quick. "deep" draws the full counts; --runslow selects it and
 # .ci/run's second leg reruns every property with it. HYPOTHESIS_PROFILE=NAME overrides both.
-DEEP_EXAMPLES, FAST_EXAMPLES = 60, 20
+DEEP_EXAMPLES, FAST_EXAMPLES = 60, 15  # a quarter, like the examples(deep, fast) pairs
 _QUIET = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("deep", max_examples=DEEP_EXAMPLES, **_QUIET)
 settings.register_profile("ci", max_examples=DEEP_EXAMPLES, **_QUIET)  # the old name of deep
