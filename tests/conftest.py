@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -81,8 +83,14 @@ def store_template(tmp_path_factory):
 
 
 def new_store_file(template, path):
-    """The test's own copy of the template (``shutil.copy`` keeps its 0600 mode)."""
+    """The test's own copy of the template (``shutil.copy`` keeps its 0600 mode), with
+    its own identity, as a new store has."""
     shutil.copy(template, path)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE store_meta SET value = ? WHERE key = 'store_id'",
+                     (str(uuid.uuid4()),))
+    conn.close()
     return path
 
 
