@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -15,19 +16,41 @@ from tests.pg_server import pg_server  # noqa: F401  (fixture: the session's ser
 from tradestore import TradeRepo
 from tradestore.cli import main as cli_main
 
-settings.register_profile("ci", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=30, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Hypothesis profiles. A plain ``pytest`` uses "fast": few examples per property, so the
+# README's test command stays quick. "deep" draws the full counts; --runslow selects it and
+# .ci/run's second leg reruns every property with it. HYPOTHESIS_PROFILE=NAME overrides both.
+DEEP_EXAMPLES, FAST_EXAMPLES = 60, 15  # a quarter, like the examples(deep, fast) pairs
+_QUIET = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deep", max_examples=DEEP_EXAMPLES, **_QUIET)
+settings.register_profile("ci", max_examples=DEEP_EXAMPLES, **_QUIET)  # the old name of deep
+settings.register_profile("dev", max_examples=30, **_QUIET)
+settings.register_profile("fast", max_examples=FAST_EXAMPLES, **_QUIET)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "fast")
+settings.load_profile(PROFILE)
 
 SQLITE3_BIN = shutil.which("sqlite3")
 
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False,
-                     help="also run the tests marked slow (crash loops, soaks, timing); "
-                          ".ci/run always does")
+                     help="also run the tests marked slow (crash loops, soaks, timing) and "
+                          "draw the deep hypothesis counts; .ci/run always does")
+
+
+def pytest_configure(config):
+    """--runslow means the deep profile, unless HYPOTHESIS_PROFILE names another."""
+    global PROFILE
+    if config.getoption("--runslow") and "HYPOTHESIS_PROFILE" not in os.environ:
+        PROFILE = "deep"
+        settings.load_profile(PROFILE)
+
+
+def examples(deep: int, fast: int) -> int:
+    """A property's example count: ``deep`` under any profile but "fast", else ``fast``.
+
+    For the properties that set their own ``max_examples`` (which a profile cannot
+    change): ``@settings(max_examples=examples(60, 15))``."""
+    return fast if PROFILE == "fast" else deep
 
 
 def pytest_collection_modifyitems(config, items):
@@ -58,16 +81,38 @@ def db_path(tmp_path):
     return tmp_path / "trades.db"
 
 
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory):
+    """A new store, migrated once per session: creating one runs every schema file, while
+    opening a copy of one at the newest version runs none."""
+    path = tmp_path_factory.mktemp("template") / "trades.db"
+    TradeRepo(path).close()
+    return path
+
+
+def new_store_file(template, path):
+    """The test's own copy of the template (``shutil.copy`` keeps its 0600 mode), with
+    its own identity, as a new store has."""
+    shutil.copy(template, path)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE store_meta SET value = ? WHERE key = 'store_id'",
+                     (str(uuid.uuid4()),))
+    conn.close()
+    return path
+
+
 @pytest.fixture
-def file_repo(db_path):
-    with TradeRepo(db_path) as repo:
+def file_repo(db_path, store_template):
+    with TradeRepo(new_store_file(store_template, db_path)) as repo:
         yield repo
 
 
 @pytest.fixture(params=["memory", "file"])
-def repo(request, tmp_path):
+def repo(request, tmp_path, store_template):
     """Both kinds of store: every behaviour must hold for each."""
-    path = ":memory:" if request.param == "memory" else tmp_path / "trades.db"
+    path = ":memory:" if request.param == "memory" else \
+        new_store_file(store_template, tmp_path / "trades.db")
     with TradeRepo(path) as store:
         yield store
 

@@ -10,6 +10,7 @@ import pickle
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeRepo
 from tradestore.artifacts.backup import list_artifact_backups, verify_backup
@@ -162,7 +163,7 @@ def test_cli_backup_and_restore(tmp_path):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "nope" in bad.stderr
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10, 5), deadline=None)
 @given(st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), st.binary(max_size=300),
                        min_size=1, max_size=4))
 def test_backup_then_restore_gives_every_byte_back(tmp_path_factory, contents):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import (ArtifactInfo, ArtifactIntegrityError, ArtifactManager, ConflictError,
                         NotFoundError, TradeRepo, ValidationError)
@@ -281,7 +282,7 @@ def test_version_key():
     assert version_key("1.2-rc1") == version_key("abc")
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15, 5))
 @given(st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=3).map(tuple),
                 min_size=1, max_size=6, unique=True), st.randoms())
 def test_latest_is_the_numeric_maximum(versions, rnd):
@@ -360,7 +361,7 @@ def test_hostile_names_and_versions_are_refused(manager, tmp_path, hostile):
     assert files_under(tmp_path) == before and manager.list_artifacts() == []
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40, 10))
 @given(st.text(max_size=140), st.text(max_size=70))
 def test_no_name_reaches_outside_the_folder(name, version):
     with tempfile.TemporaryDirectory() as tmp, TradeRepo(":memory:") as repo:
@@ -584,7 +585,7 @@ def test_best_run(manager):
         manager.best_run("acc", mode="median")
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25, 8))
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(allow_nan=False,
                                                               allow_infinity=False)),
                 min_size=1, max_size=20))

@@ -16,6 +16,7 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from conftest import examples
 
 from tradestore import TradeRepo, ValidationError
 from tradestore.market.candles import OHLCVBar
@@ -321,7 +322,7 @@ def test_figures_match_an_independent_calculation(paired):
 levels = st.integers(min_value=1, max_value=10_000)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25, 8), deadline=None)
 @given(st.lists(st.tuples(levels, levels), min_size=4, max_size=20))
 def test_store_end_to_end_matches_the_oracle(days):
     """Random daily closes of the portfolio (snapshots at noon) and of a benchmark (1d

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeRepo, ValidationError
 from tradestore._core.db import MASK, echo_setting
@@ -135,7 +136,7 @@ def test_public_lookups_refuse_huge_ids_with_our_error():
                 call()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40, 10), deadline=None)
 @given(st.one_of(st.integers(min_value=2 ** 63), st.integers(max_value=-2 ** 63 - 1)))
 def test_any_integer_past_64_bits_is_our_error(value):
     with TradeRepo(":memory:") as repo:
@@ -144,7 +145,7 @@ def test_any_integer_past_64_bits_is_our_error(value):
         assert info.value.value == value
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40, 10), deadline=None)
 @given(st.integers(min_value=-2 ** 63, max_value=2 ** 63 - 1))
 def test_every_64_bit_integer_binds(value):
     with TradeRepo(":memory:") as repo:

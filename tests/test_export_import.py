@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore.ops import export as exchange_io
@@ -335,7 +336,7 @@ fill_steps = st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]),
                       min_size=1, max_size=25)
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25, 8))
 @given(fill_steps, st.sampled_from(["csv", "json", "jsonl"]))
 def test_round_trip_property(tmp_path_factory, steps, fmt):
     folder = tmp_path_factory.mktemp("rt")

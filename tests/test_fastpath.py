@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from conftest import examples
 
 from tradestore import TradeRepo, ValidationError
 from tradestore._core.codec import dec_in, to_decimal, to_text, to_utc, ts_in
@@ -126,7 +127,7 @@ def stored(repo):
     return repo.db.query(f"SELECT {COLUMNS} FROM portfolio_snapshots ORDER BY account, timestamp")
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=60, deadline=None)
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=examples(60, 15), deadline=None)
 @given(items=st.lists(snapshot, max_size=8))
 def test_property_save_many_stores_what_save_stores(items):
     """Bulk (fast path) and one save() per item (full path) leave the same rows, or both

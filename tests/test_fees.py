@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeData
 from tradestore.errors import ValidationError
@@ -151,7 +152,7 @@ fills = st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 50),
                  min_size=1, max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 15), deadline=None)
 @given(fills)
 def test_round_trip_pnl_is_its_cash_flow_in_quote_whatever_the_fee_currency(specs):
     """Sum of round-trip pnl + what is still held, valued at entry = the quote cash flow:

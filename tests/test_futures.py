@@ -10,6 +10,7 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from conftest import examples
 
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore._core.money import SHARE_QUANTUM, ROUNDING
@@ -117,7 +118,7 @@ prices = st.decimals(min_value=D("0.5"), max_value=D("90000"), places=2)
 quantities = st.decimals(min_value=D("0.01"), max_value=D("500"), places=2)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40, 10), deadline=None)
 @given(steps=st.lists(st.tuples(st.booleans(), quantities, prices, st.sampled_from(["0", "0.01"])),
                       min_size=1, max_size=8),
        close_price=prices, inverse=st.booleans(), short=st.booleans(),
@@ -378,7 +379,7 @@ def test_seed_003_calls_in_its_words(memory_repo):
     assert memory_repo.get_statistics(36500, exchange="bybit").total_trades == 1
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25, 8), deadline=None)
 @given(events=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["BUY", "SELL", "FUND"]),
                                  st.integers(1, 4), st.integers(90, 110)),
                        min_size=1, max_size=12),

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import DatabaseError, TradeRepo, ValidationError
 from tradestore.ops import imports
@@ -190,7 +191,7 @@ def test_the_file_is_read_once(tmp_path, memory_repo, monkeypatch):
     assert len(opened) == 1
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15, 5), deadline=None)
 @given(bad_at=st.integers(0, 59), chunk=st.integers(1, 25))
 def test_a_bad_row_anywhere_leaves_nothing(tmp_path_factory, bad_at, chunk):
     """Chunks before the bad row were saved inside the transaction: all roll back."""
@@ -220,7 +221,7 @@ exact_decimals = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal(
                              allow_nan=False, allow_infinity=False, places=8)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30, 8), deadline=None)
 @given(st.lists(st.tuples(exact_decimals, exact_decimals), min_size=1, max_size=8),
        st.sampled_from(["t.json", "t.jsonl", "t.csv"]))
 def test_every_digit_survives_any_format(tmp_path_factory, pairs, name):

@@ -16,6 +16,7 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from conftest import examples
 
 from tradestore import ConflictError, TradeRepo
 from tradestore.analytics.report import collect, render_json, render_text
@@ -192,7 +193,7 @@ def _view(repo, sql) -> list[dict]:
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25, 8), deadline=None)
 @given(st.lists(fill, min_size=1, max_size=10))
 def test_views_equal_the_library_on_random_stores(trips):
     with TradeRepo(":memory:") as repo:
@@ -279,4 +280,6 @@ def test_records_stay_hashable_and_comparable(two_currencies):
         eur = repo.get_statistics(None, currency="EUR")
         assert eur == repo.get_statistics(None, currency="EUR") and hash(eur) == hash(
             repo.get_statistics(None, currency="EUR"))
-        assert hash(repo.calculate_performance_metrics(None, statistics=False)) is not None
+        metrics = repo.calculate_performance_metrics(None, statistics=False)
+        assert metrics == repo.calculate_performance_metrics(None, statistics=False) and hash(
+            metrics) == hash(repo.calculate_performance_metrics(None, statistics=False))

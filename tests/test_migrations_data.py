@@ -296,6 +296,7 @@ def schema_rows(db: Database) -> list:
     return db.query("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
 
 
+@pytest.mark.slow  # O(head**2) steps; test_migrate.py keeps head -> 0 -> head and each step
 def test_head_to_zero_to_head_gives_a_fresh_schema(tmp_path):
     with TradeRepo(tmp_path / "fresh.db") as fresh:
         expected = schema_rows(fresh.db)

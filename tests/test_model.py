@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from conftest import examples
 
 from tradestore import TradeRepo
 from tradestore._core.codec import ts_out
@@ -459,7 +460,7 @@ def normal_state(content: dict) -> dict:
 
 
 TradeStoreMachine.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=30, deadline=None,
+    max_examples=examples(50, 10), stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_store_against_model = TradeStoreMachine.TestCase
 

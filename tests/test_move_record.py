@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore.ops.export import export
@@ -331,7 +332,7 @@ def random_fills(draw):
     return fills, voids, funding
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25, 8), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_fills(), st.sampled_from(FORMATS))
 def test_round_trip_of_random_fills_keeps_the_whole_record(tmp_path_factory, case, fmt):
     fills, voids, payments = case

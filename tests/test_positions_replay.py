@@ -11,6 +11,7 @@ from decimal import Decimal as D
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeData, TradeRepo
 from tradestore.errors import ConflictError, ValidationError
@@ -154,7 +155,7 @@ def record(repo) -> tuple:
     return positions, pnl, trips, links
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 15), deadline=None)
 @given(permuted_fills(), st.booleans())
 def test_any_save_order_ends_where_time_order_ends(case, in_bulks):
     trades, order, sizes = case
@@ -247,7 +248,7 @@ def test_position_overflow_is_a_validation_error_naming_the_figure(repo):
     assert repo.table_counts()["trades"] == 1 and repo.derived_problems() == []
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40, 10), deadline=None)
 @given(permuted_fills(), st.data())
 def test_voiding_fills_ends_where_never_saving_them_ends(case, data):
     trades, order, _ = case

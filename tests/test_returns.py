@@ -17,6 +17,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from conftest import examples
 
 from tradestore import TradeRepo, ValidationError
 
@@ -235,7 +236,7 @@ values = st.decimals(min_value=D("100"), max_value=D("10000"), places=2)
 flow_amounts = st.decimals(min_value=D("-50"), max_value=D("500"), places=2).filter(bool)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40, 10), deadline=None)
 @given(st.dictionaries(moments, values, min_size=1, max_size=12),
        st.lists(st.tuples(moments, flow_amounts), max_size=5),
        st.integers(min_value=0, max_value=3))
@@ -297,7 +298,7 @@ def test_pnl_and_flows_are_exact_with_many_digits(memory_repo):
         memory_repo.calculate_performance_metrics(days=None, account=5, statistics=False)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25, 8), deadline=None)
 @given(st.dictionaries(moments, values, min_size=2, max_size=8),
        st.lists(st.tuples(moments, flow_amounts), max_size=4),
        st.sampled_from([D("2"), D("0.5"), D("1000")]))

@@ -327,9 +327,10 @@ def test_a_read_only_folder_keeps_the_immutable_open(tmp_path):
 
 
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+from conftest import examples  # noqa: E402
 
 
-@hsettings(max_examples=15, deadline=None)
+@hsettings(max_examples=examples(15, 5), deadline=None)
 @given(owners=st.lists(st.sampled_from("abn"), min_size=1, max_size=8), keep=st.integers(1, 4))
 def test_pruning_keeps_the_newest_of_ours_and_touches_nothing_else(tmp_path_factory, owners,
                                                                    keep):

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeRepo
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
@@ -148,7 +149,7 @@ def test_cli_deactivate_and_activate(tmp_path):
     assert "account spot: deactivate" in audit
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30, 8))
 @given(st.lists(st.tuples(st.sampled_from(["deactivate", "activate", "fill"]),
                           st.sampled_from(["A/X", "B/X"])), max_size=15))
 def test_a_fill_is_stored_exactly_when_its_instrument_is_active(steps):

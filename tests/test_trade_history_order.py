@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeRepo, ValidationError
 
@@ -84,7 +85,7 @@ def test_iterate_streams_in_time_order_only(trades):
     assert [t.timestamp.day for t in trades.iter_trades(days=None, order_by="time")] == [1, 2, 3, 4, 5, 6]
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25, 8))
 @given(st.lists(st.tuples(st.sampled_from(["A/X", "B/X", "C/X"]), st.sampled_from(["BUY", "SELL"]),
                           st.integers(1, 5), st.integers(1, 50), st.integers(1, 28)),
                 min_size=1, max_size=25),
