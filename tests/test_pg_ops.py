@@ -211,3 +211,17 @@ def test_demo_writes_a_file_only(tmp_path):
     assert done.returncode == 1 and "demo works on a SQLite file" in done.stderr
     assert "tradestore copy demo.db URL" in done.stderr and SECRET not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_artifacts_of_a_server_store_live_in_the_working_folder(pg_url, tmp_path, monkeypatch):
+    """No folder beside a server store: ./artifacts, never a path made of the URL (which
+    held the password)."""
+    from tradestore.cli import build_parser  # noqa: PLC0415
+    from tradestore.cli.artifacts import _open  # noqa: PLC0415
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["--db", with_password(pg_url), "artifacts", "list"])
+    manager, repo = _open(args, write=False)
+    with repo:
+        assert manager.base_path == tmp_path / "artifacts"
+    done = run_tradestore("--db", with_password(pg_url), "artifacts", "list", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr

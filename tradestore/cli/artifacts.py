@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 import argparse
 
+from tradestore._core.url import sqlite_path
 from tradestore.artifacts.catalog import CATALOG_NAME, ArtifactManager
-from tradestore.cli.common import (Subcommands, add_format, db_path, open_repo, print_rows,
+from tradestore.cli.common import (Subcommands, add_format, db_target, open_repo, print_rows,
                                    printable, shows_help)
 from tradestore.errors import DatabaseError
 from tradestore.repo import TradeRepo
@@ -69,7 +70,8 @@ def register(sub: Subcommands) -> None:
 
 def _common(parser) -> None:
     parser.add_argument("--base-path", metavar="DIR", default=None,
-                        help="artifacts folder (default: 'artifacts' beside the database)")
+                        help="artifacts folder (default: 'artifacts' beside the database "
+                             "file; ./artifacts for a server store)")
     parser.add_argument("--standalone", action="store_true",
                         help=f"the catalog is DIR/{CATALOG_NAME} (an ArtifactManager opened "
                              "without a repo), not --db")
@@ -84,7 +86,8 @@ def _open(args, *, write: bool) -> tuple[ArtifactManager, TradeRepo]:
         repo = TradeRepo(catalog, readonly=not write)
     else:
         repo = open_repo(args, readonly=not write)
-        base = Path(args.base_path) if args.base_path else Path(db_path(args)).parent / "artifacts"
+        file = sqlite_path(db_target(args))  # a server store has no folder: ./artifacts
+        base = Path(args.base_path or (file.parent if file else Path()) / "artifacts")
     return ArtifactManager(base, repo=repo), repo
 
 
