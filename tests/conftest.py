@@ -35,6 +35,9 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False,
                      help="also run the tests marked slow (crash loops, soaks, timing) and "
                           "draw the deep hypothesis counts; .ci/run always does")
+    parser.addoption("--postgres", action="store_true", default=False,
+                     help="also run the PostgreSQL leg (every test on the throwaway server); "
+                          ".ci/run always does")
 
 
 def pytest_configure(config):
@@ -54,13 +57,19 @@ def examples(deep: int, fast: int) -> int:
 
 
 def pytest_collection_modifyitems(config, items):
-    """A plain ``pytest`` stays fast: slow tests run with --runslow (and always in CI)."""
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow (.ci/run does)")
+    """A plain ``pytest`` stays fast: slow tests run with --runslow, and the tests on the
+    PostgreSQL server (marked ``postgres`` here: every test that needs ``pg_server``)
+    with --postgres; .ci/run runs both legs."""
+    slow = pytest.mark.skip(reason="slow: run with --runslow (.ci/run does)")
+    server = pytest.mark.skip(reason="PostgreSQL leg: run with --postgres (.ci/run does)")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "pg_server" in getattr(item, "fixturenames", ()) or "postgresql" in params.values():
+            item.add_marker(pytest.mark.postgres)
+            if not config.getoption("--postgres"):
+                item.add_marker(server)
+        if "slow" in item.keywords and not config.getoption("--runslow"):
+            item.add_marker(slow)
 
 
 @pytest.fixture
