@@ -244,3 +244,17 @@ def test_a_server_dest_with_other_data_is_refused_untouched(source, pg_url):
         with pytest.raises(ConflictError, match=r"trades \(1 rows, source 3\)"):
             copy_store(source, server)
         assert sums(server) == before
+
+
+def test_a_row_the_server_refuses_leaves_dest_as_it_was(pg_url):
+    """One transaction on DEST: SQLite text may hold a NUL, PostgreSQL text may not; the
+    copy stops at that table, names it, and DEST keeps only what it had."""
+    with TradeRepo(":memory:") as src, TradeRepo(pg_url) as server:
+        seed(src)
+        src.events.log("note", "a\x00b")
+        before = sums(server)
+        with pytest.raises(ValidationError, match=r"table events could not be copied, so "
+                                                  r"nothing was: .*NUL"):
+            copy_store(src, server)
+        assert sums(server) == before
+        assert server.table_counts()["accounts"] == 1  # the seeded default, not deleted

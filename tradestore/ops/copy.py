@@ -30,7 +30,7 @@ from tradestore._core.files import is_sqlite_file, refuse_store_target
 from tradestore._core.migrate import NOT_RECORD_TABLES, table_names
 from tradestore._core.pg import per_engine
 from tradestore._core.url import SQLITE, Target, sqlite_path
-from tradestore.errors import ConflictError, DatabaseError
+from tradestore.errors import ConflictError, DatabaseError, StoreError
 
 FETCH_ROWS = 1000  # rows read and inserted at once
 MODULUS = 2 ** 256
@@ -182,44 +182,69 @@ def copy_store(source: Any, dest: Any) -> CopyResult:
                             f"{source.path} is at {version}; migrate both to the same "
                             "version first ('tradestore migrate')")
     seeded = dest.migrator._seeded_rows(version)  # what a new store holds (default account)
-    with source.db.reading() as src:
-        tables = record_tables(src)
-        columns = {name: _columns(src, name) for name in tables}
-        with dest.db.transaction() as dst:
-            missing = sorted(set(tables) - set(record_tables(dst)))
-            if missing:
-                raise ConflictError(f"{dest.path}: has no table {', '.join(missing)} (a table "
-                                    f"of {source.path}); nothing was copied")
-            counts = {name: dst.execute(f"SELECT count(*) FROM {quoted(name)}").fetchone()[0]
-                      for name in tables}
-            fresh = all(count <= seeded.get(name, 0) for name, count in counts.items())
-            if not fresh:
-                wanted = {name: table_sum(src, name, columns[name]) for name in tables}
-                held = {name: table_sum(dst, name, columns[name]) for name in tables}
-                if held == wanted:
-                    return CopyResult(source.path, dest.path, version, wanted, False)
-                differ = [name for name in tables if held[name] != wanted[name]]
-                differ.sort(key=lambda name: counts[name] <= seeded.get(name, 0))  # DEST's first
-                own = [f"{name} ({counts[name]:,} rows, source {wanted[name].rows:,})"
-                       for name in differ]
-                raise ConflictError(
-                    f"{dest.path}: already holds other data than {source.path} ("
-                    f"{', '.join(own[:5])}{' ...' if len(own) > 5 else ''}); refusing "
-                    "to overwrite it: copy into a new file or an empty database")
-            for name in tables:
-                if counts[name]:  # the rows a new store is created with: SOURCE's replace them
-                    dst.execute(f"DELETE FROM {quoted(name)}")
-            wanted = {name: _copy_table(src, dst, name, columns[name], dest.db.engine)
-                      for name in parents_first(dst, tables)}
-            for name in tables:
-                held_sum = table_sum(dst, name, columns[name])
-                if held_sum != wanted[name]:
-                    raise DatabaseError(
-                        f"{dest.path}: table {name} does not read back as copied ("
-                        f"{held_sum.rows:,} rows, checksum {held_sum.checksum[:12]}; source "
-                        f"{wanted[name].rows:,} rows, checksum {wanted[name].checksum[:12]}); "
-                        "nothing was copied")
+    copying: list[str] = []  # the table being copied, named when DEST refuses a row
+    try:
+        with source.db.reading() as src:
+            tables = record_tables(src)
+            columns = {name: _columns(src, name) for name in tables}
+            with dest.db.transaction() as dst:
+                counts = _counts(dst, tables, source, dest)
+                if any(count > seeded.get(name, 0) for name, count in counts.items()):
+                    held = _already_copied(src, dst, columns, counts, seeded, source, dest)
+                    return CopyResult(source.path, dest.path, version, held, False)
+                for name in tables:
+                    if counts[name]:  # the rows a new store is made with: SOURCE's replace them
+                        dst.execute(f"DELETE FROM {quoted(name)}")
+                wanted = {}
+                for name in parents_first(dst, tables):
+                    copying[:] = [name]
+                    wanted[name] = _copy_table(src, dst, name, columns[name], dest.db.engine)
+                copying.clear()
+                _verify(dst, columns, wanted, dest)
+    except StoreError as exc:
+        if not copying:
+            raise
+        raise type(exc)(f"{dest.path}: table {copying[0]} could not be copied, so nothing "
+                        f"was: {exc}") from exc
     return CopyResult(source.path, dest.path, version, dict(sorted(wanted.items())), True)
+
+
+def _counts(dst: Any, tables: list[str], source: Any, dest: Any) -> dict[str, int]:
+    """DEST's rows per table of SOURCE (a table DEST lacks is a ConflictError)."""
+    missing = sorted(set(tables) - set(record_tables(dst)))
+    if missing:
+        raise ConflictError(f"{dest.path}: has no table {', '.join(missing)} (a table of "
+                            f"{source.path}); nothing was copied")
+    return {name: dst.execute(f"SELECT count(*) FROM {quoted(name)}").fetchone()[0]
+            for name in tables}
+
+
+def _already_copied(src: Any, dst: Any, columns: dict[str, list[str]], counts: dict[str, int],
+                    seeded: dict[str, int], source: Any, dest: Any) -> dict[str, TableSum]:
+    """What a DEST holding rows of its own holds, when that is exactly SOURCE's rows;
+    else a ConflictError naming the tables that differ (DEST's own rows first)."""
+    wanted = {name: table_sum(src, name, cols) for name, cols in columns.items()}
+    held = {name: table_sum(dst, name, cols) for name, cols in columns.items()}
+    if held == wanted:
+        return wanted
+    differ = [name for name in columns if held[name] != wanted[name]]
+    differ.sort(key=lambda name: counts[name] <= seeded.get(name, 0))
+    own = [f"{name} ({counts[name]:,} rows, source {wanted[name].rows:,})" for name in differ]
+    raise ConflictError(f"{dest.path}: already holds other data than {source.path} ("
+                        f"{', '.join(own[:5])}{' ...' if len(own) > 5 else ''}); refusing to "
+                        "overwrite it: copy into a new file or an empty database")
+
+
+def _verify(dst: Any, columns: dict[str, list[str]], wanted: dict[str, TableSum],
+            dest: Any) -> None:
+    """DEST reads back, table by table, the count and checksum SOURCE gave."""
+    for name, cols in columns.items():
+        held = table_sum(dst, name, cols)
+        if held != wanted[name]:
+            raise DatabaseError(
+                f"{dest.path}: table {name} does not read back as copied ({held.rows:,} rows, "
+                f"checksum {held.checksum[:12]}; source {wanted[name].rows:,} rows, checksum "
+                f"{wanted[name].checksum[:12]}); nothing was copied")
 
 
 def _copy_table(src: Any, dst: Any, table: str, columns: list[str], engine: str) -> TableSum:
