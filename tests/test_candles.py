@@ -13,6 +13,17 @@ from hypothesis import given, strategies as st
 from tradestore import OHLCVBar, TradeRepo, ValidationError
 from tradestore.market.candles import SELECT_GAPS, SELECT_LATEST, SELECT_RANGE, TIMEFRAMES, align
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
 
@@ -92,8 +103,8 @@ def test_align_gives_the_open_time_of_the_containing_candle():
 
 # ------------------------------------------------------------------ storage
 
-def test_candles_is_a_strict_without_rowid_table(repo):
-    info = repo.db.query_one("SELECT wr, strict FROM pragma_table_list WHERE name = 'candles'")
+def test_candles_is_a_strict_without_rowid_table(sqlite_repo):
+    info = sqlite_repo.db.query_one("SELECT wr, strict FROM pragma_table_list WHERE name = 'candles'")
     assert tuple(info) == (1, 1)
 
 
@@ -177,44 +188,44 @@ def _plan(repo, sql, params):
     return [row[3] for row in repo.db.query("EXPLAIN QUERY PLAN " + sql, params)]
 
 
-def test_get_range_and_get_latest_are_one_walk_of_the_primary_key(repo):
-    repo.candles.insert_many([bar(k) for k in range(50)])
-    repo.db.conn.execute("ANALYZE")
+def test_get_range_and_get_latest_are_one_walk_of_the_primary_key(sqlite_repo):
+    sqlite_repo.candles.insert_many([bar(k) for k in range(50)])
+    sqlite_repo.db.conn.execute("ANALYZE")
     for sql, params in ((SELECT_RANGE, ("", "BTC/USDT", "1m", "a", "b")),
                         (SELECT_LATEST, ("", "BTC/USDT", "1m", 10))):
-        plan = _plan(repo, sql, params)
+        plan = _plan(sqlite_repo, sql, params)
         assert len(plan) == 1 and plan[0].startswith("SEARCH candles USING PRIMARY KEY"), plan
         assert "timeframe=?" in plan[0]
         assert not any("TEMP B-TREE" in step for step in plan)
 
 
-def test_gap_query_reads_the_primary_key_only(repo):
+def test_gap_query_reads_the_primary_key_only(sqlite_repo):
     params = dict(exchange="", symbol="S", timeframe="1m", step=60, lo=0, hi=600,
                   start="", end="z")
-    plan = _plan(repo, SELECT_GAPS, params)
+    plan = _plan(sqlite_repo, SELECT_GAPS, params)
     reads = [step for step in plan if "candles" in step]
     assert reads and all(step.startswith("SEARCH candles USING PRIMARY KEY") for step in reads)
     assert not any("TEMP B-TREE" in step for step in plan)
 
 
-def test_symbols_seeks_the_primary_key_instead_of_scanning(repo):
+def test_symbols_seeks_the_primary_key_instead_of_scanning(sqlite_repo):
     from tradestore.market.candles import NEXT_SERIES, NEXT_SYMBOL
     for sql, params in ((NEXT_SYMBOL, ("", "")), (NEXT_SERIES, ("", ""))):
-        plan = _plan(repo, sql, params)
+        plan = _plan(sqlite_repo, sql, params)
         assert plan == [plan[0]] and "USING PRIMARY KEY" in plan[0], plan
         assert plan[0].startswith("SEARCH"), plan
 
 
-def test_gap_query_for_sqlite_before_3_38_gives_the_same_gaps(repo):
+def test_gap_query_for_sqlite_before_3_38_gives_the_same_gaps(sqlite_repo):
     from tradestore.market.candles import _FIRST, _GAPS
     old = _GAPS.format(epoch="CAST(strftime('%s', timestamp) AS INTEGER)",
                        first=f"CAST(strftime('%s', {_FIRST}) AS INTEGER)")
-    repo.candles.insert_many([bar(k) for k in (0, 1, 4, 9)])
+    sqlite_repo.candles.insert_many([bar(k) for k in (0, 1, 4, 9)])
     params = dict(exchange="", symbol="BTC/USDT", timeframe="1m", step=60,
                   lo=int(minute(-3).timestamp()), hi=int(minute(12).timestamp()),
                   start="2023-12-31T23:57:00.000000Z", end="2024-01-01T00:12:00.000000Z")
-    expected = sorted(repo.db.query(SELECT_GAPS, params))
-    assert len(expected) == 4 and sorted(repo.db.query(old, params)) == expected
+    expected = sorted(sqlite_repo.db.query(SELECT_GAPS, params))
+    assert len(expected) == 4 and sorted(sqlite_repo.db.query(old, params)) == expected
 
 
 def test_the_schema_refuses_what_python_would(db_path):

@@ -114,6 +114,8 @@ def test_a_sqlite_store_does_not_load_the_driver():
     ("WHERE name LIKE ? || '%'", "WHERE name LIKE %s || '%%'"),
     ("ORDER BY pnl COLLATE decimal DESC", "ORDER BY pnl DESC"),
     ("FROM trades INDEXED BY trades_by_time WHERE", "FROM trades WHERE"),
+    # SQLite's IS / IS NOT of a value: NULL-safe equality
+    ("WHERE v IS NOT ? AND w IS :w", "WHERE v IS DISTINCT FROM %s AND w IS NOT DISTINCT FROM %(w)s"),
     ("LIMIT -1 OFFSET ?", "LIMIT ALL OFFSET %s"),
     # SQLite: a negative limit is no limit; PostgreSQL: NULL is
     ("LIMIT ? OFFSET ?", "LIMIT nullif(greatest(%s, -1), -1) OFFSET %s"),

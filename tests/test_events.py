@@ -13,7 +13,19 @@ import time
 import pytest
 
 from tradestore import EventLogHandler, TradeRepo, ValidationError
+from tradestore._core.codec import EARLIEST_TEXT
 from tradestore._core.events import RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE, severity_for
+
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
 
 UTC = dt.timezone.utc
 LEVELS = ["debug", "info", "warning", "error", "critical"]
@@ -93,14 +105,14 @@ def test_recent_matches_a_plain_query_for_every_filter(memory_repo):
                     "SELECT id FROM events WHERE level >= ? AND (? IS NULL OR event_type = ?) "
                     "AND timestamp >= ? ORDER BY timestamp DESC, id DESC LIMIT 9",
                     ({None: 0}.get(severity, 10 * (LEVELS.index(severity or "debug") + 1)),
-                     event_type, event_type, since and since + ".000000Z" or ""))]
+                     event_type, event_type, since and since + ".000000Z" or EARLIEST_TEXT))]
                 assert got == expected, (severity, event_type, since)
 
 
-def test_recent_reads_indexes(repo):
+def test_recent_reads_indexes(sqlite_repo):
     params = {"limit": 10, "level": 30, "event_type": "x", "since": ""}
     for sql in (RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE):
-        plan = [r[3] for r in repo.db.query("EXPLAIN QUERY PLAN " + sql, params)]
+        plan = [r[3] for r in sqlite_repo.db.query("EXPLAIN QUERY PLAN " + sql, params)]
         touching = [p for p in plan if " events" in p]
         assert touching and all("USING INDEX" in p for p in touching), plan
 

@@ -16,6 +16,17 @@ from hypothesis import strategies as st
 from tradestore import PortfolioSnapshot, TradeRepo, ValidationError
 from tradestore.state.portfolio import LATEST, VALUE_HISTORY
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -141,9 +152,9 @@ def test_property_curve_is_last_write_per_timestamp(points, bulk):
         assert [str(v) for _, v in got] == [str(expected[t]) for t, _ in got]
 
 
-def test_hot_reads_use_the_index(repo):
+def test_hot_reads_use_the_index(sqlite_repo):
     for sql, params in ((VALUE_HISTORY, ("default", "0", "A")), (LATEST, ("default",))):
-        plan = " ".join(str(r[-1]) for r in repo.db.query("EXPLAIN QUERY PLAN " + sql, params))
+        plan = " ".join(str(r[-1]) for r in sqlite_repo.db.query("EXPLAIN QUERY PLAN " + sql, params))
         assert "USING INDEX portfolio_snapshots_by_account_time" in plan, plan
         assert "TEMP B-TREE" not in plan
 

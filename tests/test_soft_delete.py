@@ -15,6 +15,16 @@ from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
 from conftest import run_tradestore
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
 
 def fill(symbol="BTC/USDT", account="default", **extra):
     return {"symbol": symbol, "side": "BUY", "quantity": "1", "price": "100",

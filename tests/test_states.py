@@ -22,6 +22,17 @@ from tradestore._core.migrate import Migrator, load_migrations
 from tradestore.state.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO,
                                      _fast_encode, decode_payload, encode_state, state_content)
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = dt.timezone.utc
 
 
@@ -348,15 +359,15 @@ def test_concurrent_writers_get_distinct_versions(db_path):
     assert versions == [1, 2, 3, 4, 5, 6]
 
 
-def test_newest_first_read_uses_the_index(repo):
-    plan = " ".join(str(r[-1]) for r in repo.db.query("EXPLAIN QUERY PLAN " + SELECT_NEWEST_FIRST,
+def test_newest_first_read_uses_the_index(sqlite_repo):
+    plan = " ".join(str(r[-1]) for r in sqlite_repo.db.query("EXPLAIN QUERY PLAN " + SELECT_NEWEST_FIRST,
                                                       ("default",)))
     assert "USING INDEX bot_states_by_bot_version" in plan
 
 
-def test_newest_version_lookup_is_one_index_seek(repo):
+def test_newest_version_lookup_is_one_index_seek(sqlite_repo):
     """load reads one row per query, newest first, each a seek on (bot, version)."""
-    plan = " ".join(str(r[-1]) for r in repo.db.query(
+    plan = " ".join(str(r[-1]) for r in sqlite_repo.db.query(
         "EXPLAIN QUERY PLAN " + SELECT_NEWEST_UP_TO, ("default", MAX_VERSION)))
     assert "USING INDEX bot_states_by_bot_version (bot=? AND version<?)" in plan
     assert "TEMP B-TREE" not in plan

@@ -52,11 +52,11 @@ ORDER BY timestamp DESC, id DESC LIMIT :limit
 _LEVEL_BRANCH = """
 SELECT * FROM (SELECT {columns} FROM events
                WHERE level = {level} AND :level <= {level} AND timestamp >= :since
-               ORDER BY timestamp DESC, id DESC LIMIT :limit)"""
+               ORDER BY timestamp DESC, id DESC LIMIT :limit) AS level_{level}"""
 RECENT_AT_LEVEL = (
     "SELECT * FROM (" + " UNION ALL ".join(
         _LEVEL_BRANCH.format(columns=EVENT_COLUMNS, level=level) for level in (10, 20, 30, 40, 50))
-    + ") ORDER BY timestamp DESC, id DESC LIMIT :limit")
+    + ") AS levels ORDER BY timestamp DESC, id DESC LIMIT :limit")
 EVENTS_AFTER = f"""
 SELECT {EVENT_COLUMNS} FROM events
 WHERE id > :after AND level >= :level

@@ -33,6 +33,7 @@ INSTALL_HINT = "pip install 'tradestore[postgres]'"
 WRITE_LOCK = APPLICATION_ID  # pg_advisory_xact_lock key every write transaction takes
 ENGINE = "postgresql"
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::"""
+                     r"""|\bIS\s+(?:NOT\s+)?(?:\?|:[A-Za-z_]\w*)"""
                      r"""|(?:\?|(?<!:):[A-Za-z_]\w*)(?:\s+IS\s+(?:NOT\s+)?NULL\b)?|%"""
                      r"""|\s+COLLATE\s+decimal\b|\bLIMIT\s+(?:-1\b|\?|:[A-Za-z_]\w*)"""
                      r"""|\bCAST\(\s*\w+\s+AS\s+BLOB\s*\)|\s+INDEXED\s+BY\s+\w+""", re.I)
@@ -74,6 +75,10 @@ def translate_sql(sql: str) -> tuple[str, tuple[str, ...]]:
             return token.replace("%", "%%")
         if token.startswith("--") or token == "::":
             return token
+        if token[:2].upper() == "IS":  # SQLite's IS / IS NOT of a value
+            *words, value = token.split()
+            holder = "%s" if value == "?" else f"%({value[1:]})s"
+            return f"IS {'' if len(words) == 2 else 'NOT '}DISTINCT FROM {holder}"
         if first in "?:":
             name, _, test = token.partition(" ")
             if first == "?":
@@ -229,10 +234,9 @@ def _build(psycopg: Any) -> Any:
             rows = list(params_seq)
             if self.echo is not None:
                 self.echo(query, rows, True)
+            sql, copies = translate_sql(query)
             cursor = self.cursor()
-            if rows:
-                sql, copies = translate_sql(query)
-                cursor.executemany(sql, [_with_copies(row, copies) for row in rows])
+            cursor.executemany(sql, [_with_copies(row, copies) for row in rows])
             return cursor
 
         def run_script(self, script: str) -> None:

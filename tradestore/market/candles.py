@@ -25,6 +25,7 @@ from tradestore._core.codec import (UTC, bounded, dec_in, optional_utc, show, ti
                                     to_decimal, to_int, to_items, to_limit, to_text, to_utc,
                                     ts_in)
 from tradestore._core.hints import Amount, Engine, Moment, PathLike
+from tradestore._core.pg import per_engine
 from tradestore.errors import ValidationError
 
 # Seconds per candle (None: 1M, a calendar month); those up to 12h divide a day.
@@ -83,11 +84,11 @@ SELECT gap_start, gap_end FROM (
     FROM candles
     WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
       AND timestamp >= :start AND timestamp < :end
-) WHERE gap_end > gap_start
+) AS steps WHERE gap_end > gap_start
 UNION ALL
 SELECT gap_start, gap_end FROM (
     SELECT :lo AS gap_start, coalesce({first}, :hi) AS gap_end
-) WHERE gap_end > gap_start
+) AS head WHERE gap_end > gap_start
 """
 _FIRST = """(SELECT timestamp FROM candles
       WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
@@ -97,6 +98,11 @@ _EPOCH = ("unixepoch({})" if sqlite3.sqlite_version_info >= (3, 38) else
           "CAST(strftime('%s', {}) AS INTEGER)")
 SELECT_GAPS = _GAPS.format(epoch=_EPOCH.format("timestamp"),
                            first=_EPOCH.format(_FIRST))
+_PG_EPOCH = "CAST(extract(epoch FROM {}) AS bigint)"  # PostgreSQL: no unixepoch()
+# and typed ends: a NULL :lo alone in a select list would be text there
+SELECT_GAPS = per_engine(SELECT_GAPS, _GAPS.replace(":lo", "CAST(:lo AS bigint)").replace(
+    ":hi", "CAST(:hi AS bigint)").format(epoch=_PG_EPOCH.format("timestamp"),
+                                         first=_PG_EPOCH.format(_FIRST)))
 NEXT_SYMBOL = """
 SELECT symbol FROM candles WHERE exchange = ? AND symbol > ? ORDER BY symbol LIMIT 1
 """
