@@ -69,6 +69,15 @@ def test_migrate_to_n_both_ways(empty_url):
     assert steps[-8:] == [(v, "up") for v in range(6, 14)]
 
 
+def test_the_dry_run_shows_postgresql_sql(empty_url):
+    with TradeRepo(empty_url) as repo:
+        script = repo.migration_sql(10)
+    assert script.startswith(f"-- schema: version {HEAD} -> 10 (one transaction per file)")
+    assert "BEGIN;" in script and "IMMEDIATE" not in script and "PRAGMA" not in script
+    assert "-- and tradestore_version set to 10" in script
+    assert sql(empty_url, "SELECT version FROM tradestore_version") == [(HEAD,)]  # ran nothing
+
+
 def test_going_to_zero_leaves_an_empty_database(empty_url):
     with TradeRepo(empty_url) as repo:
         repo.migrate(0)

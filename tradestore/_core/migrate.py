@@ -335,14 +335,15 @@ class Migrator:
         created = ours and current == 0
         out = [f"-- {self._label()}: version {current} -> {self._target(target)}"
                + (" (a new store: one transaction)" if created else " (one transaction per file)")]
+        begin = "BEGIN IMMEDIATE;" if self.engine == "sqlite" else "BEGIN;"
         if created:
-            out.append("BEGIN IMMEDIATE;")
+            out.append(begin)
         for migration, up in steps:
             end = migration.version if up else migration.version - 1
             out.append(f"\n-- {migration.filename} ({'up' if up else 'down'}): "
                        f"version {end - 1 if up else end + 1} -> {end}")
             if not created:
-                out.append("BEGIN IMMEDIATE;")
+                out.append(begin)
             out += [statement if statement.rstrip().endswith(";") else statement + ";"
                     for statement in split_statements(migration.up if up else migration.down)]
             if ours and self.engine == PG_ENGINE:
