@@ -16,6 +16,7 @@ import pytest
 from tradestore import StoreError, TradeRepo, ValidationError
 from tradestore._core.pg import PER_ENGINE, translate_sql
 from tradestore._core.url import POSTGRESQL, SQLITE, mask_url, parse_target
+from tradestore.analytics.html import render_html
 from tradestore.tools.demo import Simulation
 from tradestore.tools.futures_demo import run_futures_bot
 
@@ -188,6 +189,7 @@ def answers(repo) -> dict:
         "accounts": [dataclasses.replace(a, created_at=None) for a in repo.accounts.list()],
         "account_summary": [{k: v for k, v in a.items() if k != "created_at"}
                             for a in repo.accounts.summary()],
+        "html": render_html(repo, now=END, days=None, account="default", source="the bot"),
         "derived_problems": repo.derived_problems(),
         "check": repo.check(),
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tradestore._core.codec import ts_in, utc_now
 from tradestore._core.files import atomic_file
+from tradestore._core.pg import per_engine
 from tradestore.analytics import report as text_report
 from tradestore.analytics import svg
 from tradestore.analytics.charts import monthly_returns, yearly_returns
@@ -37,6 +38,10 @@ FROM portfolio_snapshots
 WHERE account = :account AND timestamp >= :start AND timestamp < :end
 ORDER BY timestamp
 """
+# PostgreSQL: seconds since 1970 from the timestamptz (no julianday); chart positions only
+CHART_SQL = per_engine(CHART_SQL, CHART_SQL.replace(
+    "(julianday(timestamp) - 2440587.5) * 86400.0",
+    "CAST(extract(epoch FROM timestamp) AS double precision)"))
 ROUND_TRIPS_SQL = """
 SELECT id, symbol, side, strategy, quantity, pnl, fees, opened_at, closed_at
 FROM v_round_trips
