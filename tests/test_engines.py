@@ -94,6 +94,16 @@ def test_the_driver_is_optional_and_its_absence_says_what_to_install(tmp_path):
     assert "s3cret" not in done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("url", ["postgresql://bot:s3cret@127.0.0.1:notaport/db",
+                                 "postgresql://bot:s3cret@127.0.0.1:1/db",
+                                 "postgresql://127.0.0.1:1/db?password=s3cret&connect_timeout=2"])
+def test_a_server_that_cannot_be_reached_is_a_store_error_without_the_password(url):
+    pytest.importorskip("psycopg", reason="pip install 'tradestore[postgres]'")
+    with pytest.raises(StoreError) as info:
+        TradeRepo(url)
+    assert "s3cret" not in str(info.value) and "******" in str(info.value)
+
+
 def test_a_sqlite_store_does_not_load_the_driver():
     done = subprocess.run([sys.executable, "-c", "import sys, tradestore\n"
                            "tradestore.TradeRepo(':memory:').close()\n"
