@@ -21,7 +21,7 @@ from .errors import ConflictError, ValidationError
 from .fees import currencies_of, fee_effect
 from .ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
 from .money import exact
-from .positions import PositionStore, check_pnl
+from .positions import INSERT_POSITION, UPDATE_POSITION, PositionStore, check_pnl
 
 SIDES = ("BUY", "SELL")
 KINDS = ("TRADE", "ADJUSTMENT")
@@ -40,6 +40,8 @@ INSERT INTO trades (id, account, symbol, side, quantity, price, fees, fee_curren
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
+NEXT_TRADE_ID = "SELECT coalesce(max(id), 0) + 1 FROM trades"
+NEXT_POSITION_ID = "SELECT coalesce(max(id), 0) + 1 FROM positions"
 SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
 SELECT_FOR_VOID = ("SELECT account, exchange, symbol, timestamp, voided_at, order_id "
                    "FROM trades WHERE id = ?")
@@ -197,9 +199,73 @@ def _margin_mode(value) -> str:
     return text
 
 
-def _time_order(item) -> tuple:
-    """Sort key of (trade id, TradeData, where): (timestamp, id)."""
-    return item[1].timestamp, item[0]
+def _where(index: int, single: bool) -> str:
+    """The prefix of a bulk's error message: which row."""
+    return "" if single else f"row {index}: "
+
+
+def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
+    """A fill's INSERT_TRADE parameters (the common conversions written out: one call
+    per fill of a bulk)."""
+    given = t.pnl
+    if given is not None:
+        pnl = given
+    return (trade_id, t.account, t.symbol, t.side, format(t.quantity, "f"),
+            format(t.price, "f"), format(t.fees, "f"), t.fee_currency, t.exchange,
+            t.external_id, t.order_id, t.strategy, ts_in(t.timestamp),
+            None if pnl is None else check_pnl(t.symbol, pnl), int(given is not None),
+            position_id, opened_id,
+            None if t.metadata is None else json_object_in(t.metadata, "metadata"), now,
+            t.kind, dec_in(t.fee_value), int(t.liquidation), format(t.commission, "f"),
+            t.commission_currency, dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
+            dec_in(t.liquidation_price))
+
+
+class _Batch:
+    """One save_many's work in memory: the fills' rows, each key's [currencies, open
+    round trip], the keys to replay, and the round trips to write (once each)."""
+
+    def __init__(self, conn, now: str):
+        self.conn, self.now = conn, now
+        self.rows, self.keys, self.late, self.dirty = [], {}, {}, {}
+        self.first_new = self.next_position = None  # ids of new round trips, from max + 1
+
+    def start_key(self, key, first, first_id) -> list:
+        """[currencies, open position] of a key; marks the key for replay when its
+        earliest new fill is older than its newest stored fill or funding payment."""
+        conn = self.conn
+        currencies = currencies_of(conn, key[2])
+        stamp = ts_in(first.timestamp)
+        for sql in (NEWEST_FILL, NEWEST_FUNDING):
+            newest = conn.execute(sql, key).fetchone()
+            if newest is not None and stamp < newest[0]:
+                self.late[key] = (stamp, first_id)
+                return [currencies, None]
+        return [currencies, PositionStore.load_open(conn, *key)]
+
+    def create(self, position, check=True) -> None:
+        """Give a new round trip the next id; ``check``: its figures must fit now (the
+        error then names the fill's row), as they would when inserted one by one."""
+        if check:
+            PositionStore.insert_values(position, self.now)
+        if self.next_position is None:
+            self.first_new = self.next_position = \
+                self.conn.execute(NEXT_POSITION_ID).fetchone()[0]
+        position.id = self.next_position
+        self.next_position += 1
+
+    def write_positions(self) -> None:
+        """Stored round trips touched: updated first (one may close, freeing its key's
+        open slot); then the new ones inserted in id order."""
+        new = self.first_new
+        updates = [PositionStore.update_values(s, self.now) for i, s in self.dirty.items()
+                   if new is None or i < new]
+        inserts = [PositionStore.insert_values(s, self.now) for i, s in
+                   sorted(self.dirty.items()) if new is not None and i >= new]
+        if updates:
+            self.conn.executemany(UPDATE_POSITION, updates)
+        if inserts:
+            self.conn.executemany(INSERT_POSITION, inserts)
 
 
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
@@ -251,114 +317,91 @@ class TradeStore:
 
         Ids follow the order given; positions take each key's fills in (timestamp, id)
         order. A key whose new fills are all at or after its newest stored fill is
-        applied incrementally (one read of its open position); otherwise the key is
-        replayed from the round trip in effect before its earliest new fill.
+        applied incrementally in memory (one read of its open position) and each round
+        trip it touches is written once, before one executemany of the fills; otherwise
+        the key is replayed from the round trip in effect before its earliest new fill.
         """
         rows = to_items(trades, "trades", "TradeData or mappings", (Mapping, TradeData))
-        items = [as_trade(t, "" if _single else f"row {i}") for i, t in enumerate(rows)]
+        items = [t if type(t) is TradeData else as_trade(t, "" if _single else f"row {i}")
+                 for i, t in enumerate(rows)]
         if not items:
             return []
         with self.db.transaction() as conn:
             known = self._known_external_ids(conn, items)
-            next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM trades").fetchone()[0]
+            next_id = conn.execute(NEXT_TRADE_ID).fetchone()[0]
             fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
             checked_symbols = set()
             for index, t in enumerate(items):
-                key = (t.exchange, t.external_id)
-                if t.external_id is not None and key in known:
-                    ids.append(known[key])
-                    continue
-                where = "" if _single else f"row {index}: "
+                if t.external_id is not None:
+                    key = (t.exchange, t.external_id)
+                    if key in known:
+                        ids.append(known[key])
+                        continue
+                    known[key] = next_id
                 if t.account not in checked_accounts:
                     if self.account_check:
                         try:
                             self.account_check(conn, t.account)
                         except ValidationError as exc:
-                            raise ValidationError(f"{where}{exc}", field="account",
-                                                  value=t.account) from None
+                            raise ValidationError(f"{_where(index, _single)}{exc}",
+                                                  field="account", value=t.account) from None
                     checked_accounts.add(t.account)
                 if self.symbol_check and t.symbol not in checked_symbols:
-                    self.symbol_check(conn, t.symbol, where)
+                    self.symbol_check(conn, t.symbol, _where(index, _single))
                     checked_symbols.add(t.symbol)
                 if t.order_id is not None and t.order_id not in checked_orders:
                     if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:
-                        raise ValidationError(f"{where}order_id: {t.order_id} is not a stored order",
+                        raise ValidationError(f"{_where(index, _single)}order_id: {t.order_id} "
+                                              "is not a stored order",
                                               field="order_id", value=t.order_id)
                     checked_orders.add(t.order_id)
-                fresh.append((next_id, t, where))
+                # (timestamp, id) first: sorted in time order, round trips are created in
+                # time order too (ids are unique, so the sort never compares further)
+                fresh.append((t.timestamp, next_id, index, t))
                 ids.append(next_id)
-                if t.external_id is not None:
-                    known[key] = next_id
                 next_id += 1
-            rows, late, touched, keys = [], {}, {}, {}
-            now = ts_in(utc_now())
-            # in (timestamp, id) order, so round trips are also created in time order
-            fresh.sort(key=_time_order)
-            for trade_id, t, where in fresh:
-                key = (t.account, t.exchange, t.symbol)
-                if key not in keys:  # its earliest new fill: incremental, or a replay?
-                    keys[key] = self._start_key(conn, key, t, trade_id, late)
-                self._apply(conn, key, keys[key], trade_id, t, where, rows, late, touched, now)
-            conn.executemany(INSERT_TRADE, rows)
-            for position in touched.values():
-                self.positions.update(conn, position)
-            for key, point in late.items():
+            fresh.sort()
+            batch = _Batch(conn, ts_in(utc_now()))
+            for _, trade_id, index, t in fresh:
+                self._apply(batch, trade_id, t, index, _single)
+            batch.write_positions()
+            conn.executemany(INSERT_TRADE, batch.rows)
+            for key, point in batch.late.items():
                 replay_key(conn, key, point)
             if self.order_hook and checked_orders:
-                self.order_hook(conn, [(trade_id, t) for trade_id, t, _ in fresh
+                self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
         return ids
 
-    def _start_key(self, conn, key, first, first_id, late) -> list:
-        """[currencies, open position] of a key; marks the key for replay when its
-        earliest new fill is older than its newest stored fill."""
-        currencies = currencies_of(conn, key[2])
-        newest = conn.execute(NEWEST_FILL, key).fetchone()
-        funded = conn.execute(NEWEST_FUNDING, key).fetchone()
-        if (newest is not None and ts_in(first.timestamp) < newest[0]) or \
-                (funded is not None and ts_in(first.timestamp) < funded[0]):
-            late[key] = (ts_in(first.timestamp), first_id)
-            return [currencies, None]
-        return [currencies, self.positions.load_open(conn, *key)]
-
-    def _apply(self, conn, key, state, trade_id, t, where, rows, late, touched, now) -> None:
-        """Apply one fill to its key's open position, or store it for the key's replay."""
+    def _apply(self, batch, trade_id, t, index, single) -> None:
+        """Apply one fill to its key's open position (in memory), or store it for the
+        key's replay; its row joins ``batch.rows``."""
+        key = (t.account, t.exchange, t.symbol)
+        state = batch.keys.get(key)
+        if state is None:  # the key's earliest new fill: incremental, or a replay?
+            state = batch.keys[key] = batch.start_key(key, t, trade_id)
         currencies, position = state
         try:
-            if key in late:  # validated now, applied by the replay
+            if key in batch.late:  # validated now, applied by the replay
                 _costs(t, currencies)
-                rows.append(self._row(trade_id, t, None, None, None, now))
+                batch.rows.append(_row(trade_id, t, None, None, None, batch.now))
                 return
             effect = apply_trade(position, key, t, currencies)
             current = effect.position
             if current.id is None:
-                self.positions.insert(conn, current)
-            row = self._row(trade_id, t, effect.pnl, current.id, None, now)
+                batch.create(current)
+            row = _row(trade_id, t, effect.pnl, current.id, None, batch.now)
         except ValidationError as exc:
-            raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
-        if current.closed_at is None:
-            touched[current.id] = current
-        else:  # written now: only one open position per key may exist
-            self.positions.update(conn, current)
-            touched.pop(current.id, None)
-        opened_id = None
-        if effect.opened is not None:
-            opened_id = self.positions.insert(conn, effect.opened)
-        state[1] = effect.opened if current.closed_at else current
-        rows.append(row if opened_id is None else (*row[:16], opened_id, *row[17:]))
-
-    @staticmethod
-    def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
-        pnl = pnl if t.pnl is None else t.pnl
-        return (trade_id, t.account, t.symbol, t.side, dec_in(t.quantity), dec_in(t.price),
-                dec_in(t.fees), t.fee_currency, t.exchange, t.external_id, t.order_id,
-                t.strategy, ts_in(t.timestamp),
-                None if pnl is None else check_pnl(t.symbol, pnl),
-                int(t.pnl is not None), position_id, opened_id,
-                json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value),
-                int(t.liquidation), dec_in(t.commission), t.commission_currency,
-                dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
-                dec_in(t.liquidation_price))
+            raise ValidationError(f"{_where(index, single)}{exc}", field=exc.field,
+                                  value=exc.value) from None
+        batch.dirty[current.id] = current
+        opened = effect.opened
+        if opened is not None:
+            batch.create(opened, check=False)
+            batch.dirty[opened.id] = opened
+            row = (*row[:16], opened.id, *row[17:])
+        state[1] = opened if current.closed_at else current
+        batch.rows.append(row)
 
     def void(self, trade_id: int, reason: str) -> TradeData:
         """Void a fill: kept with voided_at/void_reason, applied to nothing; its key is

@@ -11,6 +11,7 @@ from ..repo import TradeRepo
 from ..trades import INSERT_TRADE, TradeData
 
 SYMBOLS = [f"SYM{i}/USDT" for i in range(10)]
+N_SINGLE = 200
 START = datetime.now(timezone.utc) - timedelta(days=365)
 
 
@@ -40,40 +41,76 @@ def floor_connection(path) -> sqlite3.Connection:
     return conn
 
 
+ROUNDS = 3  # each side's best of three, the sides taking turns (a load burst hits both)
+
+
+def bulk_rounds(ctx, fills, sides: dict, rounds: int = ROUNDS) -> dict:
+    """{name: best seconds} of each ``side(path)`` saving ``fills`` into a new file,
+    the sides taking turns for ``rounds`` rounds; only the call is timed."""
+    best = dict.fromkeys(sides, float("inf"))
+    for r in range(rounds):
+        for name, side in sides.items():
+            best[name] = min(best[name], side(ctx.path(f"bulk-{name}-{r}.db")))
+    return best
+
+
+def ours_bulk(fills):
+    """save_trades into a new store (positions built); seconds."""
+    def run(path):
+        repo = TradeRepo(path)
+        try:
+            return timed(repo.save_trades, fills)[0]
+        finally:
+            repo.close()
+    return run
+
+
+def floor_bulk(fills):
+    """The floor: one executemany of the same rows into the same schema (every CHECK
+    and index, WAL, synchronous=FULL), no positions; seconds."""
+    rows = raw_rows(fills)
+
+    def run(path):
+        raw = floor_connection(path)
+
+        def insert():
+            raw.execute("BEGIN IMMEDIATE")
+            raw.executemany(INSERT_TRADE, rows)
+            raw.execute("COMMIT")
+        try:
+            return timed(insert)[0]
+        finally:
+            raw.close()
+    return run
+
+
 def benches(ctx):
     n = ctx.rows
     fills = make_fills(n)
-    rows = raw_rows(fills)
+    best = bulk_rounds(ctx, fills, {"ours": ours_bulk(fills), "floor": floor_bulk(fills)})
+    yield Result(f"save_trades bulk, {n:,} fills", best["ours"], best["floor"],
+                 "floor: raw executemany, same schema+durability, no positions")
 
-    repo = TradeRepo(ctx.path("bulk.db"))
-    ours = timed(repo.save_trades, fills)[0]
-    repo.close()
-    raw = floor_connection(ctx.path("bulk-floor.db"))
-
-    def floor():
-        raw.execute("BEGIN IMMEDIATE")
-        raw.executemany(INSERT_TRADE, rows)
-        raw.execute("COMMIT")
-    yield Result(f"save_trades bulk, {n:,} fills", ours, timed(floor)[0],
-                 "target <= 3x; ours also builds positions")
-    raw.close()
-
-    singles = make_fills(200)
+    singles = make_fills(N_SINGLE * ROUNDS)
     repo = TradeRepo(ctx.path("single.db"))
     raw = floor_connection(ctx.path("single-floor.db"))
     single_rows = raw_rows(singles)
 
-    def ours_single():
-        for trade in singles:
+    def ours_single(r):
+        for trade in singles[r * N_SINGLE:(r + 1) * N_SINGLE]:
             repo.save_trade(trade)
 
-    def floor_single():
-        for row in single_rows:
+    def floor_single(r):
+        for row in single_rows[r * N_SINGLE:(r + 1) * N_SINGLE]:
             raw.execute("BEGIN IMMEDIATE")
             raw.execute(INSERT_TRADE, row)
             raw.execute("COMMIT")
-    yield Result("save_trade durable, one fill (x200)", timed(ours_single)[0],
-                 timed(floor_single)[0], "target <= 1.5x; synchronous=FULL")
+    best_ours = best_floor = float("inf")
+    for r in range(ROUNDS):  # taking turns
+        best_ours = min(best_ours, timed(ours_single, r)[0])
+        best_floor = min(best_floor, timed(floor_single, r)[0])
+    yield Result(f"save_trade durable, one fill (x{N_SINGLE})", best_ours, best_floor,
+                 "target <= 1.5x; floor: BEGIN IMMEDIATE+INSERT+COMMIT, synchronous=FULL")
     repo.close()
     raw.close()
 
