@@ -40,11 +40,11 @@ class exact:
 
 def tidy(value: Decimal) -> Decimal:
     """A computed amount without trailing zeros (``2.500`` -> ``2.5``; zero -> ``0``)."""
+    text = str(value)
+    if text[-1] != "0" and "E" not in text:  # plain, no trailing zero: tidy (and not zero)
+        return value
     if value.is_zero():
         return ZERO
-    text = str(value)
-    if text[-1] != "0" and "E" not in text:  # plain, no trailing zero: already tidy
-        return value
     value = value.normalize(EXACT)
     # normalized, its exponent is > 0 exactly when str() writes it as ``dE+n`` (1E+3)
     return value.quantize(ONE, context=EXACT) if "E+" in str(value) else value

@@ -167,7 +167,7 @@ def _bulk(ctx, sa, models):
     def core(engine):
         with engine.begin() as conn:
             conn.execute(sa.insert(Trade.__table__), rows)
-    best = trades_bench.bulk_rounds(ctx, fills, {"ours": trades_bench.ours_bulk(fills),
+    best = trades_bench.bulk_rounds(ctx, "peer-bulk", {"ours": trades_bench.ours_bulk(fills),
                                                  "orm": peer(orm), "core": peer(core)})
     yield Result(f"save_trades bulk, {n:,} fills vs ORM add_all", best["ours"], best["orm"],
                  "peer: SQLAlchemy ORM, Numeric columns; target <= 0.25x (ours >= 4x faster)")

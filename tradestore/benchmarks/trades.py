@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import tracemalloc
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from . import Result, timed
 from ..repo import TradeRepo
@@ -44,13 +45,17 @@ def floor_connection(path) -> sqlite3.Connection:
 ROUNDS = 3  # each side's best of three, the sides taking turns (a load burst hits both)
 
 
-def bulk_rounds(ctx, fills, sides: dict, rounds: int = ROUNDS) -> dict:
-    """{name: best seconds} of each ``side(path)`` saving ``fills`` into a new file,
-    the sides taking turns for ``rounds`` rounds; only the call is timed."""
+def bulk_rounds(ctx, label: str, sides: dict, rounds: int = ROUNDS) -> dict:
+    """{name: best seconds} of each ``side(path)`` saving its fills into a new file
+    (named by ``label``, the side and the round), the sides taking turns for
+    ``rounds`` rounds; only the call is timed."""
     best = dict.fromkeys(sides, float("inf"))
     for r in range(rounds):
         for name, side in sides.items():
-            best[name] = min(best[name], side(ctx.path(f"bulk-{name}-{r}.db")))
+            path = ctx.path(f"{label}-{name}-{r}.db")
+            best[name] = min(best[name], side(path))
+            for suffix in ("", "-wal", "-shm"):  # done with: a round's files are large
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
     return best
 
 
@@ -87,7 +92,7 @@ def floor_bulk(fills):
 def benches(ctx):
     n = ctx.rows
     fills = make_fills(n)
-    best = bulk_rounds(ctx, fills, {"ours": ours_bulk(fills), "floor": floor_bulk(fills)})
+    best = bulk_rounds(ctx, "bulk", {"ours": ours_bulk(fills), "floor": floor_bulk(fills)})
     yield Result(f"save_trades bulk, {n:,} fills", best["ours"], best["floor"],
                  "floor: raw executemany, same schema+durability, no positions")
 
