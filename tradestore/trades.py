@@ -204,30 +204,35 @@ def _where(index: int, single: bool) -> str:
     return "" if single else f"row {index}: "
 
 
-def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
-    """A fill's INSERT_TRADE parameters (the common conversions written out: one call
-    per fill of a bulk)."""
-    given = t.pnl
-    if given is not None:
-        pnl = given
-    return (trade_id, t.account, t.symbol, t.side, format(t.quantity, "f"),
-            format(t.price, "f"), format(t.fees, "f"), t.fee_currency, t.exchange,
-            t.external_id, t.order_id, t.strategy, ts_in(t.timestamp),
-            None if pnl is None else check_pnl(t.symbol, pnl), int(given is not None),
-            position_id, opened_id,
-            None if t.metadata is None else json_object_in(t.metadata, "metadata"), now,
-            t.kind, dec_in(t.fee_value), int(t.liquidation), format(t.commission, "f"),
-            t.commission_currency, dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
-            dec_in(t.liquidation_price))
+def _result(trade_id, t, pnl, position_id) -> list:
+    """What applying a fill decided, with the checks that can still fail (its pnl and
+    metadata as stored text): [id, fill, pnl, position id, opened id, metadata]."""
+    pnl = pnl if t.pnl is None else t.pnl
+    return [trade_id, t, None if pnl is None else check_pnl(t.symbol, pnl), position_id, None,
+            None if t.metadata is None else json_object_in(t.metadata, "metadata")]
+
+
+def _rows(results, now):
+    """INSERT_TRADE's parameters, made one at a time as executemany takes them (a bulk's
+    rows are never all in memory; nothing here can fail)."""
+    for trade_id, t, pnl, position_id, opened_id, metadata in results:
+        yield (trade_id, t.account, t.symbol, t.side, format(t.quantity, "f"),
+               format(t.price, "f"), format(t.fees, "f"), t.fee_currency, t.exchange,
+               t.external_id, t.order_id, t.strategy, ts_in(t.timestamp), pnl,
+               int(t.pnl is not None), position_id, opened_id, metadata, now, t.kind,
+               dec_in(t.fee_value), int(t.liquidation), format(t.commission, "f"),
+               t.commission_currency, dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
+               dec_in(t.liquidation_price))
 
 
 class _Batch:
-    """One save_many's work in memory: the fills' rows, each key's [currencies, open
-    round trip], the keys to replay, and the round trips to write (once each)."""
+    """One save_many's work in memory: what each fill got (``_result``), each key's
+    [currencies, open round trip], the keys to replay, and the round trips to write
+    (once each)."""
 
     def __init__(self, conn, now: str):
         self.conn, self.now = conn, now
-        self.rows, self.keys, self.late, self.dirty = [], {}, {}, {}
+        self.results, self.keys, self.late, self.dirty = [], {}, {}, {}
         self.first_new = self.next_position = None  # ids of new round trips, from max + 1
 
     def start_key(self, key, first, first_id) -> list:
@@ -365,7 +370,7 @@ class TradeStore:
             for _, trade_id, index, t in fresh:
                 self._apply(batch, trade_id, t, index, _single)
             batch.write_positions()
-            conn.executemany(INSERT_TRADE, batch.rows)
+            conn.executemany(INSERT_TRADE, _rows(batch.results, batch.now))
             for key, point in batch.late.items():
                 replay_key(conn, key, point)
             if self.order_hook and checked_orders:
@@ -374,8 +379,8 @@ class TradeStore:
         return ids
 
     def _apply(self, batch, trade_id, t, index, single) -> None:
-        """Apply one fill to its key's open position (in memory), or store it for the
-        key's replay; its row joins ``batch.rows``."""
+        """Apply one fill to its key's open position (in memory), or keep it for the
+        key's replay; what it got joins ``batch.results``."""
         key = (t.account, t.exchange, t.symbol)
         state = batch.keys.get(key)
         if state is None:  # the key's earliest new fill: incremental, or a replay?
@@ -384,13 +389,13 @@ class TradeStore:
         try:
             if key in batch.late:  # validated now, applied by the replay
                 _costs(t, currencies)
-                batch.rows.append(_row(trade_id, t, None, None, None, batch.now))
+                batch.results.append(_result(trade_id, t, None, None))
                 return
             effect = apply_trade(position, key, t, currencies)
             current = effect.position
             if current.id is None:
                 batch.create(current)
-            row = _row(trade_id, t, effect.pnl, current.id, None, batch.now)
+            result = _result(trade_id, t, effect.pnl, current.id)
         except ValidationError as exc:
             raise ValidationError(f"{_where(index, single)}{exc}", field=exc.field,
                                   value=exc.value) from None
@@ -399,9 +404,9 @@ class TradeStore:
         if opened is not None:
             batch.create(opened, check=False)
             batch.dirty[opened.id] = opened
-            row = (*row[:16], opened.id, *row[17:])
+            result[4] = opened.id
         state[1] = opened if current.closed_at else current
-        batch.rows.append(row)
+        batch.results.append(result)
 
     def void(self, trade_id: int, reason: str) -> TradeData:
         """Void a fill: kept with voided_at/void_reason, applied to nothing; its key is
