@@ -196,6 +196,9 @@ def ts_in(moment: _dt.datetime | None) -> str | None:
     """Aware datetime -> fixed-width ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (sorts as text)."""
     if moment is None:
         return None
+    if moment.tzinfo is UTC:  # the common case: isoformat is YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00
+        text = moment.isoformat()
+        return text[:26] + "Z" if moment.microsecond else text[:19] + ".000000Z"
     m = moment.astimezone(UTC) if moment.tzinfo is not None else moment
     return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:"
             f"{m.second:02d}.{m.microsecond:06d}Z")

@@ -141,35 +141,39 @@ def _trade_dict(i: int, t) -> dict:
 
 # ------------------------------------------------------------------ bulk insert
 def _bulk(ctx, sa, models):
+    """Ours and each peer save the same fills into new files, taking turns, best of
+    three each (trades_bench.bulk_rounds)."""
     from sqlalchemy.orm import Session
     Base, Trade, _ = models
     n = ctx.rows
     fills = trades_bench.make_fills(n)
-    repo = TradeRepo(ctx.path("peer-ours-bulk.db"))
-    ours = timed(repo.save_trades, fills)[0]
-    repo.close()
+    rows = [_trade_dict(i + 1, t) for i, t in enumerate(fills)]
 
-    engine = _engine(sa, ctx.path("peer-orm-bulk.db"))
-    Base.metadata.create_all(engine)
+    def peer(insert):
+        def run(path):
+            engine = _engine(sa, path)
+            Base.metadata.create_all(engine)
+            try:
+                return timed(insert, engine)[0]
+            finally:
+                engine.dispose()
+        return run
 
-    def orm():
+    def orm(engine):
         with Session(engine) as session:
             session.add_all(Trade(**_trade_dict(i + 1, t)) for i, t in enumerate(fills))
             session.commit()
-    yield Result(f"save_trades bulk, {n:,} fills vs ORM add_all", ours, timed(orm)[0],
-                 "peer: SQLAlchemy ORM, Numeric columns; target ours >= 4x faster (<= 0.25x)")
-    engine.dispose()
 
-    engine = _engine(sa, ctx.path("peer-core-bulk.db"))
-    Base.metadata.create_all(engine)
-    rows = [_trade_dict(i + 1, t) for i, t in enumerate(fills)]
-
-    def core():
+    def core(engine):
         with engine.begin() as conn:
             conn.execute(sa.insert(Trade.__table__), rows)
-    yield Result(f"save_trades bulk, {n:,} fills vs Core insert", ours, timed(core)[0],
-                 "peer: SQLAlchemy Core executemany (no positions, inexact); target <= 1.5x")
-    engine.dispose()
+    best = trades_bench.bulk_rounds(ctx, "peer-bulk", {"ours": trades_bench.ours_bulk(fills),
+                                                 "orm": peer(orm), "core": peer(core)})
+    yield Result(f"save_trades bulk, {n:,} fills vs ORM add_all", best["ours"], best["orm"],
+                 "peer: SQLAlchemy ORM, Numeric columns; target <= 0.25x (ours >= 4x faster)")
+    yield Result(f"save_trades bulk, {n:,} fills vs Core insert", best["ours"], best["core"],
+                 "peer: SQLAlchemy Core executemany (11 columns, 4 indexes, no CHECKs, no "
+                 "positions, inexact); target <= 1.5x")
 
 
 # ------------------------------------------------------------------ 30-day history

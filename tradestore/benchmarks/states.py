@@ -108,7 +108,8 @@ def _state_save(repo, raw, state):
     size = len(json.dumps(state, default=str).encode("utf-8"))
     ours_s, floor_s = alternating(lambda _: repo.save_bot_state(state), floor, 7)
     return Result(f"save_bot_state, {size / 1e6:.1f} MB state", ours_s, floor_s,
-                  f"target <= 1.5x; the floor writes {size / 1e6:.2f} MB of untyped JSON")
+                  f"target <= 1.5x; floor: json.dumps + sha256 + INSERT, {size / 1e6:.2f} MB "
+                  "untyped")
 
 
 def _state_load(repo, raw, ours_path):
@@ -133,7 +134,8 @@ def _state_load(repo, raw, ours_path):
         return json.loads(text)
     ours_s, floor_s = alternating(lambda _: repo.load_bot_state(), floor, 7)
     return Result("load_bot_state (verified), same state", ours_s, floor_s,
-                  f"target <= 1.5x; same {row[2] / 1e6:.2f} MB read; ours returns typed values")
+                  f"target <= 1.5x; floor: SELECT + sha256 + json.loads of the same "
+                  f"{row[2] / 1e6:.2f} MB (ours returns typed values)")
 
 
 def _minutes(n: int, start: dt.datetime):
@@ -156,7 +158,7 @@ def _snapshot_single(repo, raw):
             raw.execute("COMMIT")
     ours_s, floor_s = alternating(ours, floor, 2)  # the second round replaces each point
     return Result(f"save_portfolio_snapshot, durable (x{N_SINGLE})", ours_s, floor_s,
-                  "one transaction each")
+                  "floor: the same UPSERT, one transaction each")
 
 
 def _snapshot_bulk(repo, raw, n):
@@ -178,7 +180,7 @@ def _snapshot_bulk(repo, raw, n):
         raw.execute("COMMIT")
     ours_s, floor_s = alternating(ours, floor, 2)
     return Result(f"portfolio save_many, {n:,} snapshots", ours_s, floor_s,
-                  "one transaction; target <= 1.2x")
+                  "target <= 1.2x; floor: the same UPSERT, executemany, one transaction")
 
 
 def _history(repo, raw, n):
@@ -195,4 +197,4 @@ def _history(repo, raw, n):
         ours_s, got = timed(ours, repeat=3)
         floor_s, want = timed(floor, repeat=3)
         yield Result(f"get_portfolio_value_history, {label}", ours_s, floor_s,
-                     f"{len(got):,} rows (floor {len(want):,})")
+                     f"floor: the same SELECT, parsed; {len(got):,} rows (floor {len(want):,})")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 import tracemalloc
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from tradestore.benchmarks import Result, timed
 from tradestore.record.trades import INSERT_TRADE, TradeData
 from tradestore.repo import TradeRepo
 
 SYMBOLS = [f"SYM{i}/USDT" for i in range(10)]
+N_SINGLE = 200
 START = datetime.now(timezone.utc) - timedelta(days=365)
 
 
@@ -40,40 +42,105 @@ def floor_connection(path) -> sqlite3.Connection:
     return conn
 
 
+ROUNDS = 3  # each side's best of three, the sides taking turns (a load burst hits both)
+
+
+def bulk_rounds(ctx, label: str, sides: dict, rounds: int = ROUNDS) -> dict:
+    """{name: best seconds} of each ``side(path)`` saving its fills into a new file
+    (named by ``label``, the side and the round), the sides taking turns for
+    ``rounds`` rounds; only the call is timed."""
+    best = dict.fromkeys(sides, float("inf"))
+    for r in range(rounds):
+        for name, side in sides.items():
+            path = ctx.path(f"{label}-{name}-{r}.db")
+            best[name] = min(best[name], side(path))
+            for suffix in ("", "-wal", "-shm"):  # done with: a round's files are large
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return best
+
+
+def ours_bulk(fills):
+    """save_trades into a new store (positions built); seconds."""
+    def run(path):
+        repo = TradeRepo(path)
+        try:
+            return timed(repo.save_trades, fills)[0]
+        finally:
+            repo.close()
+    return run
+
+
+def floor_bulk(fills):
+    """The floor: one executemany of the same rows into the same schema (every CHECK
+    and index, WAL, synchronous=FULL), no positions; seconds."""
+    rows = raw_rows(fills)
+
+    def run(path):
+        raw = floor_connection(path)
+
+        def insert():
+            raw.execute("BEGIN IMMEDIATE")
+            raw.executemany(INSERT_TRADE, rows)
+            raw.execute("COMMIT")
+        try:
+            return timed(insert)[0]
+        finally:
+            raw.close()
+    return run
+
+
+def recorded_writes(path, fills) -> list[list[tuple]]:
+    """For each fill, the writes (sql, parameters, executemany?) that save_trade makes
+    into a new store, recorded through the connection's echo hook on a scratch store:
+    the single-save floor replays exactly them (the same rows and pages written, the
+    same durability) without our reads, checks and accounting."""
+    repo = TradeRepo(path)
+    writes: list[list[tuple]] = []
+
+    def record(sql, params, many=False):
+        if sql.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes[-1].append((sql, params, many))
+    repo.db.conn.echo = record
+    try:
+        for trade in fills:
+            writes.append([])
+            repo.save_trade(trade)
+    finally:
+        repo.close()
+    return writes
+
+
 def benches(ctx):
     n = ctx.rows
     fills = make_fills(n)
-    rows = raw_rows(fills)
+    best = bulk_rounds(ctx, "bulk", {"ours": ours_bulk(fills), "floor": floor_bulk(fills)})
+    yield Result(f"save_trades bulk, {n:,} fills", best["ours"], best["floor"],
+                 "target <= 3x; floor: raw executemany, same schema+durability, no "
+                 "positions")
 
-    repo = TradeRepo(ctx.path("bulk.db"))
-    ours = timed(repo.save_trades, fills)[0]
-    repo.close()
-    raw = floor_connection(ctx.path("bulk-floor.db"))
-
-    def floor():
-        raw.execute("BEGIN IMMEDIATE")
-        raw.executemany(INSERT_TRADE, rows)
-        raw.execute("COMMIT")
-    yield Result(f"save_trades bulk, {n:,} fills", ours, timed(floor)[0],
-                 "target <= 3x; ours also builds positions")
-    raw.close()
-
-    singles = make_fills(200)
+    singles = make_fills(N_SINGLE * ROUNDS)
+    writes = recorded_writes(ctx.path("single-recorded.db"), singles)
     repo = TradeRepo(ctx.path("single.db"))
     raw = floor_connection(ctx.path("single-floor.db"))
-    single_rows = raw_rows(singles)
+    raw.execute("PRAGMA foreign_keys = ON")  # as ours
 
-    def ours_single():
-        for trade in singles:
+    def ours_single(r):
+        for trade in singles[r * N_SINGLE:(r + 1) * N_SINGLE]:
             repo.save_trade(trade)
 
-    def floor_single():
-        for row in single_rows:
+    def floor_single(r):
+        for statements in writes[r * N_SINGLE:(r + 1) * N_SINGLE]:
             raw.execute("BEGIN IMMEDIATE")
-            raw.execute(INSERT_TRADE, row)
+            for sql, params, many in statements:
+                (raw.executemany if many else raw.execute)(sql, params)
             raw.execute("COMMIT")
-    yield Result("save_trade durable, one fill (x200)", timed(ours_single)[0],
-                 timed(floor_single)[0], "target <= 1.5x; synchronous=FULL")
+    best_ours = best_floor = float("inf")
+    for r in range(ROUNDS):  # taking turns
+        best_ours = min(best_ours, timed(ours_single, r)[0])
+        best_floor = min(best_floor, timed(floor_single, r)[0])
+    yield Result(f"save_trade durable, one fill (x{N_SINGLE})", best_ours, best_floor,
+                 "target <= 1.5x; floor: BEGIN IMMEDIATE + our writes (fill, position) + "
+                 "COMMIT")
     repo.close()
     raw.close()
 
@@ -100,7 +167,7 @@ def _large_store(ctx, big):
     floor = timed(lambda: raw.execute(sql, (symbol, since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
                   .fetchall(), repeat=3)[0]
     yield Result(f"get_trade_history(symbol, 30d), {big:,} fills", ours, floor,
-                 f"{len(got):,} rows as TradeData vs raw tuples; target <= 2x")
+                 f"target <= 2x; floor: the same SELECT, raw tuples; {len(got):,} rows")
 
     def stream():
         return sum(1 for _ in repo.iter_trades(days=None))
@@ -118,6 +185,7 @@ def _large_store(ctx, big):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     yield Result(f"iter_trades over {big:,} fills", ours_time, floor_time,
-                 f"peak {peak / 1e6:.1f} MB after 5k rows {early / 1e6:.1f} MB (flat)")
+                 f"floor: SELECT * by (timestamp, id), raw tuples; peak {peak / 1e6:.1f} "
+                 f"MB, after 5k rows {early / 1e6:.1f} MB (flat)")
     repo.close()
     raw.close()

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from tradestore._core.codec import (canonical_json, dec_in, dec_out, json_out, to_decimal, to_text,
                                     ts_in, ts_out, utc_now, window)
 from tradestore._core.db import Database
-from tradestore._core.money import ONE, ZERO, exact, ratio, share, tidy
+from tradestore._core.money import EXACT, ONE, ZERO, exact, ratio, share, tidy
 from tradestore.errors import ConflictError, ValidationError
 
 POSITION_COLUMNS = ("id, account, symbol, side, quantity, entry_value, entry_fees, max_quantity, "
@@ -37,16 +38,16 @@ SELECT_OPEN_ANY_VENUE = (f"SELECT {POSITION_COLUMNS} FROM positions WHERE accoun
                          "AND symbol = ? AND closed_at IS NULL ORDER BY exchange")
 SELECT_BY_ID = f"SELECT {POSITION_COLUMNS} FROM positions WHERE id = ?"
 INSERT_POSITION = """
-INSERT INTO positions (account, exchange, symbol, side, quantity, entry_value, entry_fees,
+INSERT INTO positions (id, account, exchange, symbol, side, quantity, entry_value, entry_fees,
                        max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at,
                        currency, strategy, unvalued_fees, created_at, updated_at,
                        entered_quantity, entered_value, exited_quantity, exit_value, funding,
                        commission, closed_by, contract_size, inverse, leverage, margin,
                        margin_mode, liquidation_price, round_trip_entry_price, avg_exit_price,
                        trading_pnl)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
         ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+"""  # id None: SQLite gives the next one
 UPDATE_POSITION = """
 UPDATE positions SET quantity = ?, entry_value = ?, entry_fees = ?, max_quantity = ?,
        realized_pnl = ?, fees = ?, trade_count = ?, unvalued_fees = ?, closed_at = ?,
@@ -106,10 +107,9 @@ class PositionState:
             return tidy(self.realized_pnl - self.funding + self.fees)
 
 
-@dataclass(frozen=True)
-class FillEffect:
+class FillEffect(NamedTuple):
     """What one fill did: its realised pnl, the position it belongs to, and the
-    position it opened when it crossed zero."""
+    position it opened when it crossed zero (a tuple: one is made per fill)."""
 
     pnl: Decimal | None
     position: PositionState
@@ -145,10 +145,11 @@ def fill_value(price: Decimal, quantity: Decimal, terms: Terms = PLAIN) -> Decim
     """A fill's value in the settle currency. Linear: price x quantity x contract_size,
     exact. Inverse: quantity x contract_size / price, rounded half-even to the share
     quantum (the one division of an inverse contract)."""
-    with exact():
-        units = quantity if terms.contract_size == 1 else quantity * terms.contract_size
-        if not terms.inverse:
-            return tidy(price * units)
+    # EXACT's methods: what ``with exact():`` does, without switching contexts (per fill)
+    units = quantity if terms.contract_size == 1 else EXACT.multiply(quantity,
+                                                                     terms.contract_size)
+    if not terms.inverse:
+        return tidy(EXACT.multiply(price, units))
     return share(units, ONE, price) if price != 1 else tidy(units)
 
 
@@ -220,7 +221,8 @@ def apply_fill(position: PositionState | None, *, account, symbol, side, quantit
             opened.realized_pnl = given_pnl
         return FillEffect(given_pnl, opened)
     adds = (position.side == "LONG") == (side == "BUY")
-    _take_terms(position, terms)
+    if terms is not PLAIN:
+        _take_terms(position, terms)
     with exact():
         if adds:
             value = fill_value(price, quantity, terms)
@@ -499,19 +501,28 @@ class PositionStore:
         return None if row is None else state_from_row(row)
 
     @staticmethod
+    def insert_values(s: PositionState, now: str) -> tuple:
+        """INSERT_POSITION's parameters (id None: the next one); a ValidationError
+        naming a figure too long to store."""
+        return (s.id, s.account, s.exchange, s.symbol, s.side, *_row_values(s),
+                ts_in(s.opened_at), ts_in(s.closed_at), s.currency, s.strategy,
+                unvalued_in(s.unvalued_fees), now, now, *_extra_values(s))
+
+    @staticmethod
+    def update_values(s: PositionState, now: str) -> tuple:
+        """UPDATE_POSITION's parameters."""
+        return (*_row_values(s), unvalued_in(s.unvalued_fees), ts_in(s.closed_at), now,
+                *_extra_values(s), s.id)
+
+    @staticmethod
     def insert(conn, s: PositionState) -> int:
-        now = ts_in(utc_now())
-        s.id = conn.execute(INSERT_POSITION, (
-            s.account, s.exchange, s.symbol, s.side, *_row_values(s), ts_in(s.opened_at),
-            ts_in(s.closed_at), s.currency, s.strategy, unvalued_in(s.unvalued_fees),
-            now, now, *_extra_values(s))).lastrowid
+        s.id = conn.execute(INSERT_POSITION,
+                            PositionStore.insert_values(s, ts_in(utc_now()))).lastrowid
         return s.id
 
     @staticmethod
     def update(conn, s: PositionState) -> None:
-        conn.execute(UPDATE_POSITION, (*_row_values(s), unvalued_in(s.unvalued_fees),
-                                       ts_in(s.closed_at), ts_in(utc_now()),
-                                       *_extra_values(s), s.id))
+        conn.execute(UPDATE_POSITION, PositionStore.update_values(s, ts_in(utc_now())))
 
     @staticmethod
     def rewrite(conn, s: PositionState, touch: bool = True) -> None:

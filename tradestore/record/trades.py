@@ -18,11 +18,12 @@ from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, o
                                     to_text, to_utc, ts_in, ts_out, utc_now, window)
 from tradestore._core.db import Database
 from tradestore._core.money import exact
+from tradestore._core.pg import per_engine
 from tradestore.errors import ConflictError, ValidationError
 from tradestore.record.ccxt import fill_fields
-from tradestore.record.fees import currencies_of, fee_effect
+from tradestore.record.fees import currencies_of
 from tradestore.record.ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
-from tradestore.record.positions import PositionStore, check_pnl
+from tradestore.record.positions import INSERT_POSITION, UPDATE_POSITION, PositionStore, check_pnl
 
 SIDES = ("BUY", "SELL")
 KINDS = ("TRADE", "ADJUSTMENT")
@@ -41,6 +42,26 @@ INSERT INTO trades (id, account, symbol, side, quantity, price, fees, fee_curren
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
+# Ids of the rows a bulk save inserts itself (one executemany), ``:count`` of them, none
+# below ``:floor``: on SQLite the next free ones (the transaction holds the write lock);
+# on PostgreSQL drawn from the identity sequence, so that concurrent writers and later
+# default ids never meet them (never max + 1 there).
+RESERVE_IDS = """
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count)
+SELECT max(coalesce((SELECT max(id) FROM {table}), 0) + 1, :floor) + i FROM n
+"""
+RESERVE_IDS_PG = ("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                  "FROM generate_series(1, :count)")
+RESERVE_TRADE_IDS = per_engine(RESERVE_IDS.format(table="trades"),
+                               RESERVE_IDS_PG.format(table="trades"))
+RESERVE_POSITION_IDS = per_engine(RESERVE_IDS.format(table="positions"),
+                                  RESERVE_IDS_PG.format(table="positions"))
+POSITION_ID_BLOCK = 256  # new round trips of one bulk take ids this many at a time
+
+
+def reserve_ids(conn, sql: str, count: int, floor: int = 0) -> list[int]:
+    """``count`` fresh ids, increasing (RESERVE_IDS)."""
+    return [row[0] for row in conn.execute(sql, {"count": count, "floor": floor})]
 SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
 # fills per account from a time on (":since" "0000" is the open start on both engines)
 FILLS_PER_ACCOUNT = ("SELECT account, count(*) FROM trades WHERE voided_at IS NULL "
@@ -202,9 +223,80 @@ def _margin_mode(value) -> str:
     return text
 
 
-def _time_order(item) -> tuple:
-    """Sort key of (trade id, TradeData, where): (timestamp, id)."""
-    return item[1].timestamp, item[0]
+def _where(index: int, single: bool) -> str:
+    """The prefix of a bulk's error message: which row."""
+    return "" if single else f"row {index}: "
+
+
+def _result(trade_id, t, pnl, position_id) -> list:
+    """What applying a fill decided, with the checks that can still fail (its pnl and
+    metadata as stored text): [id, fill, pnl, position id, opened id, metadata]."""
+    pnl = pnl if t.pnl is None else t.pnl
+    return [trade_id, t, None if pnl is None else check_pnl(t.symbol, pnl), position_id, None,
+            None if t.metadata is None else json_object_in(t.metadata, "metadata")]
+
+
+def _rows(results, now):
+    """INSERT_TRADE's parameters, made one at a time as executemany takes them (a bulk's
+    rows are never all in memory; nothing here can fail)."""
+    for trade_id, t, pnl, position_id, opened_id, metadata in results:
+        yield (trade_id, t.account, t.symbol, t.side, format(t.quantity, "f"),
+               format(t.price, "f"), format(t.fees, "f"), t.fee_currency, t.exchange,
+               t.external_id, t.order_id, t.strategy, ts_in(t.timestamp), pnl,
+               int(t.pnl is not None), position_id, opened_id, metadata, now, t.kind,
+               dec_in(t.fee_value), int(t.liquidation), format(t.commission, "f"),
+               t.commission_currency, dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
+               dec_in(t.liquidation_price))
+
+
+class _Batch:
+    """One save_many's work in memory: what each fill got (``_result``), each key's
+    [currencies, open round trip], the keys to replay, and the round trips to write
+    (once each)."""
+
+    def __init__(self, conn, now: str):
+        self.conn, self.now = conn, now
+        self.results, self.keys, self.late, self.dirty = [], {}, {}, {}
+        self.new_ids: set[int] = set()  # round trips this bulk creates
+        self.free_ids: list[int] = []  # reserved for them, not given yet (reversed)
+
+    def start_key(self, key, first, first_id) -> list:
+        """[currencies, open position] of a key; marks the key for replay when its
+        earliest new fill is older than its newest stored fill or funding payment."""
+        conn = self.conn
+        currencies = currencies_of(conn, key[2])
+        stamp = ts_in(first.timestamp)
+        for sql in (NEWEST_FILL, NEWEST_FUNDING):
+            newest = conn.execute(sql, key).fetchone()
+            if newest is not None and stamp < newest[0]:
+                self.late[key] = (stamp, first_id)
+                return [currencies, None]
+        return [currencies, PositionStore.load_open(conn, *key)]
+
+    def create(self, position, check=True) -> None:
+        """Give a new round trip the next id; ``check``: its figures must fit now (the
+        error then names the fill's row), as they would when inserted one by one."""
+        if check:
+            PositionStore.insert_values(position, self.now)
+        if not self.free_ids:
+            floor = max(self.new_ids, default=0) + 1
+            self.free_ids = reserve_ids(self.conn, RESERVE_POSITION_IDS, POSITION_ID_BLOCK,
+                                        floor)[::-1]
+        position.id = self.free_ids.pop()
+        self.new_ids.add(position.id)
+
+    def write_positions(self) -> None:
+        """Stored round trips touched: updated first (one may close, freeing its key's
+        open slot); then the new ones inserted in id order."""
+        new = self.new_ids
+        updates = [PositionStore.update_values(s, self.now) for i, s in self.dirty.items()
+                   if i not in new]
+        inserts = [PositionStore.insert_values(s, self.now) for i, s in
+                   sorted(self.dirty.items()) if i in new]
+        if updates:
+            self.conn.executemany(UPDATE_POSITION, updates)
+        if inserts:
+            self.conn.executemany(INSERT_POSITION, inserts)
 
 
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
@@ -256,114 +348,92 @@ class TradeStore:
 
         Ids follow the order given; positions take each key's fills in (timestamp, id)
         order. A key whose new fills are all at or after its newest stored fill is
-        applied incrementally (one read of its open position); otherwise the key is
-        replayed from the round trip in effect before its earliest new fill.
+        applied incrementally in memory (one read of its open position) and each round
+        trip it touches is written once, before one executemany of the fills; otherwise
+        the key is replayed from the round trip in effect before its earliest new fill.
         """
         rows = to_items(trades, "trades", "TradeData or mappings", (Mapping, TradeData))
-        items = [as_trade(t, "" if _single else f"row {i}") for i, t in enumerate(rows)]
+        items = [t if type(t) is TradeData else as_trade(t, "" if _single else f"row {i}")
+                 for i, t in enumerate(rows)]
         if not items:
             return []
         with self.db.transaction() as conn:
             known = self._known_external_ids(conn, items)
-            next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM trades").fetchone()[0]
+            free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
+            next_id = free_ids.pop()
             fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
             checked_symbols = set()
             for index, t in enumerate(items):
-                key = (t.exchange, t.external_id)
-                if t.external_id is not None and key in known:
-                    ids.append(known[key])
-                    continue
-                where = "" if _single else f"row {index}: "
+                if t.external_id is not None:
+                    key = (t.exchange, t.external_id)
+                    if key in known:
+                        ids.append(known[key])
+                        continue
+                    known[key] = next_id
                 if t.account not in checked_accounts:
                     if self.account_check:
                         try:
                             self.account_check(conn, t.account)
                         except ValidationError as exc:
-                            raise ValidationError(f"{where}{exc}", field="account",
-                                                  value=t.account) from None
+                            raise ValidationError(f"{_where(index, _single)}{exc}",
+                                                  field="account", value=t.account) from None
                     checked_accounts.add(t.account)
                 if self.symbol_check and t.symbol not in checked_symbols:
-                    self.symbol_check(conn, t.symbol, where)
+                    self.symbol_check(conn, t.symbol, _where(index, _single))
                     checked_symbols.add(t.symbol)
                 if t.order_id is not None and t.order_id not in checked_orders:
                     if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:
-                        raise ValidationError(f"{where}order_id: {t.order_id} is not a stored order",
+                        raise ValidationError(f"{_where(index, _single)}order_id: {t.order_id} "
+                                              "is not a stored order",
                                               field="order_id", value=t.order_id)
                     checked_orders.add(t.order_id)
-                fresh.append((next_id, t, where))
+                # (timestamp, id) first: sorted in time order, round trips are created in
+                # time order too (ids are unique, so the sort never compares further)
+                fresh.append((t.timestamp, next_id, index, t))
                 ids.append(next_id)
-                if t.external_id is not None:
-                    known[key] = next_id
-                next_id += 1
-            rows, late, touched, keys = [], {}, {}, {}
-            now = ts_in(utc_now())
-            # in (timestamp, id) order, so round trips are also created in time order
-            fresh.sort(key=_time_order)
-            for trade_id, t, where in fresh:
-                key = (t.account, t.exchange, t.symbol)
-                if key not in keys:  # its earliest new fill: incremental, or a replay?
-                    keys[key] = self._start_key(conn, key, t, trade_id, late)
-                self._apply(conn, key, keys[key], trade_id, t, where, rows, late, touched, now)
-            conn.executemany(INSERT_TRADE, rows)
-            for position in touched.values():
-                self.positions.update(conn, position)
-            for key, point in late.items():
+                next_id = free_ids.pop() if free_ids else None
+            fresh.sort()
+            batch = _Batch(conn, ts_in(utc_now()))
+            for _, trade_id, index, t in fresh:
+                self._apply(batch, trade_id, t, index, _single)
+            batch.write_positions()
+            conn.executemany(INSERT_TRADE, _rows(batch.results, batch.now))
+            for key, point in batch.late.items():
                 replay_key(conn, key, point)
             if self.order_hook and checked_orders:
-                self.order_hook(conn, [(trade_id, t) for trade_id, t, _ in fresh
+                self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
         return ids
 
-    def _start_key(self, conn, key, first, first_id, late) -> list:
-        """[currencies, open position] of a key; marks the key for replay when its
-        earliest new fill is older than its newest stored fill."""
-        currencies = currencies_of(conn, key[2])
-        newest = conn.execute(NEWEST_FILL, key).fetchone()
-        funded = conn.execute(NEWEST_FUNDING, key).fetchone()
-        if (newest is not None and ts_in(first.timestamp) < newest[0]) or \
-                (funded is not None and ts_in(first.timestamp) < funded[0]):
-            late[key] = (ts_in(first.timestamp), first_id)
-            return [currencies, None]
-        return [currencies, self.positions.load_open(conn, *key)]
-
-    def _apply(self, conn, key, state, trade_id, t, where, rows, late, touched, now) -> None:
-        """Apply one fill to its key's open position, or store it for the key's replay."""
+    def _apply(self, batch, trade_id, t, index, single) -> None:
+        """Apply one fill to its key's open position (in memory), or keep it for the
+        key's replay; what it got joins ``batch.results``."""
+        key = (t.account, t.exchange, t.symbol)
+        state = batch.keys.get(key)
+        if state is None:  # the key's earliest new fill: incremental, or a replay?
+            state = batch.keys[key] = batch.start_key(key, t, trade_id)
         currencies, position = state
         try:
-            if key in late:  # validated now, applied by the replay
+            if key in batch.late:  # validated now, applied by the replay
                 _costs(t, currencies)
-                rows.append(self._row(trade_id, t, None, None, None, now))
+                batch.results.append(_result(trade_id, t, None, None))
                 return
             effect = apply_trade(position, key, t, currencies)
             current = effect.position
             if current.id is None:
-                self.positions.insert(conn, current)
-            row = self._row(trade_id, t, effect.pnl, current.id, None, now)
+                batch.create(current)
+            result = _result(trade_id, t, effect.pnl, current.id)
         except ValidationError as exc:
-            raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
-        if current.closed_at is None:
-            touched[current.id] = current
-        else:  # written now: only one open position per key may exist
-            self.positions.update(conn, current)
-            touched.pop(current.id, None)
-        opened_id = None
-        if effect.opened is not None:
-            opened_id = self.positions.insert(conn, effect.opened)
-        state[1] = effect.opened if current.closed_at else current
-        rows.append(row if opened_id is None else (*row[:16], opened_id, *row[17:]))
-
-    @staticmethod
-    def _row(trade_id, t, pnl, position_id, opened_id, now) -> tuple:
-        pnl = pnl if t.pnl is None else t.pnl
-        return (trade_id, t.account, t.symbol, t.side, dec_in(t.quantity), dec_in(t.price),
-                dec_in(t.fees), t.fee_currency, t.exchange, t.external_id, t.order_id,
-                t.strategy, ts_in(t.timestamp),
-                None if pnl is None else check_pnl(t.symbol, pnl),
-                int(t.pnl is not None), position_id, opened_id,
-                json_object_in(t.metadata, "metadata"), now, t.kind, dec_in(t.fee_value),
-                int(t.liquidation), dec_in(t.commission), t.commission_currency,
-                dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
-                dec_in(t.liquidation_price))
+            raise ValidationError(f"{_where(index, single)}{exc}", field=exc.field,
+                                  value=exc.value) from None
+        batch.dirty[current.id] = current
+        opened = effect.opened
+        if opened is not None:
+            batch.create(opened, check=False)
+            batch.dirty[opened.id] = opened
+            result[4] = opened.id
+        state[1] = opened if current.closed_at else current
+        batch.results.append(result)
 
     def void(self, trade_id: int, reason: str) -> TradeData:
         """Void a fill: kept with voided_at/void_reason, applied to nothing; its key is
