@@ -272,9 +272,8 @@ class TradeRepo:
                     f"{self.db.path}: going down to schema version {target} would drop "
                     f"{lost}; nothing was changed (pass force=True / --force to back up "
                     "first and go anyway)")
-            if losses and self.db.path != ":memory:":
-                self.last_backup = self.verify_backup(
-                    backup_before_downgrade(self, before, target)).path
+            if losses:
+                self._backup_before_downgrade(before, target)
         applied = self.migrator.migrate(target)
         self._record_migration(before, applied)
         self._rebuild_after_rekey(before)
@@ -293,12 +292,23 @@ class TradeRepo:
             raise ConflictError(
                 f"{self.db.path}: going down to extra version {target} would drop {lost}; "
                 "nothing was changed (pass force=True / --force to back up first)")
-        if losses and self.db.path != ":memory:":
-            self.last_backup = self.verify_backup(
-                backup_before_downgrade(self, before, target)).path
+        if losses:
+            self._backup_before_downgrade(before, target)
         applied = migrator.migrate(target)
         self._record_extra((before, applied))
         return applied
+
+    def _backup_before_downgrade(self, before: int, target: int) -> None:
+        """A forced downgrade that drops rows first writes a verified backup beside a
+        SQLite file; a server store has no file to copy, so it is refused there."""
+        if self.db.engine != SQLITE:
+            raise ConflictError(
+                f"{self.db.path}: going down from {before} to {target} drops rows and a "
+                "PostgreSQL store cannot be backed up beside itself; take a backup "
+                "(pg_dump, or tradestore copy to a SQLite file), then drop the rows first")
+        if self.db.path != ":memory:":
+            self.last_backup = self.verify_backup(
+                backup_before_downgrade(self, before, target)).path
 
     def _extra(self) -> Migrator:
         if self.extra_migrator is None:
@@ -363,14 +373,17 @@ class TradeRepo:
     def check(self) -> list[str]:
         """Every problem, one line each: integrity_check with CHECK constraints enforced
         (tradestore._core.scan), stored values that do not decode, foreign keys, and the
-        stores' own checks (``_checks``)."""
-        try:
-            with checked_connection(self.db) as conn:
-                problems = stored_problems(conn, self.db.path)
-            problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
-                         for r in self.db.query("PRAGMA foreign_key_check")]
-        except DatabaseError as exc:  # too damaged for the checks to finish
-            return [str(exc)]
+        stores' own checks (``_checks``). On PostgreSQL the server enforces types,
+        CHECKs and foreign keys on every write: only the stores' own checks run."""
+        problems = []
+        if self.db.engine == SQLITE:
+            try:
+                with checked_connection(self.db) as conn:
+                    problems = stored_problems(conn, self.db.path)
+                problems += [f"foreign key: table {r[0]} rowid {r[1]} -> {r[2]}"
+                             for r in self.db.query("PRAGMA foreign_key_check")]
+            except DatabaseError as exc:  # too damaged for the checks to finish
+                return [str(exc)]
         for check in self._checks():
             try:
                 problems += check()
