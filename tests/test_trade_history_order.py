@@ -11,6 +11,16 @@ from conftest import examples
 
 from tradestore import TradeRepo, ValidationError
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
 
 def fill(symbol, side, qty, price, day, **extra):
     return {"symbol": symbol, "side": side, "quantity": qty, "price": price,
