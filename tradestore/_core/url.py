@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from tradestore.errors import ValidationError
 
@@ -22,8 +22,13 @@ SQLITE, POSTGRESQL = "sqlite", "postgresql"
 PG_SCHEMES = ("postgresql", "postgres")
 MASK = "******"
 INSTALL_HINT = "pip install 'tradestore[postgres]'"
-# key=value connection strings may carry a password too (password=... in a query string)
-_PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&;\s]*")
+# A URL's user:password@: a password may hold an unencoded "#", "?", "/" or "@" (libpq
+# reads "#" and "?" as part of it), so the mask runs from the user's ":" to the LAST "@"
+# (when a query value holds an "@" too, more than the password is masked: never less)
+_USER_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#]*:).*@", re.S)
+# (ssl)password=... in a URL's query string or a key=value connection string ('quoted' too)
+_PASSWORD_PARAM = re.compile(
+    r"(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'(?=\s|$)|[^&\s]*)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -43,17 +48,10 @@ class Target:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password (in the netloc or as password=...) replaced by ******."""
-    text = str(url)
-    try:
-        parts = urlsplit(text)
-        if parts.password is not None:
-            host = parts.netloc.rpartition("@")[2]
-            user = parts.netloc.rpartition("@")[0].partition(":")[0]
-            text = urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
-    except ValueError:  # an unparsable port: mask everything after the scheme's user
-        text = re.sub(r"(://[^:/@]*:)[^@]*@", rf"\1{MASK}@", text)
-    return _PASSWORD_PARAM.sub(rf"\1{MASK}", text)
+    """``url`` with its password (in the netloc, as password=... or in a key=value
+    connection string) replaced by ******."""
+    text = _USER_PASSWORD.sub(rf"\g<1>{MASK}@", str(url), count=1)
+    return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text)
 
 
 def parse_target(value: str | os.PathLike[str] | None = None) -> Target:
