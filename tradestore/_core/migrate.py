@@ -86,6 +86,14 @@ LAST_STEP = ("SELECT version, direction FROM schema_history WHERE namespace = ? 
              "ORDER BY id DESC LIMIT 1")
 HAS_STEPS = "SELECT 1 FROM schema_history WHERE namespace = ? LIMIT 1"
 DROP_HISTORY = "DROP TABLE IF EXISTS schema_history"
+# A table our file rebuilds (copy aside, drop, create) loses the indexes and triggers on
+# it: the user's own ones (extra migrations, the shell) are saved and made again.
+SELECT_OBJECTS = ("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                  "WHERE type IN ('index', 'trigger') AND sql IS NOT NULL")
+OBJECT_EXISTS = "SELECT 1 FROM sqlite_master WHERE name = ?"
+OWNER_EXISTS = "SELECT 1 FROM sqlite_master WHERE name = ? AND type IN ('table', 'view')"
+OBJECT_NAME = re.compile(r'\bCREATE\s+(?:UNIQUE\s+)?(?:INDEX|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?'
+                         r'["`\[]?(\w+)', re.I)
 RELATIVE = re.compile(r"^[+-]\d+$")
 
 
@@ -448,16 +456,37 @@ class Migrator:
                 raise MigrationError(f"{where} failed: "
                                      f"{pg_translate(exc, self.db.path)}") from exc
             return
+        users = self._users_objects(conn)
         for statement in split_statements(migration.up if up else migration.down):
             try:
                 conn.execute(statement)
             except sqlite3.Error as exc:  # raised inside: the transaction rolls back
                 raise MigrationError(f"{where} failed in statement: {statement[:200]}: "
                                      f"{translate(exc, self.db.path)}") from exc
+        for kind, name, table, sql in users:  # the ones a rebuilt table lost, made again
+            if conn.execute(OBJECT_EXISTS, (name,)).fetchone() \
+                    or not conn.execute(OWNER_EXISTS, (table,)).fetchone():
+                continue  # still there, or its table is gone with its rows
+            try:
+                conn.execute(sql)
+            except sqlite3.Error as exc:
+                raise MigrationError(
+                    f"{where} would drop your {kind} {name} on {table}: it cannot be made "
+                    f"again after the step ({translate(exc, self.db.path)}); drop it, migrate, "
+                    "and make it again to fit the new table") from exc
         problems = conn.execute("PRAGMA foreign_key_check").fetchall()
         if problems:
             raise MigrationError(f"{where} leaves foreign key violations, "
                                  f"e.g. {tuple(problems[0])}")
+
+    def _users_objects(self, conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+        """(type, name, table, sql) of the indexes and triggers that none of our schema
+        files names; [] for the user's own sequence (its files own what they drop)."""
+        if self.namespace != OURS:
+            return []
+        ours = {name.lower() for m in self.migrations
+                for name in OBJECT_NAME.findall(m.up + "\n" + m.down)}
+        return [row for row in conn.execute(SELECT_OBJECTS) if row[1].lower() not in ours]
 
     def history(self) -> list[HistoryEntry]:
         """Every file of this sequence: applied or not, when its up block last ran, and
