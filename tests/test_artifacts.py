@@ -25,7 +25,7 @@ from conftest import examples
 from tradestore import (ArtifactInfo, ArtifactIntegrityError, ArtifactManager, ConflictError,
                         NotFoundError, TradeRepo, ValidationError)
 from tradestore.artifacts.catalog import (BEST_RUN, METRIC_HISTORY, SELECT_NAME, SELECT_RELPATH,
-                                          SELECT_SLOT, version_key)
+                                          SELECT_SLOT, STORES_NAME, version_key)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,9 +64,10 @@ def manager(tmp_path):
 
 
 def files_under(folder: Path) -> set:
-    """Files below ``folder``, the catalog's own -wal/-shm companions left out."""
+    """Files below ``folder``, the catalog's own -wal/-shm companions and the list of
+    stores using the folder left out."""
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
-            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+            if p.is_file() and not p.name.endswith(("-wal", "-shm")) and p.name != STORES_NAME}
 
 
 # ---------------------------------------------------------------- round trips
@@ -659,6 +660,60 @@ def test_cli_verify_and_repair(cli, cli_store, tmp_path):
     path.write_bytes(b"changed")
     result = cli("--db", cli_store, "artifacts", "verify", "--repair")
     assert result.code == 1 and "changed: prices 2026.01.01" in result.out
+
+
+def test_repair_never_removes_another_stores_files(cli, tmp_path, monkeypatch):
+    """Two stores in one folder share ./artifacts by default: b.db's repair used to
+    remove a.db's model as an orphan of its own catalog."""
+    monkeypatch.chdir(tmp_path)
+    with TradeRepo("a.db") as a, TradeRepo("b.db") as b:
+        a_id, b_id = a.store_id, b.store_id
+        ArtifactManager("artifacts", repo=a).save_model(b"a's model", "m", "1",
+                                                        serializer="bytes")
+    before = files_under(tmp_path / "artifacts")
+    assert (tmp_path / "artifacts" / STORES_NAME).read_text() == f"{a_id}\n"
+    result = cli("--db", "b.db", "artifacts", "verify", "--repair")
+    assert result.code == 1 and a_id in result.err and b_id in result.err
+    assert "repair refused" in result.err and "--base-path" in result.err
+    assert files_under(tmp_path / "artifacts") == before
+    assert cli("--db", "b.db", "artifacts", "verify").code == 1  # reported, not removed
+    assert files_under(tmp_path / "artifacts") == before
+    with TradeRepo("a.db") as a:
+        assert ArtifactManager("artifacts", repo=a).load_model("m") == (b"a's model", {})
+    assert cli("--db", "a.db", "artifacts", "verify", "--repair").code == 0
+
+
+def test_repair_refuses_a_folder_two_stores_save_into(tmp_path):
+    folder = tmp_path / "artifacts"
+    with TradeRepo(tmp_path / "a.db") as a, TradeRepo(tmp_path / "b.db") as b:
+        one, two = ArtifactManager(folder, repo=a), ArtifactManager(folder, repo=b)
+        one.save_model(b"a", "m", "1", serializer="bytes")
+        two.save_model(b"b", "n", "1", serializer="bytes")
+        two.save_model(b"b2", "n", "2", serializer="bytes")  # listed once
+        assert (folder / STORES_NAME).read_text().split() == [a.store_id, b.store_id]
+        before = files_under(folder)
+        for manager, other in ((one, b.store_id), (two, a.store_id)):
+            with pytest.raises(ConflictError, match=f"repair refused: .*{other}"):
+                manager.verify(repair=True)
+        assert files_under(folder) == before
+        assert one.load_model("m") == (b"a", {}) and two.load_model("n") == (b"b2", {})
+
+
+def test_repair_of_a_folder_without_the_list_of_stores(tmp_path):
+    """A folder from before STORES_NAME: repair claims it only when some file there is
+    in its catalog; otherwise its files may be another store's."""
+    folder = tmp_path / "artifacts"
+    with TradeRepo(tmp_path / "a.db") as a, TradeRepo(tmp_path / "b.db") as b:
+        ArtifactManager(folder, repo=a).save_model(b"a", "m", "1", serializer="bytes")
+        (folder / STORES_NAME).unlink()
+        (folder / "m" / "2_0123456789abcdef.bin").write_bytes(b"a's orphan")
+        with pytest.raises(ConflictError, match=f"none of its files is in this catalog "
+                                                f"\\(store {b.store_id}\\)"):
+            ArtifactManager(folder, repo=b).verify(repair=True)
+        assert len(files_under(folder)) == 2 and not (folder / STORES_NAME).exists()
+        report = ArtifactManager(folder, repo=a).verify(repair=True)
+        assert report.removed == ("m/2_0123456789abcdef.bin",) and report.ok
+        assert (folder / STORES_NAME).read_text() == f"{a.store_id}\n"
 
 
 def test_cli_cleanup(cli, cli_store):

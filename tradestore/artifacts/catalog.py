@@ -46,6 +46,9 @@ except ImportError:  # pragma: no cover - Windows: repair cannot see live saves
     fcntl = None  # type: ignore[assignment]  # no fcntl on Windows: callers test for None
 
 CATALOG_NAME = "catalog.db"
+# In base_path: the store_id of every catalog that has saved into the folder, one a line.
+# repair removes orphans only in a folder no other store uses (its orphans may be theirs).
+STORES_NAME = ".tradestore-stores"
 MAX_NAME, MAX_VERSION = 128, 64
 CHUNK = 1 << 20
 KINDS = ("model", "dataset", "file")
@@ -263,6 +266,7 @@ class ArtifactManager:
             repo = TradeRepo(self.base_path / CATALOG_NAME)
         self.repo = repo
         self.db = repo.db
+        self._claimed = False  # this store's id is in the folder's STORES_NAME
 
     def close(self) -> None:
         if self._owns_repo:
@@ -400,10 +404,64 @@ class ArtifactManager:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(path, 0o700)
                 fsync_dir(path.parent)
-                return
+                mode = stat.S_IFDIR
             if path != self.base_path and not stat.S_ISDIR(mode):
                 raise ArtifactIntegrityError(f"{path}: is not a folder (a symlink or file "
                                              "was put where tradestore keeps artifacts)")
+        if path.parent == self.base_path:  # a file is about to be written: the folder is ours too
+            self._claim_folder()
+
+    def _stores(self) -> list[str] | None:
+        """The store ids in the folder's STORES_NAME (None when it has none)."""
+        try:
+            with open(self.base_path / STORES_NAME, encoding="utf-8") as handle:
+                return [line.strip() for line in handle if line.strip()]
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ArtifactIntegrityError(f"{self.base_path / STORES_NAME}: cannot be read "
+                                         f"({exc})") from None
+
+    def _claim_folder(self) -> None:
+        """Add this store's id to STORES_NAME once (an append of one line: two stores
+        claiming at once both stay listed)."""
+        store_id = self.repo.store_id
+        if self._claimed or store_id is None or store_id in (self._stores() or []):
+            self._claimed = True
+            return
+        path = self.base_path / STORES_NAME
+        with _os_errors(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW | _CLOEXEC,
+                         0o600)
+            try:
+                os.write(fd, f"{store_id}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._claimed = True
+
+    def _check_repair(self, ours: list[str], cataloged: set[str]) -> None:
+        """Refuse repair where an orphan may be another store's file: the folder lists
+        another store, or (a folder from before STORES_NAME) holds our kind of files but
+        none of this catalog's."""
+        mine = self.repo.store_id
+        stores = self._stores()
+        if stores is None:
+            if ours and not cataloged & set(ours):
+                raise ConflictError(
+                    f"{self.base_path}: repair refused: none of its files is in this catalog "
+                    f"(store {mine}) and the folder does not say which store wrote them "
+                    f"({STORES_NAME} is missing); they may be another store's. Give each store "
+                    "its own artifacts folder (--base-path)")
+            self._claim_folder()
+            return
+        others = [s for s in stores if s != mine]
+        if others:
+            raise ConflictError(
+                f"{self.base_path}: repair refused: the folder is used by store "
+                f"{', '.join(others)} as well as this catalog's store {mine} "
+                f"({STORES_NAME}), so an orphan there may be the other store's file. "
+                "Give each store its own artifacts folder (--base-path)")
 
     def _unlink(self, relpath: str) -> None:
         path = self.base_path / relpath
@@ -569,6 +627,8 @@ class ArtifactManager:
                     continue
                 (missing if problem == "missing" else changed).append(self._info(again))
         cataloged = {row[5] for row in rows}
+        if repair:
+            self._check_repair(ours, cataloged)
         orphans = [p for p in ours if p not in cataloged and not self._busy(p)]
         removed = self._remove_orphans(orphans) if repair and orphans else []
         return VerifyReport(len(rows), tuple(missing), tuple(changed), tuple(orphans),
@@ -598,6 +658,7 @@ class ArtifactManager:
         ours: list[str] = []
         foreign: list[str] = []
         skip = {os.path.realpath(self.db.path) + s for s in ("", "-wal", "-shm", "-journal")}
+        skip.add(os.path.realpath(self.base_path / STORES_NAME))
         for root, dirs, files in os.walk(self.base_path):
             rel_root = Path(root).relative_to(self.base_path)
             for entry in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
