@@ -239,6 +239,14 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+def check_busy_timeout(busy_timeout: Any) -> None:
+    """The busy_timeout check of both engines: a finite number of seconds >= 0."""
+    if (isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float))
+            or not math.isfinite(busy_timeout) or busy_timeout < 0):
+        raise ValidationError(f"busy_timeout: {busy_timeout!r} must be a number of seconds >= 0",
+                              field="busy_timeout", value=busy_timeout)
+
+
 def connect(path: str, *, readonly: bool = False, durability: str = "full",
             busy_timeout: float = 5.0) -> Connection:
     """Open ``path`` with our pragmas and functions; ``":memory:"`` works too.
@@ -250,10 +258,7 @@ def connect(path: str, *, readonly: bool = False, durability: str = "full",
     if durability not in DURABILITY:
         raise ValidationError(f"durability: {durability!r} is not one of full, normal",
                               field="durability", value=durability)
-    if (isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float))
-            or not math.isfinite(busy_timeout) or busy_timeout < 0):
-        raise ValidationError(f"busy_timeout: {busy_timeout!r} must be a number of seconds >= 0",
-                              field="busy_timeout", value=busy_timeout)
+    check_busy_timeout(busy_timeout)
     memory = str(path) == ":memory:"
     try:
         return _connect(path, memory, readonly, durability, busy_timeout)

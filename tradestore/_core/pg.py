@@ -25,13 +25,15 @@ import types
 from typing import Any, Iterator
 
 from tradestore._core.codec import utc_now
-from tradestore._core.db import APPLICATION_ID, DURABILITY, _echoer, binding_error, sql_logger
+from tradestore._core.db import (APPLICATION_ID, DURABILITY, _echoer, binding_error,
+                                check_busy_timeout, sql_logger)
 from tradestore.errors import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
                                StoreError, ValidationError)
 
 INSTALL_HINT = "pip install 'tradestore[postgres]'"
 WRITE_LOCK = APPLICATION_ID  # pg_advisory_xact_lock key every write transaction takes
 ENGINE = "postgresql"
+LOCK_TIMEOUT_MAX_MS = 2 ** 31 - 1  # lock_timeout is an int32 of milliseconds
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::"""
                      r"""|\bIS\s+(?:NOT\s+)?(?:\?|:[A-Za-z_]\w*)"""
                      r"""|(?:\?|(?<!:):[A-Za-z_]\w*)(?:\s+IS\s+(?:NOT\s+)?NULL\b)?|%"""
@@ -253,6 +255,12 @@ def _build(psycopg: Any) -> Any:
                                  UtcText=UtcText, BoolAsInt=BoolAsInt, idle=idle)
 
 
+def lock_timeout_ms(busy_timeout: float) -> int:
+    """busy_timeout as lock_timeout: at least 1 ms (0 there means wait forever, the
+    opposite of SQLite's 0: fail at once), at most the setting's int32 limit."""
+    return min(max(1, int(busy_timeout * 1000)), LOCK_TIMEOUT_MAX_MS)
+
+
 def connect(url: str, shown: str, *, readonly: bool, durability: str,
             busy_timeout: float) -> Any:
     """A session on ``url``: autocommit (we send BEGIN ourselves), UTC, our loaders."""
@@ -260,6 +268,7 @@ def connect(url: str, shown: str, *, readonly: bool, durability: str,
     if durability not in DURABILITY:
         raise ValidationError(f"durability: {durability!r} is not one of full, normal",
                               field="durability", value=durability)
+    check_busy_timeout(busy_timeout)
     secret = _password(url)
     try:
         conn = pg.Connection.connect(url, autocommit=True, cursor_factory=pg.Cursor,
@@ -274,7 +283,7 @@ def connect(url: str, shown: str, *, readonly: bool, durability: str,
         conn.adapters.register_loader("timestamptz", pg.UtcText)
         conn.adapters.register_dumper(bool, pg.BoolAsInt)
         settings = ["SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'",
-                    f"SET lock_timeout = {int(busy_timeout * 1000)}",
+                    f"SET lock_timeout = {lock_timeout_ms(busy_timeout)}",
                     f"SET synchronous_commit = {'on' if durability == 'full' else 'off'}"]
         if readonly:
             settings.append("SET default_transaction_read_only = on")
