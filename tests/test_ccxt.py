@@ -10,6 +10,16 @@ from hypothesis import given, strategies as st
 
 from tradestore import TradeData, ValidationError
 
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
 
 def ccxt_trade(**overrides):
     """A trade in ccxt's documented unified structure."""

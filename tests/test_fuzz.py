@@ -26,6 +26,18 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tradestore import ArtifactManager, AsyncTradeRepo, OHLCVBar, StoreError, TradeData, TradeRepo
 
+
+@pytest.fixture
+def repo(store):
+    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
+    return store
+
+
+@pytest.fixture
+def memory_repo(store):
+    return store
+
+
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 1, 2, tzinfo=UTC)
 NAN, INF = float("nan"), float("inf")
