@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 
 from tradestore import TradeData, ValidationError
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
