@@ -10,6 +10,7 @@ import pytest
 
 from tradestore import ConflictError, TradeData, ValidationError
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

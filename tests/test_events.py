@@ -16,6 +16,7 @@ from tradestore import EventLogHandler, TradeRepo, ValidationError
 from tradestore._core.codec import EARLIEST_TEXT
 from tradestore._core.events import RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE, severity_for
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

@@ -16,6 +16,7 @@ from tradestore import TradeData
 from tradestore.errors import ValidationError
 from tradestore.record.fees import Currencies, fee_effect, parse_symbol
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

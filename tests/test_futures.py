@@ -15,6 +15,7 @@ from conftest import examples
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore._core.money import SHARE_QUANTUM, ROUNDING
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

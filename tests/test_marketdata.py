@@ -15,6 +15,7 @@ from tradestore.market.indicators import SELECT_INDICATOR
 from tradestore.market.news import AVERAGE_SENTIMENT, FIND_NEWS
 from tradestore.market.signals import SIGNALS_FOR_ORDER
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

@@ -21,6 +21,7 @@ from conftest import examples
 from tradestore import ConflictError, TradeRepo
 from tradestore.analytics.report import collect, render_json, render_text
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

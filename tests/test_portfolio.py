@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tradestore import PortfolioSnapshot, TradeRepo, ValidationError
 from tradestore.state.portfolio import LATEST, VALUE_HISTORY
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

@@ -16,6 +16,7 @@ from conftest import examples
 from tradestore import TradeData, TradeRepo
 from tradestore.errors import ConflictError, ValidationError
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

@@ -21,6 +21,7 @@ from conftest import examples
 
 from tradestore import TradeRepo, ValidationError
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

@@ -17,6 +17,7 @@ from tradestore.books.settings import MASK
 
 from conftest import run_tradestore
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

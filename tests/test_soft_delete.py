@@ -15,6 +15,7 @@ from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
 from conftest import run_tradestore
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

@@ -22,6 +22,7 @@ from tradestore._core.migrate import Migrator, load_migrations
 from tradestore.state.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO,
                                      _fast_encode, decode_payload, encode_state, state_content)
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""

@@ -12,6 +12,7 @@ from hypothesis import given, strategies as st
 
 from tradestore import ConflictError, NotFoundError, TradeRepo, ValidationError
 
+
 @pytest.fixture
 def repo(store):
     """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
