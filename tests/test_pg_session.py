@@ -55,3 +55,21 @@ def test_busy_timeout_zero_is_busy_at_once(pg_url):
         assert len(outcome) == 1 and isinstance(outcome[0], DatabaseBusyError), outcome
         assert waited < 5
         assert [t.symbol for t in waiter.get_trade_history(days=None)] == ["ETH/USDT"]
+
+
+def test_a_nested_reading_keeps_the_outer_snapshot(pg_url):
+    """A fill committed by another session after the outer reading() began is seen
+    neither inside nor after a nested reading(), only once the outer one has ended."""
+    count = "SELECT count(*) FROM trades"
+    with TradeRepo(pg_url) as reader, TradeRepo(pg_url) as writer:
+        writer.save_trade(FILL)
+        with reader.db.reading() as conn:
+            assert conn.execute(count).fetchone()[0] == 1
+            writer.save_trade(dict(FILL, symbol="SOL/USDT"))
+            with reader.db.reading() as inner:
+                assert inner.execute(count).fetchone()[0] == 1
+            assert conn.execute(count).fetchone()[0] == 1  # still the outer snapshot
+            assert conn.in_transaction
+        assert not reader.db.conn.in_transaction
+        with reader.db.reading() as conn:
+            assert conn.execute(count).fetchone()[0] == 2
