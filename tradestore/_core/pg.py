@@ -24,7 +24,7 @@ import time
 import types
 from typing import Any, Iterator
 
-from tradestore._core.codec import utc_now
+from tradestore._core.codec import show, utc_now
 from tradestore._core.db import (APPLICATION_ID, DURABILITY, _echoer, binding_error,
                                 check_busy_timeout, sql_logger)
 from tradestore.errors import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
@@ -111,6 +111,18 @@ def translate_sql(sql: str) -> tuple[str, tuple[str, ...]]:
 # with these names (a symbol "9999" stays a symbol).
 OPEN_ENDS = {"0000": "-infinity", "9999": "infinity"}
 TIME_PARAMS = frozenset({"start", "end", "since", "until", "after", "before"})
+
+
+def _nul_error(params: Any) -> ValidationError | None:
+    """PostgreSQL text cannot hold NUL (SQLite's can): the parameter that holds one."""
+    items = (params.items() if isinstance(params, dict) else
+             ((f"parameter {i}", v) for i, v in enumerate(params or (), start=1)))
+    for name, value in items:
+        if isinstance(value, str) and "\x00" in value:
+            return ValidationError(f"{name}: {show(value)} holds a NUL character, which a "
+                                   "PostgreSQL store cannot keep in text", field=name,
+                                   value=value)
+    return None
 
 
 def _with_copies(params: Any, copies: tuple[str, ...]) -> Any:
@@ -216,7 +228,7 @@ def _build(psycopg: Any) -> Any:
                 return super().execute(sql, params if params is not None else (), **kwargs)
             except (psycopg.DataError, psycopg.ProgrammingError, UnicodeEncodeError,
                     OverflowError) as exc:
-                error = binding_error(exc, query, params or ())
+                error = _nul_error(params) or binding_error(exc, query, params or ())
                 if error.field is not None:
                     raise error from None
                 raise
@@ -238,7 +250,14 @@ def _build(psycopg: Any) -> Any:
                 self.echo(query, rows, True)
             sql, copies = translate_sql(query)
             cursor = self.cursor()
-            cursor.executemany(sql, [_with_copies(row, copies) for row in rows])
+            try:
+                cursor.executemany(sql, [_with_copies(row, copies) for row in rows])
+            except psycopg.DataError:
+                for row in rows:
+                    error = _nul_error(row)
+                    if error is not None:
+                        raise error from None
+                raise
             return cursor
 
         def run_script(self, script: str) -> None:
