@@ -252,7 +252,7 @@ def test_views_equal_the_library_on_random_stores(trips):
     lambda r: r.get_statistics(None, exchange=["x"]),
     lambda r: r.get_statistics_by_currency(None, account=1),
     lambda r: r.get_strategy_performance(symbol=b"BTC"),
-    lambda r: r.get_strategy_performance(colour="red"),
+    lambda r: r.analytics.by_group("strategy", colour="red"),
     lambda r: r.analytics.by_group("colour"),
     lambda r: r.calculate_performance_metrics(None, currency=3),
     lambda r: r.calculate_performance_metrics(None, statistics="no"),
@@ -262,6 +262,13 @@ def test_bad_filters_are_validation_errors(memory_repo, call):
     trip(memory_repo, "BTC/USDT", "1", "2")
     with pytest.raises(ValidationError):
         call(memory_repo)
+
+
+def test_the_facade_names_its_filters(memory_repo):
+    """TradeRepo spells out its filters (issue 18.4): an unknown one is refused by the
+    call itself, naming it, before anything is read (and type checkers flag it)."""
+    with pytest.raises(TypeError, match="colour"):
+        memory_repo.get_strategy_performance(colour="red")
 
 
 def test_a_voided_fill_counts_nowhere(one_currency, cli):

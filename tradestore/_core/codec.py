@@ -12,9 +12,12 @@ import json
 import math
 import numbers
 import operator
+import os
 from dataclasses import fields, is_dataclass
 import re
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, overload
 
 from tradestore.errors import ValidationError
 
@@ -35,7 +38,8 @@ MAX_LIMIT = 2 ** 63 - 1
 
 # ---------------------------------------------------------------- Decimal
 
-def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Decimal:
+def to_decimal(value: Any, field: str, *, positive: bool = False,
+               non_negative: bool = False) -> Decimal:
     """Turn Decimal/int/str/float into a finite Decimal, or raise naming ``field``.
 
     Floats go through their shortest repr, so ``0.1`` becomes ``Decimal('0.1')``.
@@ -70,7 +74,9 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
         number = number.copy_abs()
     _, coefficient, exponent = number.as_tuple()
     # digits of the stored plain form: 1E+38 is written with 39 of them
-    digits = 1 if number.is_zero() else len(coefficient) + max(exponent, 0)
+    # as_tuple() types the exponent int | 'n' | 'N' | 'F'; finite here, so an int
+    shift: int = max(exponent, 0)  # type: ignore[assignment]
+    digits = 1 if number.is_zero() else len(coefficient) + shift
     if digits > MAX_SIGNIFICANT_DIGITS:
         raise ValidationError(
             f"{field}: {_show(value)} has {digits} significant digits; at most "
@@ -91,7 +97,7 @@ def to_decimal(value, field: str, *, positive=False, non_negative=False) -> Deci
 PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
-def _foreign_number(value, field: str) -> Decimal:
+def _foreign_number(value: Any, field: str) -> Decimal:
     """numpy and other numeric scalars, duck-typed (the core never imports numpy):
     an integral one (np.int64) as its int, a numpy float (np.float32) through its
     shortest repr, as numpy's str gives it."""
@@ -109,7 +115,7 @@ def _foreign_number(value, field: str) -> Decimal:
         "(give a Decimal, int, str or float)", field=field, value=value)
 
 
-def show(value, width: int = 80) -> str:
+def show(value: object, width: int = 80) -> str:
     """A value for an error message: its repr, clipped, never raising."""
     try:
         text = repr(value)
@@ -135,7 +141,8 @@ def _checked_plain(text: str, field: str, positive: bool, non_negative: bool) ->
 
 def plain_length(number: Decimal) -> int:
     """``len(format(number, 'f'))`` without building it (``1E+999999999`` would take GBs)."""
-    sign, digits, exponent = number.as_tuple()
+    sign, digits, exponent_ = number.as_tuple()
+    exponent: int = exponent_  # type: ignore[assignment]  # callers pass finite numbers
     if exponent >= 0:
         size = 1 if number.is_zero() else len(digits) + exponent
     else:
@@ -143,22 +150,32 @@ def plain_length(number: Decimal) -> int:
     return size + sign
 
 
-def optional_decimal(value, field: str, **limits) -> Decimal | None:
-    return None if value is None else to_decimal(value, field, **limits)
+def optional_decimal(value: Any, field: str, *, positive: bool = False,
+                     non_negative: bool = False) -> Decimal | None:
+    return None if value is None else to_decimal(value, field, positive=positive,
+                                                 non_negative=non_negative)
 
 
+@overload
+def dec_in(number: Decimal) -> str: ...
+@overload
+def dec_in(number: Decimal | None) -> str | None: ...
 def dec_in(number: Decimal | None) -> str | None:
     """Decimal -> stored text, plain notation, digits kept (``1.10`` stays ``1.10``)."""
     return None if number is None else format(number, "f")
 
 
+@overload
+def dec_out(text: str) -> Decimal: ...
+@overload
+def dec_out(text: str | None) -> Decimal | None: ...
 def dec_out(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
 # ---------------------------------------------------------------- time
 
-def to_utc(value, field: str) -> _dt.datetime:
+def to_utc(value: object, field: str) -> _dt.datetime:
     """An aware UTC datetime from a datetime (naive taken as UTC) or ISO-8601 text."""
     if isinstance(value, str):
         try:
@@ -184,7 +201,7 @@ def to_utc(value, field: str) -> _dt.datetime:
     return moment
 
 
-def optional_utc(value, field: str) -> _dt.datetime | None:
+def optional_utc(value: object, field: str) -> _dt.datetime | None:
     return None if value is None else to_utc(value, field)
 
 
@@ -192,6 +209,10 @@ def utc_now() -> _dt.datetime:
     return _dt.datetime.now(UTC)
 
 
+@overload
+def ts_in(moment: _dt.datetime) -> str: ...
+@overload
+def ts_in(moment: _dt.datetime | None) -> str | None: ...
 def ts_in(moment: _dt.datetime | None) -> str | None:
     """Aware datetime -> fixed-width ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (sorts as text)."""
     if moment is None:
@@ -204,11 +225,16 @@ def ts_in(moment: _dt.datetime | None) -> str | None:
             f"{m.second:02d}.{m.microsecond:06d}Z")
 
 
+@overload
+def ts_out(text: str) -> _dt.datetime: ...
+@overload
+def ts_out(text: str | None) -> _dt.datetime | None: ...
 def ts_out(text: str | None) -> _dt.datetime | None:
     return None if text is None else _dt.datetime.fromisoformat(text)
 
 
-def window(days, since, until, field="days"):
+def window(days: float | Decimal | None, since: object, until: object,
+           field: str = "days") -> tuple[str | None, str | None]:
     """(since, until) as stored text for the usual ``days``/``since``/``until`` filters.
 
     ``since``/``until`` override ``days``; ``days=None`` means all time.
@@ -224,7 +250,7 @@ def window(days, since, until, field="days"):
     return ts_in(start), ts_in(end)
 
 
-def to_days(days, field: str = "days") -> float:
+def to_days(days: object, field: str = "days") -> float:
     """A finite number of days, 0 to MAX_DAYS (int, float, Decimal, numpy scalar)."""
     number = None
     if not isinstance(days, bool) and isinstance(days, (numbers.Real, Decimal)):
@@ -239,7 +265,7 @@ def to_days(days, field: str = "days") -> float:
     return number
 
 
-def _integer(value, lowest: int) -> int | None:
+def _integer(value: Any, lowest: int) -> int | None:
     """``value`` as an int when it is an integer (int or numpy integer, never a bool)
     from ``lowest`` to 2**63-1, as SQLite stores it; else None."""
     if not is_int(value):
@@ -251,7 +277,7 @@ def _integer(value, lowest: int) -> int | None:
     return number if lowest <= number <= MAX_LIMIT else None
 
 
-def to_id(value, field: str) -> int:
+def to_id(value: object, field: str) -> int:
     """A row id: an integer (int or numpy integer) from 0 to 2**63-1, as SQLite stores it."""
     number = _integer(value, 0)
     if number is None:
@@ -260,11 +286,12 @@ def to_id(value, field: str) -> int:
     return number
 
 
-def optional_id(value, field: str) -> int | None:
+def optional_id(value: object, field: str) -> int | None:
     return None if value is None else to_id(value, field)
 
 
-def to_items(values, field: str, what: str, singles: tuple = ()):
+def to_items(values: Any, field: str, what: str,
+             singles: tuple[type, ...] = ()) -> Iterator[Any]:
     """An iterator over a batch; a number, text, a mapping or one of ``singles`` (a
     single record where a list of them is wanted) is refused by name."""
     if isinstance(values, (str, bytes, dict, *singles)) or values is None:
@@ -276,7 +303,7 @@ def to_items(values, field: str, what: str, singles: tuple = ()):
                               field=field, value=values) from None
 
 
-def to_limit(limit, field: str = "limit", *, lowest: int = 1) -> int:
+def to_limit(limit: object, field: str = "limit", *, lowest: int = 1) -> int:
     """A row limit: an integer (int or numpy integer) from ``lowest`` (1; 0 for an
     offset) to 2**63-1."""
     number = _integer(limit, lowest)
@@ -288,7 +315,7 @@ def to_limit(limit, field: str = "limit", *, lowest: int = 1) -> int:
 
 # ---------------------------------------------------------------- JSON
 
-def _plain_default(obj):
+def _plain_default(obj: object) -> Any:
     if isinstance(obj, Decimal):
         return format(obj, "f")
     if isinstance(obj, (_dt.datetime, _dt.date)):
@@ -296,7 +323,7 @@ def _plain_default(obj):
     return _numpy_scalar(obj)
 
 
-def _numpy_scalar(obj):
+def _numpy_scalar(obj: Any) -> int | float:
     """np.int64 as its int, a numpy float as a float (json's ``default`` hook)."""
     if is_int(obj):
         return operator.index(obj)
@@ -308,7 +335,7 @@ def _numpy_scalar(obj):
 LONG_DIGITS = re.compile(r"[0-9]{19}")  # every integer outside 64 bits has 19 digits or more
 
 
-def canonical_json(obj, field: str = "value") -> str:
+def canonical_json(obj: object, field: str = "value") -> str:
     """Sorted keys, no spaces, no NaN: the same object always gives the same text.
 
     Raises ValidationError naming ``field`` for an integer outside 64 bits (SQLite's
@@ -328,9 +355,9 @@ def canonical_json(obj, field: str = "value") -> str:
     return text
 
 
-def _check_json_ints(obj, field: str) -> None:
+def _check_json_ints(obj: object, field: str) -> None:
     """Refuse integers outside 64 bits, naming where they are (obj is known to encode)."""
-    stack = [(obj, field)]
+    stack: list[tuple[Any, str]] = [(obj, field)]
     while stack:
         item, path = stack.pop()
         if isinstance(item, dict):
@@ -347,7 +374,13 @@ def _check_json_ints(obj, field: str) -> None:
                     field=path, value=item)
 
 
-def json_object_in(value, field: str) -> str | None:
+@overload
+def json_object_in(value: None, field: str) -> None: ...
+@overload
+def json_object_in(value: Mapping[str, Any], field: str) -> str: ...
+@overload
+def json_object_in(value: object, field: str) -> str | None: ...
+def json_object_in(value: object, field: str) -> str | None:
     """A JSON object (mapping) -> canonical text; Decimals and datetimes become text."""
     if value is None:
         return None
@@ -364,7 +397,7 @@ def json_object_in(value, field: str) -> str | None:
                               field=field, value=value) from None
 
 
-def to_plain(value):
+def to_plain(value: Any) -> Any:
     """JSON-ready data, losing nothing: Decimal as plain-notation text, dates ISO-8601,
     durations in seconds, records (dataclasses) as dicts."""
     if isinstance(value, Decimal):
@@ -382,7 +415,7 @@ def to_plain(value):
     return value
 
 
-def json_out(text: str | None):
+def json_out(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
@@ -390,7 +423,7 @@ def json_out(text: str | None):
 _TAGS = ("$decimal", "$datetime", "$date", "$escaped")
 
 
-def to_tagged(obj, path: str = ""):
+def to_tagged(obj: Any, path: str = "") -> Any:
     """Python value -> JSON-ready value with type tags; raises naming the path."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
@@ -416,7 +449,8 @@ def to_tagged(obj, path: str = ""):
             raise ValidationError(f"{path or 'state'}: {_show(obj)} is not a finite number",
                                   field=path, value=obj)
         # plain where that keeps every digit and stays short; else exact scientific form
-        plain = obj.as_tuple().exponent <= 0 and plain_length(obj) <= 100
+        # (finite: the exponent is an int, though as_tuple's type allows 'n'/'F' too)
+        plain = obj.as_tuple().exponent <= 0 and plain_length(obj) <= 100  # type: ignore[operator]
         return {"$decimal": format(obj, "f") if plain else str(obj)}
     if isinstance(obj, _dt.datetime):
         return {"$datetime": obj.isoformat()}
@@ -425,7 +459,7 @@ def to_tagged(obj, path: str = ""):
     if isinstance(obj, (list, tuple)):
         return [to_tagged(item, f"{path}[{i}]") for i, item in enumerate(obj)]
     if isinstance(obj, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, item in obj.items():
             if not isinstance(key, str):
                 raise ValidationError(
@@ -441,7 +475,7 @@ def to_tagged(obj, path: str = ""):
         field=path, value=obj)
 
 
-def from_tagged(obj):
+def from_tagged(obj: Any) -> Any:
     """Inverse of :func:`to_tagged`."""
     if isinstance(obj, list):
         return [from_tagged(item) for item in obj]
@@ -462,7 +496,8 @@ def from_tagged(obj):
 
 # ------------------------------------------------ text fields and choices
 
-def to_text(value, field: str, *, max_length=200, allow_empty=False) -> str:
+def to_text(value: object, field: str, *, max_length: int = 200,
+            allow_empty: bool = False) -> str:
     """Text of at most ``max_length`` characters that SQLite can store; non-blank
     unless ``allow_empty``."""
     if type(value) is str and len(value) <= max_length and value.isascii() and (
@@ -492,11 +527,9 @@ def check_unicode(value: str, field: str) -> str:
     return value
 
 
-def to_path(value, field: str):
+def to_path(value: object, field: str) -> Path:
     """A file or folder name (str or os.PathLike) that the OS can take: not empty, no
     NUL, valid Unicode. Returns a ``pathlib.Path``."""
-    import os
-    from pathlib import Path
     text = None
     if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes):
         text = os.fspath(value)
@@ -507,11 +540,13 @@ def to_path(value, field: str):
     return Path(text)
 
 
-def optional_text(value, field: str, **limits) -> str | None:
-    return None if value is None else to_text(value, field, **limits)
+def optional_text(value: object, field: str, *, max_length: int = 200,
+                  allow_empty: bool = False) -> str | None:
+    return None if value is None else to_text(value, field, max_length=max_length,
+                                              allow_empty=allow_empty)
 
 
-def to_choice(value, field: str, choices) -> str:
+def to_choice(value: object, field: str, choices: Iterable[str]) -> str:
     """Case-insensitive pick from ``choices`` (stored upper case)."""
     if isinstance(value, str) and value.upper() in choices:
         return value.upper()
@@ -523,12 +558,12 @@ def to_choice(value, field: str, choices) -> str:
 # The checks every module used to write for itself: an integer that is not a bool, a
 # flag, a finite float metric, and the open ends of a time range.
 
-def is_int(value) -> bool:
+def is_int(value: object) -> bool:
     """An integer (int or numpy integer), never a bool: ``True`` is an int in Python."""
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
 
 
-def to_int(value, field: str, *, lowest: int = 0, highest: int = MAX_LIMIT,
+def to_int(value: Any, field: str, *, lowest: int = 0, highest: int = MAX_LIMIT,
            allowed: str | None = None) -> int:
     """An integer (int or numpy integer, never a bool) from ``lowest`` to ``highest``,
     as an int. ``allowed`` words what the refusal says is allowed (default: "a whole
@@ -546,11 +581,13 @@ def to_int(value, field: str, *, lowest: int = 0, highest: int = MAX_LIMIT,
     return number
 
 
-def optional_int(value, field: str, **limits) -> int | None:
-    return None if value is None else to_int(value, field, **limits)
+def optional_int(value: object, field: str, *, lowest: int = 0, highest: int = MAX_LIMIT,
+                 allowed: str | None = None) -> int | None:
+    return None if value is None else to_int(value, field, lowest=lowest, highest=highest,
+                                             allowed=allowed)
 
 
-def to_flag(value, field: str) -> bool:
+def to_flag(value: object, field: str) -> bool:
     """True or False and nothing else: 1, "yes" or None must not flip a switch silently."""
     if not isinstance(value, bool):
         raise ValidationError(f"{field}: {show(value)} must be True or False", field=field,
@@ -558,7 +595,7 @@ def to_flag(value, field: str) -> bool:
     return value
 
 
-def to_finite_float(value, field: str) -> float:
+def to_finite_float(value: object, field: str) -> float:
     """A float metric (a score, a strength; not money): int, float, Decimal or a numpy
     number, finite."""
     number = None
@@ -586,6 +623,7 @@ def bounded(start: str | None, end: str | None) -> tuple[str, str]:
     return (EARLIEST_TEXT if start is None else start, LATEST_TEXT if end is None else end)
 
 
-def time_range(start, end, fields: tuple[str, str] = ("start", "end")) -> tuple[str, str]:
+def time_range(start: object, end: object,
+               fields: tuple[str, str] = ("start", "end")) -> tuple[str, str]:
     """``start``/``end`` (datetime, ISO text or None for open) as stored text, bounded."""
     return bounded(ts_in(optional_utc(start, fields[0])), ts_in(optional_utc(end, fields[1])))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from decimal import Decimal
+from typing import Any
 
 from tradestore._core.codec import MAX_SIGNIFICANT_DIGITS, MIN_TIME, MAX_TIME
 
@@ -26,7 +27,7 @@ _INT_LIMIT = 10 ** (MAX_SIGNIFICANT_DIGITS - 1)  # |int| below it: fewer than 38
 _EXPONENT_LIMIT = 20  # |adjusted exponent| below it: the plain form is short to build
 
 
-def money_text(value) -> str | None:
+def money_text(value: Any) -> str | None:
     """``dec_in(to_decimal(value, ...))`` for a Decimal, int or float whose plain form has
     at most 38 characters (so at most 38 digits and 64 characters: always allowed), and
     is not a negative zero (which to_decimal makes positive); else None."""
@@ -48,7 +49,7 @@ def money_text(value) -> str | None:
     return None
 
 
-def timestamp_text(value) -> str | None:
+def timestamp_text(value: Any) -> str | None:
     """``ts_in(to_utc(value, ...))`` for a datetime that is naive (taken as UTC) or in
     ``datetime.timezone.utc`` and inside the supported range; else None."""
     if type(value) is not _DATETIME or not _MIN_YEAR <= value.year <= _MAX_YEAR:
@@ -60,7 +61,7 @@ def timestamp_text(value) -> str | None:
     return text[:26] + "Z" if value.microsecond else text[:19] + ".000000Z"
 
 
-def name_text(value, max_length=200) -> str | None:
+def name_text(value: Any, max_length: int = 200) -> str | None:
     """``to_text(value, ...)`` for non-blank ASCII text of at most ``max_length``
     characters; else None."""
     if type(value) is str and 0 < len(value) <= max_length and value.isascii() \

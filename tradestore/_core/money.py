@@ -30,11 +30,13 @@ class exact:
 
     __slots__ = ("saved",)
 
-    def __enter__(self):
+    saved: Context
+
+    def __enter__(self) -> None:
         self.saved = getcontext()
         setcontext(EXACT)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         setcontext(self.saved)
 
 

@@ -12,14 +12,16 @@ import heapq
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Iterable
 
 from tradestore._core.codec import ts_in, utc_now
 from tradestore._core.files import atomic_file
+from tradestore._core.hints import Amount, Days, Moment, PathLike
 from tradestore._core.pg import per_engine
 from tradestore.analytics import report as text_report
 from tradestore.analytics import svg
 from tradestore.analytics.charts import monthly_returns, yearly_returns
-from tradestore.analytics.metrics import START_POINT_SQL
+from tradestore.analytics.metrics import START_POINT_SQL, PerformanceMetrics
 from tradestore.analytics.returns import dietz
 from tradestore.analytics.svg import escape
 from tradestore.books.accounts import FLOWS, signed_flow
@@ -78,13 +80,13 @@ money, pct, ratio, duration = text_report.money, text_report.pct, text_report.ra
 NOT_AVAILABLE = text_report.NA
 
 
-def window_text(metrics) -> str:
+def window_text(metrics: PerformanceMetrics) -> str:
     if metrics.start is None:
         return "no portfolio snapshots in the window"
     return f"{metrics.start} .. {metrics.end} ({metrics.days} days)"
 
 
-def headline(metrics, trips: dict | None = None) -> list[tuple[str, str, str]]:
+def headline(metrics: PerformanceMetrics, trips: dict | None = None) -> list[tuple[str, str, str]]:
     """[(key, label, text)]: the headline figures, formatted as the text report does; the
     round-trip figures once per currency when ``trips`` ({currency: stats}) has several."""
     m = metrics
@@ -149,7 +151,7 @@ def _amount(value: Decimal, *, signed=False) -> str:
 
 
 # ------------------------------------------------------------------ data
-def window_start(days, now=None) -> datetime | None:
+def window_start(days: Days, now: datetime | None = None) -> datetime | None:
     """Midnight UTC of the day ``days`` ago (None: all time), as the text report's window."""
     if days is None:
         return None
@@ -157,13 +159,16 @@ def window_start(days, now=None) -> datetime | None:
     return datetime.combine(first_day, time(), timezone.utc)
 
 
-def chart_series(repo, metrics, account: str, limit: int = svg.MAX_POINTS):
+def chart_series(repo: Any, metrics: PerformanceMetrics, account: str,
+                 limit: int = svg.MAX_POINTS) -> tuple[list[tuple[float, float]],
+                                                       list[tuple[float, float]],
+                                                       list[tuple[date, float]]]:
     """(equity, drawdown, daily) of the metrics' window: every snapshot's value and the
     drawdown of the time-weighted index from its running peak (as max_drawdown: the
     carried-in start value is the first peak, deposits and withdrawals are not moves),
     each downsampled to ``limit`` with the extremes kept, and the daily series [(date,
     value)] (last value of each UTC day, carried)."""
-    if metrics.start is None:
+    if metrics.start is None or metrics.end is None:  # (both or neither)
         return [], [], []
     start = datetime.combine(metrics.start, time(), timezone.utc)
     end = datetime.combine(metrics.end, time(), timezone.utc) + timedelta(days=1)
@@ -207,7 +212,8 @@ def _carried(closes: dict[str, float]) -> list[tuple[date, float]]:
     return daily
 
 
-def round_trips(repo, *, since=None, account=None, count: int = TOP_TRADES):
+def round_trips(repo: Any, *, since: datetime | None = None, account: str | None = None,
+                count: int = TOP_TRADES) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(best, worst): the ``count`` round trips with the highest and the lowest pnl,
     ordered exactly (Decimal), ties by close time then id."""
     params = {"start": ts_in(since) if since else "0000", "account": account}
@@ -268,7 +274,7 @@ def _trip_table(rows) -> str:
             f"<tbody>{body}</tbody></table>")
 
 
-def requested_window(days, since) -> str:
+def requested_window(days: Days, since: datetime | None) -> str:
     """The window as the text report names it: "all time" or "last N days (since D)"."""
     if days is None:
         return "all time"
@@ -315,8 +321,11 @@ def _definitions(metrics, days, since) -> str:
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
 
 
-def render_html(repo, *, days=None, account="default", periods_per_year=365, risk_free_rate=0,
-                source=None, now=None, benchmark=None, benchmark_exchange="") -> str:
+def render_html(repo: Any, *, days: Days = None, account: str = "default",
+                periods_per_year: int = 365, risk_free_rate: float = 0, source: str | None = None,
+                now: datetime | None = None,
+                benchmark: str | Iterable[tuple[Moment, Amount]] | None = None,
+                benchmark_exchange: str = "") -> str:
     """The whole report page as a string.
 
     ``days=None`` is all time, else the window starts at midnight UTC of the day ``days``
@@ -374,7 +383,7 @@ def render_html(repo, *, days=None, account="default", periods_per_year=365, ris
     ])
 
 
-def write_html(repo, path, **options) -> Path:
+def write_html(repo: Any, path: PathLike, **options: Any) -> Path:
     """Render and write atomically (a temp file renamed over ``path``), mode 0644."""
     target = Path(path)
     page = render_html(repo, **options).encode("utf-8")

@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, localcontext
+from typing import Any, Iterable
 
 from tradestore._core.codec import show, to_decimal, to_text, to_utc, ts_in, utc_now, window
-from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Connection, Days, Engine, Flows, Moment
 from tradestore._core.money import EXACT, ratio, tidy
-from tradestore.analytics.returns import money_weighted, walk
+from tradestore.analytics.returns import Curve, money_weighted, walk
 from tradestore.books.accounts import FLOWS, signed_flow
 from tradestore.errors import ValidationError
 from tradestore.market import comparison
@@ -221,7 +222,8 @@ class _CurveWindow:
     point lookup), the window's snapshots (one index range) and the external flows that
     count (cash_movements plus ``flows=``), read on one connection."""
 
-    def __init__(self, conn, account: str, days, since, until, flows):
+    def __init__(self, conn: Connection, account: str, days: Days, since: Moment | None,
+                 until: Moment | None, flows: Iterable[tuple[Moment, Amount]] | None):
         start, end = _window(days, since, until)
         extra = _flows_in(flows)
         start_day = start[:10] if start != "0000" else "0000-00-00"
@@ -250,7 +252,7 @@ class _CurveWindow:
 class Analytics:
     """``repo.analytics``: statistics, performance metrics, breakdowns."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
     def _tallies(self, conn, start, end, key=None, **filters) -> dict:
@@ -272,17 +274,21 @@ class Analytics:
                     tallies[currency].extras = extra
         return tallies
 
-    def statistics(self, days=30, *, account=None, strategy=None, symbol=None, exchange=None,
-                   currency=None, since=None, until=None) -> TradeStatistics:
+    def statistics(self, days: Days = 30, *, account: str | None = None,
+                   strategy: str | None = None, symbol: str | None = None,
+                   exchange: str | None = None, currency: str | None = None,
+                   since: Moment | None = None, until: Moment | None = None) -> TradeStatistics:
         """TradeStatistics over the closed round trips in the window; ConflictError when
         they are in several currencies and no ``currency=`` ("" = without a currency)."""
-        return self.statistics_by_currency(
+        return self.statistics_by_currency(  # type: ignore[return-value]  # _single: one
             days, account=account, strategy=strategy, symbol=symbol, exchange=exchange,
             currency=currency, since=since, until=until, _single=True)
 
-    def statistics_by_currency(self, days=30, *, account=None, strategy=None, symbol=None,
-                               exchange=None, currency=None, since=None, until=None,
-                               _single=False):
+    def statistics_by_currency(self, days: Days = 30, *, account: str | None = None,
+                               strategy: str | None = None, symbol: str | None = None,
+                               exchange: str | None = None, currency: str | None = None,
+                               since: Moment | None = None, until: Moment | None = None,
+                               _single: bool = False) -> dict[str, TradeStatistics]:
         """{currency: TradeStatistics}, one per quote currency ("" = without one)."""
         start, end = _window(days, since, until)
         with self.db.reading() as conn:
@@ -290,14 +296,17 @@ class Analytics:
                                     symbol=symbol, exchange=exchange, currency=currency)
         if _single:
             name, t = single(tallies, "the statistics' scope")
-            return TradeStatistics(**_stats_fields(name, t))
+            # statistics() asks for the one currency's figures (_single)
+            return TradeStatistics(**_stats_fields(name, t))  # type: ignore[return-value]
         return {name: TradeStatistics(**_stats_fields(name, t))
                 for name, t in sorted(tallies.items())}
 
-    def performance(self, days=30, *, account="default", periods_per_year=365, risk_free_rate=0,
-                    since=None, until=None, flows=None, currency=None,
-                    statistics=True, benchmark=None,
-                    benchmark_exchange="") -> PerformanceMetrics:
+    def performance(self, days: Days = 30, *, account: str = "default", periods_per_year: int = 365,
+                    risk_free_rate: float = 0, since: Moment | None = None,
+                    until: Moment | None = None, flows: Flows | None = None,
+                    currency: str | None = None, statistics: bool = True,
+                    benchmark: str | Flows | None = None,
+                    benchmark_exchange: str = "") -> PerformanceMetrics:
         """Equity-curve figures of ``account`` over whole UTC days, with deposits and
         withdrawals (cash_movements, plus ``flows`` [(timestamp, signed amount)] recorded
         elsewhere) taken out of the returns, and the statistics of its round trips in the
@@ -334,7 +343,7 @@ class Analytics:
                                          span.first_day)
             metrics.update(figures)
             if points is not None and curve.defined:
-                start, day_levels = comparison.levels(points[1], curve.first_day,
+                start, day_levels = comparison.levels(points[1], curve.start_day,
                                                       len(curve.daily), span.points[0][0])
                 rf_period = (1.0 + rf) ** (1.0 / periods_per_year) - 1.0
                 metrics.update(comparison.figures(
@@ -361,11 +370,13 @@ class Analytics:
         return timeframe, points, benchmark
 
     @property
-    def candles(self):
+    def candles(self) -> CandleStore:
         return CandleStore(self.db)
 
-    def benchmark_curve(self, benchmark, days=30, *, account="default", since=None,
-                        until=None, flows=None, benchmark_exchange=""):
+    def benchmark_curve(self, benchmark: str | Flows, days: Days = 30, *, account: str = "default",
+                        since: Moment | None = None, until: Moment | None = None,
+                        flows: Flows | None = None,
+                        benchmark_exchange: str = "") -> list[tuple[datetime, float]]:
         """The benchmark beside the equity curve: [(datetime, value)] starting at the
         start point's time and value, then each day's close (the account's last snapshot
         that day, else the end of the day) at start value x the benchmark's growth since
@@ -376,14 +387,15 @@ class Analytics:
         if not span.points or points is None:
             return []
         curve = walk(span.points, span.moves, span.first_day)
-        start, day_levels = comparison.levels(points[1], curve.first_day, len(curve.daily),
+        start, day_levels = comparison.levels(points[1], curve.start_day, len(curve.daily),
                                               span.points[0][0])
         closes = {ts[:10]: ts for ts, _ in span.points}   # the last snapshot of each day
         return comparison.scaled_curve(span.points[0][0], Decimal(span.points[0][1]),
-                                       curve.first_day, start, day_levels, closes)
+                                       curve.start_day, start, day_levels, closes)
 
-    def growth_index(self, days=30, *, account="default", since=None, until=None,
-                     flows=None) -> list[tuple[date, float]]:
+    def growth_index(self, days: Days = 30, *, account: str = "default",
+                     since: Moment | None = None, until: Moment | None = None,
+                     flows: Flows | None = None) -> list[tuple[date, float]]:
         """The time-weighted growth of the window as a daily series: [(first day, 1.0)]
         for the start value, then (day, product of 1 + the daily returns so far). Its
         period-over-period changes are returns with deposits and withdrawals taken out
@@ -393,7 +405,7 @@ class Analytics:
         if not span.points:
             return []
         curve = walk(span.points, span.moves, span.first_day)
-        out, index, day = [(curve.first_day, 1.0)], 1.0, curve.first_day
+        out, index, day = [(curve.start_day, 1.0)], 1.0, curve.start_day
         for r in curve.daily:
             index *= 1.0 + r
             out.append((day, index))
@@ -401,7 +413,8 @@ class Analytics:
         return out
 
     @staticmethod
-    def _curve(points, moves, rf, periods, first_day) -> tuple[dict, object]:
+    def _curve(points: list[tuple[str, str]], moves: list[tuple[str, Decimal]], rf: float,
+               periods: int, first_day: str | None) -> tuple[dict[str, Any], Curve]:
         """Every equity-curve figure from one pass over the points (returns.walk), and
         the walked curve (its daily returns are what a benchmark is compared with)."""
         start_ts, end_ts = points[0][0], points[-1][0]
@@ -410,7 +423,8 @@ class Analytics:
             net_flows = sum((amount for _, amount in moves), Decimal(0))
             pnl = end_value - start_value - net_flows
         curve = walk(points, moves, first_day)
-        out = dict(start=curve.first_day, end=curve.last_day, start_value=start_value,
+        out: dict[str, Any] = dict(start=curve.first_day, end=curve.last_day,
+                                   start_value=start_value,
                    end_value=end_value, days=len(curve.daily), net_flows=tidy(net_flows),
                    pnl=tidy(pnl),
                    max_drawdown=curve.max_drawdown,
@@ -444,8 +458,9 @@ class Analytics:
         return ({k: _nonfinite_to_none(v) if isinstance(v, float) else v
                  for k, v in out.items()}, curve)
 
-    def by_group(self, key: str, days=None, *, account=None, since=None, until=None,
-                 **filters) -> list[GroupPerformance]:
+    def by_group(self, key: str, days: Days = None, *, account: str | None = None,
+                 since: Moment | None = None, until: Moment | None = None,
+                 **filters: str | None) -> list[GroupPerformance]:
         """Per ``strategy``, ``symbol``, ``exchange`` or ``currency`` performance over
         closed round trips, one row per (group, currency), ordered by name."""
         if not isinstance(key, str) or key not in GROUP_COLUMN:
@@ -463,7 +478,8 @@ class Analytics:
                                         f["profit_factor"], currency))
         return out
 
-    def equity(self, days=30, *, account="default", since=None, until=None):
+    def equity(self, days: Days = 30, *, account: str = "default", since: Moment | None = None,
+               until: Moment | None = None) -> list[tuple[date, Decimal]]:
         """The daily series [(date, Decimal)]: the close of each UTC day of the window, a
         day without a snapshot carrying the previous value (the carried-in start value
         on the first day). Read like performance(): a point lookup and one range."""

@@ -14,9 +14,10 @@ against an independent oracle. Definitions: docs/metrics.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, Iterable, Sequence
 
 MWR_TOLERANCE = 1e-12      # bisection stops when the log-growth bracket is this narrow
 PEAK_TOLERANCE = 1e-12     # relative: an index within this of its peak has recovered
@@ -32,7 +33,8 @@ def micros(ts: str) -> int:
 EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 
 
-def dietz(t0: str, v0: Decimal, t1: str, v1: Decimal, flows) -> Decimal | None:
+def dietz(t0: str, v0: Decimal, t1: str, v1: Decimal,
+          flows: Iterable[tuple[str, Decimal]]) -> Decimal | None:
     """Modified Dietz return of one sub-period; ``flows`` are (ts, amount) in (t0, t1].
 
     None when the weighted capital is not positive and the gain is not exactly zero
@@ -63,13 +65,21 @@ class Curve:
 
     first_day: date | None = None
     last_day: date | None = None
-    daily: list | None = None
+    daily: list[float] = field(default_factory=list)
     max_drawdown: float | None = None
     max_drawdown_duration: timedelta | None = None
     defined: bool = True
 
+    @property
+    def start_day(self) -> date:
+        """first_day of a curve walked from points (callers check there are some)."""
+        if self.first_day is None:
+            raise ValueError("the curve has no points")
+        return self.first_day
 
-def walk(points, flows, first_day: str | None = None) -> Curve:
+
+def walk(points: Sequence[tuple[str, Any]], flows: Sequence[tuple[str, Decimal]],
+         first_day: str | None = None) -> Curve:
     """The daily returns and drawdown of ``points`` [(ts, value text or Decimal)], the
     start point first, with external ``flows`` [(ts, Decimal)] sorted by ts; flows at or
     before the start point or after the last point are ignored. The daily series starts
@@ -149,8 +159,8 @@ def walk(points, flows, first_day: str | None = None) -> Curve:
     return curve
 
 
-def money_weighted(start_ts: str, start_value: Decimal, flows, end_ts: str,
-                   end_value: Decimal) -> float | None:
+def money_weighted(start_ts: str, start_value: Decimal, flows: Iterable[tuple[str, Decimal]],
+                   end_ts: str, end_value: Decimal) -> float | None:
     """Annualised internal rate of return r (365-day years) solving
     ``V_s (1+r)^T + sum F_i (1+r)^(T_i) = V_e`` (T, T_i: years from the start / from
     each flow to the end). Bisection on x = ln(1+r) to MWR_TOLERANCE. None when the

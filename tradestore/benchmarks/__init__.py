@@ -16,7 +16,9 @@ import tracemalloc
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, IO, Iterable, Iterator
 
+from tradestore._core.hints import PathLike
 from tradestore.repo import TradeRepo
 
 BENCH_MODULES = ["core", "trades", "bookkeeping", "artifacts", "states", "marketdata", "analytics",
@@ -55,7 +57,7 @@ class Context:
         return self.workdir / name
 
 
-def timed(fn, *args, repeat=1):
+def timed(fn: Callable[..., Any], *args: Any, repeat: int = 1) -> tuple[float, Any]:
     """Best wall time of ``repeat`` calls (seconds) and the last result."""
     best, result = float("inf"), None
     for _ in range(repeat):
@@ -72,7 +74,7 @@ SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND
 
 
 @contextmanager
-def bulk_load(path, tables):
+def bulk_load(path: PathLike, tables: Iterable[str]) -> Iterator[sqlite3.Connection]:
     """A raw connection on a new store of our schema for filling ``tables`` fast, in one
     transaction. The bench's rows are valid by construction, so CHECKs are skipped, and
     the tables' indexes are dropped and made again at the end from their own SQL (one
@@ -97,7 +99,8 @@ def bulk_load(path, tables):
         conn.close()
 
 
-def timed_pair(ours, floor, repeat=1):
+def timed_pair(ours: Callable[[], Any], floor: Callable[[], Any],
+               repeat: int = 1) -> tuple[float, Any, float, Any]:
     """(ours' best, its result, floor's best, its result): the two called in turn
     ``repeat`` times, so a burst of load on a shared machine hits both alike."""
     best_ours = best_floor = float("inf")
@@ -110,7 +113,7 @@ def timed_pair(ours, floor, repeat=1):
     return best_ours, got_ours, best_floor, got_floor
 
 
-def peak_memory(fn) -> tuple[int, object]:
+def peak_memory(fn: Callable[[], object]) -> tuple[int, object]:
     """(peak bytes traced while ``fn()`` ran, its result); tracemalloc slows the call,
     so this is a separate, untimed call."""
     tracemalloc.start()
@@ -121,8 +124,8 @@ def peak_memory(fn) -> tuple[int, object]:
         tracemalloc.stop()
 
 
-def run(rows: int = 100_000, only: str | None = None, out=None, peers: bool = False
-        ) -> list[Result]:
+def run(rows: int = 100_000, only: str | None = None, out: IO[str] | None = None,
+        peers: bool = False) -> list[Result]:
     """Run the bench modules (those whose name has ``only``), then with ``peers`` the
     peer comparison (tradestore.benchmarks.peers: ratios ours / peer). A module may
     yield a str: one line printed as it is (e.g. which peer to install)."""

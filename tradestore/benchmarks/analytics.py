@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, localcontext
+from typing import Any
+from typing import Iterator
 
 from tradestore._core.money import EXACT
-from tradestore.benchmarks import Result, bulk_load, timed_pair
+from tradestore.benchmarks import Context, Result, bulk_load, timed_pair
 from tradestore.record.trades import INSERT_TRADE
 from tradestore.repo import TradeRepo
 
@@ -80,7 +83,7 @@ def _trip_rows(i: int, trip_step: timedelta, first_fill_id: int):
     entry = [1_000_000 + (i * 37 + j * 11) % 50_000 for j in range(5)]
     exit_ = [1_000_000 + (i * 53 + j * 29 + 700) % 50_000 for j in range(5)]
     fee = 125 + i % 7
-    fills = []
+    fills: list[tuple[Any, ...]] = []
     for j in range(FILLS_PER_TRIP):
         opening = j < 5
         price = entry[j] if opening else exit_[j - 5]
@@ -186,10 +189,10 @@ def floor_performance(conn) -> tuple:
     closes with gaps carried, float returns, drawdown and its longest duration over
     every snapshot; plus the statistics."""
     last_of_day: dict[str, str] = {}
-    peak, peak_at, max_dd, longest = -math.inf, None, 0.0, 0.0
+    peak, peak_at, max_dd, longest = -math.inf, 0.0, 0.0, 0.0  # peak_at: set with peak
     below = False
     parse = datetime.fromisoformat
-    first = None
+    first: Any = None  # the first snapshot's value text
     for ts, value_text in _blocks(conn.execute(FLOOR_CURVE, ("0000", "9999"))):
         if first is None:
             first = value_text
@@ -207,9 +210,9 @@ def floor_performance(conn) -> tuple:
     if below:
         longest = max(longest, parse(last_ts).timestamp() - peak_at)
     days = sorted(last_of_day)
-    values, day, value = [float(first)], date.fromisoformat(days[0]), None
+    values, day, value = [float(first)], date.fromisoformat(days[0]), 0.0
     end = date.fromisoformat(days[-1])
-    while day <= end:
+    while day <= end:  # the first day has a close: value is set before it is carried
         value = float(last_of_day.get(day.isoformat(), value))
         values.append(value)
         day += timedelta(days=1)
@@ -228,7 +231,7 @@ def floor_window(conn, start: str, end: str) -> tuple:
             conn.execute(FLOOR_TRIPS, (start, end)).fetchall())
 
 
-def store(ctx, trips: int, snapshots: int):
+def store(ctx: Context, trips: int, snapshots: int) -> Path:
     """The path of a store of ``trips`` round trips and ``snapshots`` snapshots, built
     once per run: the analytics rows and the scale rows of the same size share it."""
     path = ctx.path(f"analytics-{trips}-{snapshots}.db")
@@ -242,7 +245,7 @@ def window_bounds() -> tuple[datetime, datetime]:
     return START + timedelta(days=300), START + timedelta(days=330)
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     rows, snapshots = ctx.rows, ctx.rows * FILLS_PER_TRIP
     path = store(ctx, rows, snapshots)
     repo = TradeRepo(path)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from typing import Iterator
 
 from tradestore.artifacts.catalog import ArtifactManager
-from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import Context, Result, timed
 
 SIZE = 10 * 1024 * 1024
 METRIC_NAMES = ("loss", "val_loss", "accuracy", "val_accuracy", "lr")
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     payload = os.urandom(SIZE)
     manager = ArtifactManager(ctx.path("artifacts"))
     try:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Iterator
 
 from tradestore._core.decimal_sql import register
-from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import Context, Result, timed
 from tradestore.repo import TradeRepo
 
 N_EVENTS = 200
@@ -30,7 +31,7 @@ def _raw(path, schema):
     return conn
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     yield _event_log(ctx)
     yield _settings_get(ctx)
     yield _performance(ctx)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Iterator
 
 from tradestore._core.codec import dec_in, to_decimal
 from tradestore._core.decimal_sql import register
-from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import Context, Result, timed
 from tradestore.repo import TradeRepo
 
 N_WRITES = 200
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     yield _open(ctx)
     yield _durable_writes(ctx)
     yield _decimal_sum(ctx)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from typing import Iterator
 
-from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import Context, Result, timed
 from tradestore.market.candles import INSERT_REPLACE, INSERT_SKIP, SELECT_RANGE, OHLCVBar
 from tradestore.repo import TradeRepo
 
@@ -20,7 +21,7 @@ SYMBOL, EXCHANGE = "BTC/USDT", "binance"
 PRICES = [tuple(f"{42000 + k * 0.25 + d:.2f}" for d in (0, 1.5, -0.5, 0.75)) for k in range(400)]
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     n = ctx.rows * 10
     minutes = [i for i in range(n + n // 997) if i % 997 and not 5000 <= i < 5360][:n]
     inputs = [(T0 + dt.timedelta(minutes=i), *PRICES[i % 400], f"{i % 1000}.5") for i in minutes]

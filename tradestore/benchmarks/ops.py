@@ -7,12 +7,14 @@ import os
 import shutil
 import sqlite3
 from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
 
 from tradestore._core.files import fsync_dir, fsync_file
-from tradestore.benchmarks import Result, bulk_load, timed
+from tradestore._core.hints import PathLike
+from tradestore.benchmarks import Context, Result, bulk_load, timed
 from tradestore.ops.backup import backup
 from tradestore.ops.export import TRADE_EXPORT_COLUMNS, export
-from tradestore.ops.imports import import_trades
+from tradestore.ops.imports import ImportResult, import_trades
 from tradestore.repo import TradeRepo
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -30,7 +32,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
-def raw_fill_rows(n: int, first: int = 0):
+def raw_fill_rows(n: int, first: int = 0) -> Iterator[tuple[Any, ...]]:
     """Trade rows as RAW_INSERT takes them, made without TradeData (fast to build)."""
     for i in range(first, first + n):
         moment = START + timedelta(seconds=i * 7)
@@ -46,7 +48,7 @@ def build_store(path, n: int) -> None:
             conn.executemany(RAW_INSERT, raw_fill_rows(min(100_000, n - start), start))
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     n = ctx.rows * 10
     path = ctx.path("ops.db")
     build_store(path, n)
@@ -101,7 +103,7 @@ def benches(ctx):
                  "executemany; target <= 2.5x")
 
 
-def _import_round(path, source) -> tuple[float, object]:
+def _import_round(path: PathLike, source: PathLike) -> tuple[float, ImportResult]:
     """import_trades of ``source`` into a new store: (seconds, ImportResult)."""
     fresh = TradeRepo(path)
     try:

@@ -22,9 +22,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, localcontext
+from typing import Any
+from typing import Iterator
 
 from tradestore._core.money import EXACT
-from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import Context, Result, timed
 from tradestore.benchmarks import analytics as analytics_bench
 from tradestore.benchmarks import trades as trades_bench
 from tradestore.repo import TradeRepo
@@ -39,9 +41,9 @@ def _peer_modules():
         import sqlalchemy
         import sqlalchemy.orm
         if int(sqlalchemy.__version__.split(".")[0]) < 2:
-            sqlalchemy = None
+            sqlalchemy = None  # type: ignore[assignment]  # too old: treated as absent
     except ImportError:
-        sqlalchemy = None
+        sqlalchemy = None  # type: ignore[assignment]  # optional peer
     try:
         import pandas
     except ImportError:
@@ -49,7 +51,7 @@ def _peer_modules():
     return sqlalchemy, pandas
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     sqlalchemy, pandas = _peer_modules()
     if sqlalchemy is None:
         yield f"peers: SQLAlchemy 2 is not installed; for its rows: {INSTALL}"
@@ -129,7 +131,7 @@ def _engine(sa, path):
     return engine
 
 
-def _naive(moment: datetime) -> datetime:
+def _naive(moment: Any) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 

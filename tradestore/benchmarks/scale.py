@@ -25,8 +25,9 @@ the window.
 from __future__ import annotations
 
 import sqlite3
+from typing import Iterator
 
-from tradestore.benchmarks import Result, peak_memory, timed_pair
+from tradestore.benchmarks import Context, Result, peak_memory, timed_pair
 from tradestore.benchmarks.analytics import (FILLS_PER_TRIP, SYMBOLS, floor_statistics,
                                              floor_window, store, ts_text, window_bounds)
 from tradestore.record.trades import TRADE_COLUMNS
@@ -46,7 +47,7 @@ def sizes(rows: int) -> list[int]:
     return [fills for fills in SIZES if fills <= rows * FILLS_PER_TRIP]
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     for fills in sizes(ctx.rows):
         path = store(ctx, fills // FILLS_PER_TRIP, fills)
         repo = TradeRepo(path, readonly=True)

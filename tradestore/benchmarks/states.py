@@ -15,8 +15,10 @@ import json
 import random
 import sqlite3
 from decimal import Decimal
+from typing import Any
+from typing import Callable, Iterator
 
-from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import Context, Result, timed
 from tradestore.repo import TradeRepo
 from tradestore.state.portfolio import UPSERT
 
@@ -40,7 +42,8 @@ def floor_connection(path) -> sqlite3.Connection:
     return conn
 
 
-def alternating(ours, floor, rounds: int) -> tuple[float, float]:
+def alternating(ours: Callable[[int], object], floor: Callable[[int], object],
+                rounds: int) -> tuple[float, float]:
     """Best seconds of ``ours(i)`` and ``floor(i)`` called in turn for i in range(rounds):
     on a shared, noisy machine a burst of load then hits both sides alike."""
     best_ours = best_floor = float("inf")
@@ -50,7 +53,7 @@ def alternating(ours, floor, rounds: int) -> tuple[float, float]:
     return best_ours, best_floor
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     repo = TradeRepo(ctx.path("states.db"))
     raw = floor_connection(ctx.path("states-floor.db"))
     try:
@@ -71,7 +74,8 @@ def make_state(size: int) -> dict:
     balances, configuration and a list of recent prices."""
     rnd = random.Random(4)
     start = dt.datetime(2026, 1, 1, tzinfo=UTC)
-    positions, prices = {}, []
+    positions: dict[str, Any] = {}
+    prices: list[float] = []
     state = {"positions": positions,
              "balances": {f"C{i}": Decimal(f"{rnd.randint(0, 10**6)}.{rnd.randint(0, 10**8):08d}")
                           for i in range(200)},

@@ -6,8 +6,9 @@ import sqlite3
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 
-from tradestore.benchmarks import Result, timed
+from tradestore.benchmarks import Context, Result, timed
 from tradestore.record.trades import INSERT_TRADE, TradeData
 from tradestore.repo import TradeRepo
 
@@ -16,7 +17,8 @@ N_SINGLE = 200
 START = datetime.now(timezone.utc) - timedelta(days=365)
 
 
-def make_fills(n: int, *, spread_days=365.0, first=0, total=None) -> list[TradeData]:
+def make_fills(n: int, *, spread_days: float = 365.0, first: int = 0,
+               total: int | None = None) -> list[TradeData]:
     total = total or n
     step = spread_days * 86400 / max(total, 1)
     return [TradeData(SYMBOLS[i % 10], "BUY" if (i // 10) % 3 else "SELL", f"0.{i % 97 + 1:03d}",
@@ -25,7 +27,7 @@ def make_fills(n: int, *, spread_days=365.0, first=0, total=None) -> list[TradeD
                       external_id=f"x{i}", strategy=f"s{i % 4}") for i in range(first, first + n)]
 
 
-def raw_rows(fills, first_id=1):
+def raw_rows(fills: Sequence[Any], first_id: int = 1) -> list[tuple[Any, ...]]:
     """The same fills as plain row tuples for the floor (no positions)."""
     return [(first_id + i, t.account, t.symbol, t.side, format(t.quantity, "f"),
              format(t.price, "f"), format(t.fees, "f"), None, t.exchange, t.external_id, None,
@@ -110,7 +112,7 @@ def recorded_writes(path, fills) -> list[list[tuple]]:
     return writes
 
 
-def benches(ctx):
+def benches(ctx: Context) -> Iterator[Result | str]:
     n = ctx.rows
     fills = make_fills(n)
     best = bulk_rounds(ctx, "bulk", {"ours": ours_bulk(fills), "floor": floor_bulk(fills)})

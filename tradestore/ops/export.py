@@ -21,10 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 from tradestore._core.codec import window
 from tradestore._core.db import Connection, translated
 from tradestore._core.files import atomic_file
+from tradestore._core.hints import Days, Moment, PathLike
 from tradestore.errors import DatabaseError, ValidationError
 
 FORMATS = ("csv", "json", "jsonl")
@@ -102,7 +104,8 @@ KINDS = {
 }
 
 
-def export_sql(kind: ExportKind, filters: dict, days, since, until) -> tuple[str, list]:
+def export_sql(kind: ExportKind, filters: dict, days: Days, since: Moment | None,
+               until: Moment | None) -> tuple[str, list]:
     """The one SELECT of an export: table and column names come from KINDS, values
     are parameters."""
     clauses, params = [], []
@@ -128,7 +131,7 @@ def export_sql(kind: ExportKind, filters: dict, days, since, until) -> tuple[str
 
 
 @contextlib.contextmanager
-def snapshot(repo):
+def snapshot(repo: Any) -> Iterator[Any]:
     """A connection holding one read transaction: a private read-only connection for
     a file (the bot's connection and lock stay free), the store's own for memory and
     for a server (its REPEATABLE READ snapshot; other sessions never wait for it)."""
@@ -150,7 +153,8 @@ def snapshot(repo):
         conn.close()
 
 
-def iter_rows(repo, kind_name: str, *, days=None, since=None, until=None, **filters):
+def iter_rows(repo, kind_name: str, *, days: Days = None, since: Moment | None = None,
+              until: Moment | None = None, **filters):
     """Yield (columns, row-tuples...): the export's rows straight from one cursor."""
     kind = _kind(kind_name)
     unknown = set(filters) - set(FILTERS)
@@ -184,7 +188,8 @@ def _kind(name: str) -> ExportKind:
                               value=name) from None
 
 
-def export(repo, kind: str, out=None, *, fmt="csv", progress=None, **filters) -> int:
+def export(repo: Any, kind: str, out: IO[str] | PathLike | None = None, *, fmt: str = "csv",
+           progress: Progress | None = None, **filters: Any) -> int:
     """Write ``kind`` (trades, orders, positions, funding, instruments, snapshots, states,
     events) to ``out``
     (a text file object, a path written atomically, or stdout); returns the row count.
@@ -198,14 +203,16 @@ def export(repo, kind: str, out=None, *, fmt="csv", progress=None, **filters) ->
     spec = _kind(kind)
     rows = iter_rows(repo, kind, **filters)
     if out is None or hasattr(out, "write"):
-        return write_rows(rows, spec, out or sys.stdout, fmt, progress)
-    target = Path(out)
+        stream: IO[str] = out or sys.stdout  # type: ignore[assignment]  # a file object here
+        return write_rows(rows, spec, stream, fmt, progress)
+    target = Path(out)  # not a file object: a path
     check_writable_folder(target)
     with atomic_file(target, store=repo.db.path) as f:  # never over a database
         return write_rows(rows, spec, f, fmt, progress)
 
 
-def write_rows(rows, kind: ExportKind, out, fmt: str, progress=None) -> int:
+def write_rows(rows: Iterable[Sequence[Any]], kind: ExportKind, out: IO[str], fmt: str,
+               progress: Progress | None = None) -> int:
     columns = kind.columns
     count = 0
     if fmt == "csv":
@@ -255,7 +262,7 @@ class _LineFeed:
         return self.out.write(row[:-2] + "\n")
 
 
-def csv_writer(out):
+def csv_writer(out: IO[str]) -> Any:
     """``csv.writer`` with lines ending in ``\n`` that also quotes a field holding a bare
     ``\r`` (the csv module quotes only the characters of its own line terminator, so
     the terminator is ``\r\n`` and ``_LineFeed`` turns it back), so every export
@@ -274,7 +281,7 @@ class Progress:
         self.label, self.total = label, total_bytes
         self._last = 0.0
 
-    def update(self, *, rows: int, position: int | None = None, force=False) -> None:
+    def update(self, *, rows: int, position: int | None = None, force: bool = False) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
@@ -296,14 +303,14 @@ class Progress:
             self.stream.flush()
 
 
-def isatty(stream) -> bool:
+def isatty(stream: Any) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
 
 
-def check_writable_folder(path) -> None:
+def check_writable_folder(path: PathLike) -> None:
     folder = Path(path).parent
     if not folder.is_dir():
         raise DatabaseError(f"{folder}: no such folder")

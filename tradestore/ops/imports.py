@@ -27,8 +27,10 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import IO, Any, Mapping
 
 from tradestore._core.codec import show, to_id, to_path, to_text, to_utc, ts_in
+from tradestore._core.hints import PathLike
 from tradestore.errors import DatabaseError, NotFoundError, StoreError, ValidationError
 from tradestore.ops.ccxt_fills import link_orders
 from tradestore.ops.export import Progress
@@ -79,7 +81,8 @@ class ImportResult:
     duplicate: int
 
 
-def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=False,
+def import_trades(repo: Any, source: PathLike, *, fmt: str | None = None,
+                  exchange: str | None = None, ignore_order_ids: bool = False,
                   progress: bool | None = None) -> ImportResult:
     """Import fills from the file ``source``; all or nothing.
 
@@ -99,8 +102,8 @@ def import_trades(repo, source, *, fmt=None, exchange=None, ignore_order_ids=Fal
                    ACCEPTED, progress)
 
 
-def import_funding(repo, source, *, fmt=None, exchange=None,
-                   progress: bool | None = None) -> ImportResult:
+def import_funding(repo: Any, source: PathLike, *, fmt: str | None = None,
+                   exchange: str | None = None, progress: bool | None = None) -> ImportResult:
     """Import funding payments (the rows of ``export funding``) from ``source``; all or
     nothing, each saved as ``TradeRepo.record_funding`` saves it: idempotent on
     (exchange, external_id), counted in the position of its key open at its time.
@@ -118,7 +121,8 @@ def import_funding(repo, source, *, fmt=None, exchange=None,
 PLAIN_FORMATS = ("csv", "json", "jsonl")  # funding and instruments: no ccxt dialect
 
 
-def import_instruments(repo, source, *, fmt=None, progress: bool | None = None) -> ImportResult:
+def import_instruments(repo: Any, source: PathLike, *, fmt: str | None = None,
+                       progress: bool | None = None) -> ImportResult:
     """Import instruments (the rows of ``export instruments``) from ``source``; all or
     nothing. Each row is upserted (a stored symbol takes the file's values) and keeps
     its is_active; when symbols with stored fills change, positions are rebuilt from the
@@ -191,7 +195,7 @@ def format_of(path: Path) -> str:
 def _save_chunk(repo, chunk, fmt) -> int:
     """Save one chunk of (line, (TradeData, void)) inside the import's transaction, then
     void the new fills that were exported voided; returns how many were new."""
-    order_lines = {}
+    order_lines: dict[int, int] = {}
     for line, (trade, _void) in chunk:
         if trade.order_id is not None:
             order_lines.setdefault(trade.order_id, line)
@@ -225,7 +229,8 @@ def _restore_voids(repo, voids) -> None:
     """Void just-saved fills as they were voided: their voided_at and void_reason kept,
     each key replayed once from its earliest voided fill, their orders' totals
     recomputed (what TradeRepo.void_trade does, without stamping "now")."""
-    points, orders = {}, set()
+    points: dict[tuple[str, str, str], tuple[str, int]] = {}
+    orders = set()
     with repo.db.transaction() as conn:
         for trade_id, trade, (voided_at, reason) in voids:
             conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
@@ -295,7 +300,7 @@ def _save_funding(repo, chunk) -> int:
 
 def _check_orders(repo, order_lines: dict) -> None:
     wanted = list(order_lines)
-    found = set()
+    found: set[int] = set()
     for start in range(0, len(wanted), 500):
         part = wanted[start:start + 500]
         marks = ",".join("?" * len(part))
@@ -320,8 +325,8 @@ def _builder(fmt, exchange, ignore_order_ids):
                                            ignore_order_ids=ignore_order_ids, _clean=clean)
 
 
-def trade_from_record(record, *, exchange=None, ignore_order_ids=False,
-                      _clean=False) -> TradeData:
+def trade_from_record(record: Mapping[str, Any], *, exchange: str | None = None,
+                      ignore_order_ids: bool = False, _clean: bool = False) -> TradeData:
     """A TradeData from one exported row that is not voided (see fill_from_record)."""
     trade, void = fill_from_record(record, exchange=exchange, ignore_order_ids=ignore_order_ids,
                                    _clean=_clean)
@@ -332,7 +337,9 @@ def trade_from_record(record, *, exchange=None, ignore_order_ids=False,
     return trade
 
 
-def fill_from_record(record, *, exchange=None, ignore_order_ids=False, _clean=False):
+def fill_from_record(record: Mapping[str, Any], *, exchange: str | None = None,
+                     ignore_order_ids: bool = False,
+                     _clean: bool = False) -> tuple[TradeData, tuple[Any, Any] | None]:
     """(TradeData, void) from one exported row (CSV cells are text; empty means missing);
     void is None or (voided_at as stored text, void_reason).
 
@@ -360,7 +367,8 @@ def fill_from_record(record, *, exchange=None, ignore_order_ids=False, _clean=Fa
     return TradeData(**values), void
 
 
-def funding_from_record(record, *, exchange=None, _clean=False) -> dict:
+def funding_from_record(record: Mapping[str, Any], *, exchange: str | None = None,
+                        _clean: bool = False) -> dict:
     """The keyword arguments of ``TradeRepo.record_funding`` from one exported funding
     row (``id``, ``position_id`` and ``created_at`` are derived again, so ignored)."""
     values = _clean_record(record, FUNDING_ACCEPTED, _clean, "funding payment")
@@ -371,7 +379,7 @@ def funding_from_record(record, *, exchange=None, _clean=False) -> dict:
     return values
 
 
-def instrument_from_record(record, *, _clean=False) -> tuple[dict, bool]:
+def instrument_from_record(record: Mapping[str, Any], *, _clean: bool = False) -> tuple[dict, bool]:
     """(keyword arguments of ``repo.instruments.upsert``, is_active) from one exported
     instruments row; ``id`` and row times are the store's own, so ignored."""
     values = _clean_record(record, INSTRUMENT_ACCEPTED, _clean, "instrument")
@@ -432,7 +440,7 @@ def _require(values, required) -> None:
                                   field=name)
 
 
-def to_bool(value, field: str) -> bool:
+def to_bool(value: object, field: str) -> bool:
     """true/false, 1/0, yes/no (any case; JSON true/false and 1/0 too); nothing else."""
     if isinstance(value, str):
         found = BOOLEAN_WORDS.get(value.strip().lower())
@@ -590,7 +598,7 @@ def _json_array_records(text):
 class _Scanner:
     """Reads a text stream in chunks for raw_decode, counting lines as it goes."""
 
-    def __init__(self, text):
+    def __init__(self, text: IO[str]) -> None:
         self.text, self.buf, self.pos, self.line, self.eof = text, "", 0, 1, False
         self.decoder = DECODER
 
@@ -607,7 +615,7 @@ class _Scanner:
 
     def _skip_space(self) -> None:
         while True:
-            end = WHITESPACE.match(self.buf, self.pos).end()
+            end = WHITESPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]  # \s*
             self.line += self.buf.count("\n", self.pos, end)
             self.pos = end
             if self.pos < len(self.buf) or not self._more():

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tradestore._core.hints import Connection
 from tradestore._core.money import ZERO, exact, tidy
 from tradestore.errors import ValidationError
 
@@ -61,8 +62,8 @@ def parse_symbol(symbol: str) -> Currencies | None:
     base, slash, rest = symbol.partition("/")
     if not slash or not base.strip() or not rest.strip():
         return None
-    quote, colon, settle = rest.partition(":")
-    quote, settle = quote.strip() or None, settle.strip() or None
+    quote_part, colon, settle_part = rest.partition(":")
+    quote, settle = quote_part.strip() or None, settle_part.strip() or None
     if quote is None:
         return None
     base = base.strip()
@@ -74,7 +75,7 @@ def parse_symbol(symbol: str) -> Currencies | None:
     return Currencies(base, quote, settle, inverse=settle.upper() == base.upper(), kind=kind)
 
 
-def currencies_of(conn, symbol: str) -> Currencies:
+def currencies_of(conn: Connection, symbol: str) -> Currencies:
     """From the symbol, else from the instrument registry (one indexed read), else unknown.
     A derivative symbol (with ':') or one without '/' also reads its registered contract
     terms (contract_size, inverse, kind, settle currency); a spot BASE/QUOTE does not."""

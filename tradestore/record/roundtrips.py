@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from typing import Any, Iterable, Iterator, Sequence
 
 from tradestore._core.money import EXACT, ZERO
 from tradestore._core.pg import per_engine
@@ -66,7 +67,7 @@ def _add_unvalued(into: dict, text: str) -> None:
         into[currency] = into.get(currency, ZERO) + Decimal(amount)
 
 
-def tally(rows, key: int | None = None) -> dict:
+def tally(rows: Iterable[Sequence[Any]], key: int | None = None) -> dict:
     """{currency: Tally} over ROUND_TRIPS_SQL rows, or {(group, currency): Tally} with
     ``key`` (the group's column; then largest win/loss and holding time are not kept).
 
@@ -138,7 +139,7 @@ def _tally_groups(rows, key: int) -> dict:
             for name, g in groups.items()}
 
 
-def chunks(cursor, size: int = 4096):
+def chunks(cursor: Any, size: int = 4096) -> Iterator[Any]:
     """The cursor's rows fetched a block at a time: flat memory, fewer calls than
     iterating the cursor row by row."""
     while True:
