@@ -4,6 +4,7 @@ idempotent, never over other data (tradestore/ops/copy.py, cli/ops.py)."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from tradestore import TradeRepo
 from tradestore._core.url import parse_target
 from tradestore.errors import ConflictError, ValidationError
 from tradestore.ops.copy import (MODULUS, TableSum, canonical, check_destination, copy_store,
-                                 record_tables, table_sum)
+                                 in_table, record_tables, table_sum)
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
 
@@ -157,6 +158,71 @@ def test_the_store_guard_applies_to_a_sqlite_dest(tmp_path):
     assert notes.read_text() == "mine"
 
 
+@pytest.mark.parametrize("edit", [
+    "UPDATE accounts SET base_currency = 'EUR' WHERE name = 'default'",  # a hand edit
+    "UPDATE accounts SET name = 'bot-z', initial_cash = '250'",          # another account
+])
+def test_a_dest_whose_single_account_is_not_the_seeded_one_is_refused(source, tmp_path, edit):
+    """One account, as in a new store, is not enough: its row must be the seeded one
+    (stamps aside), else it is DEST's own data and is never deleted."""
+    with TradeRepo(tmp_path / "dest.db") as dest:
+        with dest.db.transaction() as conn:
+            conn.execute(edit)
+        before = sums(dest)
+        with pytest.raises(ConflictError, match=r"already holds other data .*accounts \(1 "
+                                                r"rows, source 2\)"):
+            copy_store(source, dest)
+        assert sums(dest) == before
+
+
+def test_a_refused_rows_error_keeps_its_field_and_value():
+    exc = ValidationError("price: 'x' is not a number", field="price", value="x")
+    wrapped = in_table(exc, "dest.db", "trades")
+    assert type(wrapped) is ValidationError and (wrapped.field, wrapped.value) == ("price", "x")
+    assert str(wrapped) == ("dest.db: table trades could not be copied, so nothing was: "
+                            "price: 'x' is not a number")
+
+
+def user_version_and_events(path):
+    conn = sqlite3.connect(path)
+    try:
+        return (conn.execute("PRAGMA user_version").fetchone()[0],
+                conn.execute("SELECT * FROM events ORDER BY id").fetchall())
+    finally:
+        conn.close()
+
+
+def test_a_dest_behind_holding_data_is_refused_unmigrated(source, tmp_path):
+    """Judged before anything is written: opening DEST for writing would migrate it
+    (and log the migration) only for the copy to refuse it."""
+    src, dest = source.path, tmp_path / "dest.db"
+    source.close()
+    with TradeRepo(dest) as repo:
+        repo.save_trade(fill("SOL/USDT", "BUY", "2", "100"))
+        repo.migrate(12)
+    before = user_version_and_events(dest)
+    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert before[0] == 12
+    refused = run_tradestore("copy", src, dest)
+    assert refused.returncode == 1
+    assert (f"{dest}: schema version 12, behind the source {src} (" in refused.stderr
+            and "holds data of its own; refusing to migrate it" in refused.stderr)
+    assert user_version_and_events(dest) == before
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == digest
+
+
+def test_a_new_dest_behind_is_migrated_then_copied(source, tmp_path):
+    src, dest = source.path, tmp_path / "dest.db"
+    with TradeRepo(dest) as repo:
+        repo.migrate(12)
+    wanted = sums(source)
+    source.close()
+    done = run_tradestore("copy", src, dest)
+    assert done.returncode == 0, done.stderr
+    with TradeRepo(dest, migrate=False) as copied:
+        assert sums(copied) == wanted
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]),
                           st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1e9"),
@@ -254,7 +320,22 @@ def test_a_row_the_server_refuses_leaves_dest_as_it_was(pg_url):
         src.events.log("note", "a\x00b")
         before = sums(server)
         with pytest.raises(ValidationError, match=r"table events could not be copied, so "
-                                                  r"nothing was: .*NUL"):
+                                                  r"nothing was: .*NUL") as refused:
             copy_store(src, server)
+        cause = refused.value.__cause__  # what the server refused, field and value kept
+        assert (refused.value.field, refused.value.value) == (cause.field, cause.value)
         assert sums(server) == before
         assert server.table_counts()["accounts"] == 1  # the seeded default, not deleted
+
+
+def test_a_server_dest_behind_holding_data_is_refused_unmigrated(source, pg_url):
+    with TradeRepo(pg_url) as server:
+        server.save_trade(fill("SOL/USDT", "BUY", "2", "100"))
+        server.migrate(12)
+        before = sums(server)
+    src = source.path
+    source.close()
+    refused = run_tradestore("copy", src, pg_url)
+    assert refused.returncode == 1 and "schema version 12, behind the source" in refused.stderr
+    with TradeRepo.inspect(pg_url) as server:
+        assert server.current_version == 12 and sums(server) == before

@@ -9,11 +9,11 @@ import tempfile
 from pathlib import Path
 import argparse
 
-from tradestore._core.url import parse_target
+from tradestore._core.url import parse_target, sqlite_path
 from tradestore.cli.common import Subcommands, open_repo, open_store, sqlite_only
 from tradestore.errors import ValidationError
 from tradestore.ops.backup import prune_backups
-from tradestore.ops.copy import check_destination, copy_store
+from tradestore.ops.copy import check_destination, copy_store, judge_destination
 from tradestore.ops.export import FORMATS, KINDS, Progress, isatty, export
 from tradestore.ops.imports import (IMPORT_FORMATS, IMPORT_KINDS, import_funding,
                                     import_instruments, import_trades)
@@ -160,9 +160,13 @@ def cmd_copy(args: argparse.Namespace) -> int:
     source, dest = parse_target(args.source), parse_target(args.dest)
     check_destination(source, dest)
     options = {"busy_timeout": args.busy_timeout}
-    with open_store(source, readonly=True, **options) as src, \
-            open_store(dest, must_exist=False, **options) as dst:
-        result = copy_store(src, dst)
+    with open_store(source, readonly=True, **options) as src:
+        file = sqlite_path(dest)
+        if file is None or file.exists():  # judged read-only: opening it would migrate it
+            with open_store(dest, inspect=True, **options) as seen:
+                judge_destination(seen, src)
+        with open_store(dest, must_exist=False, **options) as dst:
+            result = copy_store(src, dst)
     for name, table in result.tables.items():
         print(f"  {name:<28} {table.rows:>12,}  {table.checksum[:16]}")
     rows = sum(t.rows for t in result.tables.values())

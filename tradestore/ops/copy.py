@@ -7,9 +7,11 @@ verified: DEST's row count and checksum of every table must equal SOURCE's, or
 nothing is written. One transaction on DEST; SOURCE is read in one snapshot.
 
 Idempotent: a DEST that already holds exactly SOURCE's rows is left alone; a DEST
-holding anything else than what a new store is created with (the default account) is
-refused, never overwritten. The store's own tables (identity, schema log) stay DEST's:
-a copy is another store, not a backup of this one.
+holding anything else than what a new store is created with (the default account, as
+seeded: compared row by row, stamps aside) is refused, never overwritten. A DEST behind
+SOURCE's schema is judged read-only first (``judge_destination``): one holding data is
+refused unmigrated. The store's own tables (identity, schema log) stay DEST's: a copy is
+another store, not a backup of this one.
 
 Checksum of a table: the sum modulo 2**256 of the SHA-256 of every row's canonical
 text (each value as stored: money and quantities as their exact digits, times as
@@ -26,14 +28,17 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from tradestore._core.codec import to_path
+from tradestore._core.db import Database
 from tradestore._core.files import is_sqlite_file, refuse_store_target
-from tradestore._core.migrate import NOT_RECORD_TABLES, table_names
+from tradestore._core.migrate import (NOT_RECORD_ROWS, NOT_RECORD_TABLES, load_migrations,
+                                      split_statements, table_names)
 from tradestore._core.pg import per_engine
 from tradestore._core.url import SQLITE, Target, sqlite_path
 from tradestore.errors import ConflictError, DatabaseError, StoreError
 
 FETCH_ROWS = 1000  # rows read and inserted at once
 MODULUS = 2 ** 256
+STAMPS = frozenset({"created_at", "updated_at"})  # differ between any two new stores
 
 # (child table, parent table) of every foreign key: parents are filled first
 FOREIGN_KEYS = per_engine(
@@ -172,6 +177,22 @@ def check_destination(source: Target, dest: Target) -> None:
     refuse_store_target(path, src)
 
 
+def judge_destination(dest: Any, source: Any) -> None:
+    """Refuse a DEST behind SOURCE's schema that holds more than a new store, before
+    anything is written to it (``dest`` opened read-only, unmigrated: opening it
+    writable would migrate it and log an event, and the copy would then refuse it)."""
+    version = dest.current_version
+    if not 0 < version < source.current_version:
+        return  # new and empty, or at SOURCE's version: copy_store judges it
+    with dest.db.reading() as conn:
+        new = is_new_store(conn, fresh_rows(version))
+    if not new:
+        raise ConflictError(f"{dest.path}: schema version {version}, behind the source "
+                            f"{source.path} ({source.current_version}), and it holds data of "
+                            "its own; refusing to migrate it or copy into it: copy into a new "
+                            "file or an empty database")
+
+
 def copy_store(source: Any, dest: Any) -> CopyResult:
     """Copy every record table of ``source`` into ``dest`` (two open stores, any
     engines, at the same schema version), ids kept, verified; see the module's
@@ -181,7 +202,7 @@ def copy_store(source: Any, dest: Any) -> CopyResult:
         raise ConflictError(f"{dest.path}: schema version {dest.current_version}, the source "
                             f"{source.path} is at {version}; migrate both to the same "
                             "version first ('tradestore migrate')")
-    seeded = dest.migrator._seeded_rows(version)  # what a new store holds (default account)
+    fresh = fresh_rows(version)  # what a new store holds (the default account)
     copying: list[str] = []  # the table being copied, named when DEST refuses a row
     try:
         with source.db.reading() as src:
@@ -189,7 +210,8 @@ def copy_store(source: Any, dest: Any) -> CopyResult:
             columns = {name: _columns(src, name) for name in tables}
             with dest.db.transaction() as dst:
                 counts = _counts(dst, tables, source, dest)
-                if any(count > seeded.get(name, 0) for name, count in counts.items()):
+                if not is_new_store(dst, fresh):
+                    seeded = {name: len(rows) for name, (_, rows) in fresh.items()}
                     held = _already_copied(src, dst, columns, counts, seeded, source, dest)
                     return CopyResult(source.path, dest.path, version, held, False)
                 for name in tables:
@@ -204,9 +226,62 @@ def copy_store(source: Any, dest: Any) -> CopyResult:
     except StoreError as exc:
         if not copying:
             raise
-        raise type(exc)(f"{dest.path}: table {copying[0]} could not be copied, so nothing "
-                        f"was: {exc}") from exc
+        raise in_table(exc, dest.path, copying[0]) from exc
     return CopyResult(source.path, dest.path, version, dict(sorted(wanted.items())), True)
+
+
+def in_table(exc: StoreError, dest: str, table: str) -> StoreError:
+    """``exc`` again, its message saying which table of DEST refused and that nothing was
+    copied; its attributes (a ValidationError's field and value) kept."""
+    wrapped = type(exc)(f"{dest}: table {table} could not be copied, so nothing was: {exc}")
+    wrapped.__dict__.update(exc.__dict__)
+    return wrapped
+
+
+def fresh_rows(version: int) -> dict[str, tuple[list[str], list[str]]]:
+    """What a new store at ``version`` holds: {table: (columns, rows)} of its non-empty
+    record tables, stamps left out, rows as canonical text, sorted. (PostgreSQL's
+    schema files seed the same rows as SQLite's: tests/test_pg_schema.py.)"""
+    scratch = Database(":memory:")
+    try:
+        with scratch.transaction() as conn:
+            for migration in load_migrations()[:version]:
+                for statement in split_statements(migration.up):
+                    conn.execute(statement)
+            fresh = {}
+            for name in record_tables(conn):
+                cols = [c for c in _columns(conn, name) if c not in STAMPS]
+                rows = _record_rows(conn, name, cols, None)
+                if rows:
+                    fresh[name] = (cols, rows)
+            return fresh
+    finally:
+        scratch.close()
+
+
+def is_new_store(conn: Any, fresh: dict[str, tuple[list[str], list[str]]]) -> bool:
+    """True when the store holds exactly what a new one does (``fresh_rows``): the same
+    seeded rows, stamps and store identity aside, and nothing else (a renamed or
+    edited default account is data). Reads at most one row more than a new store has."""
+    for name in record_tables(conn):
+        cols, rows = fresh.get(name, (None, []))
+        own = [c for c in _columns(conn, name) if c not in STAMPS]
+        if cols is not None and sorted(own) != sorted(cols):
+            return False
+        if _record_rows(conn, name, cols or own, len(rows) + 1) != rows:
+            return False
+    return True
+
+
+def _record_rows(conn: Any, table: str, columns: list[str], limit: int | None) -> list[str]:
+    """Up to ``limit`` of a table's record rows (NOT_RECORD_ROWS left out: a migration's
+    own event) as canonical text, sorted."""
+    where = f" WHERE NOT ({NOT_RECORD_ROWS[table]})" if table in NOT_RECORD_ROWS else ""
+    select = f"SELECT {', '.join(map(quoted, columns))} FROM {quoted(table)}{where}"
+    cursor = conn.execute(select)
+    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+    cursor.close()
+    return sorted("\t".join(canonical(v) for v in row) for row in rows)
 
 
 def _counts(dst: Any, tables: list[str], source: Any, dest: Any) -> dict[str, int]:
