@@ -35,6 +35,7 @@ from tradestore._core.codec import (is_int, json_object_in, json_out, optional_i
                                     to_utc, ts_in, ts_out)
 from tradestore._core.files import fsync_dir
 from tradestore._core.hints import Days, JSONObject, Moment, PathLike
+from tradestore._core.pg import per_engine
 from tradestore.artifacts.backup import ArtifactRestore, backup, restore
 from tradestore.errors import (ArtifactIntegrityError, ConflictError, DiskFullError, NotFoundError,
                                ReadOnlyError, StoreError, ValidationError)
@@ -50,6 +51,7 @@ CATALOG_NAME = "catalog.db"
 # repair removes orphans only in a folder no other store uses (its orphans may be theirs).
 STORES_NAME = ".tradestore-stores"
 MAX_NAME, MAX_VERSION = 128, 64
+MATCH_NOTHING = ".^"  # a regex no text matches: a character before the start
 CHUNK = 1 << 20
 KINDS = ("model", "dataset", "file")
 SERIALIZERS = {"PICKLE": "pkl", "BYTES": "bin"}
@@ -63,7 +65,10 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 COLUMNS = ("id, name, version, kind, serializer, relpath, size, sha256, metadata, created_at, "
            "updated_at")
 SELECT_ALL = f"SELECT {COLUMNS} FROM artifacts ORDER BY name, id"
-SELECT_GLOB = f"SELECT {COLUMNS} FROM artifacts WHERE name GLOB ? ORDER BY name, id"
+SELECT_GLOB = f"SELECT {COLUMNS} FROM artifacts WHERE name GLOB :glob ORDER BY name, id"
+# PostgreSQL has no GLOB: the same match as a regular expression (glob_regex)
+SELECT_GLOB = per_engine(SELECT_GLOB, f"SELECT {COLUMNS} FROM artifacts WHERE name ~ :regex "
+                                      "ORDER BY name, id")
 SELECT_NAME = f"SELECT {COLUMNS} FROM artifacts WHERE name = ?"
 SELECT_SLOT = f"SELECT {COLUMNS} FROM artifacts WHERE name = ? AND version = ?"
 SELECT_BY_ID = f"SELECT {COLUMNS} FROM artifacts WHERE id = ?"
@@ -199,6 +204,58 @@ def check_word(value: str | int, field: str, max_length: int) -> str:
             f"{field}: {show(value)} is not allowed (1-{max_length} characters: letters, digits and "
             "'._+=@-', starting with a letter or digit, no '..')", field=field, value=value)
     return value
+
+
+def glob_regex(pattern: str) -> str:
+    """SQLite's GLOB ``pattern`` as a regular expression that PostgreSQL's ``~`` (and
+    Python's ``re``) match the same way: ``*`` any text, ``?`` one character, ``[...]`` a
+    set (``^`` first negates it, ``]`` first is itself, ``a-z`` a range of code points),
+    anything else itself, case kept; an unclosed ``[`` matches nothing, as in SQLite."""
+    parts, i = ["^"], 0
+    while i < len(pattern):
+        char, i = pattern[i], i + 1
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        elif char == "[":
+            found = _glob_set(pattern, i)
+            if found is None:
+                return MATCH_NOTHING
+            piece, i = found
+            parts.append(piece)
+        else:
+            parts.append(_regex_char(char))
+    return "".join(parts) + "$"
+
+
+def _glob_set(pattern: str, i: int) -> tuple[str, int] | None:
+    """The set whose "[" is just before ``pattern[i]`` as a regex class, and the index after
+    its "]" (None when it is not closed); items read as SQLite's patternCompare does."""
+    negate = pattern.startswith("^", i)
+    i += negate
+    items, prior = [], None  # prior: the last single item, which a "-" makes a range start
+    if pattern.startswith("]", i):
+        items.append(_regex_char("]"))
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        char = pattern[i]
+        if char == "-" and prior is not None and i + 1 < len(pattern) and pattern[i + 1] != "]":
+            if prior <= pattern[i + 1]:  # a reversed range is empty (its start still counts)
+                items[-1] = f"{items[-1]}-{_regex_char(pattern[i + 1])}"
+            prior, i = None, i + 2
+        else:
+            items.append(_regex_char(char))
+            prior, i = char, i + 1
+    if i >= len(pattern):
+        return None
+    return f"[{'^' if negate else ''}{''.join(items)}]", i + 1
+
+
+def _regex_char(char: str) -> str:
+    """``char`` itself in a regex: ASCII letters and digits as they are, any other by its
+    code point (\\U, read alike by PostgreSQL and Python, in a class or out of one)."""
+    return char if char.isascii() and char.isalnum() else f"\\U{ord(char):08x}"
 
 
 @contextlib.contextmanager
@@ -561,7 +618,8 @@ class ArtifactManager:
         if name_pattern is None:
             rows = self.db.query(SELECT_ALL)
         else:
-            rows = self.db.query(SELECT_GLOB, (to_text(name_pattern, "name_pattern"),))
+            pattern = to_text(name_pattern, "name_pattern")
+            rows = self.db.query(SELECT_GLOB, {"glob": pattern, "regex": glob_regex(pattern)})
         rows.sort(key=lambda r: (r[1], self._order(r)))
         return [self._info(r) for r in rows]
 
