@@ -7,6 +7,7 @@ import datetime as dt
 
 from tradestore._core.codec import utc_now
 from tradestore._core.db import Database
+from tradestore.record.trades import TradeData
 
 UTC = dt.timezone.utc
 MOMENT = dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -65,3 +66,49 @@ def test_every_stamp_of_the_repositories_comes_from_the_store_clock(memory_repo)
     }
     for table, sql in stamps.items():
         assert [r[0] for r in repo.db.query(sql)] == [STAMP], table
+
+
+EARLY = dt.datetime(2024, 1, 1, tzinfo=UTC)  # a late fill's own time: replays its key
+
+
+def test_fills_positions_states_snapshots_and_audit_events_are_stamped_by_the_clock(
+        memory_repo):
+    repo = memory_repo
+    made_before = TradeData("ETH/USDT", "BUY", "2", "10")  # no timestamp: "now" when saved
+    repo.db.clock = lambda: MOMENT
+    repo.save_trade(made_before)
+    sell = repo.save_trade({"symbol": "ETH/USDT", "side": "SELL", "quantity": "1", "price": "12"})
+    late = repo.save_trade({"symbol": "ETH/USDT", "side": "BUY", "quantity": "1", "price": "9",
+                            "timestamp": EARLY})
+    repo.void_trade(sell, "wrong fill")
+    repo.save_trades([{"symbol": "BTC/USDT", "side": "BUY", "quantity": "1", "price": "100"}])
+    order = repo.create_order("SOL/USDT", "BUY", "LIMIT", "1", price="5", status="OPEN")
+    repo.record_fill(order.id, "1", "5")  # fills and so closes the order (an audit event)
+    repo.record_funding("BTC/USDT", "-0.1")  # updates the open position
+    repo.save_bot_state({"step": 1})
+    repo.rollback_bot_state(1)
+    repo.save_portfolio_snapshot("100")
+    repo.portfolio.save_many([{"total_value": "90", "timestamp": EARLY}])
+    repo.settings.set("risk", 1)
+    repo.accounts.create("side")
+    stamps = {
+        "trades": ("SELECT DISTINCT created_at FROM trades UNION SELECT timestamp FROM trades "
+                   f"WHERE id <> {late} UNION SELECT voided_at FROM trades WHERE id = {sell}"),
+        "positions": "SELECT DISTINCT created_at FROM positions UNION "
+                     "SELECT updated_at FROM positions",
+        "bot_states": "SELECT DISTINCT saved_at FROM bot_states UNION "
+                      "SELECT created_at FROM bot_states",
+        "portfolio_snapshots": "SELECT DISTINCT created_at FROM portfolio_snapshots UNION "
+                               "SELECT updated_at FROM portfolio_snapshots UNION SELECT timestamp "
+                               "FROM portfolio_snapshots WHERE total_value = '100'",
+        "audit events": "SELECT DISTINCT timestamp FROM events WHERE event_type = 'audit'",
+    }
+    for table, sql in stamps.items():
+        assert [r[0] for r in repo.db.query(sql)] == [STAMP], table
+    assert repo.db.query("SELECT count(*) FROM bot_states") == [(2,)]
+    assert repo.db.query("SELECT count(*) FROM positions") == [(3,)]  # ETH, BTC, SOL
+    audited = repo.db.query("SELECT message FROM events WHERE event_type = 'audit' ORDER BY id")
+    assert [m for (m,) in audited] == [f"order {order.id}: status (status)",
+                                       "setting risk: create", "account side: create"]
+    assert repo.db.query(f"SELECT timestamp FROM trades WHERE id = {late}") == \
+        [("2024-01-01T00:00:00.000000Z",)]

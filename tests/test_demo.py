@@ -119,15 +119,21 @@ def test_demo_has_the_whole_record(built):
 
 
 def test_demo_clock_is_consistent(built):
-    """Orders, status changes and states sit on the simulated clock, fills after orders."""
+    """Every stamp sits on the simulated clock (db.clock), fills after their orders."""
     path, _, _ = built
     first, last = rows(path, "SELECT min(timestamp), max(timestamp) FROM portfolio_snapshots")[0]
     for table, column in (("orders", "created_at"), ("orders", "updated_at"),
                           ("order_status_history", "changed_at"), ("trades", "timestamp"),
                           ("bot_states", "saved_at"), ("strategies", "created_at"),
-                          ("strategies", "updated_at"), ("strategy_configs", "created_at")):
+                          ("strategies", "updated_at"), ("strategy_configs", "created_at"),
+                          ("trades", "created_at"), ("positions", "created_at"),
+                          ("positions", "updated_at"), ("bot_states", "created_at"),
+                          ("portfolio_snapshots", "created_at"), ("events", "timestamp"),
+                          ("cash_movements", "created_at")):
         low, high = rows(path, f"SELECT min({column}), max({column}) FROM {table}")[0]
         assert first <= low and high <= last, (table, column)
+    assert first <= rows(path, "SELECT updated_at FROM store_meta WHERE key = 'demo'")[0][0] \
+        <= last
     assert rows(path, "SELECT count(*) FROM trades t JOIN orders o ON o.id = t.order_id "
                       "WHERE t.timestamp < o.created_at OR t.timestamp > o.updated_at")[0][0] == 0
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from tradestore._core.codec import canonical_json, to_plain, ts_in, utc_now
+from tradestore._core.codec import canonical_json, to_plain
 from tradestore._core.events import AUDIT, INSERT_EVENT, SEVERITIES
 from tradestore._core.hints import Connection
 
@@ -62,8 +62,9 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
 def record(conn: Connection, entity: str, key: str | int, action: str,
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, *,
            masked: Iterable[str] = (), symbol: str | None = None, order_id: int | None = None,
-           trade_id: int | None = None) -> int | None:
-    """Write one audit event on ``conn`` (inside the caller's transaction).
+           trade_id: int | None = None, now: str) -> int | None:
+    """Write one audit event on ``conn`` (inside the caller's transaction), stamped
+    ``now`` (the store's clock as stored text, ``ts_in(db.now())``).
 
     An update that changes nothing writes nothing and returns None; otherwise the
     event's id."""
@@ -74,7 +75,7 @@ def record(conn: Connection, entity: str, key: str | int, action: str,
     message = f"{entity} {key}: {action}{shown}"
     details = {"entity": entity, "key": to_plain(key), "action": action, "before": b,
                "after": a}
-    event_id: int = conn.execute(INSERT_EVENT, (ts_in(utc_now()), "info", SEVERITIES["INFO"],
+    event_id: int = conn.execute(INSERT_EVENT, (now, "info", SEVERITIES["INFO"],
                                                 AUDIT, message, symbol, trade_id, order_id,
                                                 canonical_json(details, "details"))).lastrowid
     return event_id

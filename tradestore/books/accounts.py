@@ -172,7 +172,8 @@ class Accounts:
                 raise ConflictError(f"account {row[0]!r} already exists")
             conn.execute(INSERT_ACCOUNT, row)
             account = _account(conn.execute(GET_ACCOUNT, (row[0],)).fetchone())
-            record(conn, "account", account.name, "create", None, _audit_fields(account))
+            record(conn, "account", account.name, "create", None, _audit_fields(account),
+                   now=row[-1])
             return account
 
     def get(self, name: str) -> Account:
@@ -205,7 +206,7 @@ class Accounts:
                 raise NotFoundError(f"no account named {name!r}")
             conn.execute(SET_ACTIVE, (int(active), name))
             record(conn, "account", name, "activate" if active else "deactivate",
-                   {"active": bool(row[6])}, {"active": active})
+                   {"active": bool(row[6])}, {"active": active}, now=ts_in(self.db.now()))
             return _account(conn.execute(GET_ACCOUNT, (name,)).fetchone())
 
     # reads on the caller's connection, for tradestore.books.balance
@@ -267,13 +268,15 @@ class Accounts:
             if not allow_overdraft and value > Decimal(balance[0]):
                 raise ConflictError(f"withdraw {value} from {name!r}: the balance is only "
                                     f"{balance[0]} (pass allow_overdraft=True to go below zero)")
+            stamp = ts_in(self.db.now())
             row_id = conn.execute(INSERT_MOVEMENT, (name, kind, dec_in(value), ts_in(moment),
-                                                    note, ts_in(self.db.now()))).lastrowid
+                                                    note, stamp)).lastrowid
             movement = _movement(conn.execute(
                 "SELECT id, account, kind, amount, timestamp, note, created_at "
                 "FROM cash_movements WHERE id = ?", (row_id,)).fetchone())
             record(conn, "cash_movement", name, kind, None,
-                   {"id": row_id, "amount": value, "timestamp": moment, "note": note})
+                   {"id": row_id, "amount": value, "timestamp": moment, "note": note},
+                   now=stamp)
             return movement
 
     def movements(self, name: str) -> builtins.list[CashMovement]:

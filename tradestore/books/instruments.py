@@ -182,7 +182,7 @@ class Instruments:
             after = _instrument(conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone())
             record(conn, "instrument", after.symbol, "update" if before else "create",
                    before and _audit_fields(_instrument(before)), _audit_fields(after),
-                   symbol=after.symbol)
+                   symbol=after.symbol, now=params["now"])
             return after
 
     def get(self, symbol: str) -> Instrument:
@@ -214,7 +214,8 @@ class Instruments:
             row = conn.execute(GET_INSTRUMENT, (symbol,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no instrument {symbol!r}")
-            conn.execute(SET_ACTIVE, (int(active), ts_in(self.db.now()), symbol))
+            now = ts_in(self.db.now())
+            conn.execute(SET_ACTIVE, (int(active), now, symbol))
             record(conn, "instrument", symbol, "activate" if active else "deactivate",
-                   {"active": bool(row[18])}, {"active": active}, symbol=symbol)
+                   {"active": bool(row[18])}, {"active": active}, symbol=symbol, now=now)
             return _instrument(conn.execute(GET_INSTRUMENT, (symbol,)).fetchone())

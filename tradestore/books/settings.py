@@ -266,7 +266,8 @@ class Settings:
             after = conn.execute(GET_SETTING, (key,)).fetchone()
             secret_value = ("value",) if after[5] or (before and before[5]) else ()
             record(conn, "setting", key, "update" if before else "create",
-                   _audit_fields(before), _audit_fields(after), masked=secret_value)
+                   _audit_fields(before), _audit_fields(after), masked=secret_value,
+                   now=params["now"])
             return _setting(after)
 
     def get(self, key: str, default: Any = _MISSING) -> Any:
@@ -318,7 +319,7 @@ class Settings:
             if not conn.execute(DELETE_SETTING, (key,)).rowcount:
                 raise NotFoundError(f"no setting {show(key)}")
             record(conn, "setting", key, "delete", _audit_fields(before), None,
-                   masked=("value",) if before[5] else ())
+                   masked=("value",) if before[5] else (), now=ts_in(self.db.now()))
 
     def all(self) -> list[Setting]:
         """Every setting by key (secret values are in the records; repr masks them)."""

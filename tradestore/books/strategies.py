@@ -209,7 +209,7 @@ class Strategies:
             strategy_id = conn.execute(INSERT_STRATEGY, row + (now, now)).lastrowid
             conn.execute(INSERT_CONFIG, (strategy_id, 1, config_text, now))
             strategy = _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
-            record(conn, "strategy", name, "create", None, _audit_fields(strategy))
+            record(conn, "strategy", name, "create", None, _audit_fields(strategy), now=now)
             return strategy
 
     def get(self, name: str) -> Strategy:
@@ -245,7 +245,7 @@ class Strategies:
                 conn.execute(TOUCH, (now, strategy_id))
                 record(conn, "strategy_config", name, "update",
                        {"config_version": version, "config": json_out(old_text)},
-                       {"config_version": version + 1, "config": json_out(text)})
+                       {"config_version": version + 1, "config": json_out(text)}, now=now)
             return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
 
     def config_history(self, name: str) -> builtins.list[StrategyConfig]:
@@ -284,13 +284,14 @@ class Strategies:
         name = to_text(name, "name")
         with self.db.transaction() as conn:
             before = conn.execute(GET_STRATEGY, (name,)).fetchone()
-            changed = conn.execute(sql, (value, ts_in(self.db.now()), name)).rowcount
+            now = ts_in(self.db.now())
+            changed = conn.execute(sql, (value, now, name)).rowcount
             if not changed:
                 raise NotFoundError(f"no strategy named {name!r}")
             after = _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
             if action is not None:
                 record(conn, "strategy", name, action, _audit_fields(_strategy(before)),
-                       _audit_fields(after))
+                       _audit_fields(after), now=now)
             return after
 
     # ------------------------------------------------------------ performance

@@ -240,7 +240,7 @@ def _restore_voids(repo, voids) -> None:
             if trade.order_id is not None:
                 orders.add(trade.order_id)
         for key, point in points.items():
-            replay_key(conn, key, point)
+            replay_key(conn, key, point, ts_in(repo.db.now()))
         if repo.trades.order_hook:
             for order_id in sorted(orders):
                 repo.trades.order_hook(conn, [], voided=order_id)

@@ -119,18 +119,18 @@ class FundingStore:
                 raise ValidationError(
                     f"currency: a funding payment on {symbol} is in its settle currency "
                     f"{settle}, not {currency!r}", field="currency", value=currency)
-            key, stamp = (account, exchange, symbol), ts_in(moment)
+            key, stamp, now = (account, exchange, symbol), ts_in(moment), ts_in(self.db.now())
             newest = conn.execute(NEWEST_FILL, key).fetchone()
             late = newest is not None and stamp <= newest[0]
             position = None if late else PositionStore.load_open(conn, *key)
             row_id = conn.execute(INSERT_FUNDING, (
                 account, exchange, symbol, dec_in(value), currency or settle, stamp, external_id,
-                None if position is None else position.id, meta, ts_in(self.db.now()))).lastrowid
+                None if position is None else position.id, meta, now)).lastrowid
             if position is not None:
                 apply_funding(position, value)
-                PositionStore.update(conn, position)
+                PositionStore.update(conn, position, now)
             elif late:
-                replay_key(conn, key, (stamp, 0))
+                replay_key(conn, key, (stamp, 0), now)
             return row_id
 
     def record_ccxt(self, entries: Iterable[Mapping[str, Any]], *, exchange: str,

@@ -234,9 +234,10 @@ def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> P
     return plan
 
 
-def write_plan(conn, plan: Plan, touch: bool = True) -> None:
+def write_plan(conn, plan: Plan, now: str, touch: bool = True) -> None:
     """Store the replayed round trips over the old ones (ids reused in order) and
-    every replayed fill's pnl and round-trip links, and each funding payment's."""
+    every replayed fill's pnl and round-trip links, and each funding payment's;
+    ``now`` (the store's clock, stored text) stamps them (``touch=False``: inserts only)."""
     account, exchange, symbol = plan.key
     conn.execute(DETACH_FILLS, {"a": account, "e": exchange, "s": symbol, "start": plan.start})
     conn.execute(DETACH_FUNDING, {"a": account, "e": exchange, "s": symbol,
@@ -245,10 +246,10 @@ def write_plan(conn, plan: Plan, touch: bool = True) -> None:
     for index, state in enumerate(plan.new):
         if index < len(plan.old):
             state.id = plan.old[index].id
-            PositionStore.rewrite(conn, state, touch)
+            PositionStore.rewrite(conn, state, now if touch else None)
         else:
             state.id = None
-            PositionStore.insert(conn, state)
+            PositionStore.insert(conn, state, now)
     for old in plan.old[len(plan.new):]:
         conn.execute(DELETE_POSITION, (old.id,))
     rows = []
@@ -261,8 +262,8 @@ def write_plan(conn, plan: Plan, touch: bool = True) -> None:
         for fid, index in plan.funded.items()])
 
 
-def replay_key(conn, key: tuple, point: tuple | None = None) -> None:
-    write_plan(conn, plan_key(conn, key, point))
+def replay_key(conn, key: tuple, point: tuple | None, now: str) -> None:
+    write_plan(conn, plan_key(conn, key, point), now)
 
 
 # ------------------------------------------------------------------ check and rebuild
@@ -401,7 +402,7 @@ def rebuild(conn, now: str) -> list[str]:
             continue
         problems = plan_problems(plan)
         if problems:
-            write_plan(conn, plan, touch=not all(any(f in line for f in FILLED_IN_11)
+            write_plan(conn, plan, now, touch=not all(any(f in line for f in FILLED_IN_11)
                                                  for line in problems))
             changes += problems
     for line, order_id, filled, avg in _order_problems(conn):

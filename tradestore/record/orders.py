@@ -157,7 +157,7 @@ class OrderStore:
                 conn.execute(INSERT_HISTORY, (order_id, order.status, status, reason, now))
             if status != order.status:
                 record(conn, "order", order_id, "status", {"status": order.status},
-                       {"status": status}, symbol=order.symbol, order_id=order_id)
+                       {"status": status}, symbol=order.symbol, order_id=order_id, now=now)
 
     def create(self, symbol: str, side: str, order_type: str, quantity: Amount, *,
                price: Amount | None = None, stop_price: Amount | None = None,
@@ -247,7 +247,8 @@ class OrderStore:
             conn.execute(UPDATE_STATUS, (status, now, order.id))
             conn.execute(INSERT_HISTORY, (order.id, order.status, status, reason, now))
             record(conn, "order", order.id, "status", {"status": order.status, "reason": None},
-                   {"status": status, "reason": reason}, symbol=order.symbol, order_id=order.id)
+                   {"status": status, "reason": reason}, symbol=order.symbol, order_id=order.id,
+                   now=now)
             return self._load(conn, order.id)
 
     def cancel(self, order_id: int, reason: str | None = None) -> Order:

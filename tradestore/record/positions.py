@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from tradestore._core.codec import (canonical_json, dec_in, dec_out, json_out, to_decimal, to_text,
-                                    ts_in, ts_out, utc_now, window)
+                                    ts_in, ts_out, window)
 from tradestore._core.db import Database
 from tradestore._core.money import EXACT, ONE, ZERO, exact, ratio, share, tidy
 from tradestore.errors import ConflictError, ValidationError
@@ -514,22 +514,22 @@ class PositionStore:
         return (*_row_values(s), unvalued_in(s.unvalued_fees), ts_in(s.closed_at), now,
                 *_extra_values(s), s.id)
 
+    # ``now``: the store's clock as stored text (ts_in(db.now())), the caller's to give
     @staticmethod
-    def insert(conn, s: PositionState) -> int:
-        s.id = conn.execute(INSERT_POSITION,
-                            PositionStore.insert_values(s, ts_in(utc_now()))).lastrowid
+    def insert(conn, s: PositionState, now: str) -> int:
+        s.id = conn.execute(INSERT_POSITION, PositionStore.insert_values(s, now)).lastrowid
         return s.id
 
     @staticmethod
-    def update(conn, s: PositionState) -> None:
-        conn.execute(UPDATE_POSITION, PositionStore.update_values(s, ts_in(utc_now())))
+    def update(conn, s: PositionState, now: str) -> None:
+        conn.execute(UPDATE_POSITION, PositionStore.update_values(s, now))
 
     @staticmethod
-    def rewrite(conn, s: PositionState, touch: bool = True) -> None:
-        """``touch=False`` keeps updated_at (schema 11's figures filled in, nothing else)."""
+    def rewrite(conn, s: PositionState, now: str | None) -> None:
+        """``now`` None keeps updated_at (schema 11's figures filled in, nothing else)."""
         conn.execute(REWRITE_POSITION, (s.side, *_row_values(s), unvalued_in(s.unvalued_fees),
                                         ts_in(s.opened_at), ts_in(s.closed_at), s.currency,
-                                        s.strategy, ts_in(utc_now()) if touch else None,
+                                        s.strategy, now,
                                         *_extra_values(s), s.id))
 
     # ---- reads

@@ -8,7 +8,7 @@ than the newest already applied to its key replays that key (tradestore.record.l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Iterator, Mapping
@@ -92,7 +92,8 @@ class TradeData:
       symbol: instrument, any non-empty text ("BTC/USDT", "AAPL").
       side: "BUY" or "SELL" ("buy"/"sell" accepted).
       quantity: > 0. price: > 0. fees: >= 0, default 0 (Decimal; int/str/float accepted).
-      timestamp: when it executed; default now; naive is taken as UTC.
+      timestamp: when it executed; naive is taken as UTC. Default now: the wall clock
+        when made, then the store's clock (``db.now()``) when saved.
       fee_currency: the currency of ``fees``, if known.
       exchange: default "". external_id: the exchange's trade id; with ``exchange``
         it makes a fill idempotent.
@@ -152,6 +153,8 @@ class TradeData:
         put(self, "quantity", to_decimal(self.quantity, "quantity", positive=True))
         put(self, "price", to_decimal(self.price, "price", positive=True))
         put(self, "fees", to_decimal(self.fees, "fees", non_negative=True))
+        if self.timestamp is None:  # "now": the store's clock when it is saved (save_many)
+            put(self, "_now", True)
         put(self, "timestamp", utc_now() if self.timestamp is None else to_utc(self.timestamp, "timestamp"))
         put(self, "fee_currency", optional_text(self.fee_currency, "fee_currency"))
         put(self, "exchange", to_text(self.exchange, "exchange", allow_empty=True))
@@ -357,6 +360,9 @@ class TradeStore:
                  for i, t in enumerate(rows)]
         if not items:
             return []
+        if any("_now" in t.__dict__ for t in items):
+            now = self.db.now()
+            items = [replace(t, timestamp=now) if "_now" in t.__dict__ else t for t in items]
         with self.db.transaction() as conn:
             known = self._known_external_ids(conn, items)
             free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
@@ -393,13 +399,13 @@ class TradeStore:
                 ids.append(next_id)
                 next_id = free_ids.pop() if free_ids else None
             fresh.sort()
-            batch = _Batch(conn, ts_in(utc_now()))
+            batch = _Batch(conn, ts_in(self.db.now()))
             for _, trade_id, index, t in fresh:
                 self._apply(batch, trade_id, t, index, _single)
             batch.write_positions()
             conn.executemany(INSERT_TRADE, _rows(batch.results, batch.now))
             for key, point in batch.late.items():
-                replay_key(conn, key, point)
+                replay_key(conn, key, point, batch.now)
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
@@ -450,8 +456,9 @@ class TradeStore:
             account, exchange, symbol, timestamp, voided_at, order_id = row
             if voided_at is not None:
                 raise ConflictError(f"trade_id: fill {trade_id} was already voided at {voided_at}")
-            conn.execute(VOID_TRADE, (ts_in(utc_now()), reason, trade_id))
-            replay_key(conn, (account, exchange, symbol), (timestamp, trade_id))
+            now = ts_in(self.db.now())
+            conn.execute(VOID_TRADE, (now, reason, trade_id))
+            replay_key(conn, (account, exchange, symbol), (timestamp, trade_id), now)
             if order_id is not None and self.order_hook:
                 self.order_hook(conn, [], voided=order_id)
             return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from tradestore._core.codec import (EARLIEST_TEXT, LATEST_TEXT, dec_in, json_object_in,
                                     json_out, optional_decimal, optional_utc, show, to_decimal,
-                                    to_text, ts_in, utc_now, window)
+                                    to_text, ts_in, window)
 from tradestore._core.db import Database
 from tradestore._core.fastpath import money_text, name_text, timestamp_text
 from tradestore.errors import ValidationError
@@ -79,9 +79,10 @@ class PortfolioSnapshot:
 
 def snapshot_row(total_value, *, cash=None, positions=None, balances=None, timestamp=None,
                  account="default", now: str) -> tuple:
-    """The validated row for UPSERT (raises ValidationError naming the field)."""
-    moment = optional_utc(timestamp, "timestamp") or utc_now()
-    return (to_text(account, "account"), ts_in(moment),
+    """The validated row for UPSERT (raises ValidationError naming the field); no
+    ``timestamp``: at ``now`` (the store's clock)."""
+    moment = optional_utc(timestamp, "timestamp")
+    return (to_text(account, "account"), now if moment is None else ts_in(moment),
             dec_in(to_decimal(total_value, "total_value")),
             dec_in(optional_decimal(cash, "cash")), json_object_in(positions, "positions"),
             json_object_in(balances, "balances"), now, now)
@@ -147,7 +148,7 @@ class PortfolioStore:
         """Record one point (now unless ``timestamp``); returns its id. A point already at
         that account and timestamp is replaced."""
         row = snapshot_row(total_value, cash=cash, positions=positions, balances=balances,
-                           timestamp=timestamp, account=account, now=ts_in(utc_now()))
+                           timestamp=timestamp, account=account, now=ts_in(self.db.now()))
         with self.db.transaction() as conn:
             self._check_accounts([row])
             return conn.execute(UPSERT_RETURNING_ID, row).fetchone()[0]
@@ -155,7 +156,7 @@ class PortfolioStore:
     def save_many(self, snapshots) -> int:
         """Record many points (PortfolioSnapshot or mappings of save()'s arguments) in one
         transaction, all or nothing; returns how many were given."""
-        now = ts_in(utc_now())
+        now = ts_in(self.db.now())
         if isinstance(snapshots, (str, bytes, dict)) or not hasattr(snapshots, "__iter__"):
             raise ValidationError(f"snapshots: {show(snapshots)} is not a list of snapshots "
                                   "(PortfolioSnapshot or mappings of save()'s arguments)",

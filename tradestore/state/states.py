@@ -26,7 +26,7 @@ from typing import Any
 
 from tradestore._core.codec import (_TAGS, MAX_JSON_INT, MIN_JSON_INT, canonical_json, from_tagged,
                                     plain_length, show, to_limit, to_tagged, to_text, ts_in,
-                                    ts_out, utc_now)
+                                    ts_out)
 from tradestore._core.db import Database
 from tradestore._core.pg import per_engine
 from tradestore.errors import NotFoundError, StateCorruptionError, StoreError, ValidationError
@@ -303,7 +303,7 @@ class BotStateStore:
         """Store ``state`` as the bot's next version in one atomic write; returns it."""
         bot = to_text(bot, "bot")
         data = encode_state(state_content(state))
-        digest, now = _checksum(data), ts_in(utc_now())
+        digest, now = _checksum(data), ts_in(self.db.now())
         text = data.decode("utf-8")
         with self.db.transaction() as conn:
             version = conn.execute(NEXT_VERSION, (bot,)).fetchone()[0]
@@ -409,7 +409,7 @@ class BotStateStore:
                 raise StateCorruptionError(f"bot {show(bot)}: cannot roll back to state version "
                                            f"{version}: it is corrupt ({problem})",
                                            version=version, bot=bot)
-            data, digest, now = row[2], row[3], ts_in(utc_now())
+            data, digest, now = row[2], row[3], ts_in(self.db.now())
             new = conn.execute(NEXT_VERSION, (bot,)).fetchone()[0]
             conn.execute(INSERT_STATE, (bot, new, now, data.decode("utf-8"), digest, len(data), now))
             self.events.log("state_rollback", f"bot {show(bot)}: state version {version} saved "

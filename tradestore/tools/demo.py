@@ -7,8 +7,9 @@ portfolio snapshots, events), so that every other command has something to show.
 Deterministic for a seed: prices are integer random walks in Decimal (no floats),
 and the clock ends at today's UTC midnight, so two builds on the same day are equal
 row for row. The store's clock (``db.clock``) is set to the simulated time before
-each call, so that the stamps the API writes (orders, their status changes,
-strategy configs) read as one story with the fills.
+each call, so that every stamp the API writes (fills, positions, orders and their
+status changes, bot states, snapshots, strategy configs, audit events) reads as one
+story with the fills.
 
 A demo database carries a ``store_meta`` row with key ``demo``. An existing file
 without it is never overwritten; an existing demo database is replaced, atomically
@@ -46,13 +47,6 @@ FEE_QUANTUM = Decimal("0.00000001")
 MAX_DAYS = 3650
 REGIME_CHANGE = 1 / 240  # about every ten days
 DRIFT_DIV = 6  # a trend of up to a sixth of the hourly swing
-
-# bot_states is stamped with the wall clock by tradestore.state.states (not yet by
-# db.now()): the demo moves that stamp onto its clock until it is.
-BACKDATE_STATE = """
-UPDATE bot_states SET saved_at = :t, created_at = :t WHERE bot = 'default' AND version = :version
-"""
-
 
 @dataclass(frozen=True)
 class Market:
@@ -208,7 +202,6 @@ class Simulation:
 
     def _run(self) -> None:
         with self.repo.transaction() as conn:
-            self.conn = conn
             self.setup()
             for hour in range(self.hours + 1):
                 if hour:
@@ -230,7 +223,7 @@ class Simulation:
             self.repo.portfolio.save_many(self.snapshots)
             write_meta(conn, DEMO_KEY, canonical_json({
                 "seed": self.seed, "days": self.days, "start": ts_in(self.start),
-                "end": ts_in(self.end)}), ts_in(utc_now()))
+                "end": ts_in(self.end)}), ts_in(self.repo.db.now()))
 
     # ---------------------------------------------------------------- setup and prices
     def setup(self) -> None:
@@ -392,7 +385,7 @@ class Simulation:
 
     def save_state(self, hour: int, moment: datetime) -> None:
         self.set_clock(moment)
-        version = self.repo.save_bot_state({
+        self.repo.save_bot_state({
             "positions": {s: {"quantity": q, "side": "LONG" if q > 0 else "SHORT"}
                           for s, q in self.position.items() if q},
             "balances": {QUOTE: self.cash},
@@ -401,7 +394,6 @@ class Simulation:
             "extra": {"simulated_at": moment, "hour": hour,
                       "working_orders": sorted(w.order_id for w in self.working.values()),
                       "last_prices": dict(self.prices)}})
-        self.conn.execute(BACKDATE_STATE, {"t": ts_in(moment), "version": version})
 
     def finish(self, hour: int) -> None:
         """The last hour: a partly filled order and a resting one stay working, so that
