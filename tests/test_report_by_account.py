@@ -122,3 +122,67 @@ def test_cli_report_by_account(tmp_path):
     assert data["total"]["net_pnl"] == {"EUR": "-14", "USDT": "7"}
     refused = run_tradestore("--db", path, "report", "--by-account", "--html", tmp_path / "x")
     assert refused.returncode == 1 and "--html: not with --by-account" in refused.stderr
+
+
+def test_fills_by_fill_time_round_trips_by_close_time(store):
+    """docs/metrics.md (report --by-account), by hand; window from 2024-05-03 00:00 UTC.
+    A: BUY 1 BTC @100 fee 1 on 05-02 23:00 (before), SELL @120 fee 1 on 05-03 01:00:
+       one fill in the window, the round trip closed in it: 120 - 100 - 2 = +18.
+    B: BUY 2 ETH @50 on 05-08, an ADJUSTMENT SELL 2 @40 an hour later: two fills, a
+       round trip of 80 - 100 = -20 (an adjustment moves the position like any fill).
+    C: BUY 1 SOL @10, voided: no fill, no cash.  D: BUY 1 XRP @1, still open: a fill."""
+    store.accounts.create("bot-w")
+    start = datetime(2024, 5, 3, tzinfo=timezone.utc)
+    store.save_trades(
+        [dict(f, timestamp=start + timedelta(hours=h)) for f, h in
+         zip(trip("BTC/USDT", "1", "100", "120", "1", start, "bot-w"), (-1, 1))]
+        + trip("ETH/USDT", "2", "50", "40", "0", NOW - 2 * DAY, "bot-w"))
+    adjusted = store.get_trade_history(days=None, account="bot-w", symbol="ETH/USDT")[-1]
+    store.void_trade(adjusted.id, "booked as an adjustment instead")
+    store.save_trade({"symbol": "ETH/USDT", "side": "SELL", "quantity": "2", "price": "40",
+                      "timestamp": adjusted.timestamp, "account": "bot-w",
+                      "kind": "ADJUSTMENT"})
+    voided = store.save_trade({"symbol": "SOL/USDT", "side": "BUY", "quantity": "1",
+                               "price": "10", "timestamp": NOW - DAY, "account": "bot-w"})
+    store.void_trade(voided, "entered twice")
+    store.save_trade({"symbol": "XRP/USDT", "side": "BUY", "quantity": "1", "price": "1",
+                      "timestamp": NOW - DAY, "account": "bot-w"})
+    lines, grand = by_account(store, 7, now=NOW)
+    line = next(line for line in lines if line.account == "bot-w")
+    # fills: A's SELL, B's BUY and adjustment, D = 4 (A's BUY, B's voided SELL, C left out)
+    # cash USDT: -100 - 1 + 120 - 1 - 100 + 80 - 1 = -3
+    assert line == AccountLine("bot-w", 4, 2, 1, 0.5, {"USDT": Decimal("-2")},
+                               {"USDT": Decimal("2")},
+                               {"USD": Decimal("0"), "USDT": Decimal("-3")})
+    assert grand.fills == 4 and grand.round_trips == 2
+
+
+def test_by_account_reads_inside_one_snapshot(tmp_path):
+    """A fill committed by another connection while an outer reading() is open is not
+    seen by by_account inside it (its own reads nest in the outer snapshot), only after."""
+    path = tmp_path / "fleet.db"
+    with TradeRepo(path) as reader, TradeRepo(path) as writer:
+        fleet(writer)
+        with reader.db.reading():
+            before = by_account(reader, None)
+            writer.save_trades(trip("SOL/USDT", "1", "10", "12", "0", NOW, "idle"))
+            assert by_account(reader, None) == before
+        lines, grand = by_account(reader, None)
+        assert (grand.fills, grand.round_trips) == (before[1].fills + 2, 5)
+
+
+def test_names_are_escaped_for_the_terminal(tmp_path):
+    """Account and currency names (and the database's) may hold any text: a control
+    character is shown escaped, as everywhere in the CLI, never sent to the terminal."""
+    path = tmp_path / "fleet\n.db"
+    name = "evil\x1b[2J\nbot"
+    with TradeRepo(path) as repo:
+        repo.accounts.create(name)
+        repo.save_trades(trip("BTC/U\x1bSD", "1", "10", "12", "0", NOW - DAY, name))  # +2
+    done = run_tradestore("--db", path, "report", "--by-account", "--all")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and f"Accounts of {tmp_path}/fleet\\n.db" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.startswith("evil"))
+    # net pnl 12 - 10 = 2, fees 0, cash: the quote -10 + 12 = 2 ("U\x1bSD" sorts first), USD 0
+    assert row.split() == ["evil\\x1b[2J\\nbot", "2", "1", "100.00%", "2.00", "U\\x1bSD",
+                           "0.00", "U\\x1bSD", "2.00", "U\\x1bSD,", "0.00", "USD"]

@@ -426,11 +426,12 @@ class Database:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
-        """The connection for a consistent read (one snapshot for the whole block)."""
+        """The connection for a consistent read (one snapshot for the whole block); inside
+        a transaction or an outer reading() it reads theirs (a second BEGIN would fail)."""
         with self.lock:
             conn = self._connection()
             with translated(self.path):
-                if self._depth:
+                if self._depth or conn.in_transaction:
                     yield conn
                     return
                 conn.execute("BEGIN")

@@ -20,6 +20,7 @@ amounts of two currencies are never added.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -70,17 +71,19 @@ def by_account(repo: Any, days: Days = 30, *, now: datetime | None = None,
     """(one AccountLine per account, "default" first then by name; the total).
     ``repo``: a TradeRepo (the layer above analytics, so not imported here)."""
     since = window_start(days, now)
-    fills = repo.trades.count_by_account(since)
     lines = []
-    for account in repo.accounts.list(include_inactive=include_inactive):
-        name = account.name
-        trips = repo.get_statistics_by_currency(None, account=name, since=since)
-        round_trips = sum(t.total_trades for t in trips.values())
-        wins = sum(t.winning_trades for t in trips.values())
-        lines.append(AccountLine(
-            name, fills.get(name, 0), round_trips, wins, _rate(wins, round_trips),
-            {c: t.net_pnl for c, t in trips.items()}, {c: t.total_fees for c, t in trips.items()},
-            dict(sorted(repo.accounts.balances(name).items()))))
+    with repo.db.reading():  # one snapshot: a fill saved meanwhile counts everywhere or nowhere
+        fills = repo.trades.count_by_account(since)
+        for account in repo.accounts.list(include_inactive=include_inactive):
+            name = account.name
+            trips = repo.get_statistics_by_currency(None, account=name, since=since)
+            round_trips = sum(t.total_trades for t in trips.values())
+            wins = sum(t.winning_trades for t in trips.values())
+            lines.append(AccountLine(
+                name, fills.get(name, 0), round_trips, wins, _rate(wins, round_trips),
+                {c: t.net_pnl for c, t in trips.items()},
+                {c: t.total_fees for c, t in trips.items()},
+                dict(sorted(repo.accounts.balances(name).items()))))
     return lines, total(lines)
 
 
@@ -110,11 +113,18 @@ def _per_currency(books: list[dict[str, Decimal]]) -> dict[str, Decimal]:
 # ------------------------------------------------------------------ display
 
 COLUMNS = ("account", "fills", "round trips", "win rate", "net pnl", "fees", "balance")
+# control characters, as tradestore.cli.common.printable escapes them (a name may hold
+# any text: an escape sequence must not reach the terminal; analytics does not import the CLI)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _amounts(book: dict[str, Decimal]) -> str:
     """``1,234.50 USDT, -3.00 EUR``: rounded for display; "" is a quote without a name."""
-    return ", ".join(f"{money(v)} {c}".rstrip() for c, v in book.items()) or NA
+    return ", ".join(f"{money(v)} {_printable(c)}".rstrip() for c, v in book.items()) or NA
 
 
 def render_text(lines: list[AccountLine], grand: AccountLine, *, source: str = "",
@@ -122,8 +132,9 @@ def render_text(lines: list[AccountLine], grand: AccountLine, *, source: str = "
     """An aligned table, one row per account and the total (amounts rounded for display;
     the json form keeps every digit)."""
     span = "all time" if days is None else f"last {days} days (from midnight UTC)"
-    rows = [[line.account, f"{line.fills:,}", f"{line.round_trips:,}", pct(line.win_rate),
-             _amounts(line.net_pnl), _amounts(line.fees), _amounts(line.balance)]
+    rows = [[_printable(line.account), f"{line.fills:,}", f"{line.round_trips:,}",
+             pct(line.win_rate), _amounts(line.net_pnl), _amounts(line.fees),
+             _amounts(line.balance)]
             for line in [*lines, grand]]
     widths = [max(len(row[i]) for row in [list(COLUMNS), *rows]) for i in range(len(COLUMNS))]
 
@@ -131,7 +142,7 @@ def render_text(lines: list[AccountLine], grand: AccountLine, *, source: str = "
         cells = [c.ljust(w) if i in (0, 4, 5, 6) else c.rjust(w)
                  for i, (c, w) in enumerate(zip(row, widths))]
         return "  ".join(cells).rstrip()
-    out = [f"Accounts of {source}" if source else "Accounts", f"Window: {span}", "",
+    out = [f"Accounts of {_printable(source)}" if source else "Accounts", f"Window: {span}", "",
            show(list(COLUMNS)), *(show(row) for row in rows[:-1]),
            "  ".join("-" * w for w in widths), show(rows[-1]),
            "", "win rate, net pnl and fees: closed round trips; balance: cash now.",
