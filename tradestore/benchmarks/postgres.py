@@ -26,7 +26,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, localcontext
 from typing import IO, Any, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlencode
 
 from tradestore._core.money import EXACT
 from tradestore._core.pg import connect, driver, translate_sql
@@ -67,9 +67,26 @@ def server_url(url: str) -> str:
 
 
 def with_database(url: str, name: str) -> str:
-    """``url`` naming database ``name`` instead (user, host and options kept)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    """``url`` naming database ``name`` instead: every other parameter kept, a dbname= in
+    its query string dropped (it would win over the path). libpq parses ``url``, so a
+    password holding "#", "?" or "@" stays whole; the result carries them as parameters."""
+    params = driver().psycopg.conninfo.conninfo_to_dict(url)
+    params.pop("dbname", None)
+    query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+    return f"postgresql:///{quote(name, safe='')}{query}"
+
+
+def check_database(url: str, name: str) -> None:
+    """A StoreError unless ``url`` opens database ``name``: the bench writes nowhere else."""
+    shown = parse_target(url).shown
+    conn = connect(url, shown, readonly=True, durability="full", busy_timeout=30)
+    try:
+        current = conn.execute("SELECT current_database()").fetchone()[0]
+    finally:
+        conn.close()
+    if current != name:
+        raise StoreError(f"bench: {shown} opens database {current!r}, not the scratch "
+                         f"database {name!r}: nothing was written")
 
 
 @contextlib.contextmanager
@@ -88,7 +105,10 @@ def scratch_databases(url: str, count: int) -> Iterator[list[str]]:
                                  f"makes and drops {SCRATCH}* databases and never touches this "
                                  f"one): {' '.join(str(exc).split())}") from None
             made.append(name)
-        yield [with_database(url, name) for name in names]
+        urls = [with_database(url, name) for name in names]
+        for name, scratch in zip(names, urls):
+            check_database(scratch, name)
+        yield urls
     finally:
         for name in made:
             with contextlib.suppress(driver().Error):
