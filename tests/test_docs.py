@@ -254,3 +254,49 @@ def test_the_generator_lists_nested_commands():
     lines = [line for line, _ in commands(build_parser())]
     assert "tradestore settings" in lines and "tradestore settings set" in lines
     assert lines.index("tradestore settings") < lines.index("tradestore settings set")
+
+
+# --- code the docs name ------------------------------------------------------------------
+
+PY_PATH = re.compile(r"(?<![\w/.-])tradestore/[\w/]+\.py\b")
+DOTTED = re.compile(r"(?<![\w/.-])tradestore(?:\.[A-Za-z_]\w*)+")
+
+
+def named_in_docs(pattern: re.Pattern) -> list[tuple[str, str]]:
+    """(page:line, name) for every match of ``pattern`` in README.md and docs/*.md."""
+    return [(f"{_name(page)}:{number}", match.group(0)) for page in PAGES
+            for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+            for match in pattern.finditer(line)]
+
+
+def resolves(dotted: str) -> bool:
+    """A module (or package) of ours, or an attribute of one (``tradestore.x.y.function``)."""
+    import importlib
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        name = ".".join(parts[:cut])
+        try:
+            found = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise  # a module of ours that fails to import is a failure, not a miss
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute, None)
+            if found is None:
+                return False
+        return True
+    return False
+
+
+def test_every_module_path_and_dotted_name_in_the_docs_exists():
+    """Paths like ``tradestore/record/trades.py`` and names like
+    ``tradestore.record.fees.fee_effect`` follow the code when it moves."""
+    from tradestore._core.db import SQL_LOGGER
+    paths = named_in_docs(PY_PATH)
+    dotted = named_in_docs(DOTTED)
+    assert len(paths) > 20 and len(dotted) > 10  # the patterns still find what pages hold
+    missing = [f"{where} {path}" for where, path in paths if not (ROOT / path).is_file()]
+    missing += [f"{where} {name}" for where, name in dotted
+                if name != SQL_LOGGER and not resolves(name)]  # a logger's name, not code
+    assert not missing, f"code named in the docs that does not exist: {missing}"
