@@ -676,7 +676,9 @@ def test_repair_never_removes_another_stores_files(cli, tmp_path, monkeypatch):
     assert result.code == 1 and a_id in result.err and b_id in result.err
     assert "repair refused" in result.err and "--base-path" in result.err
     assert files_under(tmp_path / "artifacts") == before
-    assert cli("--db", "b.db", "artifacts", "verify").code == 1  # reported, not removed
+    result = cli("--db", "b.db", "artifacts", "verify")  # reported, not removed
+    assert result.code == 1 and "orphan: m/" in result.out
+    assert f"note: store {a_id} saves into this folder too" in result.out
     assert files_under(tmp_path / "artifacts") == before
     with TradeRepo("a.db") as a:
         assert ArtifactManager("artifacts", repo=a).load_model("m") == (b"a's model", {})
@@ -692,6 +694,7 @@ def test_repair_refuses_a_folder_two_stores_save_into(tmp_path):
         two.save_model(b"b2", "n", "2", serializer="bytes")  # listed once
         assert (folder / STORES_NAME).read_text().split() == [a.store_id, b.store_id]
         before = files_under(folder)
+        assert one.verify().shared_with == (b.store_id,)
         for manager, other in ((one, b.store_id), (two, a.store_id)):
             with pytest.raises(ConflictError, match=f"repair refused: .*{other}"):
                 manager.verify(repair=True)

@@ -151,6 +151,8 @@ class VerifyReport:
         leftovers of overwrite/cleanup); repair removes them.
       removed: the orphans that repair removed.
       foreign: files under base_path that tradestore did not write; never touched.
+      shared_with: ids of the other stores that save into base_path (STORES_NAME): their
+        files show as orphans here, and repair is refused.
     """
 
     checked: int
@@ -159,6 +161,7 @@ class VerifyReport:
     orphans: tuple
     removed: tuple
     foreign: tuple
+    shared_with: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -689,8 +692,10 @@ class ArtifactManager:
             self._check_repair(ours, cataloged)
         orphans = [p for p in ours if p not in cataloged and not self._busy(p)]
         removed = self._remove_orphans(orphans) if repair and orphans else []
+        mine = self.repo.store_id
+        others = tuple(s for s in self._stores() or () if s != mine)
         return VerifyReport(len(rows), tuple(missing), tuple(changed), tuple(orphans),
-                            tuple(removed), tuple(foreign))
+                            tuple(removed), tuple(foreign), others)
 
     def _problem(self, info: ArtifactInfo) -> str | None:
         """None if the file has the cataloged size and SHA-256; else "missing" or "changed"."""

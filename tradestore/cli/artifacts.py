@@ -125,6 +125,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(printable(f"{'removed' if relpath in report.removed else 'orphan'}: {relpath}"))
     for relpath in report.foreign:
         print(printable(f"foreign (not ours, left alone): {relpath}"))
+    if report.shared_with:
+        print(printable(f"note: store {', '.join(report.shared_with)} saves into this folder "
+                        "too: its files show as orphans here (give each store its own "
+                        "--base-path)"))
     if report.ok:
         print(printable(f"ok: {report.checked} artifact(s) verified in {manager.base_path}"))
         return 0
