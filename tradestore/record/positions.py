@@ -19,6 +19,7 @@ from tradestore._core.codec import (canonical_json, dec_in, dec_out, json_out, t
                                     ts_in, ts_out, window)
 from tradestore._core.db import Database
 from tradestore._core.money import EXACT, ONE, ZERO, exact, ratio, share, tidy
+from tradestore._core.pg import per_engine
 from tradestore.errors import ConflictError, ValidationError
 
 POSITION_COLUMNS = ("id, account, symbol, side, quantity, entry_value, entry_fees, max_quantity, "
@@ -48,6 +49,10 @@ INSERT INTO positions (id, account, exchange, symbol, side, quantity, entry_valu
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
         ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """  # id None: SQLite gives the next one
+# PostgreSQL gives an identity column no id for an explicit NULL: draw it from the
+# sequence there (COALESCE evaluates nextval only when the id is None).
+INSERT_POSITION = per_engine(INSERT_POSITION, INSERT_POSITION.replace(
+    "VALUES (?,", "VALUES (coalesce(?, nextval(pg_get_serial_sequence('positions', 'id'))),", 1))
 UPDATE_POSITION = """
 UPDATE positions SET quantity = ?, entry_value = ?, entry_fees = ?, max_quantity = ?,
        realized_pnl = ?, fees = ?, trade_count = ?, unvalued_fees = ?, closed_at = ?,
