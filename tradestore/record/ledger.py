@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any, Sequence
 
 from tradestore._core.codec import dec_in, ts_in, ts_out
+from tradestore._core.hints import Connection
 from tradestore._core.money import ZERO, exact, ratio, tidy
 from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
 from tradestore.errors import StoreError, ValidationError
 from tradestore.record.fees import Currencies, currencies_of, fee_effect
-from tradestore.record.positions import (PLAIN, POSITION_COLUMNS, PositionStore, Terms, apply_fill,
-                                         apply_funding, check_pnl, state_from_row)
+from tradestore.record.positions import (FillEffect, PLAIN, POSITION_COLUMNS, PositionState,
+                                         PositionStore, Terms, apply_fill, apply_funding, check_pnl,
+                                         state_from_row)
 
 FILL_COLUMNS = ("id, side, quantity, price, fees, fee_currency, fee_value, timestamp, pnl, "
                 "pnl_given, strategy, position_id, opened_position_id, kind, liquidation, "
@@ -110,7 +113,7 @@ def _dec(text):
     return None if text is None else Decimal(text)
 
 
-def fill_from_row(row) -> Fill:
+def fill_from_row(row: Sequence[Any]) -> Fill:
     return Fill(row[0], row[1], Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), row[5],
                 _dec(row[6]), ts_out(row[7]),
                 Decimal(row[8]) if row[9] and row[8] is not None else None, row[10],
@@ -146,13 +149,14 @@ def _costs(fill, currencies: Currencies):
     return quantity, total, paid.fee, unvalued
 
 
-def closed_by(fill) -> str:
+def closed_by(fill: Fill) -> str:
     if fill.liquidation:
         return "liquidation"
     return "adjustment" if fill.kind == "ADJUSTMENT" else "trade"
 
 
-def apply_trade(position, key, fill, currencies: Currencies):
+def apply_trade(position: PositionState | None, key: tuple[str, str, str], fill: Fill,
+                currencies: Currencies) -> FillEffect:
     """One fill through the fee rule and the position accounting (FillEffect)."""
     quantity, fee, commission, unvalued = _costs(fill, currencies)
     terms = PLAIN
@@ -183,7 +187,8 @@ class Plan:
     funded: dict = field(default_factory=dict)     # funding id -> new index or None
 
 
-def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> Plan:
+def plan_key(conn: Connection, key: tuple, point: tuple | None = None,
+             currencies: Currencies | None = None) -> Plan:
     """Replay ``key`` from the round trip in effect just before ``point``
     ((timestamp text, fill id)); None replays the whole key. Funding payments after
     the first replayed fill apply in time order, before fills of the same timestamp."""
@@ -197,7 +202,7 @@ def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> P
                 break
             pid = opener[0]
         row = None if pid is None else conn.execute(FIRST_FILL_OF, (pid,)).fetchone()
-        if row is not None:
+        if row is not None and pid is not None:  # (a row was read for a pid)
             start, first = pid, (row[0], row[1])
     plan = Plan(key, start, [state_from_row(r) for r in
                              conn.execute(KEY_POSITIONS_FROM, (*key, start))])
@@ -206,7 +211,7 @@ def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> P
     currencies = currencies or currencies_of(conn, key[2])
     current, pending = None, 0
 
-    def fund(until):
+    def fund(until: str | None) -> None:
         nonlocal pending
         while pending < len(plan.funding) and (until is None
                                                or plan.funding[pending][2] <= until):
@@ -234,7 +239,7 @@ def plan_key(conn, key: tuple, point: tuple | None = None, currencies=None) -> P
     return plan
 
 
-def write_plan(conn, plan: Plan, now: str, touch: bool = True) -> None:
+def write_plan(conn: Connection, plan: Plan, now: str, touch: bool = True) -> None:
     """Store the replayed round trips over the old ones (ids reused in order) and
     every replayed fill's pnl and round-trip links, and each funding payment's;
     ``now`` (the store's clock, stored text) stamps them (``touch=False``: inserts only)."""
@@ -262,7 +267,7 @@ def write_plan(conn, plan: Plan, now: str, touch: bool = True) -> None:
         for fid, index in plan.funded.items()])
 
 
-def replay_key(conn, key: tuple, point: tuple | None, now: str) -> None:
+def replay_key(conn: Connection, key: tuple, point: tuple | None, now: str) -> None:
     write_plan(conn, plan_key(conn, key, point), now)
 
 
@@ -338,15 +343,15 @@ def plan_problems(plan: Plan) -> list[str]:
                          f"{_show(row[12])}, replayed from fills {_show(expected[1])}")
     for fid, _amount, _ts, stored in plan.funding:
         index = plan.funded[fid]
-        expected = None if index is None else \
+        position = None if index is None else \
             (plan.old[index].id if index < len(plan.old) else "a missing round trip")
-        if stored != expected:
+        if stored != position:
             lines.append(f"funding_payments id {fid} column position_id: stored "
-                         f"{_show(stored)}, replayed from fills {_show(expected)}")
+                         f"{_show(stored)}, replayed from fills {_show(position)}")
     return lines
 
 
-def order_totals(conn, order_id: int) -> tuple[Decimal, Decimal | None]:
+def order_totals(conn: Connection, order_id: int) -> tuple[Decimal, Decimal | None]:
     """(filled quantity, value-weighted average price) of an order's non-void fills."""
     filled, notional = ZERO, ZERO
     with exact():
@@ -371,7 +376,7 @@ def _order_problems(conn) -> list[tuple[str, int, Decimal, Decimal | None]]:
     return out
 
 
-def derived_problems(conn) -> list[str]:
+def derived_problems(conn: Connection) -> list[str]:
     """Positions, fill pnl and order fill totals replayed from the fills and compared
     with what is stored; one line per disagreement (empty when consistent)."""
     lines = []
@@ -388,7 +393,7 @@ def derived_problems(conn) -> list[str]:
     return lines
 
 
-def rebuild(conn, now: str) -> list[str]:
+def rebuild(conn: Connection, now: str) -> list[str]:
     """Recompute every key's positions and fill pnl and every order's fill totals from
     the fills, inside the caller's transaction; returns what changed."""
     changes = []

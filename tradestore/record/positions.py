@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from tradestore._core.codec import (canonical_json, dec_in, dec_out, json_out, to_decimal, to_text,
                                     ts_in, ts_out, window)
-from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Connection, Engine, Moment
 from tradestore._core.money import EXACT, ONE, ZERO, exact, ratio, share, tidy
 from tradestore._core.pg import per_engine
 from tradestore.errors import ConflictError, ValidationError
@@ -217,6 +217,7 @@ def apply_fill(position: PositionState | None, *, account, symbol, side, quantit
     quantity.
     """
     commission = terms.commission
+    opened: PositionState | None
     if position is None:
         value = fill_value(price, quantity, terms)
         opened = _open(account, exchange, symbol, side, quantity, price, fees, timestamp,
@@ -278,7 +279,9 @@ def apply_fill(position: PositionState | None, *, account, symbol, side, quantit
                 rest_value = fill_value(price, rest, terms)
                 opened = _open(account, exchange, symbol, side, rest, price,
                                tidy(fees - closing_fee), timestamp, currency, strategy,
-                               {c: tidy(a - closing_unvalued[c]) for c, a in unvalued.items()}
+                               # closing_unvalued is a dict whenever unvalued is
+                               {c: tidy(a - closing_unvalued[c])  # type: ignore[index]
+                                for c, a in unvalued.items()}
                                if unvalued else None, terms,
                                tidy(commission - closing_commission),
                                _margin_for(rest_value, terms, rest, rest))
@@ -408,7 +411,7 @@ class Position:
     def margin_used(self) -> Decimal:
         return self.margin
 
-    def unrealized_pnl(self, mark_price) -> Decimal:
+    def unrealized_pnl(self, mark_price: Amount) -> Decimal:
         """What closing the rest at ``mark_price`` without a fee would realise
         (the held entry fees included, like a realised close)."""
         mark = to_decimal(mark_price, "mark_price", positive=True)
@@ -436,7 +439,7 @@ def unvalued_out(text: str | None) -> dict:
     return {c: Decimal(a) for c, a in (json_out(text) or {}).items()}
 
 
-def state_from_row(row) -> PositionState:
+def state_from_row(row: Sequence[Any]) -> PositionState:
     return PositionState(row[0], row[1], row[2], row[3], dec_out(row[4]), dec_out(row[5]),
                          dec_out(row[6]), dec_out(row[7]), dec_out(row[8]), dec_out(row[9]), row[10],
                          ts_out(row[11]), ts_out(row[12]), row[13], row[14], row[15],
@@ -453,8 +456,10 @@ def position_from_state(s: PositionState) -> Position:
         entry = average_price(s.entry_value, s.quantity, s.contract_size, s.inverse)
     else:
         entry = average_price(s.entered_value, s.entered_quantity, s.contract_size, s.inverse)
-    return Position(s.id, s.account, s.symbol, s.side, s.quantity, s.entry_value, s.entry_fees,
-                    entry, cost, s.realized_pnl, s.fees, s.max_quantity,
+    # a stored state: its id is set (PositionState.id is None only before the insert)
+    stored_id: int = s.id  # type: ignore[assignment]
+    return Position(stored_id, s.account, s.symbol, s.side, s.quantity, s.entry_value,
+                    s.entry_fees, entry, cost, s.realized_pnl, s.fees, s.max_quantity,
                     s.trade_count, s.opened_at, s.closed_at, s.exchange, s.currency, s.strategy,
                     dict(s.unvalued_fees), s.entered_quantity, s.entered_value,
                     s.exited_quantity, s.exit_value,
@@ -496,12 +501,12 @@ def _extra_values(s: PositionState) -> tuple:
 class PositionStore:
     """``repo.positions``: reads of the ``positions`` table, and the writes fills make."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     # ---- writes, inside the caller's transaction
     @staticmethod
-    def load_open(conn, account: str, exchange: str, symbol: str) -> PositionState | None:
+    def load_open(conn: Connection, account: str, exchange: str, symbol: str) -> PositionState | None:
         row = conn.execute(SELECT_OPEN, (account, exchange, symbol)).fetchone()
         return None if row is None else state_from_row(row)
 
@@ -521,16 +526,16 @@ class PositionStore:
 
     # ``now``: the store's clock as stored text (ts_in(db.now())), the caller's to give
     @staticmethod
-    def insert(conn, s: PositionState, now: str) -> int:
+    def insert(conn: Connection, s: PositionState, now: str) -> int:
         s.id = conn.execute(INSERT_POSITION, PositionStore.insert_values(s, now)).lastrowid
         return s.id
 
     @staticmethod
-    def update(conn, s: PositionState, now: str) -> None:
+    def update(conn: Connection, s: PositionState, now: str) -> None:
         conn.execute(UPDATE_POSITION, PositionStore.update_values(s, now))
 
     @staticmethod
-    def rewrite(conn, s: PositionState, now: str | None) -> None:
+    def rewrite(conn: Connection, s: PositionState, now: str | None) -> None:
         """``now`` None keeps updated_at (schema 11's figures filled in, nothing else)."""
         conn.execute(REWRITE_POSITION, (s.side, *_row_values(s), unvalued_in(s.unvalued_fees),
                                         ts_in(s.opened_at), ts_in(s.closed_at), s.currency,
@@ -569,7 +574,8 @@ class PositionStore:
 
     def get_closed_positions(self, symbol: str | None = None, days: float | None = None, *,
                              account: str | None = None, exchange: str | None = None,
-                             since=None, until=None, limit: int | None = None) -> list[Position]:
+                             since: Moment | None = None, until: Moment | None = None,
+                             limit: int | None = None) -> list[Position]:
         """Closed round trips, oldest close first, filtered by close time."""
         start, end = window(days, since, until)
         rows = self.db.query(
@@ -598,7 +604,7 @@ WHERE closed_at IS NOT NULL AND closed_at >= :start AND closed_at < :end
 """
 
 
-def round_trip_extras(conn, params: dict) -> dict:
+def round_trip_extras(conn: Connection, params: dict[str, Any]) -> dict[int, Any]:
     """{currency: {total_funding, total_commission, liquidations, liquidation_loss}} of the
     closed round trips ROUND_TRIPS_SQL's ``params`` select (issue 17.4, 17.5, 17.7)."""
     out: dict = {}

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, show, to_choice, to_decimal, to_items, to_limit,
                                     to_text, to_utc, ts_in, ts_out, utc_now, window)
-from tradestore._core.db import Database
+from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
 from tradestore._core.money import exact
 from tradestore._core.pg import per_engine
 from tradestore.errors import ConflictError, ValidationError
@@ -146,7 +146,22 @@ class TradeData:
     void_reason: str | None = None
     id: int | None = None
 
-    def __post_init__(self):
+    if TYPE_CHECKING:  # what it is built from: __post_init__ converts and checks
+        def __init__(self, symbol: str, side: str, quantity: Amount, price: Amount,
+                     timestamp: Moment | None = None, fees: Amount = 0,
+                     fee_currency: str | None = None, exchange: str = "",
+                     external_id: str | None = None, order_id: int | None = None,
+                     strategy: str | None = None, account: str = "default",
+                     pnl: Amount | None = None, metadata: JSONObject | None = None,
+                     kind: str = "TRADE", fee_value: Amount | None = None,
+                     liquidation: bool = False, commission: Amount = 0,
+                     commission_currency: str | None = None, leverage: Amount | None = None,
+                     margin: Amount | None = None, margin_mode: str | None = None,
+                     liquidation_price: Amount | None = None,
+                     voided_at: Moment | None = None, void_reason: str | None = None,
+                     id: int | None = None) -> None: ...
+
+    def __post_init__(self) -> None:
         put = object.__setattr__
         put(self, "symbol", to_text(self.symbol, "symbol"))
         put(self, "side", to_choice(self.side, "side", SIDES))
@@ -188,7 +203,7 @@ class TradeData:
                                   "not created void", field="voided_at", value=self.voided_at)
 
     @classmethod
-    def from_row(cls, row) -> "TradeData":
+    def from_row(cls, row: Sequence[Any]) -> TradeData:
         """Build from a stored row without validating again (it was validated going in)."""
         trade = object.__new__(cls)
         trade.__dict__.update(
@@ -259,7 +274,10 @@ class _Batch:
 
     def __init__(self, conn, now: str):
         self.conn, self.now = conn, now
-        self.results, self.keys, self.late, self.dirty = [], {}, {}, {}
+        self.results: list[Any] = []
+        self.keys: dict[tuple[str, str, str], list[Any]] = {}
+        self.late: dict[tuple[str, str, str], Any] = {}
+        self.dirty: dict[Any, Any] = {}
         self.new_ids: set[int] = set()  # round trips this bulk creates
         self.free_ids: list[int] = []  # reserved for them, not given yet (reversed)
 
@@ -305,7 +323,7 @@ class _Batch:
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
 
 
-def as_trade(value, where: str = "") -> TradeData:
+def as_trade(value: TradeData | Mapping[str, Any], where: str = "") -> TradeData:
     """A TradeData from a TradeData or a mapping; errors name ``where`` (e.g. 'row 3')."""
     try:
         if isinstance(value, TradeData):
@@ -332,21 +350,24 @@ def as_trade(value, where: str = "") -> TradeData:
 class TradeStore:
     """``repo.trades``: the fills and, through them, the positions."""
 
-    def __init__(self, db: Database, positions: PositionStore, account_check=None):
+    def __init__(self, db: Engine, positions: PositionStore,
+                 account_check: Callable[[Any, str], object] | None = None) -> None:
         self.db = db
         self.positions = positions
         self.account_check = account_check  # callable(conn, name) raising ValidationError
-        self.symbol_check = None  # callable(conn, symbol, where): deactivated instruments
+        # callable(conn, symbol, where): deactivated instruments
+        self.symbol_check: Callable[..., None] | None = None
         # set by OrderStore: callable(conn, [(trade_id, TradeData)], voided=order_id)
         # that brings the orders of new (or voided) fills up to date
-        self.order_hook = None
+        self.order_hook: Callable[..., None] | None = None
 
     # ------------------------------------------------------------ writes
-    def save(self, trade) -> int:
+    def save(self, trade: TradeData | Mapping[str, Any]) -> int:
         """Save one fill; returns its id (the first one's id for a duplicate)."""
         return self.save_many([trade], _single=True)[0]
 
-    def save_many(self, trades: Iterable, *, _single=False) -> list[int]:
+    def save_many(self, trades: Iterable[TradeData | Mapping[str, Any]], *,
+                  _single: bool = False) -> list[int]:
         """Save fills in one transaction, all or nothing; duplicates return the first id.
 
         Ids follow the order given; positions take each key's fills in (timestamp, id)
@@ -368,7 +389,7 @@ class TradeStore:
             free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
             next_id = free_ids.pop()
             fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
-            checked_symbols = set()
+            checked_symbols: set[str] = set()
             for index, t in enumerate(items):
                 if t.external_id is not None:
                     key = (t.exchange, t.external_id)
@@ -397,15 +418,16 @@ class TradeStore:
                 # time order too (ids are unique, so the sort never compares further)
                 fresh.append((t.timestamp, next_id, index, t))
                 ids.append(next_id)
-                next_id = free_ids.pop() if free_ids else None
+                # None only after the last fill (nothing reads it then)
+                next_id = free_ids.pop() if free_ids else None  # type: ignore[assignment]
             fresh.sort()
             batch = _Batch(conn, ts_in(self.db.now()))
             for _, trade_id, index, t in fresh:
                 self._apply(batch, trade_id, t, index, _single)
             batch.write_positions()
             conn.executemany(INSERT_TRADE, _rows(batch.results, batch.now))
-            for key, point in batch.late.items():
-                replay_key(conn, key, point, batch.now)
+            for late_key, point in batch.late.items():
+                replay_key(conn, late_key, point, batch.now)
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
@@ -471,8 +493,8 @@ class TradeStore:
             if t.external_id is not None:
                 wanted.setdefault(t.exchange, set()).add(t.external_id)
         known = {}
-        for exchange, ids in wanted.items():
-            ids = list(ids)
+        for exchange, id_set in wanted.items():
+            ids = list(id_set)
             if len(ids) == 1:
                 row = conn.execute(SELECT_BY_EXTERNAL_ID, (exchange, ids[0])).fetchone()
                 if row:
@@ -497,9 +519,11 @@ class TradeStore:
         row = self.db.query_one(SELECT_TRADE, (trade_id,))
         return None if row is None else TradeData.from_row(row)
 
-    def history(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
-                exchange=None, limit=None, offset=0, newest_first=False,
-                include_void=False, side=None, order_by="time") -> list[TradeData]:
+    def history(self, symbol: str | None = None, days: Days = 30, *, since: Moment | None = None,
+                until: Moment | None = None, strategy: str | None = None,
+                account: str | None = None, exchange: str | None = None, limit: int | None = None,
+                offset: int = 0, newest_first: bool = False, include_void: bool = False,
+                side: str | None = None, order_by: str = "time") -> list[TradeData]:
         """Fills in time order (oldest first unless ``newest_first``); ``days=None``: all time.
         Voided fills only with ``include_void=True``. ``side="BUY"``/``"SELL"`` filters;
         ``order_by`` is "time", "symbol" or "pnl" (then time; ``newest_first`` reverses)."""
@@ -510,9 +534,11 @@ class TradeStore:
         params += [-1 if limit is None else to_limit(limit), to_limit(offset, "offset", lowest=0)]
         return [TradeData.from_row(r) for r in self.db.query(sql, params)]
 
-    def iterate(self, symbol=None, days=30, *, since=None, until=None, strategy=None, account=None,
-                exchange=None, limit=None, offset=0, newest_first=False,
-                include_void=False, side=None, order_by="time") -> Iterator[TradeData]:
+    def iterate(self, symbol: str | None = None, days: Days = 30, *, since: Moment | None = None,
+                until: Moment | None = None, strategy: str | None = None,
+                account: str | None = None, exchange: str | None = None, limit: int | None = None,
+                offset: int = 0, newest_first: bool = False, include_void: bool = False,
+                side: str | None = None, order_by: str = "time") -> Iterator[TradeData]:
         """Like ``history`` but streamed a page at a time: constant memory on any size.
         Streams in time order only (the pages are keyed by (timestamp, id)); another
         ``order_by`` is a ValidationError pointing to ``history``."""
@@ -601,7 +627,7 @@ class RoundTripFill:
         return getattr(self.trade, name)
 
 
-def round_trip_fills(db: Database, position_id: int) -> list[RoundTripFill]:
+def round_trip_fills(db: Engine, position_id: int) -> list[RoundTripFill]:
     """The fills of a round trip in (timestamp, id) order with their derived action;
     a ValidationError for an unknown position id."""
     if isinstance(position_id, bool) or not isinstance(position_id, int):

@@ -11,12 +11,13 @@ import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Callable, Iterable, Sequence
 
 from tradestore._core.codec import (EARLIEST_TEXT, LATEST_TEXT, dec_in, json_object_in,
                                     json_out, optional_decimal, optional_utc, show, to_decimal,
                                     to_text, ts_in, window)
-from tradestore._core.db import Database
 from tradestore._core.fastpath import money_text, name_text, timestamp_text
+from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
 from tradestore.errors import ValidationError
 
 COLUMNS = "id, account, timestamp, total_value, cash, positions, balances, created_at, updated_at"
@@ -71,14 +72,16 @@ class PortfolioSnapshot:
     updated_at: _dt.datetime
 
     @classmethod
-    def from_row(cls, row) -> "PortfolioSnapshot":
+    def from_row(cls, row: Sequence[Any]) -> "PortfolioSnapshot":
         return cls(row[0], row[1], _dt.datetime.fromisoformat(row[2]), Decimal(row[3]),
                    None if row[4] is None else Decimal(row[4]), json_out(row[5]), json_out(row[6]),
                    _dt.datetime.fromisoformat(row[7]), _dt.datetime.fromisoformat(row[8]))
 
 
-def snapshot_row(total_value, *, cash=None, positions=None, balances=None, timestamp=None,
-                 account="default", now: str) -> tuple:
+def snapshot_row(total_value: Amount | None, *, cash: Amount | None = None,
+                 positions: JSONObject | None = None, balances: JSONObject | None = None,
+                 timestamp: Moment | None = None, account: str = "default",
+                 now: str) -> tuple[Any, ...]:
     """The validated row for UPSERT (raises ValidationError naming the field); no
     ``timestamp``: at ``now`` (the store's clock)."""
     moment = optional_utc(timestamp, "timestamp")
@@ -134,7 +137,7 @@ def _bounds(days, since, until) -> tuple[str, str]:
 class PortfolioStore:
     """``repo.portfolio``: write and read the equity curve."""
 
-    def __init__(self, db: Database, account_check=None):
+    def __init__(self, db: Engine, account_check: Callable[[str], object] | None = None) -> None:
         self.db = db
         self.account_check = account_check  # callable(name) raising ValidationError
 
@@ -143,8 +146,9 @@ class PortfolioStore:
             for name in {row[0] for row in rows}:
                 self.account_check(name)
 
-    def save(self, total_value, *, cash=None, positions=None, balances=None, timestamp=None,
-             account="default") -> int:
+    def save(self, total_value: Amount | None, *, cash: Amount | None = None,
+             positions: JSONObject | None = None, balances: JSONObject | None = None,
+             timestamp: Moment | None = None, account: str = "default") -> int:
         """Record one point (now unless ``timestamp``); returns its id. A point already at
         that account and timestamp is replaced."""
         row = snapshot_row(total_value, cash=cash, positions=positions, balances=balances,
@@ -153,7 +157,7 @@ class PortfolioStore:
             self._check_accounts([row])
             return conn.execute(UPSERT_RETURNING_ID, row).fetchone()[0]
 
-    def save_many(self, snapshots) -> int:
+    def save_many(self, snapshots: Iterable[PortfolioSnapshot | Mapping[str, Any]]) -> int:
         """Record many points (PortfolioSnapshot or mappings of save()'s arguments) in one
         transaction, all or nothing; returns how many were given."""
         now = ts_in(self.db.now())
@@ -167,21 +171,22 @@ class PortfolioStore:
             conn.executemany(UPSERT, rows)
         return len(rows)
 
-    def value_history(self, days=30, *, account="default", since=None,
-                      until=None) -> list[tuple[_dt.datetime, Decimal]]:
+    def value_history(self, days: Days = 30, *, account: str = "default",
+                      since: Moment | None = None,
+                      until: Moment | None = None) -> list[tuple[_dt.datetime, Decimal]]:
         """(timestamp, total_value) oldest first; since <= t < until; days=None for all."""
         start, end = _bounds(days, since, until)
         rows = self.db.query(VALUE_HISTORY, (to_text(account, "account"), start, end))
         parse = _dt.datetime.fromisoformat
         return [(parse(t), Decimal(v)) for t, v in rows]
 
-    def snapshots(self, days=30, *, account="default", since=None,
-                  until=None) -> list[PortfolioSnapshot]:
+    def snapshots(self, days: Days = 30, *, account: str = "default", since: Moment | None = None,
+                  until: Moment | None = None) -> list[PortfolioSnapshot]:
         """Full records with the same filters as value_history, oldest first."""
         start, end = _bounds(days, since, until)
         rows = self.db.query(SNAPSHOTS, (to_text(account, "account"), start, end))
         return [PortfolioSnapshot.from_row(r) for r in rows]
 
-    def latest(self, account="default") -> PortfolioSnapshot | None:
+    def latest(self, account: str = "default") -> PortfolioSnapshot | None:
         row = self.db.query_one(LATEST, (to_text(account, "account"),))
         return None if row is None else PortfolioSnapshot.from_row(row)

@@ -13,6 +13,7 @@ note in the warning, when the store cannot be written).
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import hashlib
 import json
@@ -27,7 +28,8 @@ from typing import Any
 from tradestore._core.codec import (_TAGS, MAX_JSON_INT, MIN_JSON_INT, canonical_json, from_tagged,
                                     plain_length, show, to_limit, to_tagged, to_text, ts_in,
                                     ts_out)
-from tradestore._core.db import Database
+from tradestore._core.events import EventLog
+from tradestore._core.hints import Engine
 from tradestore._core.pg import per_engine
 from tradestore.errors import NotFoundError, StateCorruptionError, StoreError, ValidationError
 
@@ -126,7 +128,7 @@ class StateVersion:
 
 # ------------------------------------------------------------------ encoding
 
-def state_content(state) -> dict:
+def state_content(state: BotState | Mapping[str, Any]) -> dict:
     """The four stored fields of a BotState or a mapping.
 
     In a mapping, ``positions``/``balances``/``configuration``/``extra`` fill those
@@ -269,7 +271,7 @@ def _untag(obj: dict, decoder=_DECODERS.get):
     return obj
 
 
-def decode_payload(data: bytes):
+def decode_payload(data: bytes) -> Any:
     """Inverse of encode_state. Tags are undone inside json.loads unless the text
     holds an escaped tag-like dict, which needs from_tagged's outside-in walk."""
     text = data.decode("utf-8")
@@ -295,11 +297,11 @@ def _to_version(value, name="version") -> int:
 class BotStateStore:
     """``repo.states``: save, load (verified, with fallback), list, roll back, prune."""
 
-    def __init__(self, db: Database, events):
+    def __init__(self, db: Engine, events: EventLog) -> None:
         self.db = db
         self.events = events
 
-    def save(self, state, *, bot="default") -> int:
+    def save(self, state: BotState | Mapping[str, Any], *, bot: str = "default") -> int:
         """Store ``state`` as the bot's next version in one atomic write; returns it."""
         bot = to_text(bot, "bot")
         data = encode_state(state_content(state))
@@ -310,7 +312,8 @@ class BotStateStore:
             conn.execute(INSERT_STATE, (bot, version, now, text, digest, len(data), now))
         return version
 
-    def load(self, version=None, *, bot="default", strict=False) -> BotState | None:
+    def load(self, version: int | None = None, *, bot: str = "default",
+             strict: bool = False) -> BotState | None:
         """The newest state that verifies (or exactly ``version``); None if none saved.
 
         A corrupt explicit version raises StateCorruptionError whatever ``strict`` says:
@@ -372,15 +375,15 @@ class BotStateStore:
             return f" (not recorded: {exc})"
         return ""
 
-    def list(self, bot="default") -> list[StateVersion]:
+    def list(self, bot: str = "default") -> list[StateVersion]:
         """Every stored version of ``bot``, oldest first, each checked."""
         return self._scan(SELECT_BOT_VERSIONS, (to_text(bot, "bot"),))
 
-    def verify(self) -> list[StateVersion]:
+    def verify(self) -> builtins.list[StateVersion]:
         """Every version, of every bot, whose bytes no longer match their checksum."""
         return [v for v in self._scan(SELECT_ALL_VERSIONS, ()) if not v.ok]
 
-    def _scan(self, sql, params) -> list[StateVersion]:
+    def _scan(self, sql, params) -> builtins.list[StateVersion]:
         out = []
         with self.db.reading() as conn:
             for bot, version, saved_at, size, digest, data in conn.execute(sql, params):
@@ -388,7 +391,7 @@ class BotStateStore:
                                         _checksum(data) == digest))
         return out
 
-    def problems(self) -> list[str]:
+    def problems(self) -> builtins.list[str]:
         """For ``TradeRepo.check``: one line per corrupt version (none if the table is not
         there yet, i.e. a store opened for inspection at an older schema)."""
         if self.db.scalar(TABLE_EXISTS) is None:
@@ -396,7 +399,7 @@ class BotStateStore:
         return [f"bot state {show(v.bot)} version {v.version}: stored bytes do not match their "
                 f"SHA-256 (disk fault or hand edit)" for v in self.verify()]
 
-    def rollback(self, version, *, bot="default") -> int:
+    def rollback(self, version: int, *, bot: str = "default") -> int:
         """Save ``version`` again as the newest; history is never rewritten."""
         bot = to_text(bot, "bot")
         version = _to_version(version)
@@ -417,7 +420,7 @@ class BotStateStore:
                                                                 "new_version": new})
         return new
 
-    def prune(self, keep, *, bot="default") -> int:
+    def prune(self, keep: int, *, bot: str = "default") -> int:
         """Delete all but the ``keep`` newest versions, never the newest one that verifies;
         returns how many were deleted."""
         bot = to_text(bot, "bot")
