@@ -35,20 +35,24 @@ INSTALL = "pip install 'sqlalchemy>=2' 'pandas>=2'  (or: pip install 'tradestore
 HISTORY_DAYS = 30
 
 
-def _peer_modules():
-    """(sqlalchemy or None, pandas or None)."""
+def _peer_modules() -> tuple[Any, Any]:
+    """(sqlalchemy or None, pandas or None): each optional; a SQLAlchemy before 2 counts
+    as absent."""
+    orm: Any = None
+    frames: Any = None
     try:
         import sqlalchemy
         import sqlalchemy.orm
-        if int(sqlalchemy.__version__.split(".")[0]) < 2:
-            sqlalchemy = None  # type: ignore[assignment]  # too old: treated as absent
+        if int(sqlalchemy.__version__.split(".")[0]) >= 2:
+            orm = sqlalchemy
     except ImportError:
-        sqlalchemy = None  # type: ignore[assignment]  # optional peer
+        pass
     try:
         import pandas
+        frames = pandas
     except ImportError:
-        pandas = None
-    return sqlalchemy, pandas
+        pass
+    return orm, frames
 
 
 def benches(ctx: Context) -> Iterator[Result | str]:
