@@ -41,7 +41,7 @@ def test_bench_never_writes_into_the_database_a_dbname_parameter_names(pg_server
     store keeps its rows, "postgres" gets no tables, the scratch databases are gone."""
     name, before = seeded_name(pg_url)
     url = f"{pg_server.url('postgres')}?dbname={name}"
-    results = postgres.run(url, rows=100, out=io.StringIO())
+    results = postgres.run(url, rows=20, out=io.StringIO())
     assert len(results) == 4
     with TradeRepo(pg_url) as repo:
         assert repo.table_counts() == before
