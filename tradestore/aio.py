@@ -203,9 +203,9 @@ class AsyncTradeRepo(_Coroutines):
             to_path(target.location, "path")  # refuses bytes, "", NUL and lone surrogates
         self._location = path
         self.path = target.shown  # what messages and repr print: a password masked
-        self._options = dict(readonly=readonly, durability=durability,
-                             busy_timeout=busy_timeout, migrate=migrate, echo=echo,
-                             extra_migrations=extra_migrations)
+        self._options: dict[str, Any] = dict(
+            readonly=readonly, durability=durability, busy_timeout=busy_timeout,
+            migrate=migrate, echo=echo, extra_migrations=extra_migrations)
         self._executor: ThreadPoolExecutor | None = None
         self._repo: TradeRepo | None = None
         self._closing = False

@@ -64,9 +64,10 @@ class TradeRepo:
 
     last_backup: Path | None = None  # the backup written by the last forced downgrade
 
-    def __init__(self, url_or_path=None, *, readonly=False, durability="full",
-                 busy_timeout=5.0, migrate=True, echo=None, extra_migrations=None,
-                 _allow_behind=False):
+    def __init__(self, url_or_path: PathLike | None = None, *, readonly: bool = False,
+                 durability: str = "full", busy_timeout: float = 5.0, migrate: bool = True,
+                 echo: bool | None = None, extra_migrations: PathLike | None = None,
+                 _allow_behind: bool = False) -> None:
         # a path or sqlite:///path is SQLite, postgresql://... PostgreSQL; None reads
         # $DATABASE_URL, then trades.db (tradestore._core.url)
         target = parse_target(url_or_path)
@@ -80,8 +81,8 @@ class TradeRepo:
         # a bad folder of extra migrations is refused before the store is touched
         extra = None if extra_migrations is None else load_extra_migrations(extra_migrations)
         # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore._core.db.echo_setting)
-        options = dict(readonly=readonly, durability=durability, busy_timeout=busy_timeout,
-                       echo=echo_setting(echo))
+        options: dict[str, Any] = dict(readonly=readonly, durability=durability,
+                                       busy_timeout=busy_timeout, echo=echo_setting(echo))
         self.db: Engine = (Database(path, **options) if target.engine == SQLITE
                    else PgDatabase(target.location, shown=target.shown, **options))
         try:

@@ -27,6 +27,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 from typing import Iterator
 
+from tradestore._core.hints import PathLike
 from tradestore._core.money import EXACT
 from tradestore.benchmarks import Context, Result, bulk_load, timed_pair
 from tradestore.record.trades import INSERT_TRADE
@@ -103,7 +104,7 @@ def _trip_rows(i: int, trip_step: timedelta, first_fill_id: int):
     return fills, position
 
 
-def build(path, rows: int, snapshots: int | None = None) -> None:
+def build(path: PathLike, rows: int, snapshots: int | None = None) -> None:
     """rows round trips (rows * 10 fills) and ``snapshots`` snapshots (default: rows) over
     ~a year, raw inserts (bulk_load: a 1M-fill store in seconds, our exact schema)."""
     with bulk_load(path, ("trades", "positions", "portfolio_snapshots")) as conn:
@@ -141,7 +142,8 @@ def _blocks(cursor, size=4096):
         yield from block
 
 
-def floor_statistics(conn, start="0000", end="9999") -> tuple:
+def floor_statistics(conn: sqlite3.Connection, start: str = "0000",
+                     end: str = "9999") -> tuple[Any, ...]:
     """Trade statistics in plain Python from the streamed columns."""
     zero = Decimal(0)
     n = wins = losses = 0
@@ -167,7 +169,7 @@ def floor_statistics(conn, start="0000", end="9999") -> tuple:
             holding / n if n else None)
 
 
-def floor_groups(conn) -> dict:
+def floor_groups(conn: sqlite3.Connection) -> dict[Any, Any]:
     """Per-strategy count, wins, net pnl and fees, exact, grouped in a dict."""
     groups: dict = {}
     with localcontext(EXACT):
@@ -184,7 +186,7 @@ def floor_groups(conn) -> dict:
     return groups
 
 
-def floor_performance(conn) -> tuple:
+def floor_performance(conn: sqlite3.Connection) -> tuple[Any, ...]:
     """The curve metrics in plain Python (no flows): the first snapshot then the daily
     closes with gaps carried, float returns, drawdown and its longest duration over
     every snapshot; plus the statistics."""
@@ -225,7 +227,7 @@ def floor_performance(conn) -> tuple:
             floor_statistics(conn))
 
 
-def floor_window(conn, start: str, end: str) -> tuple:
+def floor_window(conn: sqlite3.Connection, start: str, end: str) -> tuple[Any, ...]:
     """Only reading the window's rows: its snapshots and its round trips."""
     return (conn.execute(FLOOR_CURVE, (start, end)).fetchall(),
             conn.execute(FLOOR_TRIPS, (start, end)).fetchall())

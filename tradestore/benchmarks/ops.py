@@ -42,7 +42,7 @@ def raw_fill_rows(n: int, first: int = 0) -> Iterator[tuple[Any, ...]]:
                None, None, None, "2026-01-01T00:00:00.000000Z")
 
 
-def build_store(path, n: int) -> None:
+def build_store(path: PathLike, n: int) -> None:
     with bulk_load(path, ("trades",)) as conn:
         for start in range(0, n, 100_000):
             conn.executemany(RAW_INSERT, raw_fill_rows(min(100_000, n - start), start))

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 from typing import Callable, Iterator
 
+from tradestore._core.hints import PathLike
 from tradestore.benchmarks import Context, Result, timed
 from tradestore.repo import TradeRepo
 from tradestore.state.portfolio import UPSERT
@@ -34,7 +35,7 @@ WHERE account = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp
 """
 
 
-def floor_connection(path) -> sqlite3.Connection:
+def floor_connection(path: PathLike) -> sqlite3.Connection:
     """Raw sqlite3 on a file with exactly our schema (same tables, CHECKs, indexes, WAL)."""
     TradeRepo(path).close()
     conn = sqlite3.connect(path, isolation_level=None)

@@ -7,7 +7,9 @@ import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from typing import Callable
 
+from tradestore._core.hints import PathLike
 from tradestore.benchmarks import Context, Result, timed
 from tradestore.record.trades import INSERT_TRADE, TradeData
 from tradestore.repo import TradeRepo
@@ -36,7 +38,7 @@ def raw_rows(fills: Sequence[Any], first_id: int = 1) -> list[tuple[Any, ...]]:
             for i, t in enumerate(fills)]  # schema 11: liquidation .. liquidation_price
 
 
-def floor_connection(path) -> sqlite3.Connection:
+def floor_connection(path: PathLike) -> sqlite3.Connection:
     """A raw sqlite3 connection on a file with exactly our schema (same table, same indexes)."""
     TradeRepo(path).close()
     conn = sqlite3.connect(path, isolation_level=None)
@@ -47,7 +49,8 @@ def floor_connection(path) -> sqlite3.Connection:
 ROUNDS = 3  # each side's best of three, the sides taking turns (a load burst hits both)
 
 
-def bulk_rounds(ctx, label: str, sides: dict, rounds: int = ROUNDS) -> dict:
+def bulk_rounds(ctx: Context, label: str, sides: dict[str, Callable[[Path], float]],
+                rounds: int = ROUNDS) -> dict[str, float]:
     """{name: best seconds} of each ``side(path)`` saving its fills into a new file
     (named by ``label``, the side and the round), the sides taking turns for
     ``rounds`` rounds; only the call is timed."""
@@ -61,9 +64,9 @@ def bulk_rounds(ctx, label: str, sides: dict, rounds: int = ROUNDS) -> dict:
     return best
 
 
-def ours_bulk(fills):
+def ours_bulk(fills: list[TradeData]) -> Callable[[Path], float]:
     """save_trades into a new store (positions built); seconds."""
-    def run(path):
+    def run(path: Path) -> float:
         repo = TradeRepo(path)
         try:
             return timed(repo.save_trades, fills)[0]
@@ -72,15 +75,15 @@ def ours_bulk(fills):
     return run
 
 
-def floor_bulk(fills):
+def floor_bulk(fills: list[TradeData]) -> Callable[[Path], float]:
     """The floor: one executemany of the same rows into the same schema (every CHECK
     and index, WAL, synchronous=FULL), no positions; seconds."""
     rows = raw_rows(fills)
 
-    def run(path):
+    def run(path: Path) -> float:
         raw = floor_connection(path)
 
-        def insert():
+        def insert() -> None:
             raw.execute("BEGIN IMMEDIATE")
             raw.executemany(INSERT_TRADE, rows)
             raw.execute("COMMIT")
@@ -91,7 +94,7 @@ def floor_bulk(fills):
     return run
 
 
-def recorded_writes(path, fills) -> list[list[tuple]]:
+def recorded_writes(path: PathLike, fills: list[TradeData]) -> list[list[tuple[Any, ...]]]:
     """For each fill, the writes (sql, parameters, executemany?) that save_trade makes
     into a new store, recorded through the connection's echo hook on a scratch store:
     the single-save floor replays exactly them (the same rows and pages written, the

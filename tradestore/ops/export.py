@@ -153,8 +153,8 @@ def snapshot(repo: Any) -> Iterator[Any]:
         conn.close()
 
 
-def iter_rows(repo, kind_name: str, *, days: Days = None, since: Moment | None = None,
-              until: Moment | None = None, **filters):
+def iter_rows(repo: Any, kind_name: str, *, days: Days = None, since: Moment | None = None,
+              until: Moment | None = None, **filters: Any) -> Iterator[Any]:
     """Yield (columns, row-tuples...): the export's rows straight from one cursor."""
     kind = _kind(kind_name)
     unknown = set(filters) - set(FILTERS)
@@ -274,8 +274,8 @@ class Progress:
     """A one-line progress report on a terminal (``stream`` defaults to stderr);
     silent when the stream is not a TTY, so pipes and logs stay clean."""
 
-    def __init__(self, label: str, total_bytes: int | None = None, stream=None,
-                 force: bool | None = None):
+    def __init__(self, label: str, total_bytes: int | None = None, stream: IO[str] | None = None,
+                 force: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = force if force is not None else isatty(self.stream)
         self.label, self.total = label, total_bytes

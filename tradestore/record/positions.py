@@ -201,9 +201,11 @@ def apply_funding(position: PositionState, amount: Decimal) -> None:
         position.realized_pnl = tidy(position.realized_pnl + amount)
 
 
-def apply_fill(position: PositionState | None, *, account, symbol, side, quantity, price, fees,
-               timestamp, given_pnl=None, exchange="", currency=None, strategy=None,
-               unvalued=None, terms: Terms = PLAIN) -> FillEffect:
+def apply_fill(position: PositionState | None, *, account: str, symbol: str, side: str,
+               quantity: Decimal, price: Decimal, fees: Decimal, timestamp: Any,
+               given_pnl: Decimal | None = None, exchange: str = "", currency: str | None = None,
+               strategy: str | None = None, unvalued: dict[str, Decimal] | None = None,
+               terms: Terms = PLAIN) -> FillEffect:
     """Apply one fill; mutates ``position`` and returns the effect.
 
     ``quantity`` is what the position receives or gives up and ``fees`` every cost

@@ -17,6 +17,7 @@ from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, o
                                     optional_text, show, to_choice, to_decimal, to_items, to_limit,
                                     to_text, to_utc, ts_in, ts_out, utc_now, window)
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
+from tradestore._core.hints import Connection
 from tradestore._core.money import exact
 from tradestore._core.pg import per_engine
 from tradestore.errors import ConflictError, ValidationError
@@ -59,7 +60,7 @@ RESERVE_POSITION_IDS = per_engine(RESERVE_IDS.format(table="positions"),
 POSITION_ID_BLOCK = 256  # new round trips of one bulk take ids this many at a time
 
 
-def reserve_ids(conn, sql: str, count: int, floor: int = 0) -> list[int]:
+def reserve_ids(conn: Connection, sql: str, count: int, floor: int = 0) -> list[int]:
     """``count`` fresh ids, increasing (RESERVE_IDS)."""
     return [row[0] for row in conn.execute(sql, {"count": count, "floor": floor})]
 SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
