@@ -177,7 +177,7 @@ def run_unprivileged(fn) -> dict:
     if pid == 0:  # the child: never returns into pytest
         try:
             os.close(read)
-            migrate_module.load_migrations = lambda files=None: migrations
+            migrate_module.load_migrations = lambda files=None, **_: migrations
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)

@@ -512,29 +512,15 @@ class PositionStore:
         row = conn.execute(SELECT_OPEN, (account, exchange, symbol)).fetchone()
         return None if row is None else state_from_row(row)
 
-    @staticmethod
-    def insert_values(s: PositionState, now: str) -> tuple:
-        """INSERT_POSITION's parameters (id None: the next one); a ValidationError
-        naming a figure too long to store."""
-        return (s.id, s.account, s.exchange, s.symbol, s.side, *_row_values(s),
-                ts_in(s.opened_at), ts_in(s.closed_at), s.currency, s.strategy,
-                unvalued_in(s.unvalued_fees), now, now, *_extra_values(s))
-
-    @staticmethod
-    def update_values(s: PositionState, now: str) -> tuple:
-        """UPDATE_POSITION's parameters."""
-        return (*_row_values(s), unvalued_in(s.unvalued_fees), ts_in(s.closed_at), now,
-                *_extra_values(s), s.id)
-
     # ``now``: the store's clock as stored text (ts_in(db.now())), the caller's to give
     @staticmethod
     def insert(conn: Connection, s: PositionState, now: str) -> int:
-        s.id = conn.execute(INSERT_POSITION, PositionStore.insert_values(s, now)).lastrowid
+        s.id = conn.execute(INSERT_POSITION, insert_values(s, now)).lastrowid
         return s.id
 
     @staticmethod
     def update(conn: Connection, s: PositionState, now: str) -> None:
-        conn.execute(UPDATE_POSITION, PositionStore.update_values(s, now))
+        conn.execute(UPDATE_POSITION, update_values(s, now))
 
     @staticmethod
     def rewrite(conn: Connection, s: PositionState, now: str | None) -> None:
@@ -621,3 +607,17 @@ def round_trip_extras(conn: Connection, params: dict[str, Any]) -> dict[int, Any
                 e["liquidations"] += 1
                 e["liquidation_loss"] = tidy(e["liquidation_loss"] + Decimal(pnl))
     return out
+
+
+def insert_values(s: PositionState, now: str) -> tuple:
+    """INSERT_POSITION's parameters (id None: the next one); a ValidationError naming a
+    figure too long to store. (A row builder for the bulk save, not a repository method.)"""
+    return (s.id, s.account, s.exchange, s.symbol, s.side, *_row_values(s),
+            ts_in(s.opened_at), ts_in(s.closed_at), s.currency, s.strategy,
+            unvalued_in(s.unvalued_fees), now, now, *_extra_values(s))
+
+
+def update_values(s: PositionState, now: str) -> tuple:
+    """UPDATE_POSITION's parameters."""
+    return (*_row_values(s), unvalued_in(s.unvalued_fees), ts_in(s.closed_at), now,
+            *_extra_values(s), s.id)

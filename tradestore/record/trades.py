@@ -24,7 +24,8 @@ from tradestore.errors import ConflictError, ValidationError
 from tradestore.record.ccxt import fill_fields
 from tradestore.record.fees import currencies_of
 from tradestore.record.ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
-from tradestore.record.positions import INSERT_POSITION, UPDATE_POSITION, PositionStore, check_pnl
+from tradestore.record.positions import (INSERT_POSITION, UPDATE_POSITION, PositionStore,
+                                         check_pnl, insert_values, update_values)
 
 SIDES = ("BUY", "SELL")
 KINDS = ("TRADE", "ADJUSTMENT")
@@ -299,7 +300,7 @@ class _Batch:
         """Give a new round trip the next id; ``check``: its figures must fit now (the
         error then names the fill's row), as they would when inserted one by one."""
         if check:
-            PositionStore.insert_values(position, self.now)
+            insert_values(position, self.now)
         if not self.free_ids:
             floor = max(self.new_ids, default=0) + 1
             self.free_ids = reserve_ids(self.conn, RESERVE_POSITION_IDS, POSITION_ID_BLOCK,
@@ -311,9 +312,9 @@ class _Batch:
         """Stored round trips touched: updated first (one may close, freeing its key's
         open slot); then the new ones inserted in id order."""
         new = self.new_ids
-        updates = [PositionStore.update_values(s, self.now) for i, s in self.dirty.items()
+        updates = [update_values(s, self.now) for i, s in self.dirty.items()
                    if i not in new]
-        inserts = [PositionStore.insert_values(s, self.now) for i, s in
+        inserts = [insert_values(s, self.now) for i, s in
                    sorted(self.dirty.items()) if i in new]
         if updates:
             self.conn.executemany(UPDATE_POSITION, updates)
