@@ -4,12 +4,15 @@ string and in key=value connection strings too."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import run_tradestore
-from tradestore._core.url import mask_url, parse_target
+from tradestore._core.url import mask_url, parse_target, password_of
 
 
 @pytest.mark.parametrize("url, shown", [
@@ -68,3 +71,24 @@ def test_status_never_prints_the_password(url):
     done = run_tradestore("--db", url, "status", timeout=60)
     assert done.returncode != 0
     assert "hunter2" not in done.stdout + done.stderr and "******" in done.stderr
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://bob:hun@ter2@127.0.0.1:9/db", "hun@ter2"),
+    ("postgresql://bob:a#b?c/d@h/db", "a#b?c/d"),
+    ("postgresql://h/db?password=s3cret&sslmode=disable", "s3cret"),
+    ("postgresql://bob@h/db", None),
+])
+def test_the_password_a_driver_message_is_scrubbed_of_is_the_one_masked(url, secret):
+    """pg.py scrubs driver messages of password_of(url): the same span mask_url hides."""
+    assert password_of(url) == secret
+    if secret:
+        assert secret not in mask_url(url)
+
+
+def test_a_driver_error_never_quotes_a_password_with_an_at_sign():
+    run = subprocess.run([sys.executable, "-m", "tradestore", "--db",
+                          "postgresql://bob:hun@ter2@127.0.0.1:9/db", "status"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "ter2" not in run.stderr and "hun@" not in run.stderr, run.stderr

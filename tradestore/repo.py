@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Mapping
 
-from tradestore._core.codec import to_path, ts_in, utc_now
+from tradestore._core.codec import to_path, ts_in
 from tradestore._core.db import APPLICATION_ID, Database, echo_setting
 from tradestore._core.events import EventLog
 from tradestore._core.files import SQLITE_MAGIC
@@ -471,7 +471,7 @@ class TradeRepo:
         """Recompute positions, fill pnl and order fill totals from the fills in one
         transaction (issue 14.3); returns one line per value changed."""
         with self.db.transaction() as conn:
-            return rebuild(conn, ts_in(utc_now()))
+            return rebuild(conn, ts_in(self.db.now()))
 
     def get_closed_positions(self, symbol: str | None = None, days: Days = None, *,
                              account: str | None = None, exchange: str | None = None,

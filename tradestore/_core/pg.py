@@ -26,7 +26,8 @@ from typing import Any, Iterator
 
 from tradestore._core.codec import show, utc_now
 from tradestore._core.db import (APPLICATION_ID, DURABILITY, _echoer, binding_error,
-                                check_busy_timeout, sql_logger)
+                                 check_busy_timeout, sql_logger)
+from tradestore._core.url import password_of
 from tradestore.errors import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
                                StoreError, ValidationError)
 
@@ -137,7 +138,14 @@ def _with_copies(params: Any, copies: tuple[str, ...]) -> Any:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "******") if secret else text
+    """``text`` without the password, nor any piece of it: libpq ends a password at its
+    first '@' and may then quote the rest as the host name."""
+    if not secret:
+        return text
+    for piece in sorted({secret, *secret.split("@")}, key=len, reverse=True):
+        if len(piece) >= 2:
+            text = text.replace(piece, "******")
+    return text
 
 
 def translate(exc: Exception, shown: str, secret: str | None = None) -> StoreError:
@@ -288,7 +296,7 @@ def connect(url: str, shown: str, *, readonly: bool, durability: str,
         raise ValidationError(f"durability: {durability!r} is not one of full, normal",
                               field="durability", value=durability)
     check_busy_timeout(busy_timeout)
-    secret = _password(url)
+    secret = password_of(url)
     try:
         conn = pg.Connection.connect(url, autocommit=True, cursor_factory=pg.Cursor,
                                      application_name="tradestore")
@@ -313,11 +321,6 @@ def connect(url: str, shown: str, *, readonly: bool, durability: str,
     return conn
 
 
-def _password(url: str) -> str | None:
-    match = re.search(r"://[^:/@]*:([^@]*)@", url) or re.search(r"(?i)password=([^&;\s]+)", url)
-    return match.group(1) if match and match.group(1) else None
-
-
 class PgDatabase:
     """The PostgreSQL counterpart of ``Database``: one session shared by a bot's
     threads, nested transactions through SAVEPOINTs, our errors."""
@@ -336,7 +339,7 @@ class PgDatabase:
         self.readonly = readonly
         self.busy_timeout = busy_timeout
         self.lock = threading.RLock()
-        self._secret = _password(url)
+        self._secret = password_of(url)
         self.pg = driver()
         self.conn: Any = connect(url, shown, readonly=readonly, durability=durability,
                                  busy_timeout=busy_timeout)

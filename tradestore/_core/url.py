@@ -47,6 +47,18 @@ class Target:
     shown: str
 
 
+def password_of(url: str) -> str | None:
+    """The password ``mask_url`` hides (the netloc's, else a password= parameter), so
+    that a driver's message quoting it can be scrubbed too."""
+    match = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^:/?#]*:(.*)@", str(url), re.S)
+    if match is None:
+        match = _PASSWORD_PARAM.search(str(url))
+        value = match.group(2).strip("'") if match else None
+    else:
+        value = match.group(1)
+    return value or None
+
+
 def mask_url(url: str) -> str:
     """``url`` with its password (in the netloc, as password=... or in a key=value
     connection string) replaced by ******."""
