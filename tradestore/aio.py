@@ -195,7 +195,8 @@ class AsyncTradeRepo(_Coroutines):
 
     def __init__(self, path: PathLike | None = None, *, readonly: bool = False,
                  durability: str = "full", busy_timeout: float = 5.0, migrate: bool = True,
-                 echo: bool | None = None, extra_migrations: PathLike | None = None):
+                 echo: bool | None = None, extra_migrations: PathLike | None = None,
+                 pool_size: int | None = None):
         # a path, sqlite:///path or postgresql://... as TradeRepo takes it; None reads
         # $DATABASE_URL, then trades.db
         target = parse_target(path)
@@ -205,7 +206,7 @@ class AsyncTradeRepo(_Coroutines):
         self.path = target.shown  # what messages and repr print: a password masked
         self._options: dict[str, Any] = dict(
             readonly=readonly, durability=durability, busy_timeout=busy_timeout,
-            migrate=migrate, echo=echo, extra_migrations=extra_migrations)
+            migrate=migrate, echo=echo, extra_migrations=extra_migrations, pool_size=pool_size)
         self._executor: ThreadPoolExecutor | None = None
         self._repo: TradeRepo | None = None
         self._closing = False

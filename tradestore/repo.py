@@ -10,14 +10,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Mapping
 
-from tradestore._core.codec import to_path, ts_in
+from tradestore._core.codec import show, to_int, to_path, ts_in
 from tradestore._core.db import APPLICATION_ID, Database, echo_setting
 from tradestore._core.events import EventLog
 from tradestore._core.files import SQLITE_MAGIC
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Marks, Moment, PathLike
 from tradestore._core.migrate import (EXTRA, HistoryEntry, Migration, Migrator, add_store_id,
                                       load_extra_migrations, read_store_id, table_names)
-from tradestore._core.pg import PgDatabase
+from tradestore._core.pg import POOL_SIZE_MAX, PgDatabase
 from tradestore._core.scan import checked_connection, damaged_store_error, stored_problems
 from tradestore._core.url import SQLITE, parse_target
 from tradestore.analytics.metrics import (Analytics, GroupPerformance, PerformanceMetrics,
@@ -28,7 +28,8 @@ from tradestore.books.balance import (MarkedPosition, cash_balances, mark_to_mar
 from tradestore.books.instruments import Instruments, require_active
 from tradestore.books.settings import Settings
 from tradestore.books.strategies import Strategies
-from tradestore.errors import ConflictError, DatabaseError, SchemaError, StoreError
+from tradestore.errors import (ConflictError, DatabaseError, SchemaError, StoreError,
+                               ValidationError)
 from tradestore.market.candles import CandleStore
 from tradestore.market.indicators import IndicatorStore
 from tradestore.market.news import NewsStore
@@ -58,8 +59,9 @@ class TradeRepo:
     syncs every commit; ``"normal"`` may lose the last commits on power loss
     (never on a process crash). ``echo=True`` (or TRADESTORE_SQL_ECHO=1) logs every
     statement to the ``tradestore.sql`` logger; ``extra_migrations="folder"`` applies
-    a user's own NNNN_name.sql files after ours. Use as a context manager or call
-    ``close()``.
+    a user's own NNNN_name.sql files after ours. ``pool_size=N`` (PostgreSQL) gives
+    each thread its own server session from a pool of at most N. Use as a context
+    manager or call ``close()``.
     """
 
     last_backup: Path | None = None  # the backup written by the last forced downgrade
@@ -67,24 +69,31 @@ class TradeRepo:
     def __init__(self, url_or_path: PathLike | None = None, *, readonly: bool = False,
                  durability: str = "full", busy_timeout: float = 5.0, migrate: bool = True,
                  echo: bool | None = None, extra_migrations: PathLike | None = None,
-                 _allow_behind: bool = False) -> None:
+                 pool_size: int | None = None, _allow_behind: bool = False) -> None:
         # a path or sqlite:///path is SQLite, postgresql://... PostgreSQL; None reads
         # $DATABASE_URL, then trades.db (tradestore._core.url)
         target = parse_target(url_or_path)
         if target.engine == SQLITE:
             path = target.location
             to_path(path, "path")  # refuses bytes, "", NUL and lone surrogates
+            if pool_size is not None:
+                raise ValidationError(f"pool_size: {show(pool_size)} is for a PostgreSQL "
+                                      "store only (a SQLite store has one connection)",
+                                      field="pool_size", value=pool_size)
             if not (migrate or readonly or _allow_behind) and str(path) != ":memory:" \
                     and not Path(path).exists():
                 raise DatabaseError(f"{path}: no such database file (migrate=False never "
                                     "creates one)")
+        elif pool_size is not None:
+            pool_size = to_int(pool_size, "pool_size", lowest=1, highest=POOL_SIZE_MAX)
         # a bad folder of extra migrations is refused before the store is touched
         extra = None if extra_migrations is None else load_extra_migrations(extra_migrations)
         # echo=None: TRADESTORE_SQL_ECHO / SQL_ECHO decide (tradestore._core.db.echo_setting)
         options: dict[str, Any] = dict(readonly=readonly, durability=durability,
                                        busy_timeout=busy_timeout, echo=echo_setting(echo))
         self.db: Engine = (Database(path, **options) if target.engine == SQLITE
-                   else PgDatabase(target.location, shown=target.shown, **options))
+                           else PgDatabase(target.location, shown=target.shown,
+                                           pool_size=pool_size, **options))
         try:
             self.migrator = Migrator(self.db)
             version = self.migrator.check()  # refuses a foreign or newer file before any write

@@ -11,6 +11,10 @@ Writers: every write transaction takes one advisory lock (``WRITE_LOCK``) first,
 SQLite's BEGIN IMMEDIATE takes its write lock, so the read-modify-writes of a fill
 (position, order totals, duplicate checks) never interleave; a wait past
 ``busy_timeout`` (``lock_timeout``) is ``DatabaseBusyError``.
+
+Sessions: one, shared by a store's threads under an RLock; or with ``pool_size`` one per
+thread from a psycopg-pool, held for a transaction, a reading() or one statement (the
+block of ``db.lock``) and given back after, so that readers never wait for each other.
 """
 
 from __future__ import annotations
@@ -288,8 +292,31 @@ def lock_timeout_ms(busy_timeout: float) -> int:
     return min(max(1, int(busy_timeout * 1000)), LOCK_TIMEOUT_MAX_MS)
 
 
+SESSION_OPTIONS = dict(autocommit=True, application_name="tradestore")  # we send BEGIN
+POOL_SIZE_MAX = 10_000  # a pool_size above any server's max_connections is a typo
+POOL_WAIT_MIN = 5.0  # seconds a thread may wait for a pool's session: time to open one
+
+
+def configure(conn: Any, *, readonly: bool, durability: str, busy_timeout: float,
+              echo: Any = None) -> None:
+    """Our loaders, dumper and settings (UTC, ISO dates, lock_timeout, durability) on a
+    new session: the one of ``connect`` and each of a pool's."""
+    pg = driver()
+    conn.adapters.register_loader("numeric", pg.NumericText)
+    conn.adapters.register_loader("timestamptz", pg.UtcText)
+    conn.adapters.register_dumper(bool, pg.BoolAsInt)
+    settings = ["SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'",
+                f"SET lock_timeout = {lock_timeout_ms(busy_timeout)}",
+                f"SET synchronous_commit = {'on' if durability == 'full' else 'off'}"]
+    if readonly:
+        settings.append("SET default_transaction_read_only = on")
+    conn.run_script("; ".join(settings))
+    if echo is not None:
+        conn.echo = echo
+
+
 def connect(url: str, shown: str, *, readonly: bool, durability: str,
-            busy_timeout: float) -> Any:
+            busy_timeout: float, echo: Any = None) -> Any:
     """A session on ``url``: autocommit (we send BEGIN ourselves), UTC, our loaders."""
     pg = driver()
     if durability not in DURABILITY:
@@ -298,32 +325,77 @@ def connect(url: str, shown: str, *, readonly: bool, durability: str,
     check_busy_timeout(busy_timeout)
     secret = password_of(url)
     try:
-        conn = pg.Connection.connect(url, autocommit=True, cursor_factory=pg.Cursor,
-                                     application_name="tradestore")
+        conn = pg.Connection.connect(url, cursor_factory=pg.Cursor, **SESSION_OPTIONS)
     except pg.Error as exc:
         raise translate(exc, shown, secret) from None
     except Exception as exc:  # a URL libpq cannot parse: its message may quote the URL
         raise ValidationError(f"url: {shown!r} is not a usable PostgreSQL URL: "
                               f"{_scrub(str(exc), secret)}", field="url", value=shown) from None
     try:
-        conn.adapters.register_loader("numeric", pg.NumericText)
-        conn.adapters.register_loader("timestamptz", pg.UtcText)
-        conn.adapters.register_dumper(bool, pg.BoolAsInt)
-        settings = ["SET TIME ZONE 'UTC'", "SET DateStyle = 'ISO, YMD'",
-                    f"SET lock_timeout = {lock_timeout_ms(busy_timeout)}",
-                    f"SET synchronous_commit = {'on' if durability == 'full' else 'off'}"]
-        if readonly:
-            settings.append("SET default_transaction_read_only = on")
-        conn.run_script("; ".join(settings))
+        configure(conn, readonly=readonly, durability=durability, busy_timeout=busy_timeout,
+                  echo=echo)
     except pg.Error as exc:
         conn.close()
         raise translate(exc, shown, secret) from None
     return conn
 
 
+def pool_module() -> Any:
+    """psycopg-pool (``ConnectionPool``, its errors); a StoreError says what to install."""
+    try:
+        return importlib.import_module("psycopg_pool")
+    except ImportError:
+        raise StoreError("pool_size needs the psycopg-pool package: "
+                         f"{INSTALL_HINT}") from None
+
+
+class _Session(threading.local):
+    """A thread's session of a pool: held from the outermost ``db.lock`` on, given back
+    when it ends; ``depth`` counts its open transaction's levels."""
+
+    conn: Any = None
+    depth = 0
+    holds = 0
+
+
+class _PoolHold:
+    """``db.lock`` of a pooled store: the calling thread's own session for the block
+    (other threads use theirs), so readers never wait for each other; writers still
+    serialise on the write lock every write transaction takes."""
+
+    def __init__(self, db: PgDatabase, pool: Any, size: int) -> None:
+        self.db, self.pool, self.size = db, pool, size
+        self.wait = max(db.busy_timeout, POOL_WAIT_MIN)
+        self.errors = pool_module()
+
+    def __enter__(self) -> Any:
+        session = self.db._local
+        if session.holds == 0:
+            if self.db.closed:
+                raise StoreError(f"{self.db.path}: the store is closed")
+            try:
+                session.conn = self.pool.getconn(timeout=self.wait)
+            except self.errors.PoolClosed:
+                raise StoreError(f"{self.db.path}: the store is closed") from None
+            except self.errors.PoolTimeout:
+                raise DatabaseBusyError(
+                    f"{self.db.path}: database is busy (no session of the pool of "
+                    f"{self.size} came free, or could be opened within {self.wait:g} s)") from None
+        session.holds += 1
+        return session.conn
+
+    def __exit__(self, *exc: Any) -> None:
+        session = self.db._local
+        session.holds -= 1
+        if session.holds == 0:
+            conn, session.conn = session.conn, None
+            self.pool.putconn(conn)  # a closed pool closes it
+
+
 class PgDatabase:
     """The PostgreSQL counterpart of ``Database``: one session shared by a bot's
-    threads, nested transactions through SAVEPOINTs, our errors."""
+    threads (or, with ``pool_size``, one per thread from a pool), nested transactions
+    through SAVEPOINTs, our errors."""
 
     engine = ENGINE
     clock = staticmethod(utc_now)  # as Database.clock: a fixed or simulated time
@@ -333,19 +405,46 @@ class PgDatabase:
 
     def __init__(self, url: str, *, shown: str, readonly: bool = False,
                  durability: str = "full", busy_timeout: float = 5.0,
-                 echo: bool = False) -> None:
+                 echo: bool = False, pool_size: int | None = None) -> None:
         self.url = url
         self.path = shown  # what messages print: the URL with its password masked
         self.readonly = readonly
         self.busy_timeout = busy_timeout
-        self.lock = threading.RLock()
         self._secret = password_of(url)
         self.pg = driver()
-        self.conn: Any = connect(url, shown, readonly=readonly, durability=durability,
-                                 busy_timeout=busy_timeout)
-        if echo:
-            self.conn.echo = _echoer(sql_logger())
-        self._depth = 0
+        self._pool: Any = None
+        self._closed = False
+        options: dict[str, Any] = dict(readonly=readonly, durability=durability,
+                                       busy_timeout=busy_timeout,
+                                       echo=_echoer(sql_logger()) if echo else None)
+        # the session and transaction depth of the caller: the one shared session, or
+        # (pool) the calling thread's while it holds ``lock``
+        self._local: Any
+        self.lock: Any
+        if pool_size is None:
+            self.lock = threading.RLock()
+            self._local = types.SimpleNamespace(conn=connect(url, shown, **options), depth=0)
+            return
+        pool = pool_module()  # before connecting: a missing package is said first
+        # one session first: a bad URL or password fails now with connect's message
+        # (a pool only logs its failed attempts and times out later)
+        connect(url, shown, **options).close()
+        self._pool = pool.ConnectionPool(
+            url, connection_class=self.pg.Connection, min_size=1, max_size=pool_size,
+            kwargs=dict(cursor_factory=self.pg.Cursor, **SESSION_OPTIONS),
+            configure=functools.partial(configure, **options), name="tradestore", open=True)
+        self._local = _Session()
+        self.lock = _PoolHold(self, self._pool, pool_size)
+
+    @property
+    def conn(self) -> Any:
+        """The caller's session: the shared one (None once closed), or with a pool the
+        one this thread holds inside ``lock`` (None outside)."""
+        return self._local.conn
+
+    @conn.setter
+    def conn(self, value: Any) -> None:
+        self._local.conn = value
 
     def __repr__(self) -> str:
         return f"PgDatabase({self.path!r})"
@@ -367,22 +466,23 @@ class PgDatabase:
             raise ReadOnlyError(f"{self.path}: the store was opened read-only")
         with self.lock:
             conn = self._connection()
-            depth = self._depth
+            session = self._local
+            depth = session.depth
             with self.translated():
                 if depth == 0:
                     self._begin_write(conn)
                 else:
                     conn.execute(f"SAVEPOINT sp{depth}")
-            self._depth += 1
+            session.depth += 1
             try:
                 yield conn
             except BaseException as exc:
-                self._depth = depth
+                session.depth = depth
                 self._undo(depth)
                 if isinstance(exc, self.pg.Error):
                     raise translate(exc, self.path, self._secret) from exc
                 raise
-            self._depth = depth
+            session.depth = depth
             try:
                 conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
             except self.pg.Error as exc:
@@ -425,7 +525,7 @@ class PgDatabase:
         with self.lock:
             conn = self._connection()
             with self.translated():
-                if self._depth or conn.in_transaction:
+                if self._local.depth or conn.in_transaction:
                     yield conn
                     return
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -450,18 +550,25 @@ class PgDatabase:
         return None if row is None else row[0]
 
     def _connection(self) -> Any:
-        if self.conn is None:
+        if self._closed:
             raise StoreError(f"{self.path}: the store is closed")
+        if self.conn is None:  # a pool's session exists only inside db.lock
+            raise StoreError(f"{self.path}: a pooled session is used outside db.lock")
         return self.conn
 
     def close(self) -> None:
+        if self._pool is not None:  # sessions held by other threads close when given back
+            self._closed = True
+            self._pool.close()
+            return
         with self.lock:
-            if self.conn is None:
+            if self._closed:
                 return
+            self._closed = True
             conn, self.conn = self.conn, None
             with contextlib.suppress(self.pg.Error):
                 conn.close()
 
     @property
     def closed(self) -> bool:
-        return self.conn is None
+        return self._closed
