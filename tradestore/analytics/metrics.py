@@ -15,7 +15,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, localcontext
 from typing import Any, Iterable
 
-from tradestore._core.codec import show, to_decimal, to_text, to_utc, ts_in, utc_now, window
+from tradestore._core.codec import (show, to_decimal, to_int, to_text, to_utc, ts_in, utc_now,
+                                    window)
 from tradestore._core.hints import Amount, Connection, Days, Engine, Flows, Moment
 from tradestore._core.money import EXACT, ratio, tidy
 from tradestore.analytics.returns import Curve, money_weighted, walk
@@ -318,10 +319,8 @@ class Analytics:
         if not isinstance(statistics, bool):
             raise ValidationError(f"statistics: {statistics!r} must be True or False",
                                   field="statistics", value=statistics)
-        if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, int) \
-                or periods_per_year <= 0:
-            raise ValidationError(f"periods_per_year: {periods_per_year!r} must be a whole number "
-                                  "> 0", field="periods_per_year", value=periods_per_year)
+        periods_per_year = to_int(periods_per_year, "periods_per_year", lowest=1,
+                                  allowed="a whole number > 0")
         try:  # a str or None must be our ValidationError, not float()'s ValueError/TypeError
             rf = float(risk_free_rate)
         except (TypeError, ValueError):

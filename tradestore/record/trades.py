@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
-                                    optional_text, show, to_choice, to_decimal, to_items, to_limit,
-                                    to_text, to_utc, ts_in, ts_out, utc_now, window)
+                                    optional_text, show, to_choice, to_decimal, to_int, to_items,
+                                    to_limit, to_text, to_utc, ts_in, ts_out, utc_now, window)
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
 from tradestore._core.hints import Connection
 from tradestore._core.money import exact
@@ -45,25 +45,23 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 """
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM trades WHERE exchange = ? AND external_id = ?"
 # Ids of the rows a bulk save inserts itself (one executemany), ``:count`` of them, none
-# below ``:floor``: on SQLite the next free ones (the transaction holds the write lock);
-# on PostgreSQL drawn from the identity sequence, so that concurrent writers and later
+# below ``:floor``: on SQLite the first of a run of free ones (the transaction holds the
+# write lock, so the run stays free); on PostgreSQL each drawn from the identity sequence, so that concurrent writers and later
 # default ids never meet them (never max + 1 there).
-RESERVE_IDS = """
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count)
-SELECT max(coalesce((SELECT max(id) FROM {table}), 0) + 1, :floor) + i FROM n
-"""
+RESERVE_IDS = "SELECT max(coalesce((SELECT max(id) FROM {table}), 0) + 1, :floor)"
 RESERVE_IDS_PG = ("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
                   "FROM generate_series(1, :count)")
 RESERVE_TRADE_IDS = per_engine(RESERVE_IDS.format(table="trades"),
                                RESERVE_IDS_PG.format(table="trades"))
 RESERVE_POSITION_IDS = per_engine(RESERVE_IDS.format(table="positions"),
                                   RESERVE_IDS_PG.format(table="positions"))
-POSITION_ID_BLOCK = 256  # new round trips of one bulk take ids this many at a time
+POSITION_ID_BLOCK = 256  # new round trips of one bulk take ids 1, 2, 4, ... at a time
 
 
 def reserve_ids(conn: Connection, sql: str, count: int, floor: int = 0) -> list[int]:
-    """``count`` fresh ids, increasing (RESERVE_IDS)."""
-    return [row[0] for row in conn.execute(sql, {"count": count, "floor": floor})]
+    """``count`` fresh ids, increasing (RESERVE_IDS: every id, or the first of the run)."""
+    ids = [row[0] for row in conn.execute(sql, {"count": count, "floor": floor})]
+    return ids if len(ids) == count else list(range(ids[0], ids[0] + count))
 SELECT_TRADE = f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?"
 # fills per account from a time on (":since" "0000" is the open start on both engines)
 FILLS_PER_ACCOUNT = ("SELECT account, count(*) FROM trades WHERE voided_at IS NULL "
@@ -303,8 +301,8 @@ class _Batch:
             insert_values(position, self.now)
         if not self.free_ids:
             floor = max(self.new_ids, default=0) + 1
-            self.free_ids = reserve_ids(self.conn, RESERVE_POSITION_IDS, POSITION_ID_BLOCK,
-                                        floor)[::-1]
+            block = min(2 * len(self.new_ids) or 1, POSITION_ID_BLOCK)  # few gaps on PostgreSQL
+            self.free_ids = reserve_ids(self.conn, RESERVE_POSITION_IDS, block, floor)[::-1]
         position.id = self.free_ids.pop()
         self.new_ids.add(position.id)
 
@@ -468,9 +466,7 @@ class TradeStore:
     def void(self, trade_id: int, reason: str) -> TradeData:
         """Void a fill: kept with voided_at/void_reason, applied to nothing; its key is
         replayed without it and its order's fill totals recomputed (one transaction)."""
-        if isinstance(trade_id, bool) or not isinstance(trade_id, int):
-            raise ValidationError(f"trade_id: {trade_id!r} must be an integer fill id",
-                                  field="trade_id", value=trade_id)
+        trade_id = to_int(trade_id, "trade_id", allowed="an integer fill id")
         reason = to_text(reason, "reason", max_length=1000)
         with self.db.transaction() as conn:
             row = conn.execute(SELECT_FOR_VOID, (trade_id,)).fetchone()
@@ -632,9 +628,7 @@ class RoundTripFill:
 def round_trip_fills(db: Engine, position_id: int) -> list[RoundTripFill]:
     """The fills of a round trip in (timestamp, id) order with their derived action;
     a ValidationError for an unknown position id."""
-    if isinstance(position_id, bool) or not isinstance(position_id, int):
-        raise ValidationError(f"position_id: {position_id!r} must be an integer position id",
-                              field="position_id", value=position_id)
+    position_id = to_int(position_id, "position_id", allowed="an integer position id")
     with db.reading() as conn:
         head = conn.execute(POSITION_SIDE, (position_id,)).fetchone()
         if head is None:
