@@ -241,7 +241,8 @@ def test_performance_is_exact_and_matches_the_trips(rows):
 
 
 def test_performance_reads_the_indexes(sqlite_repo):
-    from tradestore.books.strategies import FILL_COUNT, FILL_COUNTS
+    from tradestore.record.trades import STRATEGY_FILL_COUNT as FILL_COUNT
+    from tradestore.record.trades import STRATEGY_FILL_COUNTS as FILL_COUNTS
     for sql in (FILL_COUNT, FILL_COUNTS):
         plan = " | ".join(r[3] for r in sqlite_repo.db.query(
             "EXPLAIN QUERY PLAN " + sql, {"name": "s", "since": "0", "until": "9"}))

@@ -24,7 +24,7 @@ from tradestore.analytics.metrics import (Analytics, GroupPerformance, Performan
                                           TradeStatistics)
 from tradestore.books.accounts import Accounts
 from tradestore.books.balance import (MarkedPosition, cash_balances, mark_to_market,
-                                     portfolio_value, single_value)
+                                      portfolio_value, single_value)
 from tradestore.books.instruments import Instruments, require_active
 from tradestore.books.settings import Settings
 from tradestore.books.strategies import Strategies
@@ -40,7 +40,8 @@ from tradestore.record.funding import FundingStore
 from tradestore.record.ledger import derived_problems, FILLED_IN_11, rebuild
 from tradestore.record.orders import Order, OrderStore
 from tradestore.record.positions import Position, PositionStore
-from tradestore.record.trades import RoundTripFill, TradeData, TradeStore, round_trip_fills
+from tradestore.record.trades import (RoundTripFill, TradeData, TradeStore, any_fill,
+                                      round_trip_fills)
 from tradestore.state.portfolio import PortfolioSnapshot, PortfolioStore
 from tradestore.state.states import BotState, BotStateStore, StateVersion
 
@@ -175,7 +176,9 @@ class TradeRepo:
         # the replay needs schema 11's columns: a store walked to a version between is
         # rebuilt when it reaches 11
         crossed = before < FUTURES_VERSION <= self.migrator.current_version
-        if crossed and self.db.query_one("SELECT 1 FROM trades LIMIT 1") is not None:
+        with self.db.reading() as conn:
+            replay = crossed and any_fill(conn)
+        if replay:
             try:
                 changes = self.rebuild()
             except StoreError as exc:  # the store stays usable; 'tradestore check' shows it

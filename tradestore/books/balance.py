@@ -31,13 +31,10 @@ from tradestore._core.money import ZERO, exact, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.fees import Currencies, currencies_of
 from tradestore.record.funding import unattached_funding
-from tradestore.record.positions import Position
+from tradestore.record.positions import Position, cash_positions
+from tradestore.record.trades import cash_fills
 
 DERIVATIVE_KINDS = ("perpetual", "future", "option")
-ACCOUNT_FILLS = ("SELECT symbol, side, quantity, price, fees, fee_currency, commission, "
-                 "commission_currency FROM trades WHERE account = ? AND voided_at IS NULL")
-ACCOUNT_POSITIONS = ("SELECT symbol, currency, realized_pnl, entry_fees, closed_at FROM positions "
-                     "WHERE account = ?")
 
 
 def is_derivative(currencies: Currencies) -> bool:
@@ -59,8 +56,8 @@ def cash_balances(accounts: Any, conn: Connection, account: str) -> dict[str, De
     book: dict[str, Decimal] = {}
     _add(book, home, Decimal(accounts.funded(conn, account)[0]))
     terms: dict[str, Currencies] = {}
-    for symbol, side, qty, price, fees, fee_cur, commission, com_cur in conn.execute(
-            ACCOUNT_FILLS, (account,)):
+    for symbol, side, qty, price, fees, fee_cur, commission, com_cur in cash_fills(conn,
+                                                                                account):
         c = terms.get(symbol) or terms.setdefault(symbol, currencies_of(conn, symbol))
         if is_derivative(c):
             continue
@@ -74,8 +71,7 @@ def cash_balances(accounts: Any, conn: Connection, account: str) -> dict[str, De
                                     and not (c.quote and currency.upper() == c.quote.upper())):
                 continue
             _add(book, currency.upper() if currency else quote, -amount)
-    for symbol, currency, pnl, entry_fees, closed_at in conn.execute(ACCOUNT_POSITIONS,
-                                                                      (account,)):
+    for symbol, currency, pnl, entry_fees, closed_at in cash_positions(conn, account):
         c = terms.get(symbol) or terms.setdefault(symbol, currencies_of(conn, symbol))
         if not is_derivative(c):
             continue

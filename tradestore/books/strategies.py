@@ -22,6 +22,7 @@ from tradestore._core.hints import Days, Engine, JSONObject, Moment
 from tradestore._core.money import EXACT, ZERO, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.roundtrips import GROUP_COLUMN, ROUND_TRIPS_SQL, chunks, single, tally
+from tradestore.record.trades import strategy_fill_counts, strategy_has_fills
 
 
 @dataclass(frozen=True)
@@ -141,19 +142,6 @@ SET_ENABLED = "UPDATE strategies SET enabled = ?, updated_at = ? WHERE name = ?"
 SET_ACTIVE = "UPDATE strategies SET is_active = ?, updated_at = ? WHERE name = ?"
 MARK_RUN = "UPDATE strategies SET last_run_at = ?, updated_at = ? WHERE name = ?"
 
-# Fills carrying a strategy name in a window, over trades_by_strategy_time (the round
-# trips come from roundtrips.py).
-FILL_COUNT = """
-SELECT max(strategy), count(*) FROM trades
-WHERE strategy = :name AND timestamp >= :since AND timestamp < :until AND voided_at IS NULL
-"""
-FILL_COUNTS = """
-SELECT strategy, count(*) FROM trades INDEXED BY trades_by_strategy_time
-WHERE strategy IS NOT NULL AND timestamp >= :since AND timestamp < :until
-  AND voided_at IS NULL
-GROUP BY strategy
-"""
-HAS_FILLS = "SELECT EXISTS (SELECT 1 FROM trades WHERE strategy = ?)"
 
 
 def _optional_flag(value, field: str):
@@ -307,11 +295,11 @@ class Strategies:
         name = to_text(name, "name")
         bounds = _bounds(days, since, until)
         with self.db.reading() as conn:
-            fills = dict(r for r in conn.execute(FILL_COUNT, dict(bounds, name=name)) if r[1])
+            fills = strategy_fill_counts(conn, bounds, name)
             rows = chunks(conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, name, currency)))
             tallies = tally(rows)
             if (not fills and not tallies
-                    and not conn.execute(HAS_FILLS, (name,)).fetchone()[0]
+                    and not strategy_has_fills(conn, name)
                     and not conn.execute("SELECT 1 FROM strategies WHERE name = ?",
                                          (name,)).fetchone()):
                 raise NotFoundError(f"no strategy named {name!r} and no fills carry that name")
@@ -324,7 +312,7 @@ class Strategies:
         trips without a strategy are not listed: the report shows them as "(none)")."""
         bounds = _bounds(days, since, until)
         with self.db.reading() as conn:
-            fills = dict(conn.execute(FILL_COUNTS, bounds).fetchall())
+            fills = strategy_fill_counts(conn, bounds)
             rows = chunks(conn.execute(ROUND_TRIPS_SQL, _trip_params(bounds, None, currency)))
             grouped = tally(rows, GROUP_COLUMN["strategy"])
             names = [r[0] for r in conn.execute("SELECT name FROM strategies")]

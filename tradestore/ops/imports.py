@@ -35,7 +35,7 @@ from tradestore.errors import DatabaseError, NotFoundError, StoreError, Validati
 from tradestore.ops.ccxt_fills import link_orders
 from tradestore.ops.export import Progress
 from tradestore.record.ledger import replay_key
-from tradestore.record.trades import FIELD_NAMES, VOID_TRADE, TradeData
+from tradestore.record.trades import FIELD_NAMES, VOID_TRADE, TradeData, symbol_has_fills
 
 IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
 IMPORT_KINDS = ("trades", "funding", "instruments")
@@ -264,15 +264,14 @@ def _save_instruments(repo, chunk) -> int:
             raise ValidationError(f"line {line}: {exc}; nothing was imported", field=exc.field,
                                   value=exc.value) from None
         new += before is None
-        if _terms(before) != _terms(after) and repo.db.query_one(FILL_OF_SYMBOL,
-                                                                 (after.symbol,)):
-            changed = True
+        if _terms(before) != _terms(after):
+            with repo.db.reading() as conn:
+                changed = changed or symbol_has_fills(conn, after.symbol)
     if changed:
         repo.rebuild()
     return new
 
 
-FILL_OF_SYMBOL = "SELECT 1 FROM trades WHERE symbol = ? LIMIT 1"
 TERMS = ("currency", "base_currency", "quote_currency", "kind", "contract_size", "inverse",
          "settle_currency")
 

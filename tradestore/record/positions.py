@@ -621,3 +621,13 @@ def update_values(s: PositionState, now: str) -> tuple:
     """UPDATE_POSITION's parameters."""
     return (*_row_values(s), unvalued_in(s.unvalued_fees), ts_in(s.closed_at), now,
             *_extra_values(s), s.id)
+
+
+CASH_POSITIONS = ("SELECT symbol, currency, realized_pnl, entry_fees, closed_at FROM positions "
+                  "WHERE account = ?")
+
+
+def cash_positions(conn: Connection, account: str) -> Any:
+    """(symbol, currency, realized_pnl, entry_fees, closed_at) of the account's round
+    trips, for its cash (books/balance.py)."""
+    return conn.execute(CASH_POSITIONS, (account,))

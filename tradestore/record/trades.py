@@ -652,3 +652,49 @@ def round_trip_fills(db: Engine, position_id: int) -> list[RoundTripFill]:
             "ADJUSTMENT" if trade.kind == "ADJUSTMENT" else effect
         out.append(RoundTripFill(trade, effect, action))
     return out
+
+
+# ------------------------------------------------------------ reads for other owners
+# (conn first, named for what they return; the SQL stays with the table's owner)
+CASH_FILLS = ("SELECT symbol, side, quantity, price, fees, fee_currency, commission, "
+              "commission_currency FROM trades WHERE account = ? AND voided_at IS NULL")
+# Fills carrying a strategy name in a window, over trades_by_strategy_time.
+STRATEGY_FILL_COUNT = """
+SELECT max(strategy), count(*) FROM trades
+WHERE strategy = :name AND timestamp >= :since AND timestamp < :until AND voided_at IS NULL
+"""
+STRATEGY_FILL_COUNTS = """
+SELECT strategy, count(*) FROM trades INDEXED BY trades_by_strategy_time
+WHERE strategy IS NOT NULL AND timestamp >= :since AND timestamp < :until
+  AND voided_at IS NULL
+GROUP BY strategy
+"""
+STRATEGY_HAS_FILLS = "SELECT EXISTS (SELECT 1 FROM trades WHERE strategy = ?)"
+SYMBOL_HAS_FILLS = "SELECT 1 FROM trades WHERE symbol = ? LIMIT 1"
+ANY_FILL = "SELECT 1 FROM trades LIMIT 1"
+
+
+def cash_fills(conn: Connection, account: str) -> Any:
+    """(symbol, side, quantity, price, fees, fee_currency, commission,
+    commission_currency) of the account's live fills, for its cash (books/balance.py)."""
+    return conn.execute(CASH_FILLS, (account,))
+
+
+def strategy_fill_counts(conn: Connection, bounds: Mapping[str, Any],
+                         name: str | None = None) -> dict[str, int]:
+    """{strategy: live fills in bounds (since, until)}; one strategy when ``name``."""
+    if name is None:
+        return dict(conn.execute(STRATEGY_FILL_COUNTS, bounds).fetchall())
+    return dict(r for r in conn.execute(STRATEGY_FILL_COUNT, dict(bounds, name=name)) if r[1])
+
+
+def strategy_has_fills(conn: Connection, name: str) -> bool:
+    return bool(conn.execute(STRATEGY_HAS_FILLS, (name,)).fetchone()[0])
+
+
+def symbol_has_fills(conn: Connection, symbol: str) -> bool:
+    return conn.execute(SYMBOL_HAS_FILLS, (symbol,)).fetchone() is not None
+
+
+def any_fill(conn: Connection) -> bool:
+    return conn.execute(ANY_FILL).fetchone() is not None
