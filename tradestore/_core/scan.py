@@ -287,6 +287,8 @@ def value_problems(conn: Connection, path: str, limit: int | None = None) -> lis
 def locate_bad_value(db: Engine, cause: BaseException | None = None) -> str | None:
     """The stored value behind ``cause`` (the one its message quotes, else the first bad
     one, with how many there are), as one problem line; None if every value decodes."""
+    if db.engine != "sqlite":  # PostgreSQL's column types refuse such a value on the way in
+        return None
     text = str(cause) if cause is not None else ""
     try:
         with db.lock:
