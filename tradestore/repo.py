@@ -37,7 +37,7 @@ from tradestore.market.signals import SignalStore
 from tradestore.ops.backup import BackupInfo, backup, backup_before_downgrade
 from tradestore.ops.ccxt_fills import save_ccxt_trades
 from tradestore.record.funding import FundingStore
-from tradestore.record.ledger import derived_problems, FILLED_IN_11, rebuild
+from tradestore.record.ledger import FILLED_IN_11, derived_problems, rebuild
 from tradestore.record.orders import Order, OrderStore
 from tradestore.record.positions import Position, PositionStore
 from tradestore.record.trades import (RoundTripFill, TradeData, TradeStore, any_fill,
