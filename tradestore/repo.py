@@ -176,9 +176,10 @@ class TradeRepo:
         # the replay needs schema 11's columns: a store walked to a version between is
         # rebuilt when it reaches 11
         crossed = before < FUTURES_VERSION <= self.migrator.current_version
-        with self.db.reading() as conn:
-            replay = crossed and any_fill(conn)
-        if replay:
+        if crossed:
+            with self.db.reading() as conn:
+                crossed = any_fill(conn)
+        if crossed:
             try:
                 changes = self.rebuild()
             except StoreError as exc:  # the store stays usable; 'tradestore check' shows it

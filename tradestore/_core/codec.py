@@ -126,6 +126,16 @@ def show(value: object, width: int = 80) -> str:
 
 _show = show
 
+# C0 and C1 control characters and DEL: a name must not move the cursor or recolour
+# the terminal; shown escaped (\n, \x1b, ...); so are lone surrogates, which no
+# terminal encoding can print (shown as \ud800)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, for a terminal (the CLI, text reports)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 def _checked_plain(text: str, field: str, positive: bool, non_negative: bool) -> Decimal:
     """to_decimal for short plain text: it cannot exceed the digit or length limits."""

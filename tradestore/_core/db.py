@@ -311,6 +311,16 @@ def _connect(path: str, memory: bool, readonly: bool, durability: str,
     return conn
 
 
+def roll_back(conn: Any, depth: int) -> None:
+    """Undo the transaction (depth 0) or its savepoint ``sp<depth>``: both engines."""
+    if depth == 0:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    else:
+        conn.execute(f"ROLLBACK TO sp{depth}")
+        conn.execute(f"RELEASE sp{depth}")
+
+
 class Database:
     """A connection shared by the threads of one bot, with nested transactions.
 
@@ -417,12 +427,7 @@ class Database:
         if self.conn is None:  # closed inside the block: close() already rolled back
             return
         with contextlib.suppress(sqlite3.Error):
-            if depth == 0:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-            else:
-                self.conn.execute(f"ROLLBACK TO sp{depth}")
-                self.conn.execute(f"RELEASE sp{depth}")
+            roll_back(self.conn, depth)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from tradestore._core.codec import show, utc_now
 from tradestore._core.db import (APPLICATION_ID, DURABILITY, _echoer, binding_error,
-                                 check_busy_timeout, sql_logger)
+                                 check_busy_timeout, roll_back, sql_logger)
 from tradestore._core.url import password_of
 from tradestore.errors import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
                                StoreError, ValidationError)
@@ -511,12 +511,7 @@ class PgDatabase:
         if self.conn is None or self.conn.closed:
             return
         with contextlib.suppress(self.pg.Error):
-            if depth == 0:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-            else:
-                self.conn.execute(f"ROLLBACK TO sp{depth}")
-                self.conn.execute(f"RELEASE sp{depth}")
+            roll_back(self.conn, depth)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Any]:

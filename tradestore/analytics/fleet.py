@@ -20,13 +20,12 @@ amounts of two currencies are never added.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tradestore._core.codec import UTC, to_plain, utc_now
+from tradestore._core.codec import UTC, printable, to_plain, utc_now
 from tradestore._core.hints import Days
 from tradestore._core.money import ZERO, exact, tidy
 from tradestore.analytics.report import NA, money, pct
@@ -113,18 +112,11 @@ def _per_currency(books: list[dict[str, Decimal]]) -> dict[str, Decimal]:
 # ------------------------------------------------------------------ display
 
 COLUMNS = ("account", "fills", "round trips", "win rate", "net pnl", "fees", "balance")
-# control characters, as tradestore.cli.common.printable escapes them (a name may hold
-# any text: an escape sequence must not reach the terminal; analytics does not import the CLI)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _printable(text: str) -> str:
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _amounts(book: dict[str, Decimal]) -> str:
     """``1,234.50 USDT, -3.00 EUR``: rounded for display; "" is a quote without a name."""
-    return ", ".join(f"{money(v)} {_printable(c)}".rstrip() for c, v in book.items()) or NA
+    return ", ".join(f"{money(v)} {printable(c)}".rstrip() for c, v in book.items()) or NA
 
 
 def render_text(lines: list[AccountLine], grand: AccountLine, *, source: str = "",
@@ -132,7 +124,7 @@ def render_text(lines: list[AccountLine], grand: AccountLine, *, source: str = "
     """An aligned table, one row per account and the total (amounts rounded for display;
     the json form keeps every digit)."""
     span = "all time" if days is None else f"last {days} days (from midnight UTC)"
-    rows = [[_printable(line.account), f"{line.fills:,}", f"{line.round_trips:,}",
+    rows = [[printable(line.account), f"{line.fills:,}", f"{line.round_trips:,}",
              pct(line.win_rate), _amounts(line.net_pnl), _amounts(line.fees),
              _amounts(line.balance)]
             for line in [*lines, grand]]
@@ -142,7 +134,7 @@ def render_text(lines: list[AccountLine], grand: AccountLine, *, source: str = "
         cells = [c.ljust(w) if i in (0, 4, 5, 6) else c.rjust(w)
                  for i, (c, w) in enumerate(zip(row, widths))]
         return "  ".join(cells).rstrip()
-    out = [f"Accounts of {_printable(source)}" if source else "Accounts", f"Window: {span}", "",
+    out = [f"Accounts of {printable(source)}" if source else "Accounts", f"Window: {span}", "",
            show(list(COLUMNS)), *(show(row) for row in rows[:-1]),
            "  ".join("-" * w for w in widths), show(rows[-1]),
            "", "win rate, net pnl and fees: closed round trips; balance: cash now.",

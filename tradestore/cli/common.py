@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence, TypeAlias
 
-from tradestore._core.codec import is_int
+from tradestore._core.codec import is_int, printable  # noqa: F401 (commands import printable)
 from tradestore._core.codec import to_plain as plain  # noqa: F401 (commands import it from here)
 from tradestore._core.url import (DEFAULT_PATH, SQLITE, URL_VARIABLE, Target, parse_target,
                                   sqlite_path)
@@ -56,17 +55,6 @@ def sqlite_only(args: argparse.Namespace, command: str, instead: str,
                               f"for a PostgreSQL store use {instead}", field="db",
                               value=target.shown)
     return Path(str(target.location))
-
-
-# C0 and C1 control characters and DEL: a name must not move the cursor or recolour
-# the terminal; shown escaped (\n, \x1b, ...); so are lone surrogates, which no
-# terminal encoding can print (shown as \ud800)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped, for a terminal."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def open_repo(args: argparse.Namespace, *, readonly: bool = False, inspect: bool = False,
