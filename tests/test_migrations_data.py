@@ -21,10 +21,10 @@ from tradestore._core.codec import ts_in
 from tradestore._core.db import Database
 from tradestore._core.events import EventLog
 from tradestore._core.migrate import Migrator, load_migrations
-from tradestore.books.accounts import Accounts
-from tradestore.books.instruments import Instruments
-from tradestore.books.settings import Settings
-from tradestore.books.strategies import Strategies
+from tradestore.books.accounts import AccountStore
+from tradestore.books.instruments import InstrumentStore
+from tradestore.books.settings import SettingStore
+from tradestore.books.strategies import StrategyStore
 from tradestore.market.candles import CandleStore, OHLCVBar
 from tradestore.market.indicators import IndicatorStore
 from tradestore.market.news import NewsStore
@@ -134,23 +134,23 @@ def fill_states(db: Database) -> None:
 
 
 def fill_bookkeeping(db: Database) -> None:
-    strategies = Strategies(db)
+    strategies = StrategyStore(db)
     strategies.create("trend", strategy_type="momentum", config={"window": 20})
     strategies.update_config("trend", {"window": 30})
-    settings = Settings(db)
+    settings = SettingStore(db)
     settings.set("max_risk", Decimal("0.02"))
     settings.set("symbols", ["BTC/USDT", "ETH/USDT"])
     settings.set("live", True)
-    accounts = Accounts(db)
-    if db.scalar("PRAGMA user_version") >= 12:  # today's Accounts needs schema 12
+    accounts = AccountStore(db)
+    if db.scalar("PRAGMA user_version") >= 12:  # today's AccountStore needs schema 12
         accounts.create("spot", base_currency="USDT", initial_cash="1000")
     else:  # before schema 12 (no is_active column): a raw row
         with db.transaction() as conn:
             conn.execute("INSERT INTO accounts (name, base_currency, initial_cash, created_at) "
                          "VALUES ('spot', 'USDT', '1000', ?)", (NOW,))
     accounts.deposit("spot", "250.5", note="top up")
-    if db.scalar("PRAGMA user_version") >= 12:  # today's Instruments needs schema 12
-        Instruments(db).upsert("BTC/USDT", name="Bitcoin", asset_class="crypto",
+    if db.scalar("PRAGMA user_version") >= 12:  # today's InstrumentStore needs schema 12
+        InstrumentStore(db).upsert("BTC/USDT", name="Bitcoin", asset_class="crypto",
                                tick_size="0.01", lot_size="0.00001", currency="USDT")
         return
     with db.transaction() as conn:  # before schema 12 (no is_active column): a raw row

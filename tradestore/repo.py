@@ -22,12 +22,12 @@ from tradestore._core.scan import checked_connection, damaged_store_error, store
 from tradestore._core.url import SQLITE, parse_target
 from tradestore.analytics.metrics import (Analytics, GroupPerformance, PerformanceMetrics,
                                           TradeStatistics)
-from tradestore.books.accounts import Accounts
+from tradestore.books.accounts import AccountStore
 from tradestore.books.balance import (MarkedPosition, cash_balances, mark_to_market,
                                       portfolio_value, single_value)
-from tradestore.books.instruments import Instruments, require_active
-from tradestore.books.settings import Settings
-from tradestore.books.strategies import Strategies
+from tradestore.books.instruments import InstrumentStore
+from tradestore.books.settings import SettingStore
+from tradestore.books.strategies import StrategyStore
 from tradestore.errors import (ConflictError, DatabaseError, SchemaError, StoreError,
                                ValidationError)
 from tradestore.market.candles import CandleStore
@@ -239,20 +239,18 @@ class TradeRepo:
         self.candles = CandleStore(db)
         self.indicators = IndicatorStore(db)
         self.news = NewsStore(db)
-        self.strategies = Strategies(db)
-        self.settings = Settings(db)
-        self.accounts = Accounts(db)
-        self.instruments = Instruments(db)
+        self.strategies = StrategyStore(db)
+        self.settings = SettingStore(db)
+        self.accounts = AccountStore(db)
+        self.instruments = InstrumentStore(db)
         self.positions = PositionStore(db)
-        self.trades = TradeStore(db, self.positions,
-                                 account_check=lambda conn, name: self.accounts.require(name))
-        self.trades.symbol_check = require_active  # deactivated instruments (issue 20.4)
-        self.orders = OrderStore(db, self.trades, self.accounts)
+        self.trades = TradeStore(db, self.positions, self.accounts, self.instruments)
+        self.orders = OrderStore(db, self.trades, self.accounts, self.instruments)
         self.signals = SignalStore(db, self.orders)
         self.funding = FundingStore(db, self.accounts)
         self.analytics = Analytics(db)
         self.states = BotStateStore(db, self.events)
-        self.portfolio = PortfolioStore(db, account_check=self.accounts.require)
+        self.portfolio = PortfolioStore(db, self.accounts)
 
     # ------------------------------------------------------------ the store
     @property

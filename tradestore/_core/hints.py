@@ -70,3 +70,23 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
     def _connection(self) -> Any: ...
+
+
+# The repositories one layer asks of another above it: the record and the state sit below
+# the books (tradestore.books), so they name what they use as protocols. A check that
+# another owner calls inside its transaction reads through the store's Engine, which in a
+# transaction is that transaction's connection; so neither takes a connection.
+
+
+class AccountBook(Protocol):
+    """What fills, orders, funding and snapshots ask of ``repo.accounts``
+    (``books.accounts.AccountStore``)."""
+
+    def require(self, name: str) -> str: ...
+
+
+class InstrumentBook(Protocol):
+    """What fills and orders ask of ``repo.instruments``
+    (``books.instruments.InstrumentStore``)."""
+
+    def require_active(self, symbol: str, where: str = "") -> str: ...

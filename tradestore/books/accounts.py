@@ -155,7 +155,7 @@ def check_currency(value: str, field: str) -> str:
     return text
 
 
-class Accounts:
+class AccountStore:
     """``repo.accounts``: trading accounts, deposits, withdrawals, balances."""
 
     def __init__(self, db: Engine):

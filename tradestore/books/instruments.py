@@ -15,7 +15,7 @@ from decimal import Decimal
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, to_flag, to_text, to_utc, ts_in, ts_out)
-from tradestore._core.hints import Amount, Connection, Engine, JSONObject, Moment
+from tradestore._core.hints import Amount, Engine, JSONObject, Moment
 from tradestore.books.accounts import check_currency
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
@@ -130,21 +130,23 @@ def _audit_fields(instrument: Instrument) -> dict:
     return fields
 
 
-def require_active(conn: Connection, symbol: str, where: str = "") -> None:
-    """ConflictError when ``symbol`` is a deactivated instrument (fills and orders call
-    this inside their transaction; an unregistered symbol passes)."""
-    row = conn.execute(IS_ACTIVE, (symbol,)).fetchone()
-    if row is not None and not row[0]:
-        raise ConflictError(f"{where}symbol: instrument {symbol!r} is deactivated; it takes "
-                            f"no new fills or orders (repo.instruments.activate({symbol!r}) "
-                            "brings it back)")
-
-
-class Instruments:
+class InstrumentStore:
     """``repo.instruments``: the symbols a bot trades and their properties."""
 
     def __init__(self, db: Engine):
         self.db = db
+
+    def require_active(self, symbol: str, where: str = "") -> str:
+        """``symbol`` unless it is a deactivated instrument (ConflictError, its message
+        prefixed by ``where``: "row 3: "); an unregistered symbol passes. Fills and
+        orders call this inside their transaction."""
+        symbol = to_text(symbol, "symbol")
+        active = self.db.scalar(IS_ACTIVE, (symbol,))
+        if active is not None and not active:
+            raise ConflictError(f"{where}symbol: instrument {symbol!r} is deactivated; it takes "
+                                f"no new fills or orders (repo.instruments.activate({symbol!r}) "
+                                "brings it back)")
+        return symbol
 
     def upsert(self, symbol: str, *, name: str | None = None, asset_class: str | None = None,
                exchange: str | None = None, tick_size: Amount | None = None,

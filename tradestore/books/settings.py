@@ -235,7 +235,7 @@ def check_key(key: str) -> str:
     return key
 
 
-class Settings:
+class SettingStore:
     """``repo.settings``: typed key-value configuration."""
 
     def __init__(self, db: Engine):

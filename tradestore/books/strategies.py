@@ -175,7 +175,7 @@ def _bounds(days, since, until) -> dict:
     return {"since": start, "until": end}
 
 
-class Strategies:
+class StrategyStore:
     """``repo.strategies``: register, configure and measure strategies."""
 
     def __init__(self, db: Engine):

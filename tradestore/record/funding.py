@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, optional_text,
                                     to_decimal, to_text, to_utc, ts_in, ts_out)
-from tradestore._core.hints import Amount, Connection, Engine, JSONObject, Moment
+from tradestore._core.hints import AccountBook, Amount, Connection, Engine, JSONObject, Moment
 from tradestore.errors import ValidationError
 from tradestore.record.ccxt import _timestamp
 from tradestore.record.fees import currencies_of
@@ -88,7 +88,7 @@ def unattached_funding(conn: Connection, account: str) -> list[tuple[str, str]]:
 class FundingStore:
     """``repo.funding``: funding payments, attached to the positions they count in."""
 
-    def __init__(self, db: Engine, accounts: Any = None) -> None:
+    def __init__(self, db: Engine, accounts: AccountBook | None = None) -> None:
         self.db = db
         self.accounts = accounts  # repo.accounts: which names may take payments (None: any)
 

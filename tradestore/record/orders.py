@@ -24,7 +24,8 @@ from typing import Any, Sequence
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, to_choice, to_decimal, to_text, ts_in, ts_out)
-from tradestore._core.hints import Amount, Connection, Engine, JSONObject, Moment
+from tradestore._core.hints import (AccountBook, Amount, Connection, Engine, InstrumentBook,
+                                    JSONObject, Moment)
 from tradestore._core.money import exact
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.ledger import order_totals
@@ -124,10 +125,12 @@ class StatusChange:
 class OrderStore:
     """``repo.orders``: create, fill, change status, read."""
 
-    def __init__(self, db: Engine, trades: TradeStore, accounts: Any = None) -> None:
+    def __init__(self, db: Engine, trades: TradeStore, accounts: AccountBook | None = None,
+                 instruments: InstrumentBook | None = None) -> None:
         self.db = db
         self.trades = trades
         self.accounts = accounts  # repo.accounts: which names may place orders (None: any)
+        self.instruments = instruments  # repo.instruments: deactivated symbols (None: any)
         trades.order_hook = self._fills_changed
 
     def _fills_changed(self, conn, fills, voided=None) -> None:
@@ -194,8 +197,8 @@ class OrderStore:
                                     "is already stored")
             if self.accounts is not None:
                 self.accounts.require(row[10])
-            if self.trades.symbol_check:
-                self.trades.symbol_check(conn, row[0])
+            if self.instruments is not None:
+                self.instruments.require_active(row[0])
             order_id = conn.execute(INSERT_ORDER, (*row, now, now)).lastrowid
             conn.execute(INSERT_HISTORY, (order_id, None, status, "created", now))
             return self._load(conn, order_id)

@@ -17,7 +17,7 @@ from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, o
                                     optional_text, show, to_choice, to_decimal, to_int, to_items,
                                     to_limit, to_text, to_utc, ts_in, ts_out, utc_now, window)
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
-from tradestore._core.hints import Connection
+from tradestore._core.hints import AccountBook, Connection, InstrumentBook
 from tradestore._core.money import exact
 from tradestore._core.pg import per_engine
 from tradestore.errors import ConflictError, ValidationError
@@ -350,13 +350,12 @@ def as_trade(value: TradeData | Mapping[str, Any], where: str = "") -> TradeData
 class TradeStore:
     """``repo.trades``: the fills and, through them, the positions."""
 
-    def __init__(self, db: Engine, positions: PositionStore,
-                 account_check: Callable[[Any, str], object] | None = None) -> None:
+    def __init__(self, db: Engine, positions: PositionStore, accounts: AccountBook | None = None,
+                 instruments: InstrumentBook | None = None) -> None:
         self.db = db
         self.positions = positions
-        self.account_check = account_check  # callable(conn, name) raising ValidationError
-        # callable(conn, symbol, where): deactivated instruments
-        self.symbol_check: Callable[..., None] | None = None
+        self.accounts = accounts  # repo.accounts: which names may take fills (None: any)
+        self.instruments = instruments  # repo.instruments: deactivated symbols (None: any)
         # set by OrderStore: callable(conn, [(trade_id, TradeData)], voided=order_id)
         # that brings the orders of new (or voided) fills up to date
         self.order_hook: Callable[..., None] | None = None
@@ -398,15 +397,15 @@ class TradeStore:
                         continue
                     known[key] = next_id
                 if t.account not in checked_accounts:
-                    if self.account_check:
+                    if self.accounts is not None:
                         try:
-                            self.account_check(conn, t.account)
+                            self.accounts.require(t.account)
                         except ValidationError as exc:
                             raise ValidationError(f"{_where(index, _single)}{exc}",
                                                   field="account", value=t.account) from None
                     checked_accounts.add(t.account)
-                if self.symbol_check and t.symbol not in checked_symbols:
-                    self.symbol_check(conn, t.symbol, _where(index, _single))
+                if self.instruments is not None and t.symbol not in checked_symbols:
+                    self.instruments.require_active(t.symbol, _where(index, _single))
                     checked_symbols.add(t.symbol)
                 if t.order_id is not None and t.order_id not in checked_orders:
                     if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:

@@ -11,13 +11,13 @@ import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from tradestore._core.codec import (EARLIEST_TEXT, LATEST_TEXT, dec_in, json_object_in,
                                     json_out, optional_decimal, optional_utc, show, to_decimal,
                                     to_text, ts_in, window)
 from tradestore._core.fastpath import money_text, name_text, timestamp_text
-from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
+from tradestore._core.hints import AccountBook, Amount, Days, Engine, JSONObject, Moment
 from tradestore.errors import ValidationError
 
 COLUMNS = "id, account, timestamp, total_value, cash, positions, balances, created_at, updated_at"
@@ -137,14 +137,14 @@ def _bounds(days, since, until) -> tuple[str, str]:
 class PortfolioStore:
     """``repo.portfolio``: write and read the equity curve."""
 
-    def __init__(self, db: Engine, account_check: Callable[[str], object] | None = None) -> None:
+    def __init__(self, db: Engine, accounts: AccountBook | None = None) -> None:
         self.db = db
-        self.account_check = account_check  # callable(name) raising ValidationError
+        self.accounts = accounts  # repo.accounts: which names may take snapshots (None: any)
 
     def _check_accounts(self, rows) -> None:
-        if self.account_check:
+        if self.accounts is not None:
             for name in {row[0] for row in rows}:
-                self.account_check(name)
+                self.accounts.require(name)
 
     def save(self, total_value: Amount | None, *, cash: Amount | None = None,
              positions: JSONObject | None = None, balances: JSONObject | None = None,
