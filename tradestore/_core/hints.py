@@ -79,10 +79,16 @@ class Engine(Protocol):
 
 
 class AccountBook(Protocol):
-    """What fills, orders, funding and snapshots ask of ``repo.accounts``
-    (``books.accounts.AccountStore``)."""
+    """What other layers ask of ``repo.accounts`` (``books.accounts.AccountStore``):
+    fills, orders, funding and snapshots whether a name may take them; balances the
+    account's currency and funding, on the caller's connection."""
 
     def require(self, name: str) -> str: ...
+
+    def base_currency(self, conn: Connection, name: str) -> str | None: ...
+
+    def funded(self, conn: Connection, name: str,
+               at: str | None = None) -> tuple[Any, ...] | None: ...
 
 
 class InstrumentBook(Protocol):
@@ -90,3 +96,22 @@ class InstrumentBook(Protocol):
     (``books.instruments.InstrumentStore``)."""
 
     def require_active(self, symbol: str, where: str = "") -> str: ...
+
+
+class Facade(Protocol):
+    """What code below the facade (``books.balance``, ``analytics``, ``ops``) uses of a
+    ``TradeRepo``, which sits above it and so is not imported there. Each layer's own
+    protocol adds the repositories and calls it uses (``books.balance.BooksFacade``,
+    ``analytics.facade.AnalyticsFacade``, ``ops.facade.OpsFacade``); members are
+    read-only, so that TradeRepo's plain attributes satisfy them."""
+
+    @property
+    def db(self) -> Engine: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def store_id(self) -> str | None: ...
+
+    def transaction(self) -> ContextManager[Any]: ...

@@ -23,11 +23,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from tradestore._core.codec import UTC, printable, to_plain, utc_now
 from tradestore._core.hints import Days
 from tradestore._core.money import ZERO, exact, tidy
+from tradestore.analytics.facade import AnalyticsFacade
 from tradestore.analytics.report import NA, money, pct
 from tradestore.errors import ValidationError
 
@@ -65,7 +65,7 @@ def window_start(days: Days, now: datetime | None = None) -> datetime | None:
     return datetime(start.year, start.month, start.day, tzinfo=UTC)
 
 
-def by_account(repo: Any, days: Days = 30, *, now: datetime | None = None,
+def by_account(repo: AnalyticsFacade, days: Days = 30, *, now: datetime | None = None,
                include_inactive: bool = True) -> tuple[list[AccountLine], AccountLine]:
     """(one AccountLine per account, "default" first then by name; the total).
     ``repo``: a TradeRepo (the layer above analytics, so not imported here)."""

@@ -21,6 +21,7 @@ from tradestore._core.pg import per_engine
 from tradestore.analytics import report as text_report
 from tradestore.analytics import svg
 from tradestore.analytics.charts import monthly_returns, yearly_returns
+from tradestore.analytics.facade import AnalyticsFacade
 from tradestore.analytics.metrics import START_POINT_SQL, PerformanceMetrics
 from tradestore.analytics.returns import dietz
 from tradestore.analytics.svg import escape
@@ -159,7 +160,7 @@ def window_start(days: Days, now: datetime | None = None) -> datetime | None:
     return datetime.combine(first_day, time(), timezone.utc)
 
 
-def chart_series(repo: Any, metrics: PerformanceMetrics, account: str,
+def chart_series(repo: AnalyticsFacade, metrics: PerformanceMetrics, account: str,
                  limit: int = svg.MAX_POINTS) -> tuple[list[tuple[float, float]],
                                                        list[tuple[float, float]],
                                                        list[tuple[date, float]]]:
@@ -212,7 +213,7 @@ def _carried(closes: dict[str, float]) -> list[tuple[date, float]]:
     return daily
 
 
-def round_trips(repo: Any, *, since: datetime | None = None, account: str | None = None,
+def round_trips(repo: AnalyticsFacade, *, since: datetime | None = None, account: str | None = None,
                 count: int = TOP_TRADES) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(best, worst): the ``count`` round trips with the highest and the lowest pnl,
     ordered exactly (Decimal), ties by close time then id."""
@@ -321,7 +322,7 @@ def _definitions(metrics, days, since) -> str:
     return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
 
 
-def render_html(repo: Any, *, days: Days = None, account: str = "default",
+def render_html(repo: AnalyticsFacade, *, days: Days = None, account: str = "default",
                 periods_per_year: int = 365, risk_free_rate: float = 0, source: str | None = None,
                 now: datetime | None = None,
                 benchmark: str | Iterable[tuple[Moment, Amount]] | None = None,
@@ -383,7 +384,7 @@ def render_html(repo: Any, *, days: Days = None, account: str = "default",
     ])
 
 
-def write_html(repo: Any, path: PathLike, **options: Any) -> Path:
+def write_html(repo: AnalyticsFacade, path: PathLike, **options: Any) -> Path:
     """Render and write atomically (a temp file renamed over ``path``), mode 0644."""
     target = Path(path)
     page = render_html(repo, **options).encode("utf-8")

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from tradestore._core.codec import UTC, to_plain, utc_now
 from tradestore._core.hints import Amount, Days, Moment
+from tradestore.analytics.facade import AnalyticsFacade
 from tradestore.analytics.metrics import GroupPerformance, PerformanceMetrics, TradeStatistics
 from tradestore.errors import ValidationError
 
@@ -50,7 +51,7 @@ class Report:
     benchmark_curve: list | None = None
 
 
-def collect(repo: Any, days: Days = 30, *, account: str = "default",
+def collect(repo: AnalyticsFacade, days: Days = 30, *, account: str = "default",
             now: datetime | None = None,
             benchmark: str | Iterable[tuple[Moment, Amount]] | None = None,
             benchmark_exchange: str = "") -> Report:
@@ -66,7 +67,7 @@ def collect(repo: Any, days: Days = 30, *, account: str = "default",
         start = (now or utc_now()) - timedelta(days=days)
         since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     trips = repo.get_statistics_by_currency(None, account=account, since=since)
-    versus = dict(benchmark=benchmark, benchmark_exchange=benchmark_exchange)
+    versus: dict[str, Any] = dict(benchmark=benchmark, benchmark_exchange=benchmark_exchange)
     if len(trips) > 1:   # amounts of two currencies are never added: one block each
         metrics = repo.calculate_performance_metrics(None, account=account, since=since,
                                                      statistics=False, **versus)

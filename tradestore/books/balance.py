@@ -23,15 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Protocol
 
 from tradestore._core.codec import to_decimal, to_text
-from tradestore._core.hints import Amount, Connection, Marks
+from tradestore._core.hints import AccountBook, Amount, Connection, Facade, Marks
 from tradestore._core.money import ZERO, exact, tidy
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.fees import Currencies, currencies_of
 from tradestore.record.funding import unattached_funding
-from tradestore.record.positions import Position, cash_positions
+from tradestore.record.positions import Position, PositionStore, cash_positions
 from tradestore.record.trades import cash_fills
 
 DERIVATIVE_KINDS = ("perpetual", "future", "option")
@@ -46,15 +46,33 @@ def _add(book: dict, currency: str, amount: Decimal) -> None:
         book[currency] = tidy(book.get(currency, ZERO) + amount)
 
 
-def cash_balances(accounts: Any, conn: Connection, account: str) -> dict[str, Decimal]:
-    """{currency: cash} of ``account`` (module docstring) on ``conn``, its funding read
-    through ``accounts`` (the repository, tradestore.books.accounts); NotFoundError when
-    unknown."""
+class BooksFacade(Facade, Protocol):
+    """What mark_to_market and portfolio_value use of a TradeRepo."""
+
+    @property
+    def positions(self) -> PositionStore: ...
+
+    @property
+    def accounts(self) -> AccountBook: ...
+
+
+def home_currency(accounts: AccountBook, conn: Connection, account: str) -> str:
+    """The account's base currency; NotFoundError when there is no such account."""
     home = accounts.base_currency(conn, account)
     if home is None:
         raise NotFoundError(f"no account named {account!r}")
+    return home
+
+
+def cash_balances(accounts: AccountBook, conn: Connection, account: str) -> dict[str, Decimal]:
+    """{currency: cash} of ``account`` (module docstring) on ``conn``, its funding read
+    through ``accounts`` (the repository, tradestore.books.accounts); NotFoundError when
+    unknown."""
+    home = home_currency(accounts, conn, account)
+    funding = accounts.funded(conn, account)
+    assert funding is not None  # the account exists (accounts are never deleted)
     book: dict[str, Decimal] = {}
-    _add(book, home, Decimal(accounts.funded(conn, account)[0]))
+    _add(book, home, Decimal(funding[0]))
     terms: dict[str, Currencies] = {}
     for symbol, side, qty, price, fees, fee_cur, commission, com_cur in cash_fills(conn,
                                                                                 account):
@@ -109,7 +127,7 @@ def _mark_of(marks: Marks, p: Position) -> Amount | None:
     return None
 
 
-def mark_to_market(repo: Any, marks: Marks, *, account: str | None = None,
+def mark_to_market(repo: BooksFacade, marks: Marks, *, account: str | None = None,
                    exchange: str | None = None) -> list[MarkedPosition]:
     """Open positions (of ``account``/``exchange`` when given) at ``marks``: {symbol:
     price} or {(exchange, symbol): price}. A position without a mark is a
@@ -138,13 +156,12 @@ def mark_to_market(repo: Any, marks: Marks, *, account: str | None = None,
     return out
 
 
-def portfolio_value(repo: Any, account: str, marks: Marks) -> dict[str, Decimal]:
-    """{currency: cash + open positions at ``marks``}, exact (module docstring). ``repo``:
-    a TradeRepo, here and in mark_to_market (the layer above books: not imported)."""
+def portfolio_value(repo: BooksFacade, account: str, marks: Marks) -> dict[str, Decimal]:
+    """{currency: cash + open positions at ``marks``}, exact (module docstring)."""
     account = to_text(account, "account")
     with repo.db.reading() as conn:
         book = cash_balances(repo.accounts, conn, account)
-        home = repo.accounts.base_currency(conn, account)
+        home = home_currency(repo.accounts, conn, account)
     for marked in mark_to_market(repo, marks, account=account):
         _add(book, marked.position.currency or home, marked.market_value)
     return book

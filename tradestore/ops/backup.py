@@ -21,7 +21,7 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator  # repo: a TradeRepo (the layer above ops: not imported)
+from typing import Iterator
 from urllib.parse import quote
 
 from tradestore._core.codec import UTC, to_int, to_path
@@ -29,6 +29,7 @@ from tradestore._core.db import APPLICATION_ID, translate
 from tradestore._core.files import SIDECARS, fsync_dir, fsync_file, path_error, refuse_store_target
 from tradestore._core.hints import PathLike
 from tradestore._core.migrate import read_store_id
+from tradestore.ops.facade import OpsFacade
 from tradestore.errors import ConflictError, DatabaseError, SchemaError, ValidationError
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -156,7 +157,7 @@ def prune_backups(folder: PathLike, keep: int, stem: str = "trades",
 # ------------------------------------------------------------------ backup
 
 @contextlib.contextmanager
-def _source_connection(repo: Any) -> Iterator[sqlite3.Connection]:
+def _source_connection(repo: OpsFacade) -> Iterator[sqlite3.Connection]:
     """A connection to read the snapshot from: a private read-only one for a file
     (so the bot's own connection and lock stay free), the store's own for memory."""
     db = repo.db
@@ -173,7 +174,7 @@ def _source_connection(repo: Any) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def backup(repo: Any, dest: PathLike, *, overwrite: bool = False, verify: str = "quick") -> Path:
+def backup(repo: OpsFacade, dest: PathLike, *, overwrite: bool = False, verify: str = "quick") -> Path:
     """Copy the open store ``repo`` to ``dest`` (a file, or a folder for a stamped name)
     while it keeps being written; returns the verified backup's path.
 
@@ -221,7 +222,7 @@ def backup(repo: Any, dest: PathLike, *, overwrite: bool = False, verify: str = 
     return target
 
 
-def _copy_and_check(repo: Any, temp: Path, target: Path, verify: str) -> None:
+def _copy_and_check(repo: OpsFacade, temp: Path, target: Path, verify: str) -> None:
     """Copy into ``temp`` and check the copy; errors name ``target`` when writing the
     copy failed (a full disk is the destination's), the store when reading it did."""
     try:
@@ -257,7 +258,7 @@ def _copy_and_check(repo: Any, temp: Path, target: Path, verify: str) -> None:
         dst.close()
 
 
-def backup_before_downgrade(repo: Any, before: int, target: int) -> Path:
+def backup_before_downgrade(repo: OpsFacade, before: int, target: int) -> Path:
     """A backup beside the store (integrity_check), taken before a forced downgrade;
     ``TradeRepo.migrate`` verifies it in full (``TradeRepo.verify_backup``)."""
     db = Path(repo.path)

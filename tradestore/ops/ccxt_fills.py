@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Iterable  # repo: a TradeRepo (the layer above ops: not imported)
+from typing import Any, Iterable
 
 from tradestore._core.codec import to_items
 from tradestore._core.hints import Amount
 from tradestore.errors import ValidationError
+from tradestore.ops.facade import OpsFacade
 from tradestore.record.trades import TradeData
 
 
-def link_orders(repo: Any, trades: list[TradeData]) -> list[TradeData]:
+def link_orders(repo: OpsFacade, trades: list[TradeData]) -> list[TradeData]:
     """Set ``order_id`` of fills whose metadata["order_external_id"] names a stored
     order of the same exchange (one indexed lookup per distinct order); saving them
     then updates the order as ``record_fill`` does."""
@@ -33,7 +34,7 @@ def link_orders(repo: Any, trades: list[TradeData]) -> list[TradeData]:
     return out
 
 
-def save_ccxt_trades(repo: Any, trades: Iterable[Mapping[str, Any]], *, exchange: str,
+def save_ccxt_trades(repo: OpsFacade, trades: Iterable[Mapping[str, Any]], *, exchange: str,
                      fee_prices: Mapping[str, Amount] | None = None) -> list[int]:
     """Map and save ccxt trades in one transaction (duplicates by id skipped); returns
     the fills' ids in the order given."""

@@ -27,6 +27,7 @@ from tradestore._core.codec import window
 from tradestore._core.db import Connection, translated
 from tradestore._core.files import atomic_file
 from tradestore._core.hints import Days, Moment, PathLike
+from tradestore._core.hints import Facade
 from tradestore.errors import DatabaseError, ValidationError
 
 FORMATS = ("csv", "json", "jsonl")
@@ -131,7 +132,7 @@ def export_sql(kind: ExportKind, filters: dict, days: Days, since: Moment | None
 
 
 @contextlib.contextmanager
-def snapshot(repo: Any) -> Iterator[Any]:
+def snapshot(repo: Facade) -> Iterator[Any]:
     """A connection holding one read transaction: a private read-only connection for
     a file (the bot's connection and lock stay free), the store's own for memory and
     for a server (its REPEATABLE READ snapshot; other sessions never wait for it)."""
@@ -153,7 +154,7 @@ def snapshot(repo: Any) -> Iterator[Any]:
         conn.close()
 
 
-def iter_rows(repo: Any, kind_name: str, *, days: Days = None, since: Moment | None = None,
+def iter_rows(repo: Facade, kind_name: str, *, days: Days = None, since: Moment | None = None,
               until: Moment | None = None, **filters: Any) -> Iterator[Any]:
     """Yield (columns, row-tuples...): the export's rows straight from one cursor."""
     kind = _kind(kind_name)
@@ -188,7 +189,7 @@ def _kind(name: str) -> ExportKind:
                               value=name) from None
 
 
-def export(repo: Any, kind: str, out: IO[str] | PathLike | None = None, *, fmt: str = "csv",
+def export(repo: Facade, kind: str, out: IO[str] | PathLike | None = None, *, fmt: str = "csv",
            progress: Progress | None = None, **filters: Any) -> int:
     """Write ``kind`` (trades, orders, positions, funding, instruments, snapshots, states,
     events) to ``out``

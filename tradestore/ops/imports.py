@@ -34,6 +34,7 @@ from tradestore._core.hints import PathLike
 from tradestore.errors import DatabaseError, NotFoundError, StoreError, ValidationError
 from tradestore.ops.ccxt_fills import link_orders
 from tradestore.ops.export import Progress
+from tradestore.ops.facade import OpsFacade
 from tradestore.record.ledger import replay_key
 from tradestore.record.trades import FIELD_NAMES, VOID_TRADE, TradeData, symbol_has_fills
 
@@ -81,7 +82,7 @@ class ImportResult:
     duplicate: int
 
 
-def import_trades(repo: Any, source: PathLike, *, fmt: str | None = None,
+def import_trades(repo: OpsFacade, source: PathLike, *, fmt: str | None = None,
                   exchange: str | None = None, ignore_order_ids: bool = False,
                   progress: bool | None = None) -> ImportResult:
     """Import fills from the file ``source``; all or nothing.
@@ -102,7 +103,7 @@ def import_trades(repo: Any, source: PathLike, *, fmt: str | None = None,
                    ACCEPTED, progress)
 
 
-def import_funding(repo: Any, source: PathLike, *, fmt: str | None = None,
+def import_funding(repo: OpsFacade, source: PathLike, *, fmt: str | None = None,
                    exchange: str | None = None, progress: bool | None = None) -> ImportResult:
     """Import funding payments (the rows of ``export funding``) from ``source``; all or
     nothing, each saved as ``TradeRepo.record_funding`` saves it: idempotent on
@@ -121,7 +122,7 @@ def import_funding(repo: Any, source: PathLike, *, fmt: str | None = None,
 PLAIN_FORMATS = ("csv", "json", "jsonl")  # funding and instruments: no ccxt dialect
 
 
-def import_instruments(repo: Any, source: PathLike, *, fmt: str | None = None,
+def import_instruments(repo: OpsFacade, source: PathLike, *, fmt: str | None = None,
                        progress: bool | None = None) -> ImportResult:
     """Import instruments (the rows of ``export instruments``) from ``source``; all or
     nothing. Each row is upserted (a stored symbol takes the file's values) and keeps
@@ -149,7 +150,7 @@ def _prepare(source, fmt, exchange, progress, formats) -> tuple[Path, str]:
     return path, fmt
 
 
-def _import(repo, path, fmt, build, save, accepted, progress) -> ImportResult:
+def _import(repo: OpsFacade, path, fmt, build, save, accepted, progress) -> ImportResult:
     """One pass in one transaction: rows parsed as read, saved chunk by chunk."""
     try:
         size = path.stat().st_size
@@ -192,7 +193,7 @@ def format_of(path: Path) -> str:
     return found
 
 
-def _save_chunk(repo, chunk, fmt) -> int:
+def _save_chunk(repo: OpsFacade, chunk, fmt) -> int:
     """Save one chunk of (line, (TradeData, void)) inside the import's transaction, then
     void the new fills that were exported voided; returns how many were new."""
     order_lines: dict[int, int] = {}
@@ -225,7 +226,7 @@ def _save_chunk(repo, chunk, fmt) -> int:
     return len(new)
 
 
-def _restore_voids(repo, voids) -> None:
+def _restore_voids(repo: OpsFacade, voids) -> None:
     """Void just-saved fills as they were voided: their voided_at and void_reason kept,
     each key replayed once from its earliest voided fill, their orders' totals
     recomputed (what TradeRepo.void_trade does, without stamping "now")."""
@@ -246,7 +247,7 @@ def _restore_voids(repo, voids) -> None:
                 repo.trades.order_hook(conn, [], voided=order_id)
 
 
-def _save_instruments(repo, chunk) -> int:
+def _save_instruments(repo: OpsFacade, chunk) -> int:
     """Upsert each instrument of (line, (fields, active)); rebuild positions when a
     symbol with fills changed. Returns how many symbols were new."""
     new, changed = 0, False
@@ -281,7 +282,7 @@ def _terms(instrument) -> tuple | None:
     return None if instrument is None else tuple(getattr(instrument, t) for t in TERMS)
 
 
-def _save_funding(repo, chunk) -> int:
+def _save_funding(repo: OpsFacade, chunk) -> int:
     """Record each payment of (line, fields) inside the import's transaction; returns
     how many were new (a stored or repeated (exchange, external_id) is not)."""
     before = repo.db.scalar("SELECT coalesce(max(id), 0) FROM funding_payments")
@@ -297,7 +298,7 @@ def _save_funding(repo, chunk) -> int:
     return len(new)
 
 
-def _check_orders(repo, order_lines: dict) -> None:
+def _check_orders(repo: OpsFacade, order_lines: dict) -> None:
     wanted = list(order_lines)
     found: set[int] = set()
     for start in range(0, len(wanted), 500):
