@@ -73,9 +73,9 @@ class Engine(Protocol):
 
 
 # The repositories one layer asks of another above it: the record and the state sit below
-# the books (tradestore.books), so they name what they use as protocols. A check that
-# another owner calls inside its transaction reads through the store's Engine, which in a
-# transaction is that transaction's connection; so neither takes a connection.
+# the books (tradestore.books), so they name what they use as protocols. The checks
+# (require, require_active) take no connection: they read through the store's Engine,
+# which inside the caller's transaction is that transaction's connection.
 
 
 class AccountBook(Protocol):

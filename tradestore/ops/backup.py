@@ -174,7 +174,8 @@ def _source_connection(repo: OpsFacade) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def backup(repo: OpsFacade, dest: PathLike, *, overwrite: bool = False, verify: str = "quick") -> Path:
+def backup(repo: OpsFacade, dest: PathLike, *, overwrite: bool = False,
+           verify: str = "quick") -> Path:
     """Copy the open store ``repo`` to ``dest`` (a file, or a folder for a stamped name)
     while it keeps being written; returns the verified backup's path.
 
