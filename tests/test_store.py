@@ -16,7 +16,7 @@ import pytest
 
 import tradestore
 from tradestore import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
-                        SchemaError, StoreError, TradeRepo, ValidationError)
+                        SchemaError, StoreError, TradeData, TradeRepo, ValidationError)
 from tradestore._core.db import MIN_SQLITE_VERSION, check_sqlite_version
 
 META = "INSERT INTO store_meta (key, value, updated_at) VALUES (?, ?, '2024-01-01T00:00:00.000000Z')"
@@ -73,6 +73,22 @@ def test_file_store_pragmas(db_path):
         assert repo.db.scalar("PRAGMA application_id") == 0x54524453
     header = db_path.read_bytes()[:20]
     assert header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"  # WAL
+
+
+def test_a_read_after_a_write_waits_the_whole_busy_timeout(db_path):
+    """BEGIN IMMEDIATE waits in short tries of its own (2 ms each); that quick wait stays
+    set through the transaction and the writes after it (a bot that only writes sets
+    it once), and every use outside a transaction waits busy_timeout again."""
+    with TradeRepo(db_path, busy_timeout=5) as repo:
+        fill = dict(symbol="BTC/USDT", side="buy", quantity="1", price="10")
+        with repo.db.transaction() as conn:
+            assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2
+        repo.save_trade(TradeData(**fill))
+        repo.save_trade(TradeData(**fill))
+        assert repo.db.scalar("PRAGMA busy_timeout") == 5000
+        with repo.db.reading() as conn:
+            assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+        assert len(repo.get_trade_history()) == 2
 
 
 def test_durability_normal(db_path):

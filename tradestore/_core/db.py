@@ -345,6 +345,7 @@ class Database:
         if echo:
             self.conn.echo = _echoer(sql_logger())
         self.busy_timeout = busy_timeout
+        self._quick_wait = False  # busy_timeout is QUICK_BUSY_MS (see _begin_immediate)
         self._depth = 0
         self.engine = "sqlite"  # tradestore._core.pg.PgDatabase is the "postgresql" one
 
@@ -374,7 +375,7 @@ class Database:
         if self.readonly:
             raise ReadOnlyError(f"{self.path}: the store was opened read-only")
         with self.lock:
-            conn = self._connection()
+            conn = self._connection(writing=True)
             depth = self._depth
             with translated(self.path):
                 if depth == 0:
@@ -404,24 +405,26 @@ class Database:
 
         SQLite's own busy handler sleeps up to 100 ms between tries, so a waiting
         writer keeps losing the lock to writers that come back sooner. We retry with
-        short jittered sleeps instead, so writers take turns.
+        short jittered sleeps instead, so writers take turns. The quick wait stays set
+        inside the transaction (holding the write lock and a snapshot of a WAL file, no
+        statement there waits) and until the next use outside one (``_connection``), so
+        a bot that only writes sets it once.
         """
         deadline = time.monotonic() + self.busy_timeout
-        conn.execute(f"PRAGMA busy_timeout = {QUICK_BUSY_MS}")
-        try:
-            delay = 0.001
-            while True:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY \
-                            or time.monotonic() >= deadline:
-                        raise
-                time.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 0.004)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if not self._quick_wait:
+            conn.execute(f"PRAGMA busy_timeout = {QUICK_BUSY_MS}")
+            self._quick_wait = True
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY \
+                        or time.monotonic() >= deadline:
+                    raise
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 0.004)
 
     def _undo(self, depth: int) -> None:
         if self.conn is None:  # closed inside the block: close() already rolled back
@@ -464,9 +467,15 @@ class Database:
         row = self.query_one(sql, params)
         return None if row is None else row[0]
 
-    def _connection(self) -> Connection:
+    def _connection(self, writing: bool = False) -> Connection:
+        """The open connection; outside a transaction it waits the whole busy_timeout
+        again (a reader may meet a writer's exclusive moment, e.g. the last close)."""
         if self.conn is None:
             raise StoreError(f"{self.path}: the store is closed")
+        if self._quick_wait and not writing and not self._depth:
+            with translated(self.path):
+                self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            self._quick_wait = False
         return self.conn
 
     def close(self) -> None:

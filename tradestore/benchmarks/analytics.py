@@ -24,8 +24,7 @@ import sqlite3
 from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, localcontext
-from typing import Any
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 from tradestore._core.hints import PathLike
 from tradestore._core.money import EXACT
@@ -145,16 +144,21 @@ def _blocks(cursor, size=4096):
 def floor_statistics(conn: sqlite3.Connection, start: str = "0000",
                      end: str = "9999") -> tuple[Any, ...]:
     """Trade statistics in plain Python from the streamed columns."""
-    zero = Decimal(0)
+    return tally(_blocks(conn.execute(FLOOR_TRIPS, (start, end))))
+
+
+def tally(rows: Iterable[Any], holding: Any = 0) -> tuple[Any, ...]:
+    """The floors' plain-Python statistics over (pnl, fees, time held, ...) rows, the
+    amounts as text or Decimal, summed exactly: (count, wins, losses, gross profit, gross
+    loss, net, fees, largest win, largest loss, mean time held)."""
     n = wins = losses = 0
-    gross_profit = gross_loss = fees = zero
+    gross_profit = gross_loss = fees = Decimal(0)
     largest_win = largest_loss = None
-    holding = 0
     with localcontext(EXACT):
-        for pnl_text, fee_text, micros, *_ in _blocks(conn.execute(FLOOR_TRIPS, (start, end))):
-            pnl = Decimal(pnl_text)
+        for pnl_value, fee_value, held, *_ in rows:
+            pnl = Decimal(pnl_value)
             n += 1
-            fees += Decimal(fee_text)
+            fees += Decimal(fee_value)
             if pnl > 0:
                 wins += 1
                 gross_profit += pnl
@@ -163,7 +167,7 @@ def floor_statistics(conn: sqlite3.Connection, start: str = "0000",
                 losses += 1
                 gross_loss += pnl
                 largest_loss = pnl if largest_loss is None or pnl < largest_loss else largest_loss
-            holding += micros
+            holding += held
         net = gross_profit + gross_loss
     return (n, wins, losses, gross_profit, gross_loss, net, fees, largest_win, largest_loss,
             holding / n if n else None)

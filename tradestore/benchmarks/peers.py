@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, localcontext
-from typing import Any
-from typing import Iterator
+from typing import Any, Iterator
 
-from tradestore._core.money import EXACT
 from tradestore.benchmarks import Context, Result, timed
 from tradestore.benchmarks import analytics as analytics_bench
 from tradestore.benchmarks import trades as trades_bench
@@ -254,26 +251,10 @@ def _peer_time(text: str) -> str:
 
 def _orm_statistics(positions) -> tuple:
     """What a seed computes from loaded Position objects: exact Decimal sums."""
-    n = wins = losses = 0
-    gross_profit = gross_loss = fees = Decimal(0)
-    largest_win = largest_loss = None
-    holding = timedelta(0)
-    with localcontext(EXACT):
-        for p in positions:
-            pnl = p.realized_pnl
-            n += 1
-            fees += p.fees
-            if pnl > 0:
-                wins += 1
-                gross_profit += pnl
-                largest_win = pnl if largest_win is None or pnl > largest_win else largest_win
-            elif pnl < 0:
-                losses += 1
-                gross_loss += pnl
-                largest_loss = pnl if largest_loss is None or pnl < largest_loss else largest_loss
-            holding += p.closed_at - p.opened_at
-    return n, wins, losses, gross_profit + gross_loss, fees, largest_win, largest_loss, \
-        holding / n if n else None
+    n, wins, losses, _, _, net, fees, largest_win, largest_loss, held = analytics_bench.tally(
+        ((p.realized_pnl, p.fees, p.closed_at - p.opened_at) for p in positions),
+        holding=timedelta(0))
+    return n, wins, losses, net, fees, largest_win, largest_loss, held
 
 
 def _statistics(ctx, sa, models, pandas):

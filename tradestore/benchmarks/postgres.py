@@ -24,14 +24,14 @@ import contextlib
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import IO, Any, Iterator
 from urllib.parse import quote, urlencode
 
-from tradestore._core.money import EXACT
 from tradestore._core.pg import connect, driver, translate_sql
 from tradestore._core.url import POSTGRESQL, parse_target
 from tradestore.benchmarks import Result, _fmt, timed, timed_pair
+from tradestore.benchmarks.analytics import tally
 from tradestore.benchmarks.trades import SYMBOLS, make_fills, raw_rows
 from tradestore.errors import StoreError, ValidationError
 from tradestore.record.trades import INSERT_TRADE
@@ -44,7 +44,8 @@ INSERT_TRADE_PG = translate_sql(INSERT_TRADE)[0]
 HISTORY_PG = ("SELECT id, symbol, side, quantity, price, timestamp, fees, fee_currency, "
               "exchange, external_id, order_id, strategy, account, pnl, metadata FROM trades "
               "WHERE symbol = %s AND timestamp >= %s ORDER BY timestamp, id")
-TRIPS_PG = ("SELECT realized_pnl, fees, extract(epoch FROM closed_at - opened_at) "
+TRIPS_PG = ("SELECT realized_pnl, fees, "
+            "(extract(epoch FROM closed_at - opened_at) * 1000000)::bigint "
             "FROM positions WHERE closed_at IS NOT NULL")
 TRADE_COPY_COLUMNS = INSERT_TRADE.split("(", 1)[1].split(")", 1)[0].split()
 COPY_TRADES = f"COPY trades ({' '.join(TRADE_COPY_COLUMNS)}) FROM STDIN"
@@ -213,25 +214,7 @@ def floor_statistics(raw: Any) -> tuple[int, Decimal, int, Decimal]:
     """(round trips, net pnl, wins, fees) in plain Python from the raw columns, with the
     rest of what get_statistics figures (losses, gross profit and loss, the largest win
     and loss, the mean holding time) worked out too, as the SQLite floor does."""
-    n = wins = losses = 0
-    gross_profit = gross_loss = fees = Decimal(0)
-    largest_win = largest_loss = None
-    holding = Decimal(0)
-    with localcontext(EXACT):
-        for pnl_text, fee_text, seconds in raw.execute(TRIPS_PG).fetchall():
-            pnl = Decimal(pnl_text)
-            n += 1
-            fees += Decimal(fee_text)
-            holding += Decimal(seconds)  # NUMERIC, read as its digits
-            if pnl > 0:
-                wins += 1
-                gross_profit += pnl
-                largest_win = pnl if largest_win is None or pnl > largest_win else largest_win
-            elif pnl < 0:
-                losses += 1
-                gross_loss += pnl
-                largest_loss = pnl if largest_loss is None or pnl < largest_loss else largest_loss
-        net = gross_profit + gross_loss
+    n, wins, _, _, _, net, fees, *_ = tally(raw.execute(TRIPS_PG).fetchall())
     return n, net, wins, fees
 
 

@@ -90,6 +90,20 @@ def _remove_quietly(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
+@contextlib.contextmanager
+def discarded_on_failure(temp: Path, failure: str) -> Iterator[None]:
+    """A block that fills ``temp`` and moves it into place: on any error ``temp`` (and
+    its -wal/-shm) is removed, and an OS error becomes DatabaseError("<failure>: why")."""
+    try:
+        yield
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise DatabaseError(f"{failure}: {exc}") from None
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+
+
 def _temp_beside(target: Path) -> Path:
     """An empty private (0600) file in the target's folder, so the final rename is atomic."""
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -205,18 +219,12 @@ def backup(repo: OpsFacade, dest: PathLike, *, overwrite: bool = False,
         temp = _temp_beside(target)
     except OSError as exc:
         raise DatabaseError(f"{target.parent}: cannot write a backup there: {exc}") from None
-    try:
+    with discarded_on_failure(temp, f"backup destination {target}: backup failed"):
         _copy_and_check(repo, temp, target, verify)
         fsync_file(temp)
         os.chmod(temp, 0o600)
         os.replace(temp, target)
         fsync_dir(target.parent)
-    except OSError as exc:
-        _remove_quietly(temp)
-        raise DatabaseError(f"backup destination {target}: backup failed: {exc}") from None
-    except BaseException:
-        _remove_quietly(temp)
-        raise
     if not repo.db.readonly:
         repo.events.log("backup", f"backup taken: {target}",
                         details={"path": str(target), "size_bytes": target.stat().st_size})

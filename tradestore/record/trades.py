@@ -13,9 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
-                                    optional_text, show, to_choice, to_decimal, to_int, to_items,
-                                    to_limit, to_text, to_utc, ts_in, ts_out, utc_now, window)
+from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, show, to_choice,
+                                    to_decimal, to_int, to_items, to_limit, to_text, to_utc,
+                                    ts_in, ts_out, utc_now, window)
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
 from tradestore._core.hints import AccountBook, Connection, InstrumentBook
 from tradestore._core.money import exact
@@ -162,42 +162,54 @@ class TradeData:
                      id: int | None = None) -> None: ...
 
     def __post_init__(self) -> None:
-        put = object.__setattr__
-        put(self, "symbol", to_text(self.symbol, "symbol"))
-        put(self, "side", to_choice(self.side, "side", SIDES))
-        put(self, "quantity", to_decimal(self.quantity, "quantity", positive=True))
-        put(self, "price", to_decimal(self.price, "price", positive=True))
-        put(self, "fees", to_decimal(self.fees, "fees", non_negative=True))
+        # frozen: the checked values go straight into __dict__ (as from_row does); the
+        # optional fields are checked only when given (None is their common value)
+        d = self.__dict__
+        d["symbol"] = to_text(self.symbol, "symbol")
+        d["side"] = to_choice(self.side, "side", SIDES)
+        d["quantity"] = to_decimal(self.quantity, "quantity", positive=True)
+        d["price"] = to_decimal(self.price, "price", positive=True)
+        d["fees"] = to_decimal(self.fees, "fees", non_negative=True)
         if self.timestamp is None:  # "now": the store's clock when it is saved (save_many)
-            put(self, "_now", True)
-        put(self, "timestamp", utc_now() if self.timestamp is None else to_utc(self.timestamp, "timestamp"))
-        put(self, "fee_currency", optional_text(self.fee_currency, "fee_currency"))
-        put(self, "exchange", to_text(self.exchange, "exchange", allow_empty=True))
+            d["_now"] = True
+            d["timestamp"] = utc_now()
+        else:
+            d["timestamp"] = to_utc(self.timestamp, "timestamp")
+        if self.fee_currency is not None:
+            d["fee_currency"] = to_text(self.fee_currency, "fee_currency")
+        d["exchange"] = to_text(self.exchange, "exchange", allow_empty=True)
         if self.external_id is not None:
             external = str(self.external_id) if isinstance(self.external_id, int) else self.external_id
-            put(self, "external_id", to_text(external, "external_id", max_length=500))
+            d["external_id"] = to_text(external, "external_id", max_length=500)
         if self.order_id is not None and (isinstance(self.order_id, bool)
                                           or not isinstance(self.order_id, int)):
             raise ValidationError(f"order_id: {self.order_id!r} must be an integer order id",
                                   field="order_id", value=self.order_id)
-        put(self, "strategy", optional_text(self.strategy, "strategy"))
-        put(self, "account", to_text(self.account, "account"))
-        put(self, "pnl", optional_decimal(self.pnl, "pnl"))
-        json_object_in(self.metadata, "metadata")
-        put(self, "kind", to_choice(self.kind, "kind", KINDS))
-        put(self, "fee_value", optional_decimal(self.fee_value, "fee_value", non_negative=True))
+        if self.strategy is not None:
+            d["strategy"] = to_text(self.strategy, "strategy")
+        d["account"] = to_text(self.account, "account")
+        if self.pnl is not None:
+            d["pnl"] = to_decimal(self.pnl, "pnl")
+        if self.metadata is not None:
+            json_object_in(self.metadata, "metadata")
+        d["kind"] = to_choice(self.kind, "kind", KINDS)
+        if self.fee_value is not None:
+            d["fee_value"] = to_decimal(self.fee_value, "fee_value", non_negative=True)
         if not isinstance(self.liquidation, bool):
             raise ValidationError(f"liquidation: {self.liquidation!r} must be True or False",
                                   field="liquidation", value=self.liquidation)
-        put(self, "commission", to_decimal(self.commission, "commission", non_negative=True))
-        put(self, "commission_currency", optional_text(self.commission_currency,
-                                                       "commission_currency"))
-        put(self, "leverage", optional_decimal(self.leverage, "leverage", positive=True))
-        put(self, "margin", optional_decimal(self.margin, "margin", non_negative=True))
+        d["commission"] = to_decimal(self.commission, "commission", non_negative=True)
+        if self.commission_currency is not None:
+            d["commission_currency"] = to_text(self.commission_currency, "commission_currency")
+        if self.leverage is not None:
+            d["leverage"] = to_decimal(self.leverage, "leverage", positive=True)
+        if self.margin is not None:
+            d["margin"] = to_decimal(self.margin, "margin", non_negative=True)
         if self.margin_mode is not None:
-            put(self, "margin_mode", _margin_mode(self.margin_mode))
-        put(self, "liquidation_price", optional_decimal(self.liquidation_price,
-                                                        "liquidation_price", positive=True))
+            d["margin_mode"] = _margin_mode(self.margin_mode)
+        if self.liquidation_price is not None:
+            d["liquidation_price"] = to_decimal(self.liquidation_price, "liquidation_price",
+                                                positive=True)
         if self.voided_at is not None or self.void_reason is not None:
             raise ValidationError("voided_at: a fill is voided with TradeRepo.void_trade, "
                                   "not created void", field="voided_at", value=self.voided_at)

@@ -15,7 +15,8 @@ from pathlib import Path
 from tradestore._core.files import SIDECARS, fsync_dir, fsync_file
 from tradestore._core.hints import PathLike
 from tradestore.errors import DatabaseBusyError, DatabaseError, ValidationError
-from tradestore.ops.backup import RestoreResult, _remove_quietly, _temp_beside, utc_stamp
+from tradestore.ops.backup import (RestoreResult, _temp_beside,
+                                   discarded_on_failure, utc_stamp)
 from tradestore.repo import TradeRepo
 
 # Checking a backup file is the facade's (a forced downgrade runs it too).
@@ -38,17 +39,11 @@ def restore(backup_path: PathLike, db_path: PathLike, *,
     if not target.parent.is_dir():
         raise DatabaseError(f"{target.parent}: no such folder")
     temp = _temp_beside(target)
-    try:
+    with discarded_on_failure(temp, f"{target}: restore failed"):
         shutil.copyfile(backup_path, temp)
         os.chmod(temp, 0o600)
         fsync_file(temp)
         previous = _swap_in(temp, target, lock_timeout)
-    except OSError as exc:
-        _remove_quietly(temp)
-        raise DatabaseError(f"{target}: restore failed: {exc}") from None
-    except BaseException:
-        _remove_quietly(temp)
-        raise
     with TradeRepo(target) as repo:  # opens and migrates as usual
         repo.events.log("restore", f"restored from {backup_path}",
                         details={"backup": str(backup_path),
