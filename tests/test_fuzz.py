@@ -49,7 +49,7 @@ KNOWN_ESCAPES: set[tuple[str, str]] = set()
 # Not input-handling calls: they end the object, hand out a context manager, open
 # another store from a path, or are hooks the store calls itself (so are methods
 # taking a ``conn``: a repository's internals run inside its caller's transaction).
-SKIP = {"close", "transaction", "inspect", "order_hook", "account_check", "open", "run"}
+SKIP = {"close", "transaction", "inspect", "order_hook", "open", "run"}
 
 
 class Opaque:

@@ -14,7 +14,6 @@ already made and waits for them.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import inspect
 from concurrent.futures import ThreadPoolExecutor

@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 from tradestore._core.codec import (UTC, bounded, dec_in, optional_utc, show, time_range,
                                     to_decimal, to_int, to_items, to_limit, to_text, to_utc,
                                     ts_in)
-from tradestore._core.hints import Amount, Engine, Moment, PathLike
+from tradestore._core.hints import Amount, Engine, Moment
 from tradestore._core.pg import per_engine
 from tradestore.errors import ValidationError
 
