@@ -20,6 +20,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Sequence
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, optional_text, optional_utc, time_range,
@@ -54,6 +55,12 @@ class Account:
     created_at: _dt.datetime
     active: bool = True
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Account:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], row[1], row[2], dec_out(row[3]), row[4], ts_out(row[5]),
+                   bool(row[6]))
+
 
 @dataclass(frozen=True)
 class CashMovement:
@@ -76,6 +83,12 @@ class CashMovement:
     timestamp: _dt.datetime
     note: str | None
     created_at: _dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> CashMovement:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], row[1], row[2], dec_out(row[3]), ts_out(row[4]), row[5],
+                   ts_out(row[6]))
 
 
 ACCOUNT_COLUMNS = "id, name, base_currency, initial_cash, strategy, created_at, is_active"
@@ -126,16 +139,6 @@ SELECT EXISTS (SELECT 1 FROM accounts WHERE name = :name)
 """
 
 
-def _account(row) -> Account:
-    return Account(row[0], row[1], row[2], dec_out(row[3]), row[4], ts_out(row[5]),
-                   bool(row[6]))
-
-
-def _movement(row) -> CashMovement:
-    return CashMovement(row[0], row[1], row[2], dec_out(row[3]), ts_out(row[4]), row[5],
-                        ts_out(row[6]))
-
-
 def _audit_fields(account: Account) -> dict:
     """What the audit trail shows of an account."""
     return {"base_currency": account.base_currency, "initial_cash": account.initial_cash,
@@ -171,7 +174,7 @@ class AccountStore:
             if conn.execute("SELECT 1 FROM accounts WHERE name = ?", (row[0],)).fetchone():
                 raise ConflictError(f"account {row[0]!r} already exists")
             conn.execute(INSERT_ACCOUNT, row)
-            account = _account(conn.execute(GET_ACCOUNT, (row[0],)).fetchone())
+            account = Account.from_row(conn.execute(GET_ACCOUNT, (row[0],)).fetchone())
             record(conn, "account", account.name, "create", None, _audit_fields(account),
                    now=row[-1])
             return account
@@ -180,12 +183,12 @@ class AccountStore:
         row = self.db.query_one(GET_ACCOUNT, (to_text(name, "name"),))
         if row is None:
             raise NotFoundError(f"no account named {name!r}")
-        return _account(row)
+        return Account.from_row(row)
 
     def list(self, *, include_inactive: bool = False) -> list[Account]:
         """"default" first, then by name; deactivated ones only with include_inactive."""
         params = {"include_inactive": int(to_flag(include_inactive, "include_inactive"))}
-        return [_account(r) for r in self.db.query(LIST_ACCOUNTS, params)]
+        return [Account.from_row(r) for r in self.db.query(LIST_ACCOUNTS, params)]
 
     def deactivate(self, name: str) -> Account:
         """Soft delete: hidden from lists, refuses new fills, orders and snapshots."""
@@ -207,7 +210,7 @@ class AccountStore:
             conn.execute(SET_ACTIVE, (int(active), name))
             record(conn, "account", name, "activate" if active else "deactivate",
                    {"active": bool(row[6])}, {"active": active}, now=ts_in(self.db.now()))
-            return _account(conn.execute(GET_ACCOUNT, (name,)).fetchone())
+            return Account.from_row(conn.execute(GET_ACCOUNT, (name,)).fetchone())
 
     # reads on the caller's connection, for tradestore.books.balance
     @staticmethod
@@ -271,7 +274,7 @@ class AccountStore:
             stamp = ts_in(self.db.now())
             row_id = conn.execute(INSERT_MOVEMENT, (name, kind, dec_in(value), ts_in(moment),
                                                     note, stamp)).lastrowid
-            movement = _movement(conn.execute(
+            movement = CashMovement.from_row(conn.execute(
                 "SELECT id, account, kind, amount, timestamp, note, created_at "
                 "FROM cash_movements WHERE id = ?", (row_id,)).fetchone())
             record(conn, "cash_movement", name, kind, None,
@@ -282,7 +285,7 @@ class AccountStore:
     def movements(self, name: str) -> builtins.list[CashMovement]:
         """Deposits and withdrawals of ``name``, oldest first."""
         name = self.get(name).name
-        return [_movement(r) for r in self.db.query(MOVEMENTS, (name,))]
+        return [CashMovement.from_row(r) for r in self.db.query(MOVEMENTS, (name,))]
 
     def flows(self, name: str, *, since: Moment | None = None,
               until: Moment | None = None) -> builtins.list[tuple[_dt.datetime, Decimal]]:
@@ -323,7 +326,7 @@ class AccountStore:
         params = {"include_inactive": int(to_flag(include_inactive, "include_inactive"))}
         with self.db.reading() as conn:
             for row in conn.execute(LIST_ACCOUNTS, params).fetchall():
-                account = _account(row)
+                account = Account.from_row(row)
                 balance, _, deposits, withdrawals = conn.execute(
                     BALANCE, {"name": account.name, "at": None}).fetchone()
                 out.append({"name": account.name, "currency": account.base_currency,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Sequence
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
@@ -66,6 +67,14 @@ class Instrument:
     expiry: _dt.datetime | None = None
     active: bool = True
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Instrument:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], row[1], row[2], row[3], row[4], dec_out(row[5]), dec_out(row[6]),
+                   row[7], json_out(row[8]), ts_out(row[9]), ts_out(row[10]), row[11],
+                   row[12], row[13], dec_out(row[14]), bool(row[15]), row[16],
+                   ts_out(row[17]), bool(row[18]))
+
 
 COLUMNS = ("id, symbol, name, asset_class, exchange, tick_size, lot_size, currency, metadata, "
            "created_at, updated_at, base_currency, quote_currency, kind, contract_size, "
@@ -113,13 +122,6 @@ def _kind(value) -> str:
         return value.strip().lower()
     raise ValidationError(f"kind: {value!r} is not one of {', '.join(KINDS)}", field="kind",
                           value=value)
-
-
-def _instrument(row) -> Instrument:
-    return Instrument(row[0], row[1], row[2], row[3], row[4], dec_out(row[5]), dec_out(row[6]),
-                      row[7], json_out(row[8]), ts_out(row[9]), ts_out(row[10]), row[11],
-                      row[12], row[13], dec_out(row[14]), bool(row[15]), row[16],
-                      ts_out(row[17]), bool(row[18]))
 
 
 def _audit_fields(instrument: Instrument) -> dict:
@@ -181,9 +183,9 @@ class InstrumentStore:
         with self.db.transaction() as conn:
             before = conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone()
             conn.execute(UPSERT_INSTRUMENT, params)
-            after = _instrument(conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone())
+            after = Instrument.from_row(conn.execute(GET_INSTRUMENT, (params["symbol"],)).fetchone())
             record(conn, "instrument", after.symbol, "update" if before else "create",
-                   before and _audit_fields(_instrument(before)), _audit_fields(after),
+                   before and _audit_fields(Instrument.from_row(before)), _audit_fields(after),
                    symbol=after.symbol, now=params["now"])
             return after
 
@@ -191,7 +193,7 @@ class InstrumentStore:
         row = self.db.query_one(GET_INSTRUMENT, (to_text(symbol, "symbol"),))
         if row is None:
             raise NotFoundError(f"no instrument {symbol!r}")
-        return _instrument(row)
+        return Instrument.from_row(row)
 
     def list(self, *, asset_class: str | None = None, exchange: str | None = None,
              include_inactive: bool = False) -> list[Instrument]:
@@ -200,7 +202,7 @@ class InstrumentStore:
         params = {"asset_class": optional_text(asset_class, "asset_class"),
                   "exchange": optional_text(exchange, "exchange"),
                   "include_inactive": int(include_inactive)}
-        return [_instrument(r) for r in self.db.query(LIST_INSTRUMENTS, params)]
+        return [Instrument.from_row(r) for r in self.db.query(LIST_INSTRUMENTS, params)]
 
     def deactivate(self, symbol: str) -> Instrument:
         """Soft delete: hidden from lists, refuses new fills and orders of the symbol."""
@@ -220,4 +222,4 @@ class InstrumentStore:
             conn.execute(SET_ACTIVE, (int(active), now, symbol))
             record(conn, "instrument", symbol, "activate" if active else "deactivate",
                    {"active": bool(row[18])}, {"active": active}, symbol=symbol, now=now)
-            return _instrument(conn.execute(GET_INSTRUMENT, (symbol,)).fetchone())
+            return Instrument.from_row(conn.execute(GET_INSTRUMENT, (symbol,)).fetchone())

@@ -19,7 +19,7 @@ import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar, overload
+from typing import Any, Sequence, TypeVar, overload
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (MAX_JSON_INT, MIN_JSON_INT, canonical_json, check_unicode,
@@ -76,6 +76,12 @@ class Setting:
                 f"secret={self.secret}, description={show(self.description)})")
 
     __str__ = __repr__
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Setting:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], row[1], _decode(row[2], row[3]), row[3], row[4], bool(row[5]),
+                   ts_out(row[6]), ts_out(row[7]))
 
 
 GET_SETTING = """
@@ -223,11 +229,6 @@ def _decode(text: str, value_type: str):
     return text
 
 
-def _setting(row) -> Setting:
-    return Setting(row[0], row[1], _decode(row[2], row[3]), row[3], row[4], bool(row[5]),
-                   ts_out(row[6]), ts_out(row[7]))
-
-
 def check_key(key: str) -> str:
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
         raise ValidationError(f"key: {show(key)} must be 1-200 letters, digits or _ . : / @ -",
@@ -268,7 +269,7 @@ class SettingStore:
             record(conn, "setting", key, "update" if before else "create",
                    _audit_fields(before), _audit_fields(after), masked=secret_value,
                    now=params["now"])
-            return _setting(after)
+            return Setting.from_row(after)
 
     def get(self, key: str, default: Any = _MISSING) -> Any:
         """The typed value; ``default`` if missing (NotFoundError when no default)."""
@@ -310,7 +311,7 @@ class SettingStore:
             if default is _MISSING:
                 raise NotFoundError(f"no setting {show(key)}")
             return default
-        return _setting(row)
+        return Setting.from_row(row)
 
     def delete(self, key: str) -> None:
         key = check_key(key)
@@ -323,4 +324,4 @@ class SettingStore:
 
     def all(self) -> list[Setting]:
         """Every setting by key (secret values are in the records; repr masks them)."""
-        return [_setting(r) for r in self.db.query(ALL_SETTINGS)]
+        return [Setting.from_row(r) for r in self.db.query(ALL_SETTINGS)]

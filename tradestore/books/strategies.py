@@ -13,6 +13,7 @@ import builtins
 import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Sequence
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (bounded, canonical_json, json_object_in, json_out,
@@ -52,6 +53,12 @@ class Strategy:
     last_run_at: _dt.datetime | None
     created_at: _dt.datetime
     updated_at: _dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Strategy:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], row[1], row[2], row[3], json_out(row[4]), row[5], bool(row[6]),
+                   bool(row[7]), ts_out(row[8]), ts_out(row[9]), ts_out(row[10]))
 
 
 @dataclass(frozen=True)
@@ -148,11 +155,6 @@ def _optional_flag(value, field: str):
     return None if value is None else int(to_flag(value, field))
 
 
-def _strategy(row) -> Strategy:
-    return Strategy(row[0], row[1], row[2], row[3], json_out(row[4]), row[5], bool(row[6]),
-                    bool(row[7]), ts_out(row[8]), ts_out(row[9]), ts_out(row[10]))
-
-
 def _audit_fields(strategy: Strategy) -> dict:
     """What the audit trail shows of a strategy (its config is masked where secret)."""
     return {"strategy_type": strategy.strategy_type, "description": strategy.description,
@@ -196,7 +198,7 @@ class StrategyStore:
                                     "a deleted one comes back with set_active)")
             strategy_id = conn.execute(INSERT_STRATEGY, row + (now, now)).lastrowid
             conn.execute(INSERT_CONFIG, (strategy_id, 1, config_text, now))
-            strategy = _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+            strategy = Strategy.from_row(conn.execute(GET_STRATEGY, (name,)).fetchone())
             record(conn, "strategy", name, "create", None, _audit_fields(strategy), now=now)
             return strategy
 
@@ -204,13 +206,13 @@ class StrategyStore:
         row = self.db.query_one(GET_STRATEGY, (to_text(name, "name"),))
         if row is None:
             raise NotFoundError(f"no strategy named {name!r}")
-        return _strategy(row)
+        return Strategy.from_row(row)
 
     def list(self, active: bool | None = None, enabled: bool | None = None) -> list[Strategy]:
         """All strategies by name; ``active``/``enabled`` filter when not None."""
         params = {"active": _optional_flag(active, "active"),
                   "enabled": _optional_flag(enabled, "enabled")}
-        return [_strategy(r) for r in self.db.query(LIST_STRATEGIES, params)]
+        return [Strategy.from_row(r) for r in self.db.query(LIST_STRATEGIES, params)]
 
     def update_config(self, name: str, config: JSONObject) -> Strategy:
         """Make ``config`` current as a new version; the old ones stay as history.
@@ -234,7 +236,7 @@ class StrategyStore:
                 record(conn, "strategy_config", name, "update",
                        {"config_version": version, "config": json_out(old_text)},
                        {"config_version": version + 1, "config": json_out(text)}, now=now)
-            return _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+            return Strategy.from_row(conn.execute(GET_STRATEGY, (name,)).fetchone())
 
     def config_history(self, name: str) -> builtins.list[StrategyConfig]:
         """Every config version, oldest first."""
@@ -276,9 +278,9 @@ class StrategyStore:
             changed = conn.execute(sql, (value, now, name)).rowcount
             if not changed:
                 raise NotFoundError(f"no strategy named {name!r}")
-            after = _strategy(conn.execute(GET_STRATEGY, (name,)).fetchone())
+            after = Strategy.from_row(conn.execute(GET_STRATEGY, (name,)).fetchone())
             if action is not None:
-                record(conn, "strategy", name, action, _audit_fields(_strategy(before)),
+                record(conn, "strategy", name, action, _audit_fields(Strategy.from_row(before)),
                        _audit_fields(after), now=now)
             return after
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 from tradestore._core.codec import (json_object_in, json_out, optional_text, optional_utc, show,
                                     time_range, to_finite_float, to_id, to_text, to_utc, ts_in,
@@ -41,6 +42,12 @@ class NewsSentiment:
     metadata: dict | None
     created_at: _dt.datetime
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> NewsSentiment:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], row[1], row[2], row[3], row[4], ts_out(row[5]), row[6], row[7],
+                   json_out(row[8]), ts_out(row[9]))
+
 
 _NEWS_COLUMNS = ("id, symbol, headline, source, url, published_at, sentiment_score, "
                  "sentiment_label, metadata, created_at")
@@ -58,11 +65,6 @@ AVERAGE_SENTIMENT = """
 SELECT avg(sentiment_score) FROM news
 WHERE symbol = ? AND published_at >= ? AND published_at < ?
 """
-
-
-def _news(row) -> NewsSentiment:
-    return NewsSentiment(row[0], row[1], row[2], row[3], row[4], ts_out(row[5]), row[6], row[7],
-                         json_out(row[8]), ts_out(row[9]))
 
 
 class NewsStore:
@@ -99,7 +101,7 @@ class NewsStore:
         row = self.db.query_one(f"{SELECT_NEWS} WHERE id = ?", (to_id(news_id, "news_id"),))
         if row is None:
             raise NotFoundError(f"news {news_id}: no such news item")
-        return _news(row)
+        return NewsSentiment.from_row(row)
 
     def recent(self, symbol: str | None = None, since: Moment | None = None, *,
                until: Moment | None = None, limit: int = 100) -> list[NewsSentiment]:
@@ -109,7 +111,7 @@ class NewsStore:
                   "until": ts_in(optional_utc(until, "until"))}
         rows = filtered(self.db, SELECT_NEWS, NEWS_FILTERS, values,
                         "published_at DESC, id DESC", limit)
-        return [_news(row) for row in rows]
+        return [NewsSentiment.from_row(row) for row in rows]
 
     def average_sentiment(self, symbol: str, since: Moment | None = None, *,
                           until: Moment | None = None) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Sequence
 
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
                                     optional_text, optional_utc, to_choice, to_finite_float,
@@ -49,6 +50,12 @@ class TradingSignal:
     metadata: dict | None
     created_at: _dt.datetime
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> TradingSignal:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], ts_out(row[1]), row[2], row[3], row[4], row[5], dec_out(row[6]),
+                   row[7], json_out(row[8]), ts_out(row[9]))
+
 
 _SIGNAL_COLUMNS = ("id, timestamp, symbol, action, strength, strategy, price, reason, metadata, "
                    "created_at")
@@ -73,11 +80,6 @@ WHERE l.order_id = ?
 ORDER BY s.timestamp, s.id
 """
 ORDERS_FOR_SIGNAL = "SELECT order_id FROM signal_orders WHERE signal_id = ? ORDER BY order_id"
-
-
-def _signal(row) -> TradingSignal:
-    return TradingSignal(row[0], ts_out(row[1]), row[2], row[3], row[4], row[5], dec_out(row[6]),
-                         row[7], json_out(row[8]), ts_out(row[9]))
 
 
 class SignalStore:
@@ -107,7 +109,7 @@ class SignalStore:
         row = self.db.query_one(SELECT_SIGNAL, (to_id(signal_id, "signal_id"),))
         if row is None:
             raise NotFoundError(f"signal {signal_id}: no such signal")
-        return _signal(row)
+        return TradingSignal.from_row(row)
 
     def recent(self, symbol: str | None = None, *, strategy: str | None = None,
                action: str | None = None, since: Moment | None = None, until: Moment | None = None,
@@ -120,7 +122,7 @@ class SignalStore:
                   "until": ts_in(optional_utc(until, "until"))}
         rows = filtered(self.db, SELECT_SIGNALS, SIGNAL_FILTERS, values,
                         "timestamp DESC, id DESC", limit)
-        return [_signal(row) for row in rows]
+        return [TradingSignal.from_row(row) for row in rows]
 
     def link_order(self, signal_id: int, order_id: int) -> bool:
         """Record that ``signal_id`` caused ``order_id``; False if already linked.
@@ -137,7 +139,7 @@ class SignalStore:
     def for_order(self, order_id: int) -> list[TradingSignal]:
         """The signals linked to ``order_id``, oldest first (empty if none)."""
         rows = self.db.query(SIGNALS_FOR_ORDER, (to_id(order_id, "order_id"),))
-        return [_signal(row) for row in rows]
+        return [TradingSignal.from_row(row) for row in rows]
 
     def orders_for(self, signal_id: int) -> list[int]:
         """The ids of the orders linked to ``signal_id``."""
