@@ -16,16 +16,7 @@ from tradestore import EventLogHandler, TradeRepo, ValidationError
 from tradestore._core.codec import EARLIEST_TEXT
 from tradestore._core.events import RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE, severity_for
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = dt.timezone.utc
