@@ -48,6 +48,11 @@ FOREIGN_KEYS = per_engine(
     "WHERE contype = 'f' AND connamespace = 'public'::regnamespace")
 # PostgreSQL: ids inserted as given do not move an identity's sequence; the next insert
 # must draw above them (SQLite's INTEGER PRIMARY KEY takes max(id) + 1 by itself)
+# events.level from schema 14 (schema/0014_event_level_generated.sql)
+GENERATED_COLUMNS = per_engine(
+    "SELECT name FROM pragma_table_xinfo(?) WHERE hidden IN (2, 3)",
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = ? AND is_generated = 'ALWAYS'")
 MOVE_SEQUENCE = "SELECT setval(pg_get_serial_sequence(?, 'id'), max(id)) FROM {table}"
 
 
@@ -323,12 +328,17 @@ def _verify(dst: Any, columns: dict[str, list[str]], wanted: dict[str, TableSum]
 
 
 def _copy_table(src: Any, dst: Any, table: str, columns: list[str], engine: str) -> TableSum:
-    """Insert SOURCE's rows of ``table`` into DEST as they are; their TableSum."""
-    insert = (f"INSERT INTO {quoted(table)} ({', '.join(map(quoted, columns))}) "
-              f"VALUES ({', '.join('?' for _ in columns)})")
+    """Insert SOURCE's rows of ``table`` into DEST as they are; their TableSum. A
+    generated column is not inserted (DEST computes it from the row and accepts no value
+    for it) but counts in the checksum, so the verification reads back what DEST made."""
+    generated = {row[0] for row in dst.execute(GENERATED_COLUMNS, (table,)).fetchall()}
+    stored = [i for i, name in enumerate(columns) if name not in generated]
+    insert = (f"INSERT INTO {quoted(table)} ({', '.join(quoted(columns[i]) for i in stored)}) "
+              f"VALUES ({', '.join('?' for _ in stored)})")
     count, total = 0, 0
     for batch in _rows(src, _select(table, columns)):
-        dst.executemany(insert, batch)
+        dst.executemany(insert, batch if not generated else
+                        [[row[i] for i in stored] for row in batch])
         count += len(batch)
         total = (total + sum(row_hash(row) for row in batch)) % MODULUS
     if engine != SQLITE and "id" in columns:
