@@ -46,13 +46,14 @@ FOREIGN_KEYS = per_engine(
     "WHERE m.type = 'table'",
     "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
     "WHERE contype = 'f' AND connamespace = 'public'::regnamespace")
-# PostgreSQL: ids inserted as given do not move an identity's sequence; the next insert
-# must draw above them (SQLite's INTEGER PRIMARY KEY takes max(id) + 1 by itself)
-# events.level from schema 14 (schema/0014_event_level_generated.sql)
+# A table's generated columns (events.level from schema 14): computed by DEST, never
+# inserted (SQLite: table_xinfo's hidden 2 VIRTUAL, 3 STORED)
 GENERATED_COLUMNS = per_engine(
     "SELECT name FROM pragma_table_xinfo(?) WHERE hidden IN (2, 3)",
     "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
     "AND table_name = ? AND is_generated = 'ALWAYS'")
+# PostgreSQL: ids inserted as given do not move an identity's sequence; the next insert
+# must draw above them (SQLite's INTEGER PRIMARY KEY takes max(id) + 1 by itself)
 MOVE_SEQUENCE = "SELECT setval(pg_get_serial_sequence(?, 'id'), max(id)) FROM {table}"
 
 
