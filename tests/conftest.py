@@ -201,3 +201,16 @@ def sqlite3_bin():
             pytest.fail("the sqlite3 shell must be installed in CI (apt-get install sqlite3)")
         pytest.skip("no sqlite3 shell on PATH (CI installs one)")
     return SQLITE3_BIN
+
+
+# ------------------------------------------------- a test file on both engines
+@pytest.fixture
+def on_both_engines(store):
+    """The store of a test file whose every behaviour holds on both engines
+    (``store``: SQLite, PostgreSQL). A file opts in with one line that makes its
+    ``repo`` and ``memory_repo`` this fixture (pytest names an imported fixture by the
+    name it is bound to)::
+
+        from conftest import on_both_engines as repo, on_both_engines as memory_repo
+    """
+    return store

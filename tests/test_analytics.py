@@ -23,16 +23,7 @@ from tradestore.analytics.metrics import POINTS_SQL, START_POINT_SQL
 from tradestore.books.accounts import FLOWS as FLOWS_SQL
 from tradestore.record.roundtrips import ROUND_TRIPS_SQL
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = timezone.utc

@@ -13,17 +13,7 @@ from tradestore._core.audit import MASK, changes, mask
 from tradestore.errors import ConflictError, StoreError
 
 from conftest import run_tradestore
-
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 def audit(repo, entity=None):

@@ -310,8 +310,8 @@ def test_timestamp_check_rejects_malformed_text(memory_repo, garbage):
     """The events table's timestamp CHECK refuses what ts_in never writes."""
     with pytest.raises(ValidationError):
         with memory_repo.transaction() as conn:
-            conn.execute("INSERT INTO events (timestamp, severity, level, event_type, message) "
-                         "VALUES (?, 'info', 20, 'probe', 'x')", (garbage,))
+            conn.execute("INSERT INTO events (timestamp, severity, event_type, message) "
+                         "VALUES (?, 'info', 'probe', 'x')", (garbage,))
     assert memory_repo.db.scalar("SELECT count(*) FROM events") == 0
 
 

@@ -12,20 +12,12 @@ import time
 
 import pytest
 
-from tradestore import EventLogHandler, TradeRepo, ValidationError
+from tradestore import EventLogHandler, StoreError, TradeRepo, ValidationError
 from tradestore._core.codec import EARLIEST_TEXT
-from tradestore._core.events import RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE, severity_for
+from tradestore._core.events import (EVENT_COLUMNS, RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE,
+                                     severity_for)
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = dt.timezone.utc
@@ -57,6 +49,50 @@ def test_bad_events_are_refused(repo, kwargs, field):
     assert repo.events.recent() == []
     with pytest.raises(ValidationError):
         repo.events.log("", "empty type")
+
+
+def test_level_is_computed_from_the_severity(repo):
+    """Schema 14: the writer stores severity only and the store computes level from it
+    (logging's numbers, by hand: debug 10, info 20, warning 30, error 40, critical 50).
+    The API has no way to write level (EventLog.log takes no such argument); SQL that
+    names it is refused with our error naming the column, and nothing is stored."""
+    for severity in LEVELS:
+        repo.events.log("probe", severity, severity=severity.upper())
+    assert repo.db.query("SELECT severity, level FROM events ORDER BY id") == [
+        ("debug", 10), ("info", 20), ("warning", 30), ("error", 40), ("critical", 50)]
+    with pytest.raises(StoreError, match='column "level"'):
+        with repo.transaction() as conn:
+            conn.execute("INSERT INTO events (timestamp, severity, level, event_type, message) "
+                         "VALUES (?, 'info', 20, 'probe', 'x')", (EARLIEST_TEXT,))
+    assert repo.db.scalar("SELECT count(*) FROM events") == 5
+
+
+def test_down_to_13_and_up_again_keeps_every_event(repo):
+    """14 -> 13 -> 14 keeps every event equal (13 stores level, filled from severity;
+    14 computes it), the writer works at both versions, and ids go on where they were."""
+    for severity in LEVELS:
+        repo.events.log("probe", f"a {severity} line", severity=severity, symbol="BTC/USDT",
+                        trade_id=7, order_id=9, details={"n": 1},
+                        timestamp=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    repo.settings.set("risk", "0.5")  # an audit event: tradestore._core.audit writes it
+    everything = f"SELECT {EVENT_COLUMNS}, level FROM events ORDER BY id"
+    before = repo.db.query(everything)
+    assert [r[2] for r in before] == [*LEVELS, "info"] and \
+        [r[-1] for r in before] == [10, 20, 30, 40, 50, 20]
+    assert repo.migrate(13) == [13]
+    assert repo.db.query(everything)[:6] == before
+    repo.events.log("probe", "logged at 13", severity="critical")
+    assert repo.migrate(14) == [14]
+    repo.events.log("probe", "logged at 14", severity="debug")
+    after = repo.db.query(everything)
+    assert after[:6] == before
+    assert [(r[0], r[2], r[3], r[4], r[-1]) for r in after[6:]] == [
+        (7, "info", "migration", "schema version 14 -> 13", 20),
+        (8, "critical", "probe", "logged at 13", 50),
+        (9, "info", "migration", "schema version 13 -> 14", 20),
+        (10, "debug", "probe", "logged at 14", 10)]
+    assert [e.message for e in repo.events.recent(severity="critical")] == \
+        ["logged at 13", "a critical line"]  # read through events_by_level_time
 
 
 def test_recent_newest_first_with_limit(repo):

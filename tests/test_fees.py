@@ -16,16 +16,7 @@ from tradestore import TradeData
 from tradestore.errors import ValidationError
 from tradestore.record.fees import Currencies, fee_effect, parse_symbol
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)

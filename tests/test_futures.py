@@ -15,16 +15,7 @@ from conftest import examples
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore._core.money import SHARE_QUANTUM, ROUNDING
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -26,16 +26,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tradestore import ArtifactManager, AsyncTradeRepo, OHLCVBar, StoreError, TradeData, TradeRepo
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = dt.timezone.utc

@@ -15,16 +15,7 @@ from tradestore.market.indicators import SELECT_INDICATOR
 from tradestore.market.news import AVERAGE_SENTIMENT, FIND_NEWS
 from tradestore.market.signals import SIGNALS_FOR_ORDER
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = dt.timezone.utc

@@ -21,16 +21,7 @@ from conftest import examples
 from tradestore import ConflictError, TradeRepo
 from tradestore.analytics.report import collect, render_json, render_text
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = timezone.utc

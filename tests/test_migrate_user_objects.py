@@ -1,6 +1,6 @@
 """A user's own indexes and triggers survive our schema steps.
 
-Schema 12 and 13 make tables again (copy aside, drop, create, fill back): SQLite drops
+Schema 12, 13 and 14 make tables again (copy aside, drop, create, fill back): SQLite drops
 every index and trigger on a dropped table, including ones an ``extra_migrations`` file
 or a person in the shell made, while the extra sequence still says they are applied.
 The migrator saves them before a step of ours and makes them again after it; one that
@@ -118,3 +118,34 @@ def test_the_users_own_sequence_is_left_to_its_files(tmp_path, mig):
     with TradeRepo(path, extra_migrations=mig) as repo:
         assert repo.extra_migrator.current_version == 2
         assert "my_trades_by_pnl" not in users_objects(path)
+
+
+EVENT_OBJECTS = {
+    "my_events_by_level": "CREATE INDEX my_events_by_level ON events (level, event_type)",
+    "my_events_alert": "CREATE TRIGGER my_events_alert AFTER INSERT ON events "
+                       "WHEN new.level >= 40 BEGIN "
+                       "INSERT INTO my_alerts VALUES (new.id, new.level); END",
+}
+
+
+def test_schema_14_keeps_the_users_index_and_trigger_on_events_both_ways(tmp_path):
+    """Schema 14 makes events again (level generated from severity): a user's index on
+    level and a trigger that reads it are made again after the step, up and down, and
+    the trigger still sees the level of the row's severity."""
+    path = tmp_path / "s.db"
+    with TradeRepo(path) as repo:
+        repo.migrate(13)
+        repo.db.query("CREATE TABLE my_alerts (event_id INTEGER, level INTEGER)")
+        for sql in EVENT_OBJECTS.values():
+            repo.db.query(sql)
+        alerts = [(repo.events.log("x", "at 13", severity="error"), 40)]
+        for target, severity, level in ((14, "critical", 50), (13, "error", 40),
+                                        (14, "error", 40)):
+            repo.migrate(target)
+            assert users_objects(path) == EVENT_OBJECTS
+            repo.events.log("x", "a warning", severity="warning")  # below 40: no alert
+            alerts.append((repo.events.log("x", f"at {target}", severity=severity), level))
+            assert repo.db.query("SELECT event_id, level FROM my_alerts") == alerts
+        plan = repo.db.query("EXPLAIN QUERY PLAN SELECT id FROM events "
+                             "WHERE level = 40 AND event_type = 'x'")
+        assert "my_events_by_level" in str(plan)

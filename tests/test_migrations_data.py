@@ -221,7 +221,7 @@ def contents(db: Database, tables) -> dict:
     out = {}
     with db.reading() as conn:
         for table in tables:
-            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_xinfo("{table}")')]
             order = ", ".join(f'"{c}"' for c in columns)
             rows = conn.execute(f'SELECT {order} FROM "{table}" ORDER BY {order}').fetchall()
             out[table] = (columns, rows)

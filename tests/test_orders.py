@@ -9,16 +9,7 @@ import pytest
 
 from tradestore import ConflictError, NotFoundError, ValidationError
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 def snapshot(repo):

@@ -36,7 +36,7 @@ def sql(url, statement, params=()):
 
 
 def test_the_postgres_folder_has_the_sqlite_numbers():
-    assert HEAD == len(load_migrations()) == 13
+    assert HEAD == len(load_migrations()) == 14
     assert [m.filename for m in load_migrations(engine="postgresql")] == \
         [m.filename for m in load_migrations()]
 
@@ -58,15 +58,15 @@ def test_a_new_database_is_created_at_the_head_with_its_log(empty_url):
 def test_migrate_to_n_both_ways(empty_url):
     with TradeRepo(empty_url) as repo:
         head_tables = sql(empty_url, TABLES)
-        assert repo.migrate(5) == [12, 11, 10, 9, 8, 7, 6, 5]  # the versions passed, going down
+        assert repo.migrate(5) == [13, 12, 11, 10, 9, 8, 7, 6, 5]  # the versions passed, going down
         assert repo.current_version == 5
         assert ("funding_payments",) not in sql(empty_url, TABLES)  # 0011's table is gone
         assert repo.migrate("+2") == [6, 7] and repo.current_version == 7
-        assert repo.migrate() == [8, 9, 10, 11, 12, 13]
+        assert repo.migrate() == [8, 9, 10, 11, 12, 13, 14]
         assert sql(empty_url, TABLES) == head_tables
         steps = [(v, d) for v, _, d, _, _ in repo.migrator.log()]
-    assert steps[HEAD:HEAD + 8] == [(v, "down") for v in range(13, 5, -1)]
-    assert steps[-8:] == [(v, "up") for v in range(6, 14)]
+    assert steps[HEAD:HEAD + 9] == [(v, "down") for v in range(14, 5, -1)]
+    assert steps[-9:] == [(v, "up") for v in range(6, 15)]
 
 
 def test_the_dry_run_shows_postgresql_sql(empty_url):

@@ -166,7 +166,7 @@ def sqlite_head(path: Path) -> tuple[dict, dict]:
                 "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'view')"):
             if name in SQLITE_ONLY:
                 continue
-            info = conn.execute(f'PRAGMA table_info("{name}")').fetchall()
+            info = conn.execute(f'PRAGMA table_xinfo("{name}")').fetchall()  # with generated
             if kind == "table":
                 tables[name] = [(c[1], sqlite_class(sql, c[1], c[2])) for c in info]
             else:
@@ -200,6 +200,27 @@ def test_same_tables_and_columns_as_sqlite(pg_url, pg_migrations, tmp_path):
     assert pg_views == sqlite_views
 
 
+def test_event_level_is_generated_on_both_engines(pg_url, pg_migrations, tmp_path):
+    """Schema 14: events.level is computed from severity on both (SQLite VIRTUAL,
+    PostgreSQL STORED), the same expression."""
+    pg_head(pg_url, pg_migrations)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        generated = conn.execute(
+            "SELECT table_name, column_name, generation_expression FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND is_generated = 'ALWAYS'").fetchall()
+    assert [(t, c) for t, c, _ in generated] == [("events", "level")]
+    assert "WHEN 'critical'::text THEN 50" in generated[0][2]
+    sqlite_head(tmp_path / "head.db")
+    conn = sqlite3.connect(tmp_path / "head.db")
+    try:
+        hidden = conn.execute("SELECT m.name, c.name, c.hidden FROM sqlite_master AS m, "
+                              "pragma_table_xinfo(m.name) AS c WHERE m.type = 'table' "
+                              "AND c.hidden <> 0").fetchall()
+    finally:
+        conn.close()
+    assert hidden == [("events", "level", 2)]  # 2: a VIRTUAL generated column
+
+
 # --- the head's checks refuse what the SQLite checks refuse ------------------------------
 
 T0 = "2024-01-01T00:00:00.000000Z"
@@ -216,8 +237,7 @@ VALID = {
                   "updated_at": T0},
     "metrics": {"experiment_id": "e", "metric_name": "loss", "value": 0.5, "timestamp": T0,
                 "created_at": T0},
-    "events": {"timestamp": T0, "severity": "error", "level": 40, "event_type": "x",
-               "message": "m"},
+    "events": {"timestamp": T0, "severity": "error", "event_type": "x", "message": "m"},
 }
 CHECK, JSON = "CheckViolation", "InvalidTextRepresentation"
 REFUSED = [
@@ -247,8 +267,8 @@ REFUSED = [
     ("artifacts", {"metadata": "[]"}, CHECK),
     ("metrics", {"value": float("nan")}, CHECK),
     ("metrics", {"value": float("inf")}, CHECK),
-    ("events", {"level": 20}, CHECK),                     # 0013: error is 40
-    ("events", {"severity": "info"}, CHECK),
+    ("events", {"level": 40}, "GeneratedAlways"),         # 0014: computed from severity
+    ("events", {"severity": "notice"}, CHECK),
 ]
 ACCEPTED = [
     ("trades", {"price": "1.10", "quantity": "0.00000812", "pnl": "-0.5"}),

@@ -16,16 +16,7 @@ from hypothesis import strategies as st
 from tradestore import PortfolioSnapshot, TradeRepo, ValidationError
 from tradestore.state.portfolio import LATEST, VALUE_HISTORY
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = dt.timezone.utc

@@ -1,5 +1,6 @@
 """Schema discipline (issue 18.6): every money, time and order-status column of the live
-schema carries its canonical CHECK, and an event's level can only be its severity's number.
+schema carries its canonical CHECK, and an event's level is computed from its severity
+(schema 14: a generated column; schema 13 only CHECKed that the two agreed).
 
 Columns are found by name (the conventions of ARCHITECTURE.md), not by the CHECKs they
 already have, so a column that lacks its CHECK is found. Each CHECK is proved by storing
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -206,22 +208,57 @@ def test_schema_12_had_the_gaps_that_13_closes(tmp_path):
 LEVELS = [("debug", 10), ("info", 20), ("warning", 30), ("error", 40), ("critical", 50)]
 
 
-def test_level_is_the_number_of_the_severity_and_nothing_else(memory_repo):
-    """severity is the fact, level its number (logging's: DEBUG 10 ... CRITICAL 50): the API
-    writes both, the schema refuses a row where they differ (a hand edit of either)."""
+def test_level_is_generated_from_the_severity(memory_repo, db_path, sqlite3_bin):
+    """Schema 14: severity is the one fact, level its number (logging's: DEBUG 10 ...
+    CRITICAL 50) computed by SQLite. The API cannot write level (EventLog.log takes no
+    such argument); SQL that names it is refused, naming the column, and a hand edit of
+    the severity moves the level with it."""
     for severity, _ in LEVELS:
         memory_repo.events.log("probe", severity, severity=severity)
     assert memory_repo.db.query("SELECT severity, level FROM events ORDER BY id") == LEVELS
     conn = memory_repo.db.conn
-    for change in ("level = 40", "severity = 'error'", "level = 20, severity = 'warning'"):
-        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed: level = CASE"):
-            conn.execute(f"UPDATE events SET {change} WHERE message = 'debug'")
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed: level = CASE"):
+    with pytest.raises(sqlite3.OperationalError, match='cannot UPDATE generated column "level"'):
+        conn.execute("UPDATE events SET level = 40 WHERE message = 'debug'")
+    with pytest.raises(sqlite3.OperationalError, match='cannot INSERT into generated column "level"'):
         conn.execute("INSERT INTO events (timestamp, severity, level, event_type, message) "
-                     "VALUES (?, 'info', 40, 'probe', 'x')", (TIME_GOOD,))
-    conn.execute("UPDATE events SET severity = 'error', level = 40 WHERE message = 'debug'")
+                     "VALUES (?, 'info', 20, 'probe', 'x')", (TIME_GOOD,))
+    conn.execute("UPDATE events SET severity = 'error' WHERE message = 'debug'")
+    assert memory_repo.db.scalar("SELECT level FROM events WHERE message = 'debug'") == 40
     assert [e.message for e in memory_repo.events.recent(severity="error")] == \
-        ["critical", "error", "debug"]  # newest first
+        ["critical", "error", "debug"]  # newest first, read through events_by_level_time
+    # the sqlite3 shell opens a schema-14 store, reads level and refuses to write it
+    TradeRepo(db_path).close()
+    shell = subprocess.run(
+        [sqlite3_bin, str(db_path), "INSERT INTO events (timestamp, severity, event_type, message) "
+         f"VALUES ('{TIME_GOOD}', 'warning', 'shell', 'x'); SELECT severity, level FROM events; "
+         f"INSERT INTO events (timestamp, severity, level, event_type, message) "
+         f"VALUES ('{TIME_GOOD}', 'info', 20, 'shell', 'y');"],
+        capture_output=True, text=True, timeout=60)
+    assert shell.stdout == "warning|30\n"
+    assert 'cannot INSERT into generated column "level"' in shell.stderr
+
+
+def _schema_of_events(path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'events' "
+                            "ORDER BY type, name").fetchall()
+    finally:
+        conn.close()
+
+
+def test_down_to_13_gives_back_0013s_table_exactly(tmp_path):
+    """14's down block makes events as 0013 did: the same text (level stored, CHECKed to be
+    its severity's number) and indexes, so down and up again leave the schema as it was.
+    (The rows across 14 -> 13 -> 14, on both engines: tests/test_events.py.)"""
+    path, at_13 = tmp_path / "t.db", tmp_path / "v13.db"
+    build_at(at_13, 13)
+    with TradeRepo(path) as repo:
+        repo.events.log("probe", "a warning", severity="warning")
+        repo.migrate(13)
+        assert _schema_of_events(path) == _schema_of_events(at_13)
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed: level = CASE"):
+            repo.db.conn.execute("UPDATE events SET level = 40 WHERE message = 'a warning'")
 
 
 def _at_12(path) -> None:

@@ -16,17 +16,7 @@ from tradestore import NotFoundError, TradeRepo, ValidationError
 from tradestore.books.settings import MASK
 
 from conftest import run_tradestore
-
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 SECRET = "sk-live-9f8e7d6c5b4a-DO-NOT-PRINT"

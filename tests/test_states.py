@@ -22,16 +22,7 @@ from tradestore._core.migrate import Migrator, load_migrations
 from tradestore.state.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO,
                                      _fast_encode, decode_payload, encode_state, state_content)
 
-
-@pytest.fixture
-def repo(store):
-    """Every behaviour here holds on both engines (conftest.store: SQLite, PostgreSQL)."""
-    return store
-
-
-@pytest.fixture
-def memory_repo(store):
-    return store
+from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
 
 
 UTC = dt.timezone.utc

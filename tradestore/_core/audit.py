@@ -20,7 +20,7 @@ import re
 from typing import Any, Iterable
 
 from tradestore._core.codec import canonical_json, to_plain
-from tradestore._core.events import AUDIT, INSERT_EVENT, SEVERITIES
+from tradestore._core.events import AUDIT, write_event
 from tradestore._core.hints import Connection
 
 MASK = "******"
@@ -75,7 +75,5 @@ def record(conn: Connection, entity: str, key: str | int, action: str,
     message = f"{entity} {key}: {action}{shown}"
     details = {"entity": entity, "key": to_plain(key), "action": action, "before": b,
                "after": a}
-    event_id: int = conn.execute(INSERT_EVENT, (now, "info", SEVERITIES["INFO"],
-                                                AUDIT, message, symbol, trade_id, order_id,
-                                                canonical_json(details, "details"))).lastrowid
-    return event_id
+    return write_event(conn, (now, "info", AUDIT, message, symbol, trade_id, order_id,
+                              canonical_json(details, "details")))

@@ -16,7 +16,8 @@ from typing import Any, Protocol, Sequence
 from tradestore._core.codec import (UTC, json_object_in, json_out, optional_id, optional_text,
                                     optional_utc, time_range, to_choice, to_limit, to_text, ts_in,
                                     ts_out, window)
-from tradestore._core.hints import Days, Engine, JSONObject, Moment
+from tradestore._core.hints import Connection, Days, Engine, JSONObject, Moment
+from tradestore._core.pg import per_engine
 from tradestore.errors import ValidationError
 
 SEVERITIES = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -25,11 +26,17 @@ AUDIT = "audit"  # the event_type of tradestore._core.audit's change records
 # lines, voided fills and schema changes, which keep their own types.
 AUDIT_TYPES = (AUDIT, "trade_voided", "migration")
 
-INSERT_EVENT = """
-INSERT INTO events (timestamp, severity, level, event_type, message, symbol, trade_id, order_id,
-                    details)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+# From schema 14 on, level is generated from severity (schema/0014_event_level_generated.sql):
+# the writer names severity only. Below 14 level is a plain column that must be named (a
+# store taken down logs its migration at the lower version), so the writer reads the
+# store's version in its transaction (one cheap read: SQLite's header, PostgreSQL's
+# version row).
+LEVEL_GENERATED_FROM = 14
+SCHEMA_VERSION = per_engine("PRAGMA user_version", "SELECT version FROM tradestore_version")
+_WRITTEN = "timestamp, severity, event_type, message, symbol, trade_id, order_id, details"
+INSERT_EVENT = f"INSERT INTO events ({_WRITTEN}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_EVENT_WITH_LEVEL = (f"INSERT INTO events ({_WRITTEN}, level) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 EVENT_COLUMNS = "id, timestamp, severity, event_type, message, symbol, trade_id, order_id, details"
 # recent(): three shapes so that each filter reads an index, newest first, and stops
 # at the limit. ``since`` is codec.EARLIEST_TEXT when not given (before every timestamp).
@@ -99,6 +106,18 @@ def _event(row: Sequence[Any]) -> Event:
                  json_out(row[8]))
 
 
+def write_event(conn: Connection, row: Sequence[Any]) -> int:
+    """Insert one event on ``conn`` (inside the caller's transaction); its id. ``row``:
+    the values of _WRITTEN as stored (severity in lower case). Level is named only
+    below schema 14, where it is not generated yet."""
+    if conn.execute(SCHEMA_VERSION).fetchone()[0] >= LEVEL_GENERATED_FROM:
+        cursor = conn.execute(INSERT_EVENT, row)
+    else:
+        cursor = conn.execute(INSERT_EVENT_WITH_LEVEL, (*row, SEVERITIES[row[1].upper()]))
+    event_id: int = cursor.lastrowid
+    return event_id
+
+
 def level_of(severity: str | None) -> int:
     """The numeric level of a severity name (None means everything: 0)."""
     return 0 if severity is None else SEVERITIES[to_choice(severity, "severity", SEVERITIES)]
@@ -116,13 +135,12 @@ class EventLog:
         """Append one event (one durable transaction); returns its id."""
         level_name = to_choice(severity, "severity", SEVERITIES)
         row = (ts_in(optional_utc(timestamp, "timestamp") or self.db.now()), level_name.lower(),
-               SEVERITIES[level_name], to_text(event_type, "event_type", max_length=100),
+               to_text(event_type, "event_type", max_length=100),
                to_text(message, "message", max_length=100_000, allow_empty=True),
                optional_text(symbol, "symbol"), optional_id(trade_id, "trade_id"),
                optional_id(order_id, "order_id"), json_object_in(details, "details"))
         with self.db.transaction() as conn:
-            event_id: int = conn.execute(INSERT_EVENT, row).lastrowid
-        return event_id
+            return write_event(conn, row)
 
     def recent(self, limit: int = 100, severity: str | None = None, event_type: str | None = None,
                since: Moment | None = None) -> list[Event]:

@@ -46,6 +46,12 @@ FOREIGN_KEYS = per_engine(
     "WHERE m.type = 'table'",
     "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
     "WHERE contype = 'f' AND connamespace = 'public'::regnamespace")
+# A table's generated columns (events.level from schema 14): computed by DEST, never
+# inserted (SQLite: table_xinfo's hidden 2 VIRTUAL, 3 STORED)
+GENERATED_COLUMNS = per_engine(
+    "SELECT name FROM pragma_table_xinfo(?) WHERE hidden IN (2, 3)",
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = ? AND is_generated = 'ALWAYS'")
 # PostgreSQL: ids inserted as given do not move an identity's sequence; the next insert
 # must draw above them (SQLite's INTEGER PRIMARY KEY takes max(id) + 1 by itself)
 MOVE_SEQUENCE = "SELECT setval(pg_get_serial_sequence(?, 'id'), max(id)) FROM {table}"
@@ -323,12 +329,17 @@ def _verify(dst: Any, columns: dict[str, list[str]], wanted: dict[str, TableSum]
 
 
 def _copy_table(src: Any, dst: Any, table: str, columns: list[str], engine: str) -> TableSum:
-    """Insert SOURCE's rows of ``table`` into DEST as they are; their TableSum."""
-    insert = (f"INSERT INTO {quoted(table)} ({', '.join(map(quoted, columns))}) "
-              f"VALUES ({', '.join('?' for _ in columns)})")
+    """Insert SOURCE's rows of ``table`` into DEST as they are; their TableSum. A
+    generated column is not inserted (DEST computes it from the row and accepts no value
+    for it) but counts in the checksum, so the verification reads back what DEST made."""
+    generated = {row[0] for row in dst.execute(GENERATED_COLUMNS, (table,)).fetchall()}
+    stored = [i for i, name in enumerate(columns) if name not in generated]
+    insert = (f"INSERT INTO {quoted(table)} ({', '.join(quoted(columns[i]) for i in stored)}) "
+              f"VALUES ({', '.join('?' for _ in stored)})")
     count, total = 0, 0
     for batch in _rows(src, _select(table, columns)):
-        dst.executemany(insert, batch)
+        dst.executemany(insert, batch if not generated else
+                        [[row[i] for i in stored] for row in batch])
         count += len(batch)
         total = (total + sum(row_hash(row) for row in batch)) % MODULUS
     if engine != SQLITE and "id" in columns:
