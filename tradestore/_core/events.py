@@ -100,10 +100,11 @@ class Event:
     order_id: int | None
     details: dict[str, Any] | None
 
-
-def _event(row: Sequence[Any]) -> Event:
-    return Event(row[0], ts_out(row[1]), row[2], row[3], row[4], row[5], row[6], row[7],
-                 json_out(row[8]))
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Event:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], ts_out(row[1]), row[2], row[3], row[4], row[5], row[6], row[7],
+                   json_out(row[8]))
 
 
 def write_event(conn: Connection, row: Sequence[Any]) -> int:
@@ -154,7 +155,7 @@ class EventLog:
         sql = (RECENT_AUDIT if params["event_type"] == AUDIT
                else RECENT_OF_TYPE if params["event_type"] is not None
                else RECENT_AT_LEVEL if params["level"] > 10 else RECENT_ALL)
-        return [_event(r) for r in self.db.query(sql, params)]
+        return [Event.from_row(r) for r in self.db.query(sql, params)]
 
     def after(self, event_id: int, *, severity: str | None = None, event_type: str | None = None,
               limit: int = 1000) -> list[Event]:
@@ -163,7 +164,7 @@ class EventLog:
         params = {"after": optional_id(event_id, "event_id") or 0, "limit": to_limit(limit),
                   "level": level_of(severity),
                   "event_type": optional_text(event_type, "event_type", max_length=100)}
-        return [_event(r) for r in self.db.query(EVENTS_AFTER, params)]
+        return [Event.from_row(r) for r in self.db.query(EVENTS_AFTER, params)]
 
     def last_id(self) -> int:
         """The id of the newest event (0 when there is none): where ``after`` starts."""
