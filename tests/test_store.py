@@ -17,7 +17,7 @@ import pytest
 import tradestore
 from tradestore import (DatabaseBusyError, DatabaseError, DiskFullError, ReadOnlyError,
                         SchemaError, StoreError, TradeData, TradeRepo, ValidationError)
-from tradestore._core.db import MIN_SQLITE_VERSION, check_sqlite_version
+from tradestore._core.db import MIN_SQLITE_VERSION, Database, check_sqlite_version
 
 META = "INSERT INTO store_meta (key, value, updated_at) VALUES (?, ?, '2024-01-01T00:00:00.000000Z')"
 
@@ -89,6 +89,28 @@ def test_a_read_after_a_write_waits_the_whole_busy_timeout(db_path):
         with repo.db.reading() as conn:
             assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
         assert len(repo.get_trade_history()) == 2
+
+
+def test_without_wal_commit_waits_the_whole_busy_timeout(tmp_path):
+    """Only a WAL file keeps the quick wait through the transaction: in a rollback
+    journal COMMIT waits for readers to finish, so it needs the whole busy_timeout."""
+    db = Database(str(tmp_path / "plain.db"), busy_timeout=5)  # no use_wal()
+    with db.transaction() as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    reader = sqlite3.connect(tmp_path / "plain.db", isolation_level=None,
+                             check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM t").fetchall()  # a SHARED lock until its COMMIT
+    release = threading.Timer(0.3, reader.execute, ("COMMIT",))
+    release.start()
+    try:
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO t VALUES (1)")
+    finally:
+        release.join()
+        reader.close()
+    assert db.query("SELECT x FROM t") == [(1,)]
+    db.close()
 
 
 def test_durability_normal(db_path):

@@ -346,6 +346,7 @@ class Database:
             self.conn.echo = _echoer(sql_logger())
         self.busy_timeout = busy_timeout
         self._quick_wait = False  # busy_timeout is QUICK_BUSY_MS (see _begin_immediate)
+        self._wal = False  # use_wal() switched the file: the quick wait may stay set
         self._depth = 0
         self.engine = "sqlite"  # tradestore._core.pg.PgDatabase is the "postgresql" one
 
@@ -368,6 +369,7 @@ class Database:
                     time.sleep(random.uniform(0.001, 0.01))
         if mode.lower() != "wal":
             raise DatabaseError(f"{self.path}: could not switch to WAL (journal mode {mode})")
+        self._wal = True
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -405,10 +407,11 @@ class Database:
 
         SQLite's own busy handler sleeps up to 100 ms between tries, so a waiting
         writer keeps losing the lock to writers that come back sooner. We retry with
-        short jittered sleeps instead, so writers take turns. The quick wait stays set
-        inside the transaction (holding the write lock and a snapshot of a WAL file, no
-        statement there waits) and until the next use outside one (``_connection``), so
-        a bot that only writes sets it once.
+        short jittered sleeps instead, so writers take turns. In a WAL file the quick
+        wait stays set through the transaction (holding the write lock and a snapshot,
+        no statement there waits; COMMIT takes no further lock) and until the next use
+        outside one (``_connection``), so a bot that only writes sets it once; without
+        WAL, COMMIT may wait for readers, so the whole wait is back before the block.
         """
         deadline = time.monotonic() + self.busy_timeout
         if not self._quick_wait:
@@ -418,13 +421,21 @@ class Database:
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                return
+                break
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY \
                         or time.monotonic() >= deadline:
+                    self._full_wait(conn)
                     raise
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, 0.004)
+        if not self._wal:
+            self._full_wait(conn)
+
+    def _full_wait(self, conn: Connection) -> None:
+        """busy_timeout back to the store's whole wait (after the quick one)."""
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        self._quick_wait = False
 
     def _undo(self, depth: int) -> None:
         if self.conn is None:  # closed inside the block: close() already rolled back
@@ -469,13 +480,18 @@ class Database:
 
     def _connection(self, writing: bool = False) -> Connection:
         """The open connection; outside a transaction it waits the whole busy_timeout
-        again (a reader may meet a writer's exclusive moment, e.g. the last close)."""
-        if self.conn is None:
-            raise StoreError(f"{self.path}: the store is closed")
+        again (a reader may meet a writer's exclusive moment, e.g. the last close).
+        Callers hold ``lock``."""
+        conn = self.require_open()
         if self._quick_wait and not writing and not self._depth:
             with translated(self.path):
-                self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            self._quick_wait = False
+                self._full_wait(conn)
+        return conn
+
+    def require_open(self) -> Connection:
+        """The connection, untouched; StoreError once the store is closed."""
+        if self.conn is None:
+            raise StoreError(f"{self.path}: the store is closed")
         return self.conn
 
     def close(self) -> None:

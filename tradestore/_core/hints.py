@@ -71,6 +71,8 @@ class Engine(Protocol):
 
     def _connection(self) -> Any: ...
 
+    def require_open(self) -> Any: ...
+
 
 # The repositories one layer asks of another above it: the record and the state sit below
 # the books (tradestore.books), so they name what they use as protocols. The checks

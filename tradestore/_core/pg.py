@@ -544,9 +544,14 @@ class PgDatabase:
         row = self.query_one(sql, params)
         return None if row is None else row[0]
 
-    def _connection(self) -> Any:
+    def require_open(self) -> Any:
+        """The connection (None between a pool's sessions); StoreError once closed."""
         if self._closed:
             raise StoreError(f"{self.path}: the store is closed")
+        return self.conn
+
+    def _connection(self) -> Any:
+        self.require_open()
         if self.conn is None:  # a pool's session exists only inside db.lock
             raise StoreError(f"{self.path}: a pooled session is used outside db.lock")
         return self.conn

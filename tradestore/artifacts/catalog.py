@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from tradestore._core.codec import (is_int, json_object_in, json_out, optional_int,
                                     optional_utc, show, to_choice, to_int, to_path, to_text,
@@ -137,6 +137,13 @@ class ArtifactInfo:
     updated_at: datetime
     metadata: dict
     path: Path
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], base_path: Path) -> ArtifactInfo:
+        """The record of one catalog row (stored text decoded); its file is under
+        ``base_path``, the artifacts folder."""
+        return cls(str(row[0]), row[1], row[2], row[3], row[4], row[6], row[7],
+                   ts_out(row[9]), ts_out(row[10]), json_out(row[8]), base_path / row[5])
 
 
 @dataclass(frozen=True)
@@ -568,12 +575,12 @@ class ArtifactManager:
             rows = self.db.query(SELECT_NAME, (name,))
             if not rows:
                 raise NotFoundError(f"no artifact named {show(name)}")
-            return self._info(max(rows, key=self._order))
+            return ArtifactInfo.from_row(max(rows, key=self._order), self.base_path)
         version = check_word(version, "version", MAX_VERSION)
         row = self.db.query_one(SELECT_SLOT, (name, version))
         if row is None:
             raise NotFoundError(f"no artifact {show(name)} version {show(version)}")
-        return self._info(row)
+        return ArtifactInfo.from_row(row, self.base_path)
 
     def _load(self, name, version, kind):
         for _ in range(3):  # a concurrent overwrite may move the file once we read the row
@@ -624,7 +631,7 @@ class ArtifactManager:
             pattern = to_text(name_pattern, "name_pattern")
             rows = self.db.query(SELECT_GLOB, {"glob": pattern, "regex": glob_regex(pattern)})
         rows.sort(key=lambda r: (r[1], self._order(r)))
-        return [self._info(r) for r in rows]
+        return [ArtifactInfo.from_row(r, self.base_path) for r in rows]
 
     def delete_artifact(self, name: str, version: str | int) -> None:
         """Forget one version and remove its file (row first, then file)."""
@@ -647,7 +654,8 @@ class ArtifactManager:
         doomed = []
         for rows in by_name.values():
             rows.sort(key=self._order, reverse=True)
-            doomed += [self._info(r) for r in rows[keep_latest:] if r[10] < cutoff]
+            doomed += [ArtifactInfo.from_row(r, self.base_path) for r in rows[keep_latest:]
+                       if r[10] < cutoff]
         if not dry_run:
             self._delete(doomed)
         return len(doomed)
@@ -666,11 +674,6 @@ class ArtifactManager:
     def _order(row) -> tuple:
         return version_key(row[2]) + (row[10], row[0])
 
-    def _info(self, row) -> ArtifactInfo:
-        return ArtifactInfo(str(row[0]), row[1], row[2], row[3], row[4], row[6], row[7],
-                            ts_out(row[9]), ts_out(row[10]), json_out(row[8]),
-                            self.base_path / row[5])
-
     # ------------------------------------------------------------ verify
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Rehash every cataloged file; find orphans. ``repair=True`` removes orphans
@@ -681,12 +684,13 @@ class ArtifactManager:
         changed: list[ArtifactInfo] = []
         rows = self.db.query(SELECT_ALL)
         for row in rows:
-            problem = self._problem(self._info(row))
+            problem = self._problem(ArtifactInfo.from_row(row, self.base_path))
             if problem:  # a concurrent overwrite or delete is not a problem: look again
                 again = self.db.query_one(SELECT_BY_ID, (row[0],))
-                if again is None or (again != row and not self._problem(self._info(again))):
+                now = None if again is None else ArtifactInfo.from_row(again, self.base_path)
+                if now is None or (again != row and not self._problem(now)):
                     continue
-                (missing if problem == "missing" else changed).append(self._info(again))
+                (missing if problem == "missing" else changed).append(now)
         cataloged = {row[5] for row in rows}
         if repair:
             self._check_repair(ours, cataloged)

@@ -77,6 +77,11 @@ class StrategyConfig:
     config: dict
     created_at: _dt.datetime
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StrategyConfig:
+        """The record of one row of CONFIG_HISTORY / CONFIG_AT (stored text decoded)."""
+        return cls(row[0], row[1], json_out(row[2]), ts_out(row[3]))
+
 
 @dataclass(frozen=True)
 class StrategyPerformance:
@@ -136,11 +141,11 @@ JOIN strategy_configs AS c ON c.strategy_id = s.id
 WHERE s.name = ? ORDER BY c.version DESC LIMIT 1
 """
 CONFIG_HISTORY = """
-SELECT c.version, c.config, c.created_at FROM strategy_configs AS c
+SELECT s.name, c.version, c.config, c.created_at FROM strategy_configs AS c
 JOIN strategies AS s ON s.id = c.strategy_id WHERE s.name = ? ORDER BY c.version
 """
 CONFIG_AT = """
-SELECT c.version, c.config, c.created_at FROM strategy_configs AS c
+SELECT s.name, c.version, c.config, c.created_at FROM strategy_configs AS c
 JOIN strategies AS s ON s.id = c.strategy_id
 WHERE s.name = ? AND c.created_at <= ? ORDER BY c.created_at DESC, c.version DESC LIMIT 1
 """
@@ -241,15 +246,13 @@ class StrategyStore:
     def config_history(self, name: str) -> builtins.list[StrategyConfig]:
         """Every config version, oldest first."""
         name = self.get(name).name
-        return [StrategyConfig(name, v, json_out(c), ts_out(t))
-                for v, c, t in self.db.query(CONFIG_HISTORY, (name,))]
+        return [StrategyConfig.from_row(r) for r in self.db.query(CONFIG_HISTORY, (name,))]
 
     def config_at(self, name: str, when: Moment) -> StrategyConfig | None:
         """The config in force at ``when`` (None if before the strategy existed)."""
         name = self.get(name).name
         row = self.db.query_one(CONFIG_AT, (name, ts_in(to_utc(when, "when"))))
-        return None if row is None else StrategyConfig(name, row[0], json_out(row[1]),
-                                                       ts_out(row[2]))
+        return None if row is None else StrategyConfig.from_row(row)
 
     def set_enabled(self, name: str, enabled: bool) -> Strategy:
         return self._update(SET_ENABLED, int(to_flag(enabled, "enabled")), name,

@@ -179,7 +179,7 @@ def _source_connection(repo: OpsFacade) -> Iterator[sqlite3.Connection]:
         with db.lock:
             yield db._connection()
         return
-    db._connection()  # raises if the store is closed
+    db.require_open()  # raises if the store is closed
     uri = f"file:{quote(str(Path(db.path).resolve()))}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
     try:

@@ -141,7 +141,7 @@ def snapshot(repo: Facade) -> Iterator[Any]:
         with db.reading() as conn:
             yield conn
         return
-    db._connection()  # raises if the store is closed
+    db.require_open()  # raises if the store is closed
     with translated(db.path):
         conn = sqlite3.connect(f"file:{quote(str(Path(db.path).resolve()))}?mode=ro", uri=True,
                                timeout=5.0, isolation_level=None, factory=Connection)

@@ -111,6 +111,10 @@ class Order:
                    ts_out(r[15]), ts_out(r[16]))
 
 
+STATUS_HISTORY = ("SELECT order_id, from_status, to_status, reason, changed_at "
+                  "FROM order_status_history WHERE order_id = ? ORDER BY id")
+
+
 @dataclass(frozen=True)
 class StatusChange:
     """One line of an order's status history."""
@@ -120,6 +124,11 @@ class StatusChange:
     to_status: str
     reason: str | None
     changed_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StatusChange:
+        """The record of one row of STATUS_HISTORY (stored text decoded)."""
+        return cls(row[0], row[1], row[2], row[3], ts_out(row[4]))
 
 
 class OrderStore:
@@ -294,6 +303,4 @@ class OrderStore:
             (limit,))]
 
     def history(self, order_id: int) -> list[StatusChange]:
-        return [StatusChange(r[0], r[1], r[2], r[3], ts_out(r[4])) for r in self.db.query(
-            "SELECT order_id, from_status, to_status, reason, changed_at FROM order_status_history "
-            "WHERE order_id = ? ORDER BY id", (order_id,))]
+        return [StatusChange.from_row(r) for r in self.db.query(STATUS_HISTORY, (order_id,))]
