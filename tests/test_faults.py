@@ -22,6 +22,7 @@ import reliability_worker as worker
 from conftest import run_tradestore
 import tradestore._core.migrate as migrate_module
 from tradestore import TradeRepo
+from tradestore.tools.restore import restore
 from tradestore._core.migrate import load_migrations
 from tradestore.errors import DatabaseError, DiskFullError, ReadOnlyError, SchemaError, StoreError
 
@@ -160,6 +161,29 @@ def test_disk_full_on_a_real_filesystem(small_tmpfs):
         assert repo.db.scalar("SELECT count(*) FROM trades") == count + 20
     finally:
         repo.close()
+
+
+def test_backup_and_restore_into_a_full_disk_leave_no_partial_file(small_tmpfs, tmp_path):
+    """A backup or restore that runs out of space fails with our error, and the
+    temp copy it was writing is gone: the folder holds only what was there."""
+    source = tmp_path / "big.db"
+    with TradeRepo(source) as repo:
+        repo.save_trades([dict(FILL, external_id=f"x{i}", strategy="s" * 150)
+                          for i in range(12_000)])
+        assert source.stat().st_size > 2 * 1024 * 1024  # more than the tmpfs holds
+        with pytest.raises(StoreError) as backup_error:
+            repo.backup(small_tmpfs / "copy.db")
+        kept = tmp_path / "kept.db"
+        repo.backup(kept)
+    assert "full" in str(backup_error.value) or "space" in str(backup_error.value)
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == []
+    target = small_tmpfs / "trades.db"
+    TradeRepo(target).close()
+    before = target.read_bytes()
+    with pytest.raises(DatabaseError, match="restore failed"):
+        restore(kept, target)
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["trades.db"]
+    assert target.read_bytes() == before
 
 
 # ------------------------------------------------------------------ read-only
