@@ -627,8 +627,9 @@ class _Head:
             conn.execute(sql)
         now = ts_in(utc_now())
         for insert, rows in self.rows:
-            conn.executemany(insert, [tuple(now if _is_now(v, self.began, self.ended) else v
-                                            for v in row) for row in rows])
+            for row in rows:  # a few rows (the default account)
+                conn.execute(insert, tuple(now if _is_now(v, self.began, self.ended) else v
+                                           for v in row))
         problems = conn.execute("PRAGMA foreign_key_check").fetchall()
         if problems:  # cannot happen: the same rows passed in memory
             raise MigrationError(f"a new store would hold foreign key violations, "
