@@ -82,7 +82,7 @@ def test_the_packaged_files_are_made_at_once():
     head = migrate_module._head(tuple(MIGRATIONS))
     assert head is not None
     assert len(head.schema) == sum(1 for sql in head.schema if sql.startswith("CREATE "))
-    assert [insert.split('"')[1] for insert, _rows in head.rows] == ["accounts"]
+    assert [table for table, _insert, _rows in head.rows] == ["accounts"]
 
 
 @pytest.mark.parametrize("target", [HEAD, 1, 4, 10, 11, 12])

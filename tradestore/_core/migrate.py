@@ -570,9 +570,12 @@ class Migrator:
 
     def _seeded_rows(self, version: int) -> dict[str, int]:
         """Rows per table of a new store at ``version`` (what the migrations insert)."""
-        scratch = Database(":memory:")
         # PostgreSQL's files seed the same rows as SQLite's (tests/test_pg_schema.py)
         migrations = self.migrations if self.engine == "sqlite" else load_migrations()
+        head = _head(tuple(migrations[:version]))
+        if head is not None:
+            return {table: len(rows) for table, _insert, rows in head.rows}
+        scratch = Database(":memory:")
         try:
             with scratch.transaction() as conn:
                 for migration in migrations[:version]:
@@ -611,13 +614,14 @@ class _Head:
 
     Attributes:
       schema: the SQL of every object in sqlite_master, in the order SQLite made them.
-      rows: (INSERT statement, rows) per table the files put rows in.
+      rows: (table, INSERT statement, rows) per table the files put rows in (not the
+        store's identity: see NOT_COPIED_ROWS).
       began, ended: when the files ran; a canonical timestamp between the two is the
         files' own "now" and becomes the new store's.
     """
 
     schema: tuple[str, ...]
-    rows: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...]
+    rows: tuple[tuple[str, str, tuple[tuple[Any, ...], ...]], ...]
     began: str
     ended: str
 
@@ -626,7 +630,7 @@ class _Head:
         for sql in self.schema:
             conn.execute(sql)
         now = ts_in(utc_now())
-        for insert, rows in self.rows:
+        for _table, insert, rows in self.rows:
             for row in rows:  # a few rows (the default account)
                 conn.execute(insert, tuple(now if _is_now(v, self.began, self.ended) else v
                                            for v in row))
@@ -646,7 +650,7 @@ def _is_now(value: Any, began: str, ended: str) -> bool:
 
 
 def _objects_and_rows(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], list[Any]]:
-    """(sqlite_master rows in order, (INSERT, rows) per table holding rows) of a store."""
+    """(sqlite_master rows in order, (table, INSERT, rows) per table holding rows)."""
     objects = conn.execute(SCHEMA_SQL).fetchall()
     rows = []
     for kind, name, _table, _sql in objects:
@@ -657,7 +661,7 @@ def _objects_and_rows(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], 
         where = f" WHERE NOT ({NOT_COPIED_ROWS[name]})" if name in NOT_COPIED_ROWS else ""
         found = tuple(conn.execute(f"SELECT {', '.join(columns)} FROM {table}{where}"))
         if found:
-            rows.append((f"INSERT INTO {table} ({', '.join(columns)}) "
+            rows.append((name, f"INSERT INTO {table} ({', '.join(columns)}) "
                          f"VALUES ({', '.join('?' * len(columns))})", found))
     return objects, rows
 
@@ -697,8 +701,8 @@ def _head(migrations: tuple[Migration, ...]) -> _Head | None:
 
 def _masked(rows: list[Any], head: _Head) -> list[Any]:
     """``rows`` with every "now" of the files (or later) as None, to compare two builds."""
-    return [(insert, [tuple(None if _is_now(v, head.began, LAST_MOMENT) else v for v in row)
-                      for row in found]) for insert, found in rows]
+    return [(table, [tuple(None if _is_now(v, head.began, LAST_MOMENT) else v for v in row)
+                     for row in found]) for table, _insert, found in rows]
 
 
 @functools.lru_cache(maxsize=16)
