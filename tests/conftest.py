@@ -52,7 +52,8 @@ def examples(deep: int, fast: int) -> int:
     """A property's example count: ``deep`` under any profile but "fast", else ``fast``.
 
     For the properties that set their own ``max_examples`` (which a profile cannot
-    change): ``@settings(max_examples=examples(60, 15))``."""
+    change): ``@settings(max_examples=examples(60, 15))``; also the rounds of a loop that
+    repeats one check (e.g. kills at random moments), so that --runslow repeats it more."""
     return fast if PROFILE == "fast" else deep
 
 

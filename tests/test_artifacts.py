@@ -491,7 +491,7 @@ def test_sigkill_during_large_saves_leaves_a_consistent_catalog(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     rng = random.Random(8)
     start = 0
-    for _ in range(4):
+    for _ in range(examples(4, 1)):  # the loop of kills runs with --runslow (.ci/run)
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(base), str(start)],
                                  stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         assert child.stdout.readline().strip() == "ready"

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 from hypothesis import given, settings, strategies as st
+from conftest import examples
 
 from tradestore import TradeData, TradeRepo
 
@@ -100,7 +101,7 @@ def store(first):
     return repo
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 15), deadline=None)  # 60 in the deep leg (--runslow)
 @given(cases())
 def test_a_bulk_stores_what_saving_one_by_one_stores(case):
     first, rest = case

@@ -163,6 +163,7 @@ def test_four_writer_and_two_reader_processes_with_a_backup(tmp_path):
     write_report("concurrency", summary)
 
 
+@pytest.mark.slow  # a soak: writes and reads for SECONDS / 2 (test_store.py keeps a quick one)
 def test_eight_threads_share_one_repo(tmp_path):
     seed = random.randrange(2**32)
     seconds = SECONDS / 2

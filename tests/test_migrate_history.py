@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
+from conftest import run_tradestore
 from tradestore import TradeRepo
 from tradestore._core.db import Database
 from tradestore._core.migrate import Migrator, load_migrations
@@ -30,12 +29,16 @@ def log_of(path) -> list:
                             "FROM schema_history ORDER BY id").fetchall()
 
 
-def cli(*argv, check=True):
-    run = subprocess.run([sys.executable, "-m", "tradestore", *argv], capture_output=True,
-                         text=True)
-    if check:
-        assert run.returncode == 0, run.stderr
-    return run
+@pytest.fixture
+def run(cli):
+    """The CLI in-process (conftest's ``cli``): ``run(*argv)`` -> CliResult, which must
+    succeed unless ``check=False``."""
+    def call(*argv, check=True):
+        result = cli(*argv)
+        if check:
+            assert result.code == 0, result
+        return result
+    return call
 
 
 # ------------------------------------------------------------ the log
@@ -160,21 +163,21 @@ def test_dry_run_of_a_new_store_is_one_transaction(tmp_path):
     assert "CREATE TABLE" in text and f"PRAGMA user_version = {HEAD};" in text
 
 
-def test_cli_history_current_relative_and_dry_run(tmp_path):
+def test_cli_history_current_relative_and_dry_run(tmp_path, run):
     db = str(tmp_path / "c.db")
-    cli("--db", db, "init")
-    lines = cli("--db", db, "migrate", "history").stdout.splitlines()
+    assert run_tradestore("--db", db, "init").returncode == 0  # a real process once
+    lines = run("--db", db, "migrate", "history").out.splitlines()
     assert len(lines) == HEAD and lines[0].split()[:3] == ["1", "0001_initial.sql", "applied"]
-    assert cli("--db", db, "migrate", "current").stdout == \
+    assert run("--db", db, "migrate", "current").out == \
         f"schema version {HEAD} (newest {HEAD})\n"
-    dry = cli("--db", db, "migrate", "--to", "-1", "--dry-run").stdout
+    dry = run("--db", db, "migrate", "--to", "-1", "--dry-run").out
     assert "(down)" in dry
-    assert cli("--db", db, "migrate", "current").stdout.startswith(f"schema version {HEAD} ")
-    assert cli("--db", db, "migrate", "--to", "-1").stdout.endswith(
+    assert run("--db", db, "migrate", "current").out.startswith(f"schema version {HEAD} ")
+    assert run("--db", db, "migrate", "--to", "-1").out.endswith(
         f"schema version {HEAD} -> {HEAD - 1}\n")
-    assert cli("--db", db, "migrate", "history").stdout.splitlines()[-1].split()[-1] == "pending"
-    bad = cli("--db", db, "migrate", "--to", "-99", check=False)
-    assert bad.returncode == 1 and "target: '-99'" in bad.stderr and "Traceback" not in bad.stderr
+    assert run("--db", db, "migrate", "history").out.splitlines()[-1].split()[-1] == "pending"
+    bad = run("--db", db, "migrate", "--to", "-99", check=False)
+    assert bad.code == 1 and "target: '-99'" in bad.err and "Traceback" not in bad.err
 
 
 # ------------------------------------------------------------ extra migrations
@@ -259,18 +262,18 @@ def test_bad_extra_folder_is_our_error(tmp_path):
     assert not (tmp_path / "s.db").exists()  # refused before the file was touched
 
 
-def test_cli_extra(tmp_path, extra):
+def test_cli_extra(tmp_path, extra, run):
     db = str(tmp_path / "c.db")
-    cli("--db", db, "init")
-    assert cli("--db", db, "migrate", "--extra", str(extra), "current").stdout == \
+    assert run_tradestore("--db", db, "init").returncode == 0  # a real process once
+    assert run("--db", db, "migrate", "--extra", str(extra), "current").out == \
         "extra version 0 (newest 2)\n"
-    assert cli("--db", db, "migrate", "--extra", str(extra)).stdout.endswith(
+    assert run("--db", db, "migrate", "--extra", str(extra)).out.endswith(
         "extra version 0 -> 2\n")
-    lines = cli("--db", db, "migrate", "--extra", str(extra), "history").stdout.splitlines()
+    lines = run("--db", db, "migrate", "--extra", str(extra), "history").out.splitlines()
     assert [line.split()[:3] for line in lines] == [["1", "0001_notes.sql", "applied"],
                                                     ["2", "0002_notes_index.sql", "applied"]]
-    no = cli("--db", db, "migrate", "--extra", str(tmp_path / "nope"), check=False)
-    assert no.returncode == 1 and "is not a folder" in no.stderr
+    no = run("--db", db, "migrate", "--extra", str(tmp_path / "nope"), check=False)
+    assert no.code == 1 and "is not a folder" in no.err
 
 
 # ------------------------------------------------------------ property: the log is the version
