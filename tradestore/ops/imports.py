@@ -60,7 +60,6 @@ INSTRUMENT_FIELDS = frozenset({"symbol", "name", "asset_class", "exchange", "tic
 INSTRUMENT_ACCEPTED = INSTRUMENT_FIELDS | IGNORED_COLUMNS | {"updated_at", "is_active"}
 CHUNK = 5_000
 MAX_JSON_ELEMENT = 16 * 1024 * 1024
-ROW_PREFIX = re.compile(r"^row (\d+): ")
 WHITESPACE = re.compile(r"[ \t\r\n]*")
 DECODER = json.JSONDecoder(parse_float=Decimal)  # every digit of 61234.123456789012345
 
@@ -204,25 +203,24 @@ def _save_chunk(repo, chunk, fmt) -> int:
     trades = [t for _, (t, _void) in chunk]
     if fmt == "ccxt":
         trades = link_orders(repo, trades)
-    before = repo.db.scalar("SELECT coalesce(max(id), 0) FROM trades")
     try:
-        ids = repo.save_trades(trades)
+        saved = repo.trades.save_report(trades)
     except ValidationError as exc:
-        match = ROW_PREFIX.match(str(exc))
-        where = (f"line {chunk[int(match[1])][0]}" if match else
-                 f"lines {chunk[0][0]}-{chunk[-1][0]}")
-        text = str(exc)[match.end():] if match else str(exc)
-        raise ValidationError(f"{where}: {text}; nothing was imported", field=exc.field,
-                              value=exc.value) from None
-    new, voids = set(), []
-    for (_line, (trade, void)), trade_id in zip(chunk, ids):
-        if trade_id > before and trade_id not in new:  # a repeat in the file is not new
-            new.add(trade_id)
-            if void is not None:
-                voids.append((trade_id, trade, void))
+        raise _at_line(exc, chunk) from None
+    voids = [(trade_id, trade, void) for (_line, (trade, void)), trade_id, new
+             in zip(chunk, saved.ids, saved.new) if new and void is not None]
     if voids:
         _restore_voids(repo, voids)
-    return len(new)
+    return saved.inserted
+
+
+def _at_line(error: ValidationError, chunk) -> ValidationError:
+    """A bulk save's ValidationError for the chunk of (line, ...) it saved, naming the
+    file's line of the failing row (all of the chunk's lines when no one row failed)."""
+    where = (f"lines {chunk[0][0]}-{chunk[-1][0]}" if error.index is None else
+             f"line {chunk[error.index][0]}")
+    return ValidationError(f"{where}: {error.detail}; nothing was imported", field=error.field,
+                           value=error.value)
 
 
 def _restore_voids(repo, voids) -> None:
@@ -284,17 +282,10 @@ def _terms(instrument) -> tuple | None:
 def _save_funding(repo, chunk) -> int:
     """Record each payment of (line, fields) inside the import's transaction; returns
     how many were new (a stored or repeated (exchange, external_id) is not)."""
-    before = repo.db.scalar("SELECT coalesce(max(id), 0) FROM funding_payments")
-    new = set()
-    for line, values in chunk:
-        try:
-            payment_id = repo.record_funding(**values)
-        except ValidationError as exc:
-            raise ValidationError(f"line {line}: {exc}; nothing was imported", field=exc.field,
-                                  value=exc.value) from None
-        if payment_id > before:
-            new.add(payment_id)
-    return len(new)
+    try:
+        return repo.funding.record_many([values for _line, values in chunk]).inserted
+    except ValidationError as exc:
+        raise _at_line(exc, chunk) from None
 
 
 def _check_orders(repo, order_lines: dict) -> None:

@@ -242,8 +242,44 @@ def _margin_mode(value) -> str:
 
 
 def _where(index: int, single: bool) -> str:
-    """The prefix of a bulk's error message: which row."""
+    """The prefix of a bulk's error message: which row (ValidationError.in_row's)."""
     return "" if single else f"row {index}: "
+
+
+def _at_row(error: ValidationError, index: int) -> None:
+    """Mark ``error``, raised by a row check with the message already naming the row
+    (``_where``), as row ``index``'s: its index and its message without the prefix."""
+    prefix = _where(index, False)
+    error.index = index
+    if error.detail.startswith(prefix):
+        error.detail = error.detail[len(prefix):]
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a bulk save did, row by row (``TradeStore.save_report``,
+    ``FundingStore.record_many``).
+
+    Attributes:
+      ids: each row's id, in the order given (what ``save_many`` returns): a duplicate
+        has the id of the record it repeats.
+      new: each row's flag: True when the row stored a new record, False for a
+        duplicate (its (exchange, external_id) was stored already, or came earlier in
+        the same call).
+    """
+
+    ids: list[int]
+    new: list[bool]
+
+    @property
+    def inserted(self) -> int:
+        """How many rows stored a new record."""
+        return sum(self.new)
+
+    @property
+    def duplicates(self) -> list[int]:
+        """The indexes (from 0) of the duplicate rows."""
+        return [index for index, new in enumerate(self.new) if not new]
 
 
 def _result(trade_id, t, pnl, position_id) -> list:
@@ -323,8 +359,8 @@ class _Batch:
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
 
 
-def as_trade(value: TradeData | Mapping[str, Any], where: str = "") -> TradeData:
-    """A TradeData from a TradeData or a mapping; errors name ``where`` (e.g. 'row 3')."""
+def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> TradeData:
+    """A TradeData from a TradeData or a mapping; errors name row ``index`` when given."""
     try:
         if isinstance(value, TradeData):
             return value
@@ -342,9 +378,9 @@ def as_trade(value: TradeData | Mapping[str, Any], where: str = "") -> TradeData
             return TradeData(**value)
         raise ValidationError(f"{value!r} is not a TradeData or a mapping", value=value)
     except ValidationError as exc:
-        if not where:
+        if index is None:
             raise
-        raise ValidationError(f"{where}: {exc}", field=exc.field, value=exc.value) from None
+        raise ValidationError.in_row(exc, index) from None
 
 
 class TradeStore:
@@ -375,20 +411,43 @@ class TradeStore:
         applied incrementally in memory (one read of its open position) and each round
         trip it touches is written once, before one executemany of the fills; otherwise
         the key is replayed from the round trip in effect before its earliest new fill.
+        ``save_report`` saves the same way and also says which rows were new. A bad row
+        is a ValidationError with its ``index`` (None for ``save``).
         """
+        return self.save_report(trades, _single=_single).ids
+
+    def save_report(self, trades: Iterable[TradeData | Mapping[str, Any]], *,
+                    _single: bool = False) -> SaveResult:
+        """``save_many`` that also says, row by row, which fills were new and which were
+        duplicates (SaveResult), from the same transaction: no second query."""
         rows = to_items(trades, "trades", "TradeData or mappings", (Mapping, TradeData))
-        items = [t if type(t) is TradeData else as_trade(t, "" if _single else f"row {i}")
+        items = [t if type(t) is TradeData else as_trade(t, None if _single else i)
                  for i, t in enumerate(rows)]
         if not items:
-            return []
+            return SaveResult([], [])
         if any("_now" in t.__dict__ for t in items):
             now = self.db.now()
             items = [replace(t, timestamp=now) if "_now" in t.__dict__ else t for t in items]
+        ids: list[int] = []
+        try:
+            fresh = self._write(items, ids, _single)
+        except ValidationError as exc:
+            if not _single and exc.index is None and len(ids) < len(items):
+                _at_row(exc, len(ids))  # a row check failed: ``ids`` holds the rows before it
+            raise
+        new = [False] * len(items)
+        for index in fresh:
+            new[index] = True
+        return SaveResult(ids, new)
+
+    def _write(self, items: list[TradeData], ids: list[int], _single: bool) -> list[int]:
+        """save_report's transaction; appends each row's id to ``ids`` as the row passes
+        its checks, and returns the indexes of the rows that stored a new fill."""
         with self.db.transaction() as conn:
             known = self._known_external_ids(conn, items)
             free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
             next_id = free_ids.pop()
-            fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
+            fresh, checked_accounts, checked_orders = [], set(), set()
             checked_symbols: set[str] = set()
             for index, t in enumerate(items):
                 if t.external_id is not None:
@@ -431,7 +490,7 @@ class TradeStore:
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
-        return ids
+        return [index for _, _, index, _ in fresh]
 
     def _apply(self, batch, trade_id, t, index, single) -> None:
         """Apply one fill to its key's open position (in memory), or keep it for the
@@ -452,8 +511,9 @@ class TradeStore:
                 batch.create(current)
             result = _result(trade_id, t, effect.pnl, current.id)
         except ValidationError as exc:
-            raise ValidationError(f"{_where(index, single)}{exc}", field=exc.field,
-                                  value=exc.value) from None
+            if single:
+                raise
+            raise ValidationError.in_row(exc, index) from None
         batch.dirty[current.id] = current
         opened = effect.opened
         if opened is not None:
