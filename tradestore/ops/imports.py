@@ -34,8 +34,7 @@ from tradestore._core.hints import PathLike
 from tradestore.errors import DatabaseError, NotFoundError, StoreError, ValidationError
 from tradestore.ops.ccxt_fills import link_orders
 from tradestore.ops.export import Progress
-from tradestore.record.ledger import replay_key
-from tradestore.record.trades import FIELD_NAMES, VOID_TRADE, TradeData, symbol_has_fills
+from tradestore.record.trades import FIELD_NAMES, TradeData, symbol_has_fills
 
 IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
 IMPORT_KINDS = ("trades", "funding", "instruments")
@@ -210,7 +209,7 @@ def _save_chunk(repo, chunk, fmt) -> int:
     voids = [(trade_id, trade, void) for (_line, (trade, void)), trade_id, new
              in zip(chunk, saved.ids, saved.new) if new and void is not None]
     if voids:
-        _restore_voids(repo, voids)
+        repo.trades.restore_voids(voids)
     return saved.inserted
 
 
@@ -221,27 +220,6 @@ def _at_line(error: ValidationError, chunk) -> ValidationError:
              f"line {chunk[error.index][0]}")
     return ValidationError(f"{where}: {error.detail}; nothing was imported", field=error.field,
                            value=error.value)
-
-
-def _restore_voids(repo, voids) -> None:
-    """Void just-saved fills as they were voided: their voided_at and void_reason kept,
-    each key replayed once from its earliest voided fill, their orders' totals
-    recomputed (what TradeRepo.void_trade does, without stamping "now")."""
-    points: dict[tuple[str, str, str], tuple[str, int]] = {}
-    orders = set()
-    with repo.db.transaction() as conn:
-        for trade_id, trade, (voided_at, reason) in voids:
-            conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
-            key, point = (trade.account, trade.exchange, trade.symbol), (ts_in(trade.timestamp),
-                                                                          trade_id)
-            points[key] = min(points.get(key, point), point)
-            if trade.order_id is not None:
-                orders.add(trade.order_id)
-        for key, point in points.items():
-            replay_key(conn, key, point, ts_in(repo.db.now()))
-        if repo.trades.order_hook:
-            for order_id in sorted(orders):
-                repo.trades.order_hook(conn, [], voided=order_id)
 
 
 def _save_instruments(repo, chunk) -> int:

@@ -543,6 +543,27 @@ class TradeStore:
                 self.order_hook(conn, [], voided=order_id)
             return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())
 
+    def restore_voids(self, voids: Iterable[tuple[int, TradeData, tuple[str, str]]]) -> None:
+        """Void fills just saved as they were voided elsewhere (an import of an export):
+        ``voids`` holds (id, fill, (voided_at as stored text, reason)). Their voided_at and
+        void_reason are kept, each key is replayed once from its earliest voided fill and
+        their orders' totals recomputed: what ``void`` does, without stamping "now"."""
+        points: dict[tuple[str, str, str], tuple[Any, int]] = {}  # (timestamp text, id)
+        orders = set()
+        with self.db.transaction() as conn:
+            for trade_id, trade, (voided_at, reason) in voids:
+                conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
+                key, point = ((trade.account, trade.exchange, trade.symbol),
+                              (ts_in(trade.timestamp), trade_id))
+                points[key] = min(points.get(key, point), point)
+                if trade.order_id is not None:
+                    orders.add(trade.order_id)
+            for key, point in points.items():
+                replay_key(conn, key, point, ts_in(self.db.now()))
+            if self.order_hook:
+                for order_id in sorted(orders):
+                    self.order_hook(conn, [], voided=order_id)
+
     @staticmethod
     def _known_external_ids(conn, items: list[TradeData]) -> dict:
         """{(exchange, external_id): id} of the batch's external ids already stored."""
