@@ -15,7 +15,8 @@ inside the file) are skipped and counted.
 An export's whole fill comes back: a row with ``voided_at`` is saved and then voided in
 the same transaction, keeping its voided_at and void_reason, so its key is replayed
 without it and positions stay derived from the record. Funding payments (``export
-funding``) import with ``import_funding``, each through ``TradeRepo.record_funding``.
+funding``) import with ``import_funding``, each saved as ``TradeRepo.record_funding``
+saves it (``repo.funding.record_many``, a chunk at a time).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tradestore._core.hints import PathLike
 from tradestore.errors import DatabaseError, NotFoundError, StoreError, ValidationError
 from tradestore.ops.ccxt_fills import link_orders
 from tradestore.ops.export import Progress
+from tradestore.record.funding import RECORD_FIELDS
 from tradestore.record.trades import FIELD_NAMES, TradeData, symbol_has_fills
 
 IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
@@ -47,10 +49,8 @@ TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "
 BOOLEAN_WORDS = {word: word in TRUE_WORDS for word in TRUE_WORDS | FALSE_WORDS}
 ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | set(BOOLEAN_COLUMNS) | VOID_COLUMNS
 # Funding payments: the arguments of TradeRepo.record_funding, plus what an export adds.
-FUNDING_FIELDS = frozenset({"symbol", "amount", "timestamp", "exchange", "account",
-                            "external_id", "currency", "metadata"})
+FUNDING_ACCEPTED = RECORD_FIELDS | IGNORED_COLUMNS
 FUNDING_REQUIRED = ("symbol", "amount", "timestamp")
-FUNDING_ACCEPTED = FUNDING_FIELDS | IGNORED_COLUMNS
 # Instruments: the arguments of repo.instruments.upsert, plus is_active and row times.
 INSTRUMENT_FIELDS = frozenset({"symbol", "name", "asset_class", "exchange", "tick_size",
                                "lot_size", "currency", "metadata", "base_currency",
