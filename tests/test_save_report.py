@@ -10,13 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradestore import TradeData, TradeRepo, ValidationError
+from tradestore.ops.imports import import_trades
 from tradestore.record.trades import SaveResult
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
 def fill(external_id=None, *, exchange="x", minutes=0, **kw):
-    return TradeData("BTC/USDT", kw.pop("side", "BUY"), kw.pop("qty", "1"), "100",
+    return TradeData("BTC/USDT", kw.pop("side", "BUY"), kw.pop("qty", "1"), kw.pop("price", "100"),
                      timestamp=T0 + timedelta(minutes=minutes), exchange=exchange,
                      external_id=external_id, **kw)
 
@@ -116,11 +117,32 @@ def test_a_single_save_has_no_index():
                                                            None)
 
 
-def test_an_error_of_no_one_row_has_no_index():
+HUGE = "12345678901234567890123456789012345678"  # 38 digits: price x quantity has 75
+
+
+def test_an_error_of_no_one_row_has_no_index(tmp_path):
     with TradeRepo(":memory:") as repo:
         with pytest.raises(ValidationError) as caught:
             repo.trades.save_report(5)
         assert (caught.value.index, caught.value.field) == (None, "trades")
+        # the round trip's entry value is too long only once both fills are in it: the
+        # error is the batch's (written after every row passed), not one row's
+        with pytest.raises(ValidationError) as caught:
+            repo.trades.save_report([fill("a"), fill("b", qty=HUGE, price=HUGE)])
+        error = caught.value
+        assert error.index is None
+        assert str(error).startswith("entry value: the entry value (price x quantity) on "
+                                     "BTC/USDT would be 1.524158e+74, longer than the 65")
+        assert error.detail == str(error)
+        # an import then names the chunk's lines, as before
+        path = tmp_path / "t.csv"
+        path.write_text("symbol,side,quantity,price,timestamp,exchange,external_id\n"
+                        "BTC/USDT,BUY,1,1,2025-01-01T00:00:00Z,x,a\n"
+                        f"BTC/USDT,BUY,{HUGE},{HUGE},2025-01-01T00:00:01Z,x,b\n")
+        with pytest.raises(ValidationError, match=r"^lines 2-3: entry value: .*; nothing was "
+                                                  r"imported$"):
+            import_trades(repo, path)
+        assert count(repo) == 0
 
 
 # ------------------------------------------------------------------ funding payments
