@@ -530,6 +530,12 @@ class PositionStore:
         conn.execute(UPDATE_POSITION, update_values(s, now))
 
     @staticmethod
+    def load(conn: Connection, position_id: int) -> PositionState | None:
+        """One round trip by id, on the caller's connection (None when not stored)."""
+        row = conn.execute(SELECT_BY_ID, (position_id,)).fetchone()
+        return None if row is None else state_from_row(row)
+
+    @staticmethod
     def key_from(conn: Connection, key: tuple[str, str, str], start: int) -> list[PositionState]:
         """The round trips of ``key`` (account, exchange, symbol) from id ``start`` on,
         in id order (a replay's old states)."""

@@ -683,7 +683,6 @@ class TradeStore:
 ROUND_TRIP_FILLS = (f"SELECT {TRADE_COLUMNS}, position_id, opened_position_id FROM trades "
                     "WHERE (position_id = :p OR opened_position_id = :p) AND voided_at IS NULL "
                     "ORDER BY timestamp, id")
-POSITION_SIDE = "SELECT side, closed_at FROM positions WHERE id = ?"
 
 
 @dataclass(frozen=True)
@@ -711,12 +710,12 @@ def round_trip_fills(db: Engine, position_id: int) -> list[RoundTripFill]:
     a ValidationError for an unknown position id."""
     position_id = to_int(position_id, "position_id", allowed="an integer position id")
     with db.reading() as conn:
-        head = conn.execute(POSITION_SIDE, (position_id,)).fetchone()
+        head = PositionStore.load(conn, position_id)
         if head is None:
             raise ValidationError(f"position_id: {position_id} is not a stored round trip",
                                   field="position_id", value=position_id)
         rows = conn.execute(ROUND_TRIP_FILLS, {"p": position_id}).fetchall()
-    side, closed = head
+    side, closed = head.side, head.closed_at
     out = []
     for index, row in enumerate(rows):
         trade = TradeData.from_row(row)
