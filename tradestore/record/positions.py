@@ -530,6 +530,15 @@ class PositionStore:
         conn.execute(UPDATE_POSITION, update_values(s, now))
 
     @staticmethod
+    def write_many(conn: Connection, updates: list[tuple], inserts: list[tuple]) -> None:
+        """A bulk save's round trips: ``updates`` (update_values rows) first, one of them
+        may close and free its key's open slot; then ``inserts`` (insert_values rows)."""
+        if updates:
+            conn.executemany(UPDATE_POSITION, updates)
+        if inserts:
+            conn.executemany(INSERT_POSITION, inserts)
+
+    @staticmethod
     def load(conn: Connection, position_id: int) -> PositionState | None:
         """One round trip by id, on the caller's connection (None when not stored)."""
         row = conn.execute(SELECT_BY_ID, (position_id,)).fetchone()

@@ -24,8 +24,7 @@ from tradestore.errors import ConflictError, ValidationError
 from tradestore.record.ccxt import fill_fields
 from tradestore.record.fees import currencies_of
 from tradestore.record.ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
-from tradestore.record.positions import (INSERT_POSITION, UPDATE_POSITION, PositionStore,
-                                         check_pnl, insert_values, update_values)
+from tradestore.record.positions import PositionStore, check_pnl, insert_values, update_values
 
 SIDES = ("BUY", "SELL")
 KINDS = ("TRADE", "ADJUSTMENT")
@@ -350,10 +349,7 @@ class _Batch:
                    if i not in new]
         inserts = [insert_values(s, self.now) for i, s in
                    sorted(self.dirty.items()) if i in new]
-        if updates:
-            self.conn.executemany(UPDATE_POSITION, updates)
-        if inserts:
-            self.conn.executemany(INSERT_POSITION, inserts)
+        PositionStore.write_many(self.conn, updates, inserts)
 
 
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
