@@ -15,12 +15,27 @@ class ValidationError(StoreError, ValueError):
     Attributes:
       field: the name (or path) of the offending field, when known.
       value: the offending value.
+      index: the failing row's position (from 0) in a bulk call (``save_many``,
+        ``record_many``); None for a single save or an error of no one row.
+      detail: the message without the "row N: " a bulk call puts before it (the
+        message itself when it has none), for callers that name the row their own way
+        (an import names the file's line).
     """
 
-    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None,
+                 index: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.value = value
+        self.index = index
+        self.detail = message if detail is None else detail
+
+    @classmethod
+    def in_row(cls, error: ValidationError, index: int) -> ValidationError:
+        """``error`` as row ``index`` of a bulk call: "row N: " before its message,
+        its field and value kept."""
+        return cls(f"row {index}: {error}", field=error.field, value=error.value,
+                   index=index, detail=str(error))
 
 
 class SchemaError(StoreError):

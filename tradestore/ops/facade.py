@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Protocol
 
 from tradestore._core.events import EventLog
-from tradestore._core.hints import Amount, Facade, JSONObject, Moment
+from tradestore._core.hints import Facade
 from tradestore.books.instruments import InstrumentStore
+from tradestore.record.funding import FundingStore
 from tradestore.record.orders import OrderStore
 from tradestore.record.trades import TradeData, TradeStore
 
@@ -24,15 +25,14 @@ class OpsFacade(Facade, Protocol):
     def trades(self) -> TradeStore: ...
 
     @property
+    def funding(self) -> FundingStore: ...
+
+    @property
     def orders(self) -> OrderStore: ...
 
     @property
     def instruments(self) -> InstrumentStore: ...
 
     def save_trades(self, trades: Iterable[TradeData | Mapping[str, Any]]) -> list[int]: ...
-
-    def record_funding(self, symbol: str, amount: Amount, timestamp: Moment | None = ..., *,
-                       exchange: str = ..., account: str = ..., external_id: str | None = ...,
-                       currency: str | None = ..., metadata: JSONObject | None = ...) -> int: ...
 
     def rebuild(self) -> list[str]: ...

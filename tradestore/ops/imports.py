@@ -15,7 +15,8 @@ inside the file) are skipped and counted.
 An export's whole fill comes back: a row with ``voided_at`` is saved and then voided in
 the same transaction, keeping its voided_at and void_reason, so its key is replayed
 without it and positions stay derived from the record. Funding payments (``export
-funding``) import with ``import_funding``, each through ``TradeRepo.record_funding``.
+funding``) import with ``import_funding``, each saved as ``TradeRepo.record_funding``
+saves it (``repo.funding.record_many``, a chunk at a time).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from tradestore.errors import DatabaseError, NotFoundError, StoreError, Validati
 from tradestore.ops.ccxt_fills import link_orders
 from tradestore.ops.export import Progress
 from tradestore.ops.facade import OpsFacade
-from tradestore.record.ledger import replay_key
-from tradestore.record.trades import FIELD_NAMES, VOID_TRADE, TradeData, symbol_has_fills
+from tradestore.record.funding import RECORD_FIELDS
+from tradestore.record.trades import FIELD_NAMES, TradeData, symbol_has_fills
 
 IMPORT_FORMATS = ("csv", "json", "jsonl", "ccxt")
 IMPORT_KINDS = ("trades", "funding", "instruments")
@@ -49,10 +50,8 @@ TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "
 BOOLEAN_WORDS = {word: word in TRUE_WORDS for word in TRUE_WORDS | FALSE_WORDS}
 ACCEPTED = FIELD_NAMES | IGNORED_COLUMNS | set(BOOLEAN_COLUMNS) | VOID_COLUMNS
 # Funding payments: the arguments of TradeRepo.record_funding, plus what an export adds.
-FUNDING_FIELDS = frozenset({"symbol", "amount", "timestamp", "exchange", "account",
-                            "external_id", "currency", "metadata"})
+FUNDING_ACCEPTED = RECORD_FIELDS | IGNORED_COLUMNS
 FUNDING_REQUIRED = ("symbol", "amount", "timestamp")
-FUNDING_ACCEPTED = FUNDING_FIELDS | IGNORED_COLUMNS
 # Instruments: the arguments of repo.instruments.upsert, plus is_active and row times.
 INSTRUMENT_FIELDS = frozenset({"symbol", "name", "asset_class", "exchange", "tick_size",
                                "lot_size", "currency", "metadata", "base_currency",
@@ -61,7 +60,6 @@ INSTRUMENT_FIELDS = frozenset({"symbol", "name", "asset_class", "exchange", "tic
 INSTRUMENT_ACCEPTED = INSTRUMENT_FIELDS | IGNORED_COLUMNS | {"updated_at", "is_active"}
 CHUNK = 5_000
 MAX_JSON_ELEMENT = 16 * 1024 * 1024
-ROW_PREFIX = re.compile(r"^row (\d+): ")
 WHITESPACE = re.compile(r"[ \t\r\n]*")
 DECODER = json.JSONDecoder(parse_float=Decimal)  # every digit of 61234.123456789012345
 
@@ -205,46 +203,24 @@ def _save_chunk(repo: OpsFacade, chunk, fmt) -> int:
     trades = [t for _, (t, _void) in chunk]
     if fmt == "ccxt":
         trades = link_orders(repo, trades)
-    before = repo.db.scalar("SELECT coalesce(max(id), 0) FROM trades")
     try:
-        ids = repo.save_trades(trades)
+        saved = repo.trades.save_report(trades)
     except ValidationError as exc:
-        match = ROW_PREFIX.match(str(exc))
-        where = (f"line {chunk[int(match[1])][0]}" if match else
-                 f"lines {chunk[0][0]}-{chunk[-1][0]}")
-        text = str(exc)[match.end():] if match else str(exc)
-        raise ValidationError(f"{where}: {text}; nothing was imported", field=exc.field,
-                              value=exc.value) from None
-    new, voids = set(), []
-    for (_line, (trade, void)), trade_id in zip(chunk, ids):
-        if trade_id > before and trade_id not in new:  # a repeat in the file is not new
-            new.add(trade_id)
-            if void is not None:
-                voids.append((trade_id, trade, void))
+        raise _at_line(exc, chunk) from None
+    voids = [(trade_id, trade, void) for (_line, (trade, void)), trade_id, new
+             in zip(chunk, saved.ids, saved.new) if new and void is not None]
     if voids:
-        _restore_voids(repo, voids)
-    return len(new)
+        repo.trades.restore_voids(voids)
+    return saved.inserted
 
 
-def _restore_voids(repo: OpsFacade, voids) -> None:
-    """Void just-saved fills as they were voided: their voided_at and void_reason kept,
-    each key replayed once from its earliest voided fill, their orders' totals
-    recomputed (what TradeRepo.void_trade does, without stamping "now")."""
-    points: dict[tuple[str, str, str], tuple[str, int]] = {}
-    orders = set()
-    with repo.db.transaction() as conn:
-        for trade_id, trade, (voided_at, reason) in voids:
-            conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
-            key, point = (trade.account, trade.exchange, trade.symbol), (ts_in(trade.timestamp),
-                                                                          trade_id)
-            points[key] = min(points.get(key, point), point)
-            if trade.order_id is not None:
-                orders.add(trade.order_id)
-        for key, point in points.items():
-            replay_key(conn, key, point, ts_in(repo.db.now()))
-        if repo.trades.order_hook:
-            for order_id in sorted(orders):
-                repo.trades.order_hook(conn, [], voided=order_id)
+def _at_line(error: ValidationError, chunk) -> ValidationError:
+    """A bulk save's ValidationError for the chunk of (line, ...) it saved, naming the
+    file's line of the failing row (all of the chunk's lines when no one row failed)."""
+    where = (f"lines {chunk[0][0]}-{chunk[-1][0]}" if error.index is None else
+             f"line {chunk[error.index][0]}")
+    return ValidationError(f"{where}: {error.detail}; nothing was imported", field=error.field,
+                           value=error.value)
 
 
 def _save_instruments(repo: OpsFacade, chunk) -> int:
@@ -285,17 +261,10 @@ def _terms(instrument) -> tuple | None:
 def _save_funding(repo: OpsFacade, chunk) -> int:
     """Record each payment of (line, fields) inside the import's transaction; returns
     how many were new (a stored or repeated (exchange, external_id) is not)."""
-    before = repo.db.scalar("SELECT coalesce(max(id), 0) FROM funding_payments")
-    new = set()
-    for line, values in chunk:
-        try:
-            payment_id = repo.record_funding(**values)
-        except ValidationError as exc:
-            raise ValidationError(f"line {line}: {exc}; nothing was imported", field=exc.field,
-                                  value=exc.value) from None
-        if payment_id > before:
-            new.add(payment_id)
-    return len(new)
+    try:
+        return repo.funding.record_many([values for _line, values in chunk]).inserted
+    except ValidationError as exc:
+        raise _at_line(exc, chunk) from None
 
 
 def _check_orders(repo: OpsFacade, order_lines: dict) -> None:

@@ -19,13 +19,14 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, optional_text,
-                                    to_decimal, to_text, to_utc, ts_in, ts_out)
+                                    to_decimal, to_items, to_text, to_utc, ts_in, ts_out)
 from tradestore._core.hints import AccountBook, Amount, Connection, Engine, JSONObject, Moment
 from tradestore.errors import ValidationError
 from tradestore.record.ccxt import _timestamp
 from tradestore.record.fees import currencies_of
 from tradestore.record.ledger import NEWEST_FILL, replay_key
 from tradestore.record.positions import PositionStore, apply_funding
+from tradestore.record.trades import SaveResult
 
 FUNDING_COLUMNS = ("id, account, exchange, symbol, amount, currency, timestamp, external_id, "
                    "position_id, metadata, created_at")
@@ -37,6 +38,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 SELECT_BY_EXTERNAL_ID = "SELECT id FROM funding_payments WHERE exchange = ? AND external_id = ?"
 UNATTACHED = ("SELECT currency, amount FROM funding_payments WHERE account = ? "
               "AND position_id IS NULL")
+# record's arguments: a row of record_many
+RECORD_FIELDS = frozenset({"symbol", "amount", "timestamp", "exchange", "account",
+                           "external_id", "currency", "metadata"})
 SELECT_FUNDING = f"SELECT {FUNDING_COLUMNS} FROM funding_payments WHERE id = ?"
 LIST_FUNDING = f"""
 SELECT {FUNDING_COLUMNS} FROM funding_payments
@@ -97,6 +101,40 @@ class FundingStore:
                currency: str | None = None, metadata: JSONObject | None = None) -> int:
         """Store one payment and count it in the position open at ``timestamp``; returns
         its id (the stored one's for a repeated (exchange, external_id))."""
+        return self._save(symbol, amount, timestamp, exchange, account, external_id, currency,
+                          metadata)[0]
+
+    def record_many(self, payments: Iterable[Mapping[str, Any]]) -> SaveResult:
+        """Record payments in one transaction, all or nothing, each a mapping of
+        ``record``'s arguments; says row by row which were new (SaveResult). A bad row
+        is a ValidationError with its ``index``."""
+        ids, new = [], []
+        with self.db.transaction():
+            for index, values in enumerate(to_items(payments, "payments",
+                                                    "mappings of record's arguments")):
+                try:
+                    if not isinstance(values, Mapping):
+                        raise ValidationError(f"{values!r} is not a mapping of record's "
+                                              "arguments", value=values)
+                    unknown = sorted(map(str, set(values) - RECORD_FIELDS))
+                    if unknown:
+                        raise ValidationError(f"unknown field(s) {', '.join(unknown)}; allowed: "
+                                              f"{', '.join(sorted(RECORD_FIELDS))}",
+                                              field=unknown[0], value=values)
+                    payment_id, is_new = self._save(
+                        values.get("symbol"), values.get("amount"), values.get("timestamp"),
+                        values.get("exchange", ""), values.get("account", "default"),
+                        values.get("external_id"), values.get("currency"),
+                        values.get("metadata"))
+                except ValidationError as exc:
+                    raise ValidationError.in_row(exc, index) from None
+                ids.append(payment_id)
+                new.append(is_new)
+        return SaveResult(ids, new)
+
+    def _save(self, symbol, amount, timestamp, exchange, account, external_id, currency,
+              metadata) -> tuple[int, bool]:
+        """(id, whether it is new) of one payment, recorded as ``record`` says."""
         symbol = to_text(symbol, "symbol")
         value = to_decimal(amount, "amount")
         moment = self.db.now() if timestamp is None else to_utc(timestamp, "timestamp")
@@ -111,7 +149,7 @@ class FundingStore:
             if external_id is not None:
                 row = conn.execute(SELECT_BY_EXTERNAL_ID, (exchange, external_id)).fetchone()
                 if row is not None:
-                    return row[0]
+                    return row[0], False
             if self.accounts is not None:
                 self.accounts.require(account)
             settle = currencies_of(conn, symbol).settle
@@ -131,7 +169,7 @@ class FundingStore:
                 PositionStore.update(conn, position, now)
             elif late:
                 replay_key(conn, key, (stamp, 0), now)
-            return row_id
+            return row_id, True
 
     def record_ccxt(self, entries: Iterable[Mapping[str, Any]], *, exchange: str,
                     account: str = "default") -> list[int]:
@@ -145,8 +183,8 @@ class FundingStore:
         with self.db.transaction():
             for index, entry in enumerate(entries):
                 if not isinstance(entry, Mapping):
-                    raise ValidationError(f"row {index}: {entry!r} is not a ccxt funding entry "
-                                          "(a dict)", value=entry)
+                    raise ValidationError.in_row(ValidationError(
+                        f"{entry!r} is not a ccxt funding entry (a dict)", value=entry), index)
                 try:
                     ids.append(self.record(  # a missing symbol or amount: record refuses it
                         entry.get("symbol"), entry.get("amount"),  # type: ignore[arg-type]
@@ -156,8 +194,7 @@ class FundingStore:
                         metadata={"info": entry["info"]} if isinstance(entry.get("info"),
                                                                        Mapping) else None))
                 except ValidationError as exc:
-                    raise ValidationError(f"row {index}: {exc}", field=exc.field,
-                                          value=exc.value) from None
+                    raise ValidationError.in_row(exc, index) from None
         return ids
 
     def get(self, funding_id: int) -> FundingPayment | None:

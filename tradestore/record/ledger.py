@@ -22,9 +22,8 @@ from tradestore._core.money import ZERO, exact, ratio, tidy
 from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
 from tradestore.errors import StoreError, ValidationError
 from tradestore.record.fees import Currencies, currencies_of, fee_effect
-from tradestore.record.positions import (FillEffect, PLAIN, POSITION_COLUMNS, PositionState,
-                                         PositionStore, Terms, apply_fill, apply_funding, check_pnl,
-                                         state_from_row)
+from tradestore.record.positions import (FillEffect, PLAIN, PositionState, PositionStore, Terms,
+                                         apply_fill, apply_funding, check_pnl)
 
 FILL_COLUMNS = ("id, side, quantity, price, fees, fee_currency, fee_value, timestamp, pnl, "
                 "pnl_given, strategy, position_id, opened_position_id, kind, liquidation, "
@@ -59,8 +58,6 @@ KEY_FILLS_FROM = per_engine(KEY_FILLS_FROM, KEY_FILLS_FROM.replace(
     "(timestamp, id) >= (?, ?)", f"(timestamp, id) >= ({MAYBE_EMPTY_TIME}, ?)"))
 KEY_FUNDING_AFTER = per_engine(KEY_FUNDING_AFTER, KEY_FUNDING_AFTER.replace(
     "timestamp > ?", f"timestamp > {MAYBE_EMPTY_TIME}"))
-KEY_POSITIONS_FROM = (f"SELECT {POSITION_COLUMNS} FROM positions WHERE account = ? "
-                      "AND exchange = ? AND symbol = ? AND id >= ? ORDER BY id")
 DETACH_FILLS = """
 UPDATE trades SET position_id = NULL, opened_position_id = NULL
 WHERE position_id IN (SELECT id FROM positions WHERE account = :a AND exchange = :e
@@ -68,10 +65,6 @@ WHERE position_id IN (SELECT id FROM positions WHERE account = :a AND exchange =
    OR opened_position_id IN (SELECT id FROM positions WHERE account = :a AND exchange = :e
                              AND symbol = :s AND id >= :start)
 """
-# While round trips are rewritten in place, none of them may hold the one open slot.
-PARK_OPEN = ("UPDATE positions SET closed_at = opened_at WHERE account = ? AND exchange = ? "
-             "AND symbol = ? AND id >= ? AND closed_at IS NULL")
-DELETE_POSITION = "DELETE FROM positions WHERE id = ?"
 SET_FILL_RESULT = "UPDATE trades SET pnl = ?, position_id = ?, opened_position_id = ? WHERE id = ?"
 ALL_KEYS = """
 SELECT account, exchange, symbol FROM trades WHERE voided_at IS NULL
@@ -204,8 +197,7 @@ def plan_key(conn: Connection, key: tuple, point: tuple | None = None,
         row = None if pid is None else conn.execute(FIRST_FILL_OF, (pid,)).fetchone()
         if row is not None and pid is not None:  # (a row was read for a pid)
             start, first = pid, (row[0], row[1])
-    plan = Plan(key, start, [state_from_row(r) for r in
-                             conn.execute(KEY_POSITIONS_FROM, (*key, start))])
+    plan = Plan(key, start, PositionStore.key_from(conn, key, start))
     plan.fills = conn.execute(KEY_FILLS_FROM, (*key, *first)).fetchall()
     plan.funding = conn.execute(KEY_FUNDING_AFTER, (*key, first[0])).fetchall()
     currencies = currencies or currencies_of(conn, key[2])
@@ -247,7 +239,7 @@ def write_plan(conn: Connection, plan: Plan, now: str, touch: bool = True) -> No
     conn.execute(DETACH_FILLS, {"a": account, "e": exchange, "s": symbol, "start": plan.start})
     conn.execute(DETACH_FUNDING, {"a": account, "e": exchange, "s": symbol,
                                   "start": plan.start})
-    conn.execute(PARK_OPEN, (*plan.key, plan.start))
+    PositionStore.park_open(conn, plan.key, plan.start)
     for index, state in enumerate(plan.new):
         if index < len(plan.old):
             state.id = plan.old[index].id
@@ -256,7 +248,7 @@ def write_plan(conn: Connection, plan: Plan, now: str, touch: bool = True) -> No
             state.id = None
             PositionStore.insert(conn, state, now)
     for old in plan.old[len(plan.new):]:
-        conn.execute(DELETE_POSITION, (old.id,))
+        PositionStore.delete(conn, old.id)
     rows = []
     for fill_id, (pnl, index, opened) in plan.results.items():
         rows.append((check_pnl(plan.key[2], pnl), plan.new[index].id,

@@ -38,6 +38,13 @@ SELECT_OPEN = (f"SELECT {POSITION_COLUMNS} FROM positions WHERE account = ? AND 
 SELECT_OPEN_ANY_VENUE = (f"SELECT {POSITION_COLUMNS} FROM positions WHERE account = ? "
                          "AND symbol = ? AND closed_at IS NULL ORDER BY exchange")
 SELECT_BY_ID = f"SELECT {POSITION_COLUMNS} FROM positions WHERE id = ?"
+# A replay (tradestore.record.ledger) rewrites a key's round trips from one id on:
+SELECT_KEY_FROM = (f"SELECT {POSITION_COLUMNS} FROM positions WHERE account = ? "
+                   "AND exchange = ? AND symbol = ? AND id >= ? ORDER BY id")
+# while they are rewritten in place, none of them may hold the key's one open slot
+PARK_OPEN = ("UPDATE positions SET closed_at = opened_at WHERE account = ? AND exchange = ? "
+             "AND symbol = ? AND id >= ? AND closed_at IS NULL")
+DELETE_POSITION = "DELETE FROM positions WHERE id = ?"
 INSERT_POSITION = """
 INSERT INTO positions (id, account, exchange, symbol, side, quantity, entry_value, entry_fees,
                        max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at,
@@ -521,6 +528,38 @@ class PositionStore:
     @staticmethod
     def update(conn: Connection, s: PositionState, now: str) -> None:
         conn.execute(UPDATE_POSITION, update_values(s, now))
+
+    @staticmethod
+    def write_many(conn: Connection, updates: list[tuple], inserts: list[tuple]) -> None:
+        """A bulk save's round trips: ``updates`` (update_values rows) first, one of them
+        may close and free its key's open slot; then ``inserts`` (insert_values rows)."""
+        if updates:
+            conn.executemany(UPDATE_POSITION, updates)
+        if inserts:
+            conn.executemany(INSERT_POSITION, inserts)
+
+    @staticmethod
+    def load(conn: Connection, position_id: int) -> PositionState | None:
+        """One round trip by id, on the caller's connection (None when not stored)."""
+        row = conn.execute(SELECT_BY_ID, (position_id,)).fetchone()
+        return None if row is None else state_from_row(row)
+
+    @staticmethod
+    def key_from(conn: Connection, key: tuple[str, str, str], start: int) -> list[PositionState]:
+        """The round trips of ``key`` (account, exchange, symbol) from id ``start`` on,
+        in id order (a replay's old states)."""
+        return [state_from_row(r) for r in conn.execute(SELECT_KEY_FROM, (*key, start))]
+
+    @staticmethod
+    def park_open(conn: Connection, key: tuple[str, str, str], start: int) -> None:
+        """Close (at their opening) the key's open round trips from id ``start`` on, so
+        that a replay can rewrite them in place without two holding the open slot."""
+        conn.execute(PARK_OPEN, (*key, start))
+
+    @staticmethod
+    def delete(conn: Connection, position_id: int) -> None:
+        """Remove a round trip a replay no longer makes (its fills were detached first)."""
+        conn.execute(DELETE_POSITION, (position_id,))
 
     @staticmethod
     def rewrite(conn: Connection, s: PositionState, now: str | None) -> None:

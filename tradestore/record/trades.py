@@ -24,8 +24,7 @@ from tradestore.errors import ConflictError, ValidationError
 from tradestore.record.ccxt import fill_fields
 from tradestore.record.fees import currencies_of
 from tradestore.record.ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
-from tradestore.record.positions import (INSERT_POSITION, UPDATE_POSITION, PositionStore,
-                                         check_pnl, insert_values, update_values)
+from tradestore.record.positions import PositionStore, check_pnl, insert_values, update_values
 
 SIDES = ("BUY", "SELL")
 KINDS = ("TRADE", "ADJUSTMENT")
@@ -254,8 +253,44 @@ def _margin_mode(value) -> str:
 
 
 def _where(index: int, single: bool) -> str:
-    """The prefix of a bulk's error message: which row."""
+    """The prefix of a bulk's error message: which row (ValidationError.in_row's)."""
     return "" if single else f"row {index}: "
+
+
+def _at_row(error: ValidationError, index: int) -> None:
+    """Mark ``error``, raised by a row check with the message already naming the row
+    (``_where``), as row ``index``'s: its index and its message without the prefix."""
+    prefix = _where(index, False)
+    error.index = index
+    if error.detail.startswith(prefix):
+        error.detail = error.detail[len(prefix):]
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a bulk save did, row by row (``TradeStore.save_report``,
+    ``FundingStore.record_many``).
+
+    Attributes:
+      ids: each row's id, in the order given (what ``save_many`` returns): a duplicate
+        has the id of the record it repeats.
+      new: each row's flag: True when the row stored a new record, False for a
+        duplicate (its (exchange, external_id) was stored already, or came earlier in
+        the same call).
+    """
+
+    ids: list[int]
+    new: list[bool]
+
+    @property
+    def inserted(self) -> int:
+        """How many rows stored a new record."""
+        return sum(self.new)
+
+    @property
+    def duplicates(self) -> list[int]:
+        """The indexes (from 0) of the duplicate rows."""
+        return [index for index, new in enumerate(self.new) if not new]
 
 
 def _result(trade_id, t, pnl, position_id) -> list:
@@ -326,17 +361,14 @@ class _Batch:
                    if i not in new]
         inserts = [insert_values(s, self.now) for i, s in
                    sorted(self.dirty.items()) if i in new]
-        if updates:
-            self.conn.executemany(UPDATE_POSITION, updates)
-        if inserts:
-            self.conn.executemany(INSERT_POSITION, inserts)
+        PositionStore.write_many(self.conn, updates, inserts)
 
 
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
 
 
-def as_trade(value: TradeData | Mapping[str, Any], where: str = "") -> TradeData:
-    """A TradeData from a TradeData or a mapping; errors name ``where`` (e.g. 'row 3')."""
+def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> TradeData:
+    """A TradeData from a TradeData or a mapping; errors name row ``index`` when given."""
     try:
         if isinstance(value, TradeData):
             return value
@@ -354,9 +386,9 @@ def as_trade(value: TradeData | Mapping[str, Any], where: str = "") -> TradeData
             return TradeData(**value)
         raise ValidationError(f"{value!r} is not a TradeData or a mapping", value=value)
     except ValidationError as exc:
-        if not where:
+        if index is None:
             raise
-        raise ValidationError(f"{where}: {exc}", field=exc.field, value=exc.value) from None
+        raise ValidationError.in_row(exc, index) from None
 
 
 class TradeStore:
@@ -386,20 +418,43 @@ class TradeStore:
         applied incrementally in memory (one read of its open position) and each round
         trip it touches is written once, before one executemany of the fills; otherwise
         the key is replayed from the round trip in effect before its earliest new fill.
+        ``save_report`` saves the same way and also says which rows were new. A bad row
+        is a ValidationError with its ``index`` (None for ``save``).
         """
+        return self.save_report(trades, _single=_single).ids
+
+    def save_report(self, trades: Iterable[TradeData | Mapping[str, Any]], *,
+                    _single: bool = False) -> SaveResult:
+        """``save_many`` that also says, row by row, which fills were new and which were
+        duplicates (SaveResult), from the same transaction: no second query."""
         rows = to_items(trades, "trades", "TradeData or mappings", (Mapping, TradeData))
-        items = [t if type(t) is TradeData else as_trade(t, "" if _single else f"row {i}")
+        items = [t if type(t) is TradeData else as_trade(t, None if _single else i)
                  for i, t in enumerate(rows)]
         if not items:
-            return []
+            return SaveResult([], [])
         if any("_now" in t.__dict__ for t in items):
             now = self.db.now()
             items = [replace(t, timestamp=now) if "_now" in t.__dict__ else t for t in items]
+        ids: list[int] = []
+        try:
+            fresh = self._write(items, ids, _single)
+        except ValidationError as exc:
+            if not _single and exc.index is None and len(ids) < len(items):
+                _at_row(exc, len(ids))  # a row check failed: ``ids`` holds the rows before it
+            raise
+        new = [False] * len(items)
+        for index in fresh:
+            new[index] = True
+        return SaveResult(ids, new)
+
+    def _write(self, items: list[TradeData], ids: list[int], _single: bool) -> list[int]:
+        """save_report's transaction; appends each row's id to ``ids`` as the row passes
+        its checks, and returns the indexes of the rows that stored a new fill."""
         with self.db.transaction() as conn:
             known = self._known_external_ids(conn, items)
             free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
             next_id = free_ids.pop()
-            fresh, ids, checked_accounts, checked_orders = [], [], set(), set()
+            fresh, checked_accounts, checked_orders = [], set(), set()
             checked_symbols: set[str] = set()
             for index, t in enumerate(items):
                 if t.external_id is not None:
@@ -442,7 +497,7 @@ class TradeStore:
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
-        return ids
+        return [index for _, _, index, _ in fresh]
 
     def _apply(self, batch, trade_id, t, index, single) -> None:
         """Apply one fill to its key's open position (in memory), or keep it for the
@@ -463,8 +518,9 @@ class TradeStore:
                 batch.create(current)
             result = _result(trade_id, t, effect.pnl, current.id)
         except ValidationError as exc:
-            raise ValidationError(f"{_where(index, single)}{exc}", field=exc.field,
-                                  value=exc.value) from None
+            if single:
+                raise
+            raise ValidationError.in_row(exc, index) from None
         batch.dirty[current.id] = current
         opened = effect.opened
         if opened is not None:
@@ -493,6 +549,27 @@ class TradeStore:
             if order_id is not None and self.order_hook:
                 self.order_hook(conn, [], voided=order_id)
             return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())
+
+    def restore_voids(self, voids: Iterable[tuple[int, TradeData, tuple[str, str]]]) -> None:
+        """Void fills just saved as they were voided elsewhere (an import of an export):
+        ``voids`` holds (id, fill, (voided_at as stored text, reason)). Their voided_at and
+        void_reason are kept, each key is replayed once from its earliest voided fill and
+        their orders' totals recomputed: what ``void`` does, without stamping "now"."""
+        points: dict[tuple[str, str, str], tuple[Any, int]] = {}  # (timestamp text, id)
+        orders = set()
+        with self.db.transaction() as conn:
+            for trade_id, trade, (voided_at, reason) in voids:
+                conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
+                key, point = ((trade.account, trade.exchange, trade.symbol),
+                              (ts_in(trade.timestamp), trade_id))
+                points[key] = min(points.get(key, point), point)
+                if trade.order_id is not None:
+                    orders.add(trade.order_id)
+            for key, point in points.items():
+                replay_key(conn, key, point, ts_in(self.db.now()))
+            if self.order_hook:
+                for order_id in sorted(orders):
+                    self.order_hook(conn, [], voided=order_id)
 
     @staticmethod
     def _known_external_ids(conn, items: list[TradeData]) -> dict:
@@ -613,7 +690,6 @@ class TradeStore:
 ROUND_TRIP_FILLS = (f"SELECT {TRADE_COLUMNS}, position_id, opened_position_id FROM trades "
                     "WHERE (position_id = :p OR opened_position_id = :p) AND voided_at IS NULL "
                     "ORDER BY timestamp, id")
-POSITION_SIDE = "SELECT side, closed_at FROM positions WHERE id = ?"
 
 
 @dataclass(frozen=True)
@@ -641,12 +717,12 @@ def round_trip_fills(db: Engine, position_id: int) -> list[RoundTripFill]:
     a ValidationError for an unknown position id."""
     position_id = to_int(position_id, "position_id", allowed="an integer position id")
     with db.reading() as conn:
-        head = conn.execute(POSITION_SIDE, (position_id,)).fetchone()
+        head = PositionStore.load(conn, position_id)
         if head is None:
             raise ValidationError(f"position_id: {position_id} is not a stored round trip",
                                   field="position_id", value=position_id)
         rows = conn.execute(ROUND_TRIP_FILLS, {"p": position_id}).fetchall()
-    side, closed = head
+    side, closed = head.side, head.closed_at
     out = []
     for index, row in enumerate(rows):
         trade = TradeData.from_row(row)
