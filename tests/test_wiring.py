@@ -40,11 +40,11 @@ class AskedAccounts(AccountStore):
 class AskedInstruments(InstrumentStore):
     def __init__(self, db):
         super().__init__(db)
-        self.asked: list[tuple[str, str]] = []
+        self.asked: list[str] = []
 
-    def require_active(self, symbol, where=""):
-        self.asked.append((symbol, where))
-        return super().require_active(symbol, where)
+    def require_active(self, symbol):
+        self.asked.append(symbol)
+        return super().require_active(symbol)
 
 
 def test_the_facade_hands_over_the_repositories_themselves(repo):
@@ -62,9 +62,9 @@ def test_a_batch_asks_once_per_account_and_per_symbol(repo):
     trades = TradeStore(repo.db, repo.positions, accounts, instruments)
     trades.save_many([fill(), fill("ETH/USDT", "spot"), fill(), fill("ETH/USDT")])
     assert accounts.asked == ["default", "spot"]
-    assert instruments.asked == [("BTC/USDT", "row 0: "), ("ETH/USDT", "row 1: ")]
-    trades.save(fill("SOL/USDT"))  # a single fill's message has no row prefix
-    assert instruments.asked[-1] == ("SOL/USDT", "")
+    assert instruments.asked == ["BTC/USDT", "ETH/USDT"]
+    trades.save(fill("SOL/USDT"))
+    assert instruments.asked[-1] == "SOL/USDT"
 
 
 def test_the_checks_refuse_as_before(repo):
@@ -79,6 +79,11 @@ def test_the_checks_refuse_as_before(repo):
     with pytest.raises(ConflictError, match=r"^row 1: symbol: instrument 'ETH/USDT' is "
                                             "deactivated"):
         trades.save_many([fill(), fill("ETH/USDT")])
+    with pytest.raises(ConflictError, match=r"^symbol: instrument 'ETH/USDT' is deactivated"):
+        trades.save(fill("ETH/USDT"))  # a single fill's message names no row
+    repo.accounts.deactivate("spot")  # a deactivated account names its row too
+    with pytest.raises(ConflictError, match=r"^row 2: account: 'spot' is deactivated"):
+        trades.save_many([fill(), fill(), fill(account="spot")])
     orders = OrderStore(repo.db, trades, repo.accounts, repo.instruments)
     with pytest.raises(ConflictError, match=r"^symbol: instrument 'ETH/USDT' is deactivated"):
         orders.create("ETH/USDT", "BUY", "MARKET", 1)
@@ -107,11 +112,11 @@ def test_require_active_is_a_read_of_the_instruments(repo):
     repo.instruments.upsert("ETH/USDT")
     assert repo.instruments.require_active("ETH/USDT") == "ETH/USDT"
     repo.instruments.deactivate("ETH/USDT")
-    with pytest.raises(ConflictError, match=r"^row 7: symbol: instrument 'ETH/USDT' is "
+    with pytest.raises(ConflictError, match=r"^symbol: instrument 'ETH/USDT' is "
                                             r"deactivated; it takes no new fills or orders "
                                             r"\(repo.instruments.activate\('ETH/USDT'\) brings "
                                             r"it back\)$"):
-        repo.instruments.require_active("ETH/USDT", "row 7: ")
+        repo.instruments.require_active("ETH/USDT")
     for bad in (None, 5, "", "x" * 201):
         with pytest.raises(ValidationError, match="^symbol: ") as info:
             repo.instruments.require_active(bad)

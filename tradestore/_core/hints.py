@@ -97,7 +97,7 @@ class InstrumentBook(Protocol):
     """What fills and orders ask of ``repo.instruments``
     (``books.instruments.InstrumentStore``)."""
 
-    def require_active(self, symbol: str, where: str = "") -> str: ...
+    def require_active(self, symbol: str) -> str: ...
 
 
 class Facade(Protocol):

@@ -138,14 +138,14 @@ class InstrumentStore:
     def __init__(self, db: Engine):
         self.db = db
 
-    def require_active(self, symbol: str, where: str = "") -> str:
-        """``symbol`` unless it is a deactivated instrument (ConflictError, its message
-        prefixed by ``where``: "row 3: "); an unregistered symbol passes. Fills and
-        orders call this inside their transaction."""
+    def require_active(self, symbol: str) -> str:
+        """``symbol`` unless it is a deactivated instrument (ConflictError); an
+        unregistered symbol passes. Fills and orders call this inside their transaction
+        (a bulk save puts the row's "row N: " before the error)."""
         symbol = to_text(symbol, "symbol")
         active = self.db.scalar(IS_ACTIVE, (symbol,))
         if active is not None and not active:
-            raise ConflictError(f"{where}symbol: instrument {symbol!r} is deactivated; it takes "
+            raise ConflictError(f"symbol: instrument {symbol!r} is deactivated; it takes "
                                 f"no new fills or orders (repo.instruments.activate({symbol!r}) "
                                 "brings it back)")
         return symbol

@@ -14,13 +14,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, show, to_choice,
-                                    to_decimal, to_int, to_items, to_limit, to_text, to_utc,
+                                    to_decimal, to_id, to_int, to_items, to_limit, to_text, to_utc,
                                     ts_in, ts_out, utc_now, window)
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
 from tradestore._core.hints import AccountBook, Connection, InstrumentBook
 from tradestore._core.money import exact
 from tradestore._core.pg import per_engine
-from tradestore.errors import ConflictError, ValidationError
+from tradestore.errors import ConflictError, StoreError, ValidationError
 from tradestore.record.ccxt import fill_fields
 from tradestore.record.fees import currencies_of
 from tradestore.record.ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
@@ -257,13 +257,26 @@ def _where(index: int, single: bool) -> str:
     return "" if single else f"row {index}: "
 
 
-def _at_row(error: ValidationError, index: int) -> None:
-    """Mark ``error``, raised by a row check with the message already naming the row
-    (``_where``), as row ``index``'s: its index and its message without the prefix."""
-    prefix = _where(index, False)
-    error.index = index
-    if error.detail.startswith(prefix):
-        error.detail = error.detail[len(prefix):]
+def _in_row(error: ValidationError | ConflictError, index: int) -> StoreError:
+    """A row check's error as row ``index``'s of a bulk save ("row N: " before it)."""
+    if isinstance(error, ValidationError):
+        return ValidationError.in_row(error, index)
+    return ConflictError(f"row {index}: {error}")
+
+
+def _void_of(item: Any) -> tuple[int, TradeData, str, str]:
+    """One (id, fill, (voided_at, reason)) of restore_voids, checked: (id, fill,
+    voided_at as stored text, reason)."""
+    try:
+        trade_id, trade, (voided_at, reason) = item
+    except (TypeError, ValueError):
+        raise ValidationError(f"voids: {show(item)} is not (id, TradeData, (voided_at, "
+                              "reason))", field="voids", value=item) from None
+    if not isinstance(trade, TradeData):
+        raise ValidationError(f"voids: {show(trade)} is not a TradeData", field="voids",
+                              value=trade)
+    return (to_id(trade_id, "id"), trade, ts_in(to_utc(voided_at, "voided_at")),
+            to_text(reason, "reason", max_length=1000))
 
 
 @dataclass(frozen=True)
@@ -436,12 +449,7 @@ class TradeStore:
             now = self.db.now()
             items = [replace(t, timestamp=now) if "_now" in t.__dict__ else t for t in items]
         ids: list[int] = []
-        try:
-            fresh = self._write(items, ids, _single)
-        except ValidationError as exc:
-            if not _single and exc.index is None and len(ids) < len(items):
-                _at_row(exc, len(ids))  # a row check failed: ``ids`` holds the rows before it
-            raise
+        fresh = self._write(items, ids, _single)
         new = [False] * len(items)
         for index in fresh:
             new[index] = True
@@ -454,8 +462,10 @@ class TradeStore:
             known = self._known_external_ids(conn, items)
             free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
             next_id = free_ids.pop()
-            fresh, checked_accounts, checked_orders = [], set(), set()
+            fresh = []
+            checked_accounts: set[str] = set()
             checked_symbols: set[str] = set()
+            checked_orders: set[int] = set()
             for index, t in enumerate(items):
                 if t.external_id is not None:
                     key = (t.exchange, t.external_id)
@@ -463,23 +473,10 @@ class TradeStore:
                         ids.append(known[key])
                         continue
                     known[key] = next_id
-                if t.account not in checked_accounts:
-                    if self.accounts is not None:
-                        try:
-                            self.accounts.require(t.account)
-                        except ValidationError as exc:
-                            raise ValidationError(f"{_where(index, _single)}{exc}",
-                                                  field="account", value=t.account) from None
-                    checked_accounts.add(t.account)
-                if self.instruments is not None and t.symbol not in checked_symbols:
-                    self.instruments.require_active(t.symbol, _where(index, _single))
-                    checked_symbols.add(t.symbol)
-                if t.order_id is not None and t.order_id not in checked_orders:
-                    if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:
-                        raise ValidationError(f"{_where(index, _single)}order_id: {t.order_id} "
-                                              "is not a stored order",
-                                              field="order_id", value=t.order_id)
-                    checked_orders.add(t.order_id)
+                try:
+                    self._check_row(conn, t, checked_accounts, checked_symbols, checked_orders)
+                except (ValidationError, ConflictError) as exc:
+                    raise exc if _single else _in_row(exc, index) from None
                 # (timestamp, id) first: sorted in time order, round trips are created in
                 # time order too (ids are unique, so the sort never compares further)
                 fresh.append((t.timestamp, next_id, index, t))
@@ -498,6 +495,22 @@ class TradeStore:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
         return [index for _, _, index, _ in fresh]
+
+    def _check_row(self, conn: Connection, t: TradeData, accounts: set[str],
+                   symbols: set[str], orders: set[int]) -> None:
+        """A fill's references: its account is known, its instrument not deactivated, its
+        order stored; each name checked once per batch (the sets hold those passed)."""
+        if self.accounts is not None and t.account not in accounts:
+            self.accounts.require(t.account)
+            accounts.add(t.account)
+        if self.instruments is not None and t.symbol not in symbols:
+            self.instruments.require_active(t.symbol)
+            symbols.add(t.symbol)
+        if t.order_id is not None and t.order_id not in orders:
+            if conn.execute(ORDER_EXISTS, (t.order_id,)).fetchone() is None:
+                raise ValidationError(f"order_id: {t.order_id} is not a stored order",
+                                      field="order_id", value=t.order_id)
+            orders.add(t.order_id)
 
     def _apply(self, batch, trade_id, t, index, single) -> None:
         """Apply one fill to its key's open position (in memory), or keep it for the
@@ -557,8 +570,10 @@ class TradeStore:
         their orders' totals recomputed: what ``void`` does, without stamping "now"."""
         points: dict[tuple[str, str, str], tuple[Any, int]] = {}  # (timestamp text, id)
         orders = set()
+        checked = [_void_of(item) for item in to_items(
+            voids, "voids", "(id, TradeData, (voided_at, reason)) tuples", (tuple,))]
         with self.db.transaction() as conn:
-            for trade_id, trade, (voided_at, reason) in voids:
+            for trade_id, trade, voided_at, reason in checked:
                 conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
                 key, point = ((trade.account, trade.exchange, trade.symbol),
                               (ts_in(trade.timestamp), trade_id))
