@@ -161,3 +161,14 @@ def test_a_fill_saved_with_an_order_id_updates_the_order(repo):
     got = repo.get_order(order.id)
     assert (got.status, got.filled_quantity, got.avg_fill_price) == ("FILLED", D(2), D(10))
     assert repo.derived_problems() == []
+
+
+def test_stored_ids_finds_which_orders_exist_across_chunks(repo):
+    first = repo.orders.create("BTC/USDT", "BUY", "MARKET", 1).id
+    second = repo.orders.create("ETH/USDT", "SELL", "MARKET", 2).id
+    asked = [second + 1000, first, 0, *range(second + 1, second + 1200), second]
+    assert repo.orders.stored_ids(asked) == {first, second}  # 1,203 ids: three chunks
+    assert repo.orders.stored_ids([]) == set()
+    with pytest.raises(ValidationError, match="^order_ids: ") as info:
+        repo.orders.stored_ids([first, "two"])
+    assert info.value.field == "order_ids"

@@ -268,14 +268,8 @@ def _save_funding(repo: OpsFacade, chunk) -> int:
 
 
 def _check_orders(repo: OpsFacade, order_lines: dict) -> None:
-    wanted = list(order_lines)
-    found: set[int] = set()
-    for start in range(0, len(wanted), 500):
-        part = wanted[start:start + 500]
-        marks = ",".join("?" * len(part))
-        found.update(r[0] for r in repo.db.query(
-            f"SELECT id FROM orders WHERE id IN ({marks})", part))
-    missing = sorted((order_lines[i], i) for i in wanted if i not in found)
+    found = repo.orders.stored_ids(list(order_lines))
+    missing = sorted((line, i) for i, line in order_lines.items() if i not in found)
     if missing:
         line, order_id = missing[0]
         raise ValidationError(

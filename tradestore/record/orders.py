@@ -19,17 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from tradestore._core.audit import record
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, optional_decimal,
-                                    optional_text, to_choice, to_decimal, to_text, ts_in, ts_out)
+                                    optional_text, to_choice, to_decimal, to_id, to_items, to_text,
+                                    ts_in, ts_out)
 from tradestore._core.hints import (AccountBook, Amount, Connection, Engine, InstrumentBook,
                                     JSONObject, Moment)
 from tradestore._core.money import exact
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.ledger import order_totals
-from tradestore.record.trades import SELECT_BY_EXTERNAL_ID, SIDES, TradeData, TradeStore
+from tradestore.record.trades import SIDES, TradeData, TradeStore, fill_by_external_id
 
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP", "STOP_LIMIT")
 STATUSES = ("PENDING", "OPEN", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "REJECTED", "EXPIRED")
@@ -225,11 +226,10 @@ class OrderStore:
                               fee_currency=fee_currency, exchange=order.exchange,
                               order_id=order.id, strategy=order.strategy, account=order.account,
                               metadata=metadata, pnl=pnl)
-            if external_id is not None:
-                row = conn.execute(SELECT_BY_EXTERNAL_ID,
-                                   (trade.exchange, trade.external_id)).fetchone()
-                if row:
-                    return row[0]
+            if trade.external_id is not None:
+                known = fill_by_external_id(conn, trade.exchange, trade.external_id)
+                if known is not None:
+                    return known
             if order.status in ("FILLED", "REJECTED"):
                 raise ConflictError(f"order {order.id} is {order.status}; it cannot take a fill")
             with exact():
@@ -277,6 +277,16 @@ class OrderStore:
     def exists(conn: Connection, order_id: int) -> bool:
         """Whether ``order_id`` is stored, on the caller's connection (signal links)."""
         return conn.execute(ORDER_EXISTS, (order_id,)).fetchone() is not None
+
+    def stored_ids(self, order_ids: Iterable[int]) -> set[int]:
+        """Which of ``order_ids`` are stored (an import checks its fills' orders first)."""
+        wanted = [to_id(i, "order_ids") for i in to_items(order_ids, "order_ids", "order ids")]
+        found: set[int] = set()
+        for start in range(0, len(wanted), 500):  # under every engine's parameter limit
+            part = wanted[start:start + 500]
+            found.update(r[0] for r in self.db.query(
+                f"SELECT id FROM orders WHERE id IN ({','.join('?' * len(part))})", part))
+        return found
 
     def get(self, order_id: int) -> Order:
         with self.db.reading() as conn:

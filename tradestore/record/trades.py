@@ -782,6 +782,13 @@ def cash_fills(conn: Connection, account: str) -> Any:
     return conn.execute(CASH_FILLS, (account,))
 
 
+def fill_by_external_id(conn: Connection, exchange: str, external_id: str) -> int | None:
+    """The id of the stored fill with this (exchange, external_id), on the caller's
+    connection (an order's fill is idempotent on it too)."""
+    row = conn.execute(SELECT_BY_EXTERNAL_ID, (exchange, external_id)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def strategy_fill_counts(conn: Connection, bounds: Mapping[str, Any],
                          name: str | None = None) -> dict[str, int]:
     """{strategy: live fills in bounds (since, until)}; one strategy when ``name``."""
