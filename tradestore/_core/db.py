@@ -463,16 +463,22 @@ class Database:
     def query(self, sql: str, params: Any = ()) -> list[Any]:
         """All rows of one statement: a single statement reads one snapshot by itself,
         so no BEGIN/COMMIT around it."""
-        with self.lock, translated(self.path):
-            return self._connection().execute(sql, params).fetchall()
+        with self.lock:
+            try:  # (not ``translated``: a generator per call costs more than the read)
+                return self._connection().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
 
     def query_one(self, sql: str, params: Any = ()) -> Any:
-        with self.lock, translated(self.path):
-            cursor = self._connection().execute(sql, params)
+        with self.lock:
             try:
-                return cursor.fetchone()
-            finally:
-                cursor.close()  # ends the statement: no read snapshot is left open
+                cursor = self._connection().execute(sql, params)
+                try:
+                    return cursor.fetchone()
+                finally:
+                    cursor.close()  # ends the statement: no read snapshot is left open
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
 
     def scalar(self, sql: str, params: Any = ()) -> Any:
         row = self.query_one(sql, params)
