@@ -16,7 +16,7 @@ import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, optional_text,
                                     to_decimal, to_items, to_text, to_utc, ts_in, ts_out)
@@ -77,10 +77,11 @@ class FundingPayment:
     metadata: dict | None
     created_at: _dt.datetime
 
-
-def _payment(row) -> FundingPayment:
-    return FundingPayment(row[0], row[1], row[2], row[3], Decimal(row[4]), row[5],
-                          ts_out(row[6]), row[7], row[8], json_out(row[9]), ts_out(row[10]))
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> FundingPayment:
+        """The record of one row of this module's SELECTs (stored text decoded)."""
+        return cls(row[0], row[1], row[2], row[3], Decimal(row[4]), row[5],
+                   ts_out(row[6]), row[7], row[8], json_out(row[9]), ts_out(row[10]))
 
 
 def unattached_funding(conn: Connection, account: str) -> list[tuple[str, str]]:
@@ -199,11 +200,11 @@ class FundingStore:
 
     def get(self, funding_id: int) -> FundingPayment | None:
         row = self.db.query_one(SELECT_FUNDING, (funding_id,))
-        return None if row is None else _payment(row)
+        return None if row is None else FundingPayment.from_row(row)
 
     def list(self, *, account: str | None = None, symbol: str | None = None,
              exchange: str | None = None, position_id: int | None = None) -> list[FundingPayment]:
         """Payments in time order, filtered."""
-        return [_payment(r) for r in self.db.query(LIST_FUNDING, {
+        return [FundingPayment.from_row(r) for r in self.db.query(LIST_FUNDING, {
             "account": account, "symbol": symbol, "exchange": exchange,
             "position_id": position_id})]

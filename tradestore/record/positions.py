@@ -118,6 +118,17 @@ class PositionState:
         with exact():
             return tidy(self.realized_pnl - self.funding + self.fees)
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> PositionState:
+        """A round trip as stored (a row of POSITION_COLUMNS), decoded for the accounting."""
+        return cls(row[0], row[1], row[2], row[3], dec_out(row[4]), dec_out(row[5]),
+                   dec_out(row[6]), dec_out(row[7]), dec_out(row[8]), dec_out(row[9]), row[10],
+                   ts_out(row[11]), ts_out(row[12]), row[13], row[14], row[15],
+                   unvalued_out(row[16]), dec_out(row[17]), dec_out(row[18]),
+                   dec_out(row[19]), dec_out(row[20]), dec_out(row[21]), dec_out(row[22]),
+                   row[23], dec_out(row[24]), bool(row[25]), dec_out(row[26]),
+                   dec_out(row[27]), row[28], dec_out(row[29]), dec_out(row[30]))
+
 
 class FillEffect(NamedTuple):
     """What one fill did: its realised pnl, the position it belongs to, and the
@@ -448,16 +459,6 @@ def unvalued_out(text: str | None) -> dict:
     return {c: Decimal(a) for c, a in (json_out(text) or {}).items()}
 
 
-def state_from_row(row: Sequence[Any]) -> PositionState:
-    return PositionState(row[0], row[1], row[2], row[3], dec_out(row[4]), dec_out(row[5]),
-                         dec_out(row[6]), dec_out(row[7]), dec_out(row[8]), dec_out(row[9]), row[10],
-                         ts_out(row[11]), ts_out(row[12]), row[13], row[14], row[15],
-                         unvalued_out(row[16]), dec_out(row[17]), dec_out(row[18]),
-                         dec_out(row[19]), dec_out(row[20]), dec_out(row[21]), dec_out(row[22]),
-                         row[23], dec_out(row[24]), bool(row[25]), dec_out(row[26]),
-                         dec_out(row[27]), row[28], dec_out(row[29]), dec_out(row[30]))
-
-
 def position_from_state(s: PositionState) -> Position:
     with exact():
         cost = tidy(s.entry_value + s.entry_fees)
@@ -517,7 +518,7 @@ class PositionStore:
     @staticmethod
     def load_open(conn: Connection, account: str, exchange: str, symbol: str) -> PositionState | None:
         row = conn.execute(SELECT_OPEN, (account, exchange, symbol)).fetchone()
-        return None if row is None else state_from_row(row)
+        return None if row is None else PositionState.from_row(row)
 
     # ``now``: the store's clock as stored text (ts_in(db.now())), the caller's to give
     @staticmethod
@@ -542,13 +543,13 @@ class PositionStore:
     def load(conn: Connection, position_id: int) -> PositionState | None:
         """One round trip by id, on the caller's connection (None when not stored)."""
         row = conn.execute(SELECT_BY_ID, (position_id,)).fetchone()
-        return None if row is None else state_from_row(row)
+        return None if row is None else PositionState.from_row(row)
 
     @staticmethod
     def key_from(conn: Connection, key: tuple[str, str, str], start: int) -> list[PositionState]:
         """The round trips of ``key`` (account, exchange, symbol) from id ``start`` on,
         in id order (a replay's old states)."""
-        return [state_from_row(r) for r in conn.execute(SELECT_KEY_FROM, (*key, start))]
+        return [PositionState.from_row(r) for r in conn.execute(SELECT_KEY_FROM, (*key, start))]
 
     @staticmethod
     def park_open(conn: Connection, key: tuple[str, str, str], start: int) -> None:
@@ -578,17 +579,17 @@ class PositionStore:
         if exchange is not None:
             exchange = to_text(exchange, "exchange", allow_empty=True)
             row = self.db.query_one(SELECT_OPEN, (account, exchange, symbol))
-            return None if row is None else position_from_state(state_from_row(row))
+            return None if row is None else position_from_state(PositionState.from_row(row))
         rows = self.db.query(SELECT_OPEN_ANY_VENUE, (account, symbol))
         if len(rows) > 1:
             venues = ", ".join(repr(r[13]) for r in rows)
             raise ConflictError(f"symbol: {symbol!r} in account {account!r} is open on several "
                                 f"exchanges ({venues}); pass exchange= to choose one")
-        return position_from_state(state_from_row(rows[0])) if rows else None
+        return position_from_state(PositionState.from_row(rows[0])) if rows else None
 
     def get(self, position_id: int) -> Position | None:
         row = self.db.query_one(SELECT_BY_ID, (position_id,))
-        return None if row is None else position_from_state(state_from_row(row))
+        return None if row is None else position_from_state(PositionState.from_row(row))
 
     def get_open_positions(self, account: str | None = None,
                            exchange: str | None = None) -> list[Position]:
@@ -597,7 +598,7 @@ class PositionStore:
             "AND (:account IS NULL OR account = :account) "
             "AND (:exchange IS NULL OR exchange = :exchange) ORDER BY account, symbol, exchange",
             {"account": account, "exchange": exchange})
-        return [position_from_state(state_from_row(r)) for r in rows]
+        return [position_from_state(PositionState.from_row(r)) for r in rows]
 
     def get_closed_positions(self, symbol: str | None = None, days: float | None = None, *,
                              account: str | None = None, exchange: str | None = None,
@@ -613,7 +614,7 @@ class PositionStore:
             "ORDER BY closed_at, id LIMIT :limit",
             {"start": start, "end": end, "symbol": symbol, "account": account,
              "exchange": exchange, "limit": -1 if limit is None else limit})
-        return [position_from_state(state_from_row(r)) for r in rows]
+        return [position_from_state(PositionState.from_row(r)) for r in rows]
 
 
 # Funding, commission and liquidations of closed round trips, per currency, with the
