@@ -52,8 +52,8 @@ def examples(deep: int, fast: int) -> int:
     """A property's example count: ``deep`` under any profile but "fast", else ``fast``.
 
     For the properties that set their own ``max_examples`` (which a profile cannot
-    change): ``@settings(max_examples=examples(60, 15))``; also the rounds of a loop that
-    repeats one check (e.g. kills at random moments), so that --runslow repeats it more."""
+    change): ``@settings(max_examples=examples(60, 15))``; also the rounds of a loop in a
+    test marked ``hypothesis`` or ``slow`` (the deep leg of .ci/run selects only those)."""
     return fast if PROFILE == "fast" else deep
 
 
@@ -209,9 +209,9 @@ def sqlite3_bin():
 def on_both_engines(store):
     """The store of a test file whose every behaviour holds on both engines
     (``store``: SQLite, PostgreSQL). A file opts in with one line that makes its
-    ``repo`` and ``memory_repo`` this fixture (pytest names an imported fixture by the
-    name it is bound to)::
+    ``repo`` and ``memory_repo`` this fixture (pytest names a fixture by the name it is
+    bound to in the module)::
 
-        from conftest import on_both_engines as repo, on_both_engines as memory_repo
+        repo = memory_repo = on_both_engines
     """
     return store

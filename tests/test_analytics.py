@@ -23,7 +23,9 @@ from tradestore.analytics.metrics import POINTS_SQL, START_POINT_SQL
 from tradestore.books.accounts import FLOWS as FLOWS_SQL
 from tradestore.record.roundtrips import ROUND_TRIPS_SQL
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 UTC = timezone.utc

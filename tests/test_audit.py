@@ -13,7 +13,9 @@ from tradestore._core.audit import MASK, changes, mask
 from tradestore.errors import ConflictError, StoreError
 
 from conftest import run_tradestore
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 def audit(repo, entity=None):

@@ -10,7 +10,9 @@ import pytest
 
 from tradestore import ConflictError, TradeData, ValidationError
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

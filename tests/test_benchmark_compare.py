@@ -283,7 +283,6 @@ def test_benchmark_curve_scaled_to_start_value(memory_repo):
 # ------------------------------------------------------------------ independent oracle
 def oracle(rp, rb, rf=0.0):
     """The figures from the statistics module (and numpy when installed)."""
-    n = len(rp)
     diff = [p - b for p, b in zip(rp, rb)]
     out = {"benchmark_return": math.prod(1 + b for b in rb) - 1,
            "excess_return": math.prod(1 + p for p in rp) - math.prod(1 + b for b in rb)}

@@ -10,7 +10,9 @@ from hypothesis import given, strategies as st
 
 from tradestore import TradeData, ValidationError
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 def ccxt_trade(**overrides):

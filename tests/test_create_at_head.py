@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tradestore import MigrationError, TradeRepo
+from tradestore import MigrationError
 from tradestore._core import migrate as migrate_module
 from tradestore._core.codec import ts_in
 from tradestore._core.db import APPLICATION_ID, Database
@@ -49,26 +49,28 @@ def everything(path) -> dict:
             elif table == "store_meta":  # the identity: each store its own
                 rows = [(k, "<id>" if k == "store_id" else v, "<at>" if k == "store_id" else at)
                         for k, v, at in rows]
-            out["rows"][table] = [tuple("<now>" if isinstance(v, str) and CANONICAL.match(v)
-                                        else v for v in r) for r in rows]
+            out["rows"][table] = [tuple(_moment(v) for v in r) for r in rows]
         return out
     finally:
         conn.close()
+
+
+def _moment(value):
+    """A stored time masked, its precision kept: the files stamp milliseconds."""
+    if not (isinstance(value, str) and CANONICAL.match(value)):
+        return value
+    return "<now, ms>" if value.endswith("000Z") else "<now>"
 
 
 def file_by_file(monkeypatch, path, target=None):
     """A store made the old way: every file run in the creation transaction."""
     with monkeypatch.context() as patched:
         patched.setattr(migrate_module, "_head", lambda migrations: None)
-        db = Database(str(path))
-        try:
-            Migrator(db).migrate(target)
-        finally:
-            db.close()
-    return path
+        return at_once(path, target)
 
 
 def at_once(path, target=None):
+    """A store made as a new one is: the schema the files leave, at once."""
     db = Database(str(path))
     try:
         Migrator(db).migrate(target)
@@ -99,7 +101,8 @@ def test_a_store_made_at_once_is_the_store_the_files_make(tmp_path, monkeypatch,
 def test_a_new_store_gets_its_own_identity_and_its_creation_time(tmp_path):
     migrate_module._head(tuple(MIGRATIONS))  # built (and its clock read) before
     time.sleep(0.002)
-    before = ts_in(dt.datetime.now(UTC))
+    start = dt.datetime.now(UTC)
+    before = ts_in(start.replace(microsecond=start.microsecond // 1000 * 1000))  # ms, as stamped
     stores = [at_once(tmp_path / f"{n}.db") for n in "ab"]
     after = ts_in(dt.datetime.now(UTC))
     ids = []

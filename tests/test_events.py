@@ -17,7 +17,9 @@ from tradestore._core.codec import EARLIEST_TEXT
 from tradestore._core.events import (EVENT_COLUMNS, RECENT_ALL, RECENT_AT_LEVEL, RECENT_OF_TYPE,
                                      severity_for)
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 UTC = dt.timezone.utc

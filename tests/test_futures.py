@@ -15,7 +15,9 @@ from conftest import examples
 from tradestore import TradeData, TradeRepo, ValidationError
 from tradestore._core.money import SHARE_QUANTUM, ROUNDING
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -24,9 +24,11 @@ import numpy as np  # pandas users pass numpy scalars on day one
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tradestore import ArtifactManager, AsyncTradeRepo, OHLCVBar, StoreError, TradeData, TradeRepo
+from tradestore import ArtifactManager, AsyncTradeRepo, StoreError, TradeData, TradeRepo
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 UTC = dt.timezone.utc

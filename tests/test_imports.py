@@ -4,7 +4,7 @@ one transaction so a bad row anywhere leaves nothing (issue 16.4)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import timezone
 from decimal import Decimal
 
 import pytest

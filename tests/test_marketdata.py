@@ -15,7 +15,9 @@ from tradestore.market.indicators import SELECT_INDICATOR
 from tradestore.market.news import AVERAGE_SENTIMENT, FIND_NEWS
 from tradestore.market.signals import SIGNALS_FOR_ORDER
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 UTC = dt.timezone.utc

@@ -21,7 +21,9 @@ from conftest import examples
 from tradestore import ConflictError, TradeRepo
 from tradestore.analytics.report import collect, render_json, render_text
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 UTC = timezone.utc

@@ -9,7 +9,9 @@ import pytest
 
 from tradestore import ConflictError, NotFoundError, ValidationError
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 def snapshot(repo):

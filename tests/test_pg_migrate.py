@@ -163,3 +163,34 @@ def test_racing_processes_migrate_once(empty_url):
     assert len({out for out, _ in outputs}) == 1  # same version, same store_id everywhere
     assert sql(empty_url, "SELECT count(*) FROM schema_history") == [(HEAD,)]
     assert sql(empty_url, "SELECT count(*) FROM store_meta WHERE key = 'store_id'") == [(1,)]
+
+
+USERS_OBJECTS = ("SELECT indexname, indexdef FROM pg_indexes WHERE indexname = 'my_events_by_symbol' "
+                 "UNION ALL SELECT tgname, pg_get_triggerdef(t.oid) FROM pg_trigger AS t "
+                 "WHERE tgname = 'my_events_alert' ORDER BY 1")
+
+
+def test_a_users_index_and_trigger_on_a_rebuilt_table_survive_both_ways(empty_url):
+    """Schema 14 makes events again (level generated): on PostgreSQL too, a user's own
+    index and trigger on the table are made again after the step, up and down, and the
+    trigger still fires on the new table."""
+    with TradeRepo(empty_url) as repo:
+        repo.migrate(13)
+        sql(empty_url, "CREATE TABLE my_alerts (event_id bigint, level integer)")
+        sql(empty_url, "CREATE FUNCTION my_alert() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                       "BEGIN IF NEW.level >= 40 THEN INSERT INTO my_alerts VALUES "
+                       "(NEW.id, NEW.level); END IF; RETURN NEW; END $$")
+        sql(empty_url, "CREATE INDEX my_events_by_symbol ON events (symbol, timestamp)")
+        sql(empty_url, "CREATE TRIGGER my_events_alert AFTER INSERT ON events FOR EACH ROW "
+                       "EXECUTE FUNCTION my_alert()")
+        before = sql(empty_url, USERS_OBJECTS)
+        assert [name for name, _ in before] == ["my_events_alert", "my_events_by_symbol"]
+        alerts = [(repo.events.log("x", "at 13", severity="error"), 40)]
+        for target, severity, level in ((14, "critical", 50), (13, "error", 40),
+                                        (14, "error", 40)):
+            repo.migrate(target)
+            assert sql(empty_url, USERS_OBJECTS) == before
+            repo.events.log("x", "a warning", severity="warning")  # below 40: no alert
+            alerts.append((repo.events.log("x", f"at {target}", severity=severity), level))
+            assert sql(empty_url, "SELECT event_id, level FROM my_alerts ORDER BY event_id") \
+                == alerts

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from tradestore import PortfolioSnapshot, TradeRepo, ValidationError
 from tradestore.state.portfolio import LATEST, VALUE_HISTORY
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 UTC = dt.timezone.utc

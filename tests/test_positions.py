@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from tradestore import TradeData, TradeRepo
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 WIDE = Context(prec=200)

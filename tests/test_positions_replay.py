@@ -16,7 +16,9 @@ from conftest import examples
 from tradestore import TradeData, TradeRepo
 from tradestore.errors import ConflictError, ValidationError
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -16,7 +16,9 @@ from tradestore import NotFoundError, TradeRepo, ValidationError
 from tradestore.books.settings import MASK
 
 from conftest import run_tradestore
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 SECRET = "sk-live-9f8e7d6c5b4a-DO-NOT-PRINT"

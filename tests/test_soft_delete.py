@@ -14,7 +14,9 @@ from tradestore import TradeRepo
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 
 from conftest import run_tradestore
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 def fill(symbol="BTC/USDT", account="default", **extra):

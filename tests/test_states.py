@@ -22,7 +22,9 @@ from tradestore._core.migrate import Migrator, load_migrations
 from tradestore.state.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO,
                                      _fast_encode, decode_payload, encode_state, state_content)
 
-from conftest import on_both_engines as memory_repo, on_both_engines as repo  # noqa: F401
+from conftest import on_both_engines
+
+repo = memory_repo = on_both_engines  # this file's stores: both engines
 
 
 UTC = dt.timezone.utc

@@ -23,7 +23,8 @@ from typing import Any, Iterable
 from tradestore._core.codec import to_path, ts_in, ts_out, utc_now
 from tradestore._core.db import APPLICATION_ID, Database, translate
 from tradestore._core.hints import Connection, Engine, PathLike
-from tradestore._core.pg import ENGINE as PG_ENGINE, driver_errors, translate as pg_translate
+from tradestore._core.pg import (ENGINE as PG_ENGINE, driver_errors, per_engine,
+                                 translate as pg_translate)
 from tradestore.errors import MigrationError, SchemaError, StoreError
 
 STORE_ID_KEY = "store_id"
@@ -91,8 +92,28 @@ DROP_HISTORY = "DROP TABLE IF EXISTS schema_history"
 # it: the user's own ones (extra migrations, the shell) are saved and made again.
 SELECT_OBJECTS = ("SELECT type, name, tbl_name, sql FROM sqlite_master "
                   "WHERE type IN ('index', 'trigger') AND sql IS NOT NULL")
-OBJECT_EXISTS = "SELECT 1 FROM sqlite_master WHERE name = ?"
+OBJECT_EXISTS = "SELECT 1 FROM sqlite_master WHERE name = :name"
 OWNER_EXISTS = "SELECT 1 FROM sqlite_master WHERE name = ? AND type IN ('table', 'view')"
+# PostgreSQL: the same, from its catalogs (an index behind a constraint is the table's own)
+SELECT_OBJECTS = per_engine(SELECT_OBJECTS, """
+SELECT 'index', i.indexname, i.tablename, i.indexdef FROM pg_indexes AS i
+WHERE i.schemaname = current_schema()
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conname = i.indexname)
+UNION ALL
+SELECT 'trigger', t.tgname, c.relname, pg_get_triggerdef(t.oid)
+FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid
+WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace
+""")
+OBJECT_EXISTS = per_engine(OBJECT_EXISTS, """
+SELECT 1 FROM pg_class WHERE relname = :name AND relnamespace = current_schema()::regnamespace
+UNION ALL
+SELECT 1 FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid
+WHERE t.tgname = :name AND c.relnamespace = current_schema()::regnamespace
+""")
+OWNER_EXISTS = per_engine(OWNER_EXISTS, """
+SELECT 1 FROM pg_class WHERE relname = ? AND relkind IN ('r', 'v', 'p')
+  AND relnamespace = current_schema()::regnamespace
+""")
 OBJECT_NAME = re.compile(r'\bCREATE\s+(?:UNIQUE\s+)?(?:INDEX|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?'
                          r'["`\[]?(\w+)', re.I)
 RELATIVE = re.compile(r"^[+-]\d+$")
@@ -103,6 +124,7 @@ SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid
 ANY_OBJECT = "SELECT 1 FROM sqlite_master LIMIT 1"
 NOT_COPIED_ROWS = {"store_meta": f"key = '{STORE_ID_KEY}'"}
 LAST_MOMENT = "9999-12-31T23:59:59.999999Z"
+SQL_NOW = "SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'"
 
 
 @dataclass(frozen=True)
@@ -470,39 +492,44 @@ class Migrator:
         # conn: sqlite3's, or the PostgreSQL engine's (run_script runs a whole block)
         where = f"{'schema' if self.namespace == OURS else 'extra'}/{migration.filename} " \
                 f"({'up' if up else 'down'})"
+        users = self._users_objects(conn)
+        block = migration.up if up else migration.down
         if _is_pg(conn):  # the block as written ($$ bodies hold semicolons); FKs are immediate
-            block = migration.up if up else migration.down
             try:
                 if split_statements(block):
                     conn.run_script(block)
             except driver_errors() as exc:  # raised inside: the transaction rolls back
                 raise MigrationError(f"{where} failed: "
                                      f"{pg_translate(exc, self.db.path)}") from exc
-            return
-        users = self._users_objects(conn)
-        for statement in split_statements(migration.up if up else migration.down):
-            try:
-                conn.execute(statement)
-            except sqlite3.Error as exc:  # raised inside: the transaction rolls back
-                raise MigrationError(f"{where} failed in statement: {statement[:200]}: "
-                                     f"{translate(exc, self.db.path)}") from exc
+        else:
+            for statement in split_statements(block):
+                try:
+                    conn.execute(statement)
+                except sqlite3.Error as exc:  # raised inside: the transaction rolls back
+                    raise MigrationError(f"{where} failed in statement: {statement[:200]}: "
+                                         f"{translate(exc, self.db.path)}") from exc
         for kind, name, table, sql in users:  # the ones a rebuilt table lost, made again
-            if conn.execute(OBJECT_EXISTS, (name,)).fetchone() \
+            if conn.execute(OBJECT_EXISTS, {"name": name}).fetchone() \
                     or not conn.execute(OWNER_EXISTS, (table,)).fetchone():
                 continue  # still there, or its table is gone with its rows
+            caught: tuple[type[Exception], ...] = (sqlite3.Error, *driver_errors())
             try:
                 conn.execute(sql)
-            except sqlite3.Error as exc:
+            except caught as exc:
+                why = translate(exc, self.db.path) if isinstance(exc, sqlite3.Error) \
+                    else pg_translate(exc, self.db.path)
                 raise MigrationError(
                     f"{where} would drop your {kind} {name} on {table}: it cannot be made "
-                    f"again after the step ({translate(exc, self.db.path)}); drop it, migrate, "
-                    "and make it again to fit the new table") from exc
+                    f"again after the step ({why}); drop it, migrate, and make it again to "
+                    "fit the new table") from exc
+        if _is_pg(conn):
+            return
         problems = conn.execute("PRAGMA foreign_key_check").fetchall()
         if problems:
             raise MigrationError(f"{where} leaves foreign key violations, "
                                  f"e.g. {tuple(problems[0])}")
 
-    def _users_objects(self, conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+    def _users_objects(self, conn: Any) -> list[tuple[str, str, str, str]]:
         """(type, name, table, sql) of the indexes and triggers that none of our schema
         files names; [] for the user's own sequence (its files own what they drop)."""
         if self.namespace != OURS:
@@ -629,7 +656,8 @@ class _Head:
         """Make the objects and rows in ``conn`` (an empty file, inside a transaction)."""
         for sql in self.schema:
             conn.execute(sql)
-        now = ts_in(utc_now())
+        # the files' own "now": SQLite's clock at millisecond precision, as they write it
+        now = conn.execute(SQL_NOW).fetchone()[0]
         for _table, insert, rows in self.rows:
             for row in rows:  # a few rows (the default account)
                 conn.execute(insert, tuple(now if _is_now(v, self.began, self.ended) else v
