@@ -19,7 +19,8 @@ from tradestore import TradeRepo, ValidationError
 from tradestore._core import codec
 from tradestore._core.codec import (MAX_PLAIN_LENGTH, MAX_SIGNIFICANT_DIGITS, TIMESTAMP_WIDTH, UTC,
                                     canonical_json, dec_in, dec_out, from_tagged, json_object_in,
-                                    plain_length, to_decimal, to_tagged, to_utc, ts_in, ts_out)
+                                    plain_length, to_decimal, to_items, to_tagged, to_utc, ts_in,
+                                    ts_out)
 
 # The money CHECK every schema file uses (see the brief / ARCHITECTURE.md).
 MONEY_TABLE = """
@@ -659,3 +660,12 @@ def test_time_range_fills_open_ends_so_that_every_stored_time_lies_inside():
         assert low < ts_in(moment) < high
     with pytest.raises(ValidationError, match="^until: "):
         codec.time_range(None, "not a time", ("since", "until"))
+
+
+@pytest.mark.parametrize("value", ["BTC/USDT", b"x", {"symbol": "X"}, None, 5])
+def test_a_batch_that_is_not_a_list_is_refused_naming_what_was_given(value):
+    with pytest.raises(ValidationError) as info:
+        to_items(value, "trades", "fills")
+    assert str(info.value) == f"trades: {value!r} is not a list (or iterable) of fills"
+    assert info.value.field == "trades" and info.value.value == value
+    assert list(to_items([1, 2], "trades", "fills")) == [1, 2]

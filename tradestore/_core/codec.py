@@ -304,9 +304,9 @@ def to_items(values: Any, field: str, what: str,
              singles: tuple[type, ...] = ()) -> Iterator[Any]:
     """An iterator over a batch; a number, text, a mapping or one of ``singles`` (a
     single record where a list of them is wanted) is refused by name."""
-    if isinstance(values, (str, bytes, dict, *singles)) or values is None:
-        values = None
     try:
+        if isinstance(values, (str, bytes, dict, *singles)) or values is None:
+            raise TypeError
         return iter(values)
     except TypeError:
         raise ValidationError(f"{field}: {_show(values)} is not a list (or iterable) of {what}",
