@@ -104,11 +104,7 @@ KEY_PAYMENTS_AFTER = ("SELECT id, amount, timestamp, position_id FROM funding_pa
 # PostgreSQL: the "" of a whole-key replay is no time there
 KEY_PAYMENTS_AFTER = per_engine(KEY_PAYMENTS_AFTER, KEY_PAYMENTS_AFTER.replace(
     "timestamp > ?", f"timestamp > {MAYBE_EMPTY_TIME}"))
-DETACH_PAYMENTS = """
-UPDATE funding_payments SET position_id = NULL
-WHERE position_id IN (SELECT id FROM positions WHERE account = :a AND exchange = :e
-                      AND symbol = :s AND id >= :start)
-"""
+DETACH_PAYMENTS = "UPDATE funding_payments SET position_id = NULL WHERE position_id = ?"
 SET_PAYMENT_POSITION = "UPDATE funding_payments SET position_id = ? WHERE id = ?"
 PAYMENT_KEYS = "SELECT DISTINCT account, exchange, symbol FROM funding_payments"
 
@@ -126,10 +122,10 @@ def key_payments_after(conn: Connection, key: tuple[str, str, str],
     return [(r[0], r[1], r[2], r[3]) for r in conn.execute(KEY_PAYMENTS_AFTER, (*key, after))]
 
 
-def detach_payments(conn: Connection, key: tuple[str, str, str], start: int) -> None:
-    """Unlink the payments of the key's round trips from id ``start`` on (a replay
-    rewrites those round trips and attaches the payments again)."""
-    conn.execute(DETACH_PAYMENTS, {"a": key[0], "e": key[1], "s": key[2], "start": start})
+def detach_payments(conn: Connection, position_ids: Iterable[int]) -> None:
+    """Unlink the payments of these round trips (a replay rewrites those round trips
+    and attaches the payments again)."""
+    conn.executemany(DETACH_PAYMENTS, [(i,) for i in position_ids])
 
 
 def set_payment_positions(conn: Connection, rows: list[tuple[int | None, int]]) -> None:

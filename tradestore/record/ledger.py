@@ -133,8 +133,9 @@ def write_plan(conn: Connection, plan: Plan, now: str, touch: bool = True) -> No
     """Store the replayed round trips over the old ones (ids reused in order) and
     every replayed fill's pnl and round-trip links, and each funding payment's;
     ``now`` (the store's clock, stored text) stamps them (``touch=False``: inserts only)."""
-    detach_fills(conn, plan.key, plan.start)
-    detach_payments(conn, plan.key, plan.start)
+    stored = [old.id for old in plan.old]  # the key's round trips from plan.start on
+    detach_fills(conn, stored)
+    detach_payments(conn, stored)
     PositionStore.park_open(conn, plan.key, plan.start)
     for index, state in enumerate(plan.new):
         if index < len(plan.old):

@@ -833,13 +833,8 @@ KEY_FILLS_FROM = (f"SELECT {FILL_COLUMNS} FROM trades WHERE account = ? AND exch
 # PostgreSQL: the "" of a whole-key replay (from the key's first fill) is no time there
 KEY_FILLS_FROM = per_engine(KEY_FILLS_FROM, KEY_FILLS_FROM.replace(
     "(timestamp, id) >= (?, ?)", f"(timestamp, id) >= ({MAYBE_EMPTY_TIME}, ?)"))
-DETACH_FILLS = """
-UPDATE trades SET position_id = NULL, opened_position_id = NULL
-WHERE position_id IN (SELECT id FROM positions WHERE account = :a AND exchange = :e
-                      AND symbol = :s AND id >= :start)
-   OR opened_position_id IN (SELECT id FROM positions WHERE account = :a AND exchange = :e
-                             AND symbol = :s AND id >= :start)
-"""
+DETACH_FILLS = ("UPDATE trades SET position_id = NULL, opened_position_id = NULL "
+                "WHERE position_id = ? OR opened_position_id = ?")
 SET_FILL_RESULT = "UPDATE trades SET pnl = ?, position_id = ?, opened_position_id = ? WHERE id = ?"
 FILL_KEYS = "SELECT DISTINCT account, exchange, symbol FROM trades WHERE voided_at IS NULL"
 ORDER_FILLS = "SELECT quantity, price FROM trades WHERE order_id = ? AND voided_at IS NULL"
@@ -924,10 +919,10 @@ def key_fills_from(conn: Connection, key: tuple[str, str, str],
     return [Fill.from_row(r) for r in conn.execute(KEY_FILLS_FROM, (*key, *first))]
 
 
-def detach_fills(conn: Connection, key: tuple[str, str, str], start: int) -> None:
-    """Unlink the fills of the key's round trips from id ``start`` on (a replay
-    rewrites those round trips and links the fills again)."""
-    conn.execute(DETACH_FILLS, {"a": key[0], "e": key[1], "s": key[2], "start": start})
+def detach_fills(conn: Connection, position_ids: Iterable[int]) -> None:
+    """Unlink the fills of these round trips, the ones they belong to or were opened by
+    (a replay rewrites those round trips and links the fills again)."""
+    conn.executemany(DETACH_FILLS, [(i, i) for i in position_ids])
 
 
 def set_fill_results(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
