@@ -45,10 +45,11 @@ class Ledger:
         """A new fill at ``stamp`` comes before a stored fill or payment of its key (one
         at the same time applies after them: its id is higher, and a payment at t
         applies before the fills at t)."""
-        for newest in (newest_fill(conn, key), newest_payment(conn, key)):
-            if newest is not None and stamp < newest:
-                return True
-        return False
+        newest = newest_fill(conn, key)
+        if newest is not None and stamp < newest:
+            return True
+        newest = newest_payment(conn, key)
+        return newest is not None and stamp < newest
 
     @staticmethod
     def payment_is_late(conn: Connection, key: tuple[str, str, str], stamp: str) -> bool:

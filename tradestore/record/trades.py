@@ -877,12 +877,20 @@ class Fill:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Fill:
-        """The record of a row of FILL_COLUMNS (stored text decoded)."""
+        """The record of a row of FILL_COLUMNS (stored text decoded; filled in as
+        TradeData.from_row is: a frozen dataclass's __init__ costs more per field)."""
         stored = dec_out(row[8])
-        return cls(row[0], row[1], Decimal(row[2]), Decimal(row[3]), Decimal(row[4]), row[5],
-                   dec_out(row[6]), ts_out(row[7]), row[7], stored if row[9] else None, stored,
-                   row[10], row[11], row[12], row[13], bool(row[14]), Decimal(row[15]),
-                   row[16], dec_out(row[17]), dec_out(row[18]), row[19], dec_out(row[20]))
+        fill = object.__new__(cls)
+        fill.__dict__.update(
+            id=row[0], side=row[1], quantity=Decimal(row[2]), price=Decimal(row[3]),
+            fees=Decimal(row[4]), fee_currency=row[5], fee_value=dec_out(row[6]),
+            timestamp=ts_out(row[7]), stamp=row[7], pnl=stored if row[9] else None,
+            stored_pnl=stored, strategy=row[10], position_id=row[11],
+            opened_position_id=row[12], kind=row[13], liquidation=bool(row[14]),
+            commission=Decimal(row[15]), commission_currency=row[16],
+            leverage=dec_out(row[17]), margin=dec_out(row[18]), margin_mode=row[19],
+            liquidation_price=dec_out(row[20]))
+        return fill
 
 
 def newest_fill(conn: Connection, key: tuple[str, str, str]) -> str | None:
