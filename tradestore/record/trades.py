@@ -514,7 +514,8 @@ class TradeStore:
                                       field="order_id", value=t.order_id)
             orders.add(t.order_id)
 
-    def _apply(self, batch, trade_id, t, index, single) -> None:
+    def _apply(self, batch: _Batch, trade_id: int, t: TradeData, index: int,
+               single: bool) -> None:
         """Apply one fill to its key's open position (in memory), or keep it for the
         key's replay; what it got joins ``batch.results``."""
         key = (t.account, t.exchange, t.symbol)
