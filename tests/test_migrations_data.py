@@ -29,6 +29,7 @@ from tradestore.market.candles import CandleStore, OHLCVBar
 from tradestore.market.indicators import IndicatorStore
 from tradestore.market.news import NewsStore
 from tradestore.market.signals import SignalStore
+from tradestore.record.ledger import Ledger
 from tradestore.record.orders import OrderStore
 from tradestore.record.positions import PositionStore
 from tradestore.record.trades import TradeStore
@@ -59,7 +60,7 @@ def fill_initial(db: Database) -> None:
 def fill_trading(db: Database) -> None:
     if db.scalar("PRAGMA user_version") < 11:  # today's TradeStore needs schema 11's columns
         return fill_trading_before_8(db)
-    trades = TradeStore(db, PositionStore(db))
+    trades = TradeStore(db, PositionStore(db), Ledger())
     orders = OrderStore(db, trades)
     trades.save_many([
         dict(symbol="BTC/USDT", side="BUY", quantity="0.5", price="60000.10", fees="1.5",
@@ -79,7 +80,7 @@ def fill_trading_before_8(db: Database) -> None:
     """The same record as fill_trading, as the code before schema 8 stored it (raw rows;
     pnl worked by hand: BTC 0.5 x (61000 - 60000.10) - 1.5 - 1.25 = 497.2; the ETH short
     of 2 at 3000 bought back 1 at 2990 with fee 0.1: 10 - 0.1 = 9.9)."""
-    orders = OrderStore(db, TradeStore(db, PositionStore(db)))
+    orders = OrderStore(db, TradeStore(db, PositionStore(db), Ledger()))
     order = orders.create("ETH/USDT", "BUY", "LIMIT", 3, price="2990", external_id="o1",
                           strategy="mean")
     t = [(T0 + _dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%S.%fZ") for h in range(3)]
@@ -119,7 +120,8 @@ def fill_trading_before_8(db: Database) -> None:
 
 def fill_funding(db: Database) -> None:
     from tradestore.record.funding import FundingStore  # schema 11: funding of perpetuals
-    FundingStore(db).record("BTC/USDT:USDT", "-0.25", T0, exchange="binance", external_id="fu1")
+    FundingStore(db, Ledger()).record("BTC/USDT:USDT", "-0.25", T0, exchange="binance",
+                                      external_id="fu1")
 
 
 def fill_states(db: Database) -> None:
@@ -179,7 +181,7 @@ def fill_market_data(db: Database) -> None:
                 [("rsi", ts_in(T0), "", "55.5", NOW),
                  ("rsi", ts_in(T0 + _dt.timedelta(hours=1)), "", "60", NOW),
                  ("macd", ts_in(T0), "macd", "1.5", NOW), ("macd", ts_in(T0), "signal", "1.2", NOW)])
-    signals = SignalStore(db, OrderStore(db, TradeStore(db, PositionStore(db))))
+    signals = SignalStore(db, OrderStore(db, TradeStore(db, PositionStore(db), Ledger())))
     signal_id = signals.record("BTC/USDT", "BUY", strength=0.8, strategy="trend", price="100",
                                timestamp=T0, reason="cross")
     signals.record("ETH/USDT", "HOLD", timestamp=T0)

@@ -1,6 +1,7 @@
 """Repositories receive the repositories they need (issue 18.2): the trades and orders
 stores get the accounts and instruments stores, funding and the portfolio the accounts
-store; each asks them once per name per call, with the same errors as before."""
+store, trades and funding the ledger (the replay of a key); each asks them once per name
+per call, with the same errors as before."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from tradestore.books.accounts import AccountStore
 from tradestore.books.instruments import InstrumentStore
 from tradestore.errors import ConflictError, ValidationError
+from tradestore.record.ledger import Ledger
 from tradestore.record.orders import OrderStore
 from tradestore.record.trades import TradeStore
 from tradestore.state.portfolio import PortfolioStore
@@ -54,12 +56,13 @@ def test_the_facade_hands_over_the_repositories_themselves(repo):
     assert repo.orders.instruments is repo.instruments
     assert repo.funding.accounts is repo.accounts
     assert repo.portfolio.accounts is repo.accounts
+    assert isinstance(repo.trades.ledger, Ledger) and repo.funding.ledger is repo.trades.ledger
 
 
 def test_a_batch_asks_once_per_account_and_per_symbol(repo):
     repo.accounts.create("spot")
     accounts, instruments = AskedAccounts(repo.db), AskedInstruments(repo.db)
-    trades = TradeStore(repo.db, repo.positions, accounts, instruments)
+    trades = TradeStore(repo.db, repo.positions, Ledger(), accounts, instruments)
     trades.save_many([fill(), fill("ETH/USDT", "spot"), fill(), fill("ETH/USDT")])
     assert accounts.asked == ["default", "spot"]
     assert instruments.asked == ["BTC/USDT", "ETH/USDT"]
@@ -71,7 +74,7 @@ def test_the_checks_refuse_as_before(repo):
     repo.accounts.create("spot")
     repo.instruments.upsert("ETH/USDT")
     repo.instruments.deactivate("ETH/USDT")
-    trades = TradeStore(repo.db, repo.positions, repo.accounts, repo.instruments)
+    trades = TradeStore(repo.db, repo.positions, Ledger(), repo.accounts, repo.instruments)
     with pytest.raises(ValidationError, match=r"^row 1: account: 'spott' is not a known "
                                               r"account \(default, spot\)") as info:
         trades.save_many([fill(), fill(account="spott")])
@@ -101,7 +104,7 @@ def test_stores_given_no_books_check_nothing(repo):
     repo.accounts.create("spot")
     repo.instruments.upsert("ETH/USDT")
     repo.instruments.deactivate("ETH/USDT")
-    trades = TradeStore(repo.db, repo.positions)
+    trades = TradeStore(repo.db, repo.positions, Ledger())
     assert len(trades.save_many([fill("ETH/USDT", "elsewhere")])) == 1
     OrderStore(repo.db, trades).create("ETH/USDT", "BUY", "MARKET", 1, account="elsewhere")
     PortfolioStore(repo.db).save("100", account="elsewhere")

@@ -37,7 +37,7 @@ from tradestore.market.signals import SignalStore
 from tradestore.ops.backup import BackupInfo, backup, backup_before_downgrade
 from tradestore.ops.ccxt_fills import save_ccxt_trades
 from tradestore.record.funding import FundingStore
-from tradestore.record.ledger import FILLED_IN_11, derived_problems, rebuild
+from tradestore.record.ledger import FILLED_IN_11, Ledger, derived_problems, rebuild
 from tradestore.record.orders import Order, OrderStore
 from tradestore.record.positions import Position, PositionStore
 from tradestore.record.trades import (RoundTripFill, TradeData, TradeStore, any_fill,
@@ -244,10 +244,11 @@ class TradeRepo:
         self.accounts = AccountStore(db)
         self.instruments = InstrumentStore(db)
         self.positions = PositionStore(db)
-        self.trades = TradeStore(db, self.positions, self.accounts, self.instruments)
+        ledger = Ledger()  # the replay of a key, which fills and funding payments need
+        self.trades = TradeStore(db, self.positions, ledger, self.accounts, self.instruments)
         self.orders = OrderStore(db, self.trades, self.accounts, self.instruments)
         self.signals = SignalStore(db, self.orders)
-        self.funding = FundingStore(db, self.accounts)
+        self.funding = FundingStore(db, ledger, self.accounts)
         self.analytics = Analytics(db)
         self.states = BotStateStore(db, self.events)
         self.portfolio = PortfolioStore(db, self.accounts)

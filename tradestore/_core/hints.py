@@ -100,6 +100,22 @@ class InstrumentBook(Protocol):
     def require_active(self, symbol: str) -> str: ...
 
 
+class KeyReplay(Protocol):
+    """What the record's writers (``TradeStore``, ``FundingStore``) receive of the ledger
+    (``record.ledger.Ledger``), which sits above them: it reads and writes their tables
+    through their own functions. Whether a new fill or payment at ``stamp`` (stored time)
+    comes before what its key (account, exchange, symbol) already applied, and the replay
+    of a key from ``point`` (stored time, fill id) inside the caller's transaction."""
+
+    def fill_is_late(self, conn: Connection, key: tuple[str, str, str], stamp: str) -> bool: ...
+
+    def payment_is_late(self, conn: Connection, key: tuple[str, str, str],
+                        stamp: str) -> bool: ...
+
+    def replay(self, conn: Connection, key: tuple[str, str, str], point: tuple[Any, int],
+               now: str) -> None: ...
+
+
 class Facade(Protocol):
     """What code below the facade (``books.balance``, ``analytics``, ``ops``) uses of a
     ``TradeRepo``, which sits above it and so is not imported there. Each layer's own

@@ -6,8 +6,9 @@ timestamp: the one open just before it, since fills at the same instant apply af
 it. It adds to that round trip's ``funding`` and ``realized_pnl``. A payment with no
 position open at its time is kept, attached to none (it still moves the account's
 cash). Saving is idempotent on (exchange, external_id). A payment older than the
-newest fill of its key replays the key (tradestore.record.ledger), so late fills and late
-funding both end where time order would.
+newest fill of its key replays the key (the ledger, tradestore.record.ledger, which the
+store receives as a ``KeyReplay``), so late fills and late funding both end where time
+order would. The ledger's reads and writes of this table are here too.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Any, Iterable, Sequence
 
 from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, optional_text,
                                     to_decimal, to_items, to_text, to_utc, ts_in, ts_out)
-from tradestore._core.hints import AccountBook, Amount, Connection, Engine, JSONObject, Moment
+from tradestore._core.hints import (AccountBook, Amount, Connection, Engine, JSONObject,
+                                    KeyReplay, Moment)
+from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
 from tradestore.errors import ValidationError
 from tradestore.record.ccxt import _timestamp
 from tradestore.record.fees import currencies_of
-from tradestore.record.ledger import NEWEST_FILL, replay_key
 from tradestore.record.positions import PositionStore, apply_funding
 from tradestore.record.trades import SaveResult
 
@@ -90,11 +92,58 @@ def unattached_funding(conn: Connection, account: str) -> list[tuple[str, str]]:
     return conn.execute(UNATTACHED, (account,)).fetchall()
 
 
+# ------------------------------------------------------------ the ledger's reads and writes
+# (record/ledger.py attaches a key's payments on replay; conn first, inside the caller's
+# transaction; the key is (account, exchange, symbol))
+NEWEST_PAYMENT = ("SELECT timestamp FROM funding_payments WHERE account = ? AND exchange = ? "
+                  "AND symbol = ? ORDER BY timestamp DESC, id DESC LIMIT 1")
+# Funding at time t belongs to the position open just before t: fills at t come after it.
+KEY_PAYMENTS_AFTER = ("SELECT id, amount, timestamp, position_id FROM funding_payments "
+                      "WHERE account = ? AND exchange = ? AND symbol = ? AND timestamp > ? "
+                      "ORDER BY timestamp, id")
+# PostgreSQL: the "" of a whole-key replay is no time there
+KEY_PAYMENTS_AFTER = per_engine(KEY_PAYMENTS_AFTER, KEY_PAYMENTS_AFTER.replace(
+    "timestamp > ?", f"timestamp > {MAYBE_EMPTY_TIME}"))
+DETACH_PAYMENTS = "UPDATE funding_payments SET position_id = NULL WHERE position_id = ?"
+SET_PAYMENT_POSITION = "UPDATE funding_payments SET position_id = ? WHERE id = ?"
+PAYMENT_KEYS = "SELECT DISTINCT account, exchange, symbol FROM funding_payments"
+
+
+def newest_payment(conn: Connection, key: tuple[str, str, str]) -> str | None:
+    """The stored time of the key's newest payment (None: it has none)."""
+    row = conn.execute(NEWEST_PAYMENT, key).fetchone()
+    return None if row is None else row[0]
+
+
+def key_payments_after(conn: Connection, key: tuple[str, str, str],
+                       after: str) -> list[tuple[int, str, str, int | None]]:
+    """(id, amount, timestamp as stored text, position_id) of the key's payments after
+    ``after`` (stored time; "": all), in (timestamp, id) order."""
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(KEY_PAYMENTS_AFTER, (*key, after))]
+
+
+def detach_payments(conn: Connection, position_ids: Iterable[int]) -> None:
+    """Unlink the payments of these round trips (a replay rewrites those round trips
+    and attaches the payments again)."""
+    conn.executemany(DETACH_PAYMENTS, [(i,) for i in position_ids])
+
+
+def set_payment_positions(conn: Connection, rows: list[tuple[int | None, int]]) -> None:
+    """Each replayed payment's (position_id or None, id)."""
+    conn.executemany(SET_PAYMENT_POSITION, rows)
+
+
+def payment_keys(conn: Connection) -> list[tuple[str, str, str]]:
+    """Every key with a payment."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(PAYMENT_KEYS)]
+
+
 class FundingStore:
     """``repo.funding``: funding payments, attached to the positions they count in."""
 
-    def __init__(self, db: Engine, accounts: AccountBook | None = None) -> None:
+    def __init__(self, db: Engine, ledger: KeyReplay, accounts: AccountBook | None = None) -> None:
         self.db = db
+        self.ledger = ledger  # the replay of a key (record.ledger.Ledger), for late payments
         self.accounts = accounts  # repo.accounts: which names may take payments (None: any)
 
     def record(self, symbol: str, amount: Amount, timestamp: Moment | None = None, *,
@@ -159,8 +208,7 @@ class FundingStore:
                     f"currency: a funding payment on {symbol} is in its settle currency "
                     f"{settle}, not {currency!r}", field="currency", value=currency)
             key, stamp, now = (account, exchange, symbol), ts_in(moment), ts_in(self.db.now())
-            newest = conn.execute(NEWEST_FILL, key).fetchone()
-            late = newest is not None and stamp <= newest[0]
+            late = self.ledger.payment_is_late(conn, key, stamp)
             position = None if late else PositionStore.load_open(conn, *key)
             row_id = conn.execute(INSERT_FUNDING, (
                 account, exchange, symbol, dec_in(value), currency or settle, stamp, external_id,
@@ -169,7 +217,7 @@ class FundingStore:
                 apply_funding(position, value)
                 PositionStore.update(conn, position, now)
             elif late:
-                replay_key(conn, key, (stamp, 0), now)
+                self.ledger.replay(conn, key, (stamp, 0), now)
             return row_id, True
 
     def record_ccxt(self, entries: Iterable[Mapping[str, Any]], *, exchange: str,

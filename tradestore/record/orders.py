@@ -29,8 +29,8 @@ from tradestore._core.hints import (AccountBook, Amount, Connection, Engine, Ins
                                     JSONObject, Moment)
 from tradestore._core.money import exact
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
-from tradestore.record.ledger import order_totals
-from tradestore.record.trades import SIDES, TradeData, TradeStore, fill_by_external_id
+from tradestore.record.trades import (SIDES, TradeData, TradeStore, fill_by_external_id,
+                                      order_totals)
 
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP", "STOP_LIMIT")
 STATUSES = ("PENDING", "OPEN", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "REJECTED", "EXPIRED")
@@ -60,6 +60,10 @@ UPDATE_STATUS = "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?"
 UPDATE_FILLED = """
 UPDATE orders SET filled_quantity = ?, avg_fill_price = ?, status = ?, updated_at = ? WHERE id = ?
 """
+# the ledger's check and rebuild of every order's fill totals (record/ledger.py)
+FILL_TOTALS = "SELECT id, filled_quantity, avg_fill_price FROM orders ORDER BY id"
+SET_FILL_TOTALS = ("UPDATE orders SET filled_quantity = ?, avg_fill_price = ?, updated_at = ? "
+                   "WHERE id = ?")
 WORKING = frozenset({"PENDING", "OPEN", "PARTIALLY_FILLED"})
 LATE_FILL_STATUSES = frozenset({"CANCELLED", "EXPIRED"})
 
@@ -277,6 +281,19 @@ class OrderStore:
     def exists(conn: Connection, order_id: int) -> bool:
         """Whether ``order_id`` is stored, on the caller's connection (signal links)."""
         return conn.execute(ORDER_EXISTS, (order_id,)).fetchone() is not None
+
+    @staticmethod
+    def fill_totals(conn: Connection) -> list[tuple[int, str, str | None]]:
+        """(id, filled_quantity, avg_fill_price as stored text) of every order, by id, on
+        the caller's connection (the ledger compares them with the fills')."""
+        return [(r[0], r[1], r[2]) for r in conn.execute(FILL_TOTALS)]
+
+    @staticmethod
+    def set_fill_totals(conn: Connection, order_id: int, filled: Decimal,
+                        avg: Decimal | None, now: str) -> None:
+        """Store an order's fill totals as recomputed from its fills (rebuild), inside
+        the caller's transaction; its status stays."""
+        conn.execute(SET_FILL_TOTALS, (dec_in(filled), dec_in(avg), now, order_id))
 
     def stored_ids(self, order_ids: Iterable[int]) -> set[int]:
         """Which of ``order_ids`` are stored (an import checks its fills' orders first)."""

@@ -45,6 +45,7 @@ SELECT_KEY_FROM = (f"SELECT {POSITION_COLUMNS} FROM positions WHERE account = ? 
 PARK_OPEN = ("UPDATE positions SET closed_at = opened_at WHERE account = ? AND exchange = ? "
              "AND symbol = ? AND id >= ? AND closed_at IS NULL")
 DELETE_POSITION = "DELETE FROM positions WHERE id = ?"
+POSITION_KEYS = "SELECT DISTINCT account, exchange, symbol FROM positions"
 INSERT_POSITION = """
 INSERT INTO positions (id, account, exchange, symbol, side, quantity, entry_value, entry_fees,
                        max_quantity, realized_pnl, fees, trade_count, opened_at, closed_at,
@@ -556,6 +557,11 @@ class PositionStore:
         """Close (at their opening) the key's open round trips from id ``start`` on, so
         that a replay can rewrite them in place without two holding the open slot."""
         conn.execute(PARK_OPEN, (*key, start))
+
+    @staticmethod
+    def keys(conn: Connection) -> list[tuple[str, str, str]]:
+        """Every (account, exchange, symbol) with a round trip (what rebuild walks)."""
+        return [(r[0], r[1], r[2]) for r in conn.execute(POSITION_KEYS)]
 
     @staticmethod
     def delete(conn: Connection, position_id: int) -> None:

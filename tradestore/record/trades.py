@@ -3,7 +3,9 @@
 Saving fills is one transaction: validate, skip those whose (exchange, external_id)
 is already stored, apply them to the positions of their key (account, exchange,
 symbol) in (timestamp, id) order, store each with its realised pnl. A fill older
-than the newest already applied to its key replays that key (tradestore.record.ledger).
+than the newest already applied to its key replays that key: the ledger
+(tradestore.record.ledger), which the store receives as a ``KeyReplay``. The ledger's
+reads and writes of this table are here too ("the ledger's reads and writes" below).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, s
                                     to_decimal, to_id, to_int, to_items, to_limit, to_text, to_utc,
                                     ts_in, ts_out, utc_now, window)
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
-from tradestore._core.hints import AccountBook, Connection, InstrumentBook
-from tradestore._core.money import exact
-from tradestore._core.pg import per_engine
+from tradestore._core.hints import AccountBook, Connection, InstrumentBook, KeyReplay
+from tradestore._core.money import ZERO, exact, ratio, tidy
+from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
 from tradestore.errors import ConflictError, StoreError, ValidationError
 from tradestore.record.ccxt import fill_fields
 from tradestore.record.fees import currencies_of
-from tradestore.record.ledger import NEWEST_FILL, NEWEST_FUNDING, _costs, apply_trade, replay_key
+from tradestore.record.accounting import apply_trade, fill_costs
 from tradestore.record.positions import PositionStore, check_pnl, insert_values, update_values
 
 SIDES = ("BUY", "SELL")
@@ -332,8 +334,8 @@ class _Batch:
     [currencies, open round trip], the keys to replay, and the round trips to write
     (once each)."""
 
-    def __init__(self, conn, now: str):
-        self.conn, self.now = conn, now
+    def __init__(self, conn, now: str, ledger: KeyReplay):
+        self.conn, self.now, self.ledger = conn, now, ledger
         self.results: list[Any] = []
         self.keys: dict[tuple[str, str, str], list[Any]] = {}
         self.late: dict[tuple[str, str, str], Any] = {}
@@ -347,11 +349,9 @@ class _Batch:
         conn = self.conn
         currencies = currencies_of(conn, key[2])
         stamp = ts_in(first.timestamp)
-        for sql in (NEWEST_FILL, NEWEST_FUNDING):
-            newest = conn.execute(sql, key).fetchone()
-            if newest is not None and stamp < newest[0]:
-                self.late[key] = (stamp, first_id)
-                return [currencies, None]
+        if self.ledger.fill_is_late(conn, key, stamp):
+            self.late[key] = (stamp, first_id)
+            return [currencies, None]
         return [currencies, PositionStore.load_open(conn, *key)]
 
     def create(self, position, check=True) -> None:
@@ -407,10 +407,12 @@ def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> 
 class TradeStore:
     """``repo.trades``: the fills and, through them, the positions."""
 
-    def __init__(self, db: Engine, positions: PositionStore, accounts: AccountBook | None = None,
+    def __init__(self, db: Engine, positions: PositionStore, ledger: KeyReplay,
+                 accounts: AccountBook | None = None,
                  instruments: InstrumentBook | None = None) -> None:
         self.db = db
         self.positions = positions
+        self.ledger = ledger  # the replay of a key (record.ledger.Ledger), for late fills
         self.accounts = accounts  # repo.accounts: which names may take fills (None: any)
         self.instruments = instruments  # repo.instruments: deactivated symbols (None: any)
         # set by OrderStore: callable(conn, [(trade_id, TradeData)], voided=order_id)
@@ -484,13 +486,13 @@ class TradeStore:
                 # None only after the last fill (nothing reads it then)
                 next_id = free_ids.pop() if free_ids else None  # type: ignore[assignment]
             fresh.sort()
-            batch = _Batch(conn, ts_in(self.db.now()))
+            batch = _Batch(conn, ts_in(self.db.now()), self.ledger)
             for _, trade_id, index, t in fresh:
                 self._apply(batch, trade_id, t, index, _single)
             batch.write_positions()
             conn.executemany(INSERT_TRADE, _rows(batch.results, batch.now))
             for late_key, point in batch.late.items():
-                replay_key(conn, late_key, point, batch.now)
+                self.ledger.replay(conn, late_key, point, batch.now)
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
@@ -512,7 +514,8 @@ class TradeStore:
                                       field="order_id", value=t.order_id)
             orders.add(t.order_id)
 
-    def _apply(self, batch, trade_id, t, index, single) -> None:
+    def _apply(self, batch: _Batch, trade_id: int, t: TradeData, index: int,
+               single: bool) -> None:
         """Apply one fill to its key's open position (in memory), or keep it for the
         key's replay; what it got joins ``batch.results``."""
         key = (t.account, t.exchange, t.symbol)
@@ -522,7 +525,7 @@ class TradeStore:
         currencies, position = state
         try:
             if key in batch.late:  # validated now, applied by the replay
-                _costs(t, currencies)
+                fill_costs(t, currencies)
                 batch.results.append(_result(trade_id, t, None, None))
                 return
             effect = apply_trade(position, key, t, currencies)
@@ -558,7 +561,7 @@ class TradeStore:
                 raise ConflictError(f"trade_id: fill {trade_id} was already voided at {voided_at}")
             now = ts_in(self.db.now())
             conn.execute(VOID_TRADE, (now, reason, trade_id))
-            replay_key(conn, (account, exchange, symbol), (timestamp, trade_id), now)
+            self.ledger.replay(conn, (account, exchange, symbol), (timestamp, trade_id), now)
             if order_id is not None and self.order_hook:
                 self.order_hook(conn, [], voided=order_id)
             return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())
@@ -581,7 +584,7 @@ class TradeStore:
                 if trade.order_id is not None:
                     orders.add(trade.order_id)
             for key, point in points.items():
-                replay_key(conn, key, point, ts_in(self.db.now()))
+                self.ledger.replay(conn, key, point, ts_in(self.db.now()))
             if self.order_hook:
                 for order_id in sorted(orders):
                     self.order_hook(conn, [], voided=order_id)
@@ -807,3 +810,146 @@ def symbol_has_fills(conn: Connection, symbol: str) -> bool:
 
 def any_fill(conn: Connection) -> bool:
     return conn.execute(ANY_FILL).fetchone() is not None
+
+
+# ------------------------------------------------------------ the ledger's reads and writes
+# (record/ledger.py replays a key's fills into its round trips; conn first, inside the
+# caller's transaction; the key is (account, exchange, symbol))
+FILL_COLUMNS = ("id, side, quantity, price, fees, fee_currency, fee_value, timestamp, pnl, "
+                "pnl_given, strategy, position_id, opened_position_id, kind, liquidation, "
+                "commission, commission_currency, leverage, margin, margin_mode, "
+                "liquidation_price")
+NEWEST_FILL = ("SELECT timestamp FROM trades WHERE account = ? AND exchange = ? AND symbol = ? "
+               "AND voided_at IS NULL ORDER BY timestamp DESC, id DESC LIMIT 1")
+PREVIOUS_FILL = ("SELECT id, position_id, opened_position_id FROM trades WHERE account = ? "
+                 "AND exchange = ? AND symbol = ? AND voided_at IS NULL "
+                 "AND (timestamp, id) < (?, ?) ORDER BY timestamp DESC, id DESC LIMIT 1")
+CROSSING_OPENER = ("SELECT position_id FROM trades WHERE opened_position_id = ? "
+                   "AND voided_at IS NULL LIMIT 1")
+FIRST_FILL_OF = ("SELECT timestamp, id FROM trades WHERE position_id = ? AND voided_at IS NULL "
+                 "ORDER BY timestamp, id LIMIT 1")
+KEY_FILLS_FROM = (f"SELECT {FILL_COLUMNS} FROM trades WHERE account = ? AND exchange = ? "
+                  "AND symbol = ? AND voided_at IS NULL AND (timestamp, id) >= (?, ?) "
+                  "ORDER BY timestamp, id")
+# PostgreSQL: the "" of a whole-key replay (from the key's first fill) is no time there
+KEY_FILLS_FROM = per_engine(KEY_FILLS_FROM, KEY_FILLS_FROM.replace(
+    "(timestamp, id) >= (?, ?)", f"(timestamp, id) >= ({MAYBE_EMPTY_TIME}, ?)"))
+DETACH_FILLS = ("UPDATE trades SET position_id = NULL, opened_position_id = NULL "
+                "WHERE position_id = ? OR opened_position_id = ?")
+SET_FILL_RESULT = "UPDATE trades SET pnl = ?, position_id = ?, opened_position_id = ? WHERE id = ?"
+FILL_KEYS = "SELECT DISTINCT account, exchange, symbol FROM trades WHERE voided_at IS NULL"
+ORDER_FILLS = "SELECT quantity, price FROM trades WHERE order_id = ? AND voided_at IS NULL"
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A stored fill as the ledger replays it: what the accounting reads
+    (record.accounting.Execution) and what is stored of its result, which ``check``
+    compares with the replay.
+
+    Attributes:
+      id. stamp: its timestamp as stored text (it sorts as time). pnl: a given pnl, else
+      None. stored_pnl, position_id, opened_position_id: as stored. The others as
+      TradeData's.
+    """
+
+    id: int
+    side: str
+    quantity: Decimal
+    price: Decimal
+    fees: Decimal
+    fee_currency: str | None
+    fee_value: Decimal | None
+    timestamp: datetime
+    stamp: str
+    pnl: Decimal | None
+    stored_pnl: Decimal | None
+    strategy: str | None
+    position_id: int | None
+    opened_position_id: int | None
+    kind: str = "TRADE"
+    liquidation: bool = False
+    commission: Decimal = ZERO
+    commission_currency: str | None = None
+    leverage: Decimal | None = None
+    margin: Decimal | None = None
+    margin_mode: str | None = None
+    liquidation_price: Decimal | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Fill:
+        """The record of a row of FILL_COLUMNS (stored text decoded; filled in as
+        TradeData.from_row is: a frozen dataclass's __init__ costs more per field)."""
+        stored = dec_out(row[8])
+        fill = object.__new__(cls)
+        fill.__dict__.update(
+            id=row[0], side=row[1], quantity=Decimal(row[2]), price=Decimal(row[3]),
+            fees=Decimal(row[4]), fee_currency=row[5], fee_value=dec_out(row[6]),
+            timestamp=ts_out(row[7]), stamp=row[7], pnl=stored if row[9] else None,
+            stored_pnl=stored, strategy=row[10], position_id=row[11],
+            opened_position_id=row[12], kind=row[13], liquidation=bool(row[14]),
+            commission=Decimal(row[15]), commission_currency=row[16],
+            leverage=dec_out(row[17]), margin=dec_out(row[18]), margin_mode=row[19],
+            liquidation_price=dec_out(row[20]))
+        return fill
+
+
+def newest_fill(conn: Connection, key: tuple[str, str, str]) -> str | None:
+    """The stored time of the key's newest live fill (None: it has none)."""
+    row = conn.execute(NEWEST_FILL, key).fetchone()
+    return None if row is None else row[0]
+
+
+def last_fill_before(conn: Connection, key: tuple[str, str, str],
+                     point: tuple[Any, int]) -> tuple[int | None, int | None] | None:
+    """(position_id, opened_position_id) of the key's last live fill before ``point``
+    (stored time, fill id) in (timestamp, id) order; None when there is none."""
+    row = conn.execute(PREVIOUS_FILL, (*key, *point)).fetchone()
+    return None if row is None else (row[1], row[2])
+
+
+def crossed_from(conn: Connection, position_id: int) -> int | None:
+    """The round trip whose closing fill opened ``position_id`` by crossing zero (None:
+    it opened from flat)."""
+    row = conn.execute(CROSSING_OPENER, (position_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def first_fill_of(conn: Connection, position_id: int) -> tuple[str, int] | None:
+    """(stored time, id) of the round trip's first live fill."""
+    row = conn.execute(FIRST_FILL_OF, (position_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def key_fills_from(conn: Connection, key: tuple[str, str, str],
+                   first: tuple[str, int]) -> list[Fill]:
+    """The key's live fills from ``first`` (stored time, id; ("", 0): all) on, in
+    (timestamp, id) order."""
+    return [Fill.from_row(r) for r in conn.execute(KEY_FILLS_FROM, (*key, *first))]
+
+
+def detach_fills(conn: Connection, position_ids: Iterable[int]) -> None:
+    """Unlink the fills of these round trips, the ones they belong to or were opened by
+    (a replay rewrites those round trips and links the fills again)."""
+    conn.executemany(DETACH_FILLS, [(i, i) for i in position_ids])
+
+
+def set_fill_results(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each replayed fill's (pnl as stored text, position_id, opened_position_id, id)."""
+    conn.executemany(SET_FILL_RESULT, rows)
+
+
+def fill_keys(conn: Connection) -> list[tuple[str, str, str]]:
+    """Every key with a live fill."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(FILL_KEYS)]
+
+
+def order_totals(conn: Connection, order_id: int) -> tuple[Decimal, Decimal | None]:
+    """(filled quantity, value-weighted average price) of an order's live fills."""
+    filled, notional = ZERO, ZERO
+    with exact():
+        for quantity, price in conn.execute(ORDER_FILLS, (order_id,)):
+            q = Decimal(quantity)
+            filled += q
+            notional += q * Decimal(price)
+    return tidy(filled), ratio(notional, filled)
