@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradestore import TradeData, TradeRepo, ValidationError
+from tradestore import ConflictError, TradeData, TradeRepo, ValidationError
 from tradestore.ops.imports import import_trades
 from tradestore.record.trades import SaveResult
 
@@ -102,6 +102,30 @@ def test_an_unknown_account_names_its_row(store):
     assert (error.index, error.field) == (2, "account")
     assert str(error) == "row 2: " + error.detail
     assert error.detail.startswith("account: 'ghost' is not a known account")
+
+
+def test_a_deactivated_account_names_its_row_in_a_save_an_import_and_funding(store, tmp_path):
+    """Not only a ValidationError: a ConflictError of one row (a deactivated account or
+    instrument) says which row too, and an import names the file's line."""
+    store.accounts.create("main")
+    store.accounts.create("old")
+    store.accounts.deactivate("old")
+    with pytest.raises(ConflictError) as caught:
+        store.save_trades([fill("a", account="main"), fill("b", account="old")])
+    assert (caught.value.index, str(caught.value)) == (1, "row 1: " + caught.value.detail)
+    assert caught.value.detail.startswith("account: 'old' is deactivated")
+    with pytest.raises(ConflictError) as caught:
+        store.funding.record_many([payment("p", account="main"), payment("q", account="old")])
+    assert caught.value.index == 1 and str(caught.value).startswith("row 1: account: 'old'")
+    path = tmp_path / "t.csv"
+    path.write_text("symbol,side,quantity,price,timestamp,exchange,external_id,account\n"
+                    "BTC/USDT,BUY,1,1,2025-01-01T00:00:00Z,x,a,main\n"
+                    "BTC/USDT,BUY,1,1,2025-01-01T00:00:01Z,x,b,main\n"
+                    "BTC/USDT,BUY,1,1,2025-01-01T00:00:02Z,x,c,old\n")
+    with pytest.raises(ConflictError, match=r"^line 4: account: 'old' is deactivated.*; "
+                                            r"nothing was imported$"):
+        import_trades(store, path)
+    assert count(store) == 0 and count(store, "funding_payments") == 0
 
 
 def test_a_single_save_has_no_index():
@@ -205,3 +229,29 @@ def test_new_means_neither_stored_nor_earlier_in_the_batch(stored, batch):
         assert count(repo) - before == report.inserted == len(report.ids) - len(report.duplicates)
         new_ids = [i for i, n in zip(report.ids, report.new) if n]
         assert len(set(new_ids)) == len(new_ids)  # a new row's id is its own
+
+
+# ------------------------------------------------------------------ voids an import restores
+
+def test_restore_voids_voids_stored_fills_with_their_own_time_and_reason(store):
+    """restore_voids reads each fill's key from the store (it cannot be handed another
+    fill's), keeps the given time and reason, and refuses an unknown or voided fill."""
+    btc, eth = store.save_trades([fill("b"), TradeData("ETH/USDT", "BUY", "2", "10",
+                                                        timestamp=T0, exchange="x")])
+    store.trades.restore_voids([(btc, "2025-02-01T00:00:00Z", "wrong tick")])
+    voided = store.trades.get(btc)
+    assert (voided.voided_at, voided.void_reason) == (datetime(2025, 2, 1, tzinfo=timezone.utc),
+                                                      "wrong tick")
+    assert [p.symbol for p in store.get_open_positions()] == ["ETH/USDT"]  # BTC's is gone
+    assert store.check() == []
+    before = store.db.query("SELECT id, voided_at, void_reason FROM trades ORDER BY id")
+    for bad, error, message in (
+            ([(999, "2025-02-01T00:00:00Z", "x")], ValidationError, "trade_id: 999 is not a "
+                                                                     "stored fill"),
+            ([(eth, "2025-02-01T00:00:00Z", "x"), (btc, "2025-02-01T00:00:00Z", "again")],
+             ConflictError, f"trade_id: fill {btc} was already voided"),
+            ([(eth, "2025-02-01T00:00:00Z")], ValidationError, "voids: "),
+            ([(eth, "yesterday", "x")], ValidationError, "voided_at: ")):
+        with pytest.raises(error, match="^" + message):
+            store.trades.restore_voids(bad)
+    assert store.db.query("SELECT id, voided_at, void_reason FROM trades ORDER BY id") == before

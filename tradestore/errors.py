@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
 class StoreError(Exception):
-    """Base of every error tradestore raises on purpose."""
+    """Base of every error tradestore raises on purpose.
+
+    Attributes:
+      index: the failing row's position (from 0) in a bulk call (``save_many``,
+        ``record_many``, an import's chunk); None for a single call or an error of no
+        one row.
+      detail: the message without the "row N: " a bulk call puts before it (the
+        message itself when it has none), for callers that name the row their own way
+        (an import names the file's line).
+    """
+
+    index: int | None = None
+    _detail: str | None = None  # set by in_row
+
+    @property
+    def detail(self) -> str:
+        return self._detail if self._detail is not None else str(self)
+
+    def in_row(self, index: int, label: str = "row") -> StoreError:
+        """This error as row ``index``'s of a bulk call: "row N: " (``label``) before its
+        message, its type and other attributes kept."""
+        error = copy.copy(self)
+        error.args = (f"{label} {index}: {self}",)
+        error.index, error._detail = index, str(self)
+        return error
 
 
 class ValidationError(StoreError, ValueError):
@@ -15,27 +40,13 @@ class ValidationError(StoreError, ValueError):
     Attributes:
       field: the name (or path) of the offending field, when known.
       value: the offending value.
-      index: the failing row's position (from 0) in a bulk call (``save_many``,
-        ``record_many``); None for a single save or an error of no one row.
-      detail: the message without the "row N: " a bulk call puts before it (the
-        message itself when it has none), for callers that name the row their own way
-        (an import names the file's line).
+      index, detail: as StoreError's (the row of a bulk call).
     """
 
-    def __init__(self, message: str, *, field: str | None = None, value: Any = None,
-                 index: int | None = None, detail: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
         super().__init__(message)
         self.field = field
         self.value = value
-        self.index = index
-        self.detail = message if detail is None else detail
-
-    @classmethod
-    def in_row(cls, error: ValidationError, index: int) -> ValidationError:
-        """``error`` as row ``index`` of a bulk call: "row N: " before its message,
-        its field and value kept."""
-        return cls(f"row {index}: {error}", field=error.field, value=error.value,
-                   index=index, detail=str(error))
 
 
 class SchemaError(StoreError):

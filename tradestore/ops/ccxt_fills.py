@@ -43,7 +43,6 @@ def save_ccxt_trades(repo: OpsFacade, trades: Iterable[Mapping[str, Any]], *, ex
         try:
             items.append(TradeData.from_ccxt(d, exchange=exchange, fee_prices=fee_prices))
         except ValidationError as exc:
-            raise ValidationError(f"trade {index}: {exc}", field=exc.field, value=exc.value,
-                                  index=index, detail=str(exc)) from None
+            raise exc.in_row(index, "trade") from None
     with repo.transaction():
         return repo.save_trades(link_orders(repo, items))

@@ -32,7 +32,8 @@ from typing import IO, Any, Mapping
 
 from tradestore._core.codec import show, to_id, to_path, to_text, to_utc, ts_in
 from tradestore._core.hints import PathLike
-from tradestore.errors import DatabaseError, NotFoundError, StoreError, ValidationError
+from tradestore.errors import (ConflictError, DatabaseError, NotFoundError, StoreError,
+                               ValidationError)
 from tradestore.ops.ccxt_fills import link_orders
 from tradestore.ops.export import Progress
 from tradestore.ops.facade import OpsFacade
@@ -205,22 +206,24 @@ def _save_chunk(repo: OpsFacade, chunk, fmt) -> int:
         trades = link_orders(repo, trades)
     try:
         saved = repo.trades.save_report(trades)
-    except ValidationError as exc:
+    except (ValidationError, ConflictError) as exc:
         raise _at_line(exc, chunk) from None
-    voids = [(trade_id, trade, void) for (_line, (trade, void)), trade_id, new
+    voids = [(trade_id, *void) for (_line, (_trade, void)), trade_id, new
              in zip(chunk, saved.ids, saved.new) if new and void is not None]
     if voids:
         repo.trades.restore_voids(voids)
     return saved.inserted
 
 
-def _at_line(error: ValidationError, chunk) -> ValidationError:
-    """A bulk save's ValidationError for the chunk of (line, ...) it saved, naming the
-    file's line of the failing row (all of the chunk's lines when no one row failed)."""
+def _at_line(error: ValidationError | ConflictError, chunk) -> StoreError:
+    """A bulk save's error for the chunk of (line, ...) it saved, naming the file's line
+    of the failing row (all of the chunk's lines when no one row failed)."""
     where = (f"lines {chunk[0][0]}-{chunk[-1][0]}" if error.index is None else
              f"line {chunk[error.index][0]}")
-    return ValidationError(f"{where}: {error.detail}; nothing was imported", field=error.field,
-                           value=error.value)
+    message = f"{where}: {error.detail}; nothing was imported"
+    if isinstance(error, ValidationError):
+        return ValidationError(message, field=error.field, value=error.value)
+    return ConflictError(message)
 
 
 def _save_instruments(repo: OpsFacade, chunk) -> int:
@@ -263,7 +266,7 @@ def _save_funding(repo: OpsFacade, chunk) -> int:
     how many were new (a stored or repeated (exchange, external_id) is not)."""
     try:
         return repo.funding.record_many([values for _line, values in chunk]).inserted
-    except ValidationError as exc:
+    except (ValidationError, ConflictError) as exc:
         raise _at_line(exc, chunk) from None
 
 

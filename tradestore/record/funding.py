@@ -24,7 +24,7 @@ from tradestore._core.codec import (dec_in, is_int, json_object_in, json_out, op
 from tradestore._core.hints import (AccountBook, Amount, Connection, Engine, JSONObject,
                                     KeyReplay, Moment)
 from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
-from tradestore.errors import ValidationError
+from tradestore.errors import ConflictError, ValidationError
 from tradestore.record.ccxt import _timestamp
 from tradestore.record.fees import currencies_of
 from tradestore.record.positions import PositionStore, apply_funding
@@ -176,8 +176,8 @@ class FundingStore:
                         values.get("exchange", ""), values.get("account", "default"),
                         values.get("external_id"), values.get("currency"),
                         values.get("metadata"))
-                except ValidationError as exc:
-                    raise ValidationError.in_row(exc, index) from None
+                except (ValidationError, ConflictError) as exc:
+                    raise exc.in_row(index) from None
                 ids.append(payment_id)
                 new.append(is_new)
         return SaveResult(ids, new)
@@ -232,8 +232,8 @@ class FundingStore:
         with self.db.transaction():
             for index, entry in enumerate(entries):
                 if not isinstance(entry, Mapping):
-                    raise ValidationError.in_row(ValidationError(
-                        f"{entry!r} is not a ccxt funding entry (a dict)", value=entry), index)
+                    raise ValidationError(f"{entry!r} is not a ccxt funding entry (a dict)",
+                                          value=entry).in_row(index)
                 try:
                     ids.append(self.record(  # a missing symbol or amount: record refuses it
                         entry.get("symbol"), entry.get("amount"),  # type: ignore[arg-type]
@@ -242,8 +242,8 @@ class FundingStore:
                         currency=entry.get("code"),
                         metadata={"info": entry["info"]} if isinstance(entry.get("info"),
                                                                        Mapping) else None))
-                except ValidationError as exc:
-                    raise ValidationError.in_row(exc, index) from None
+                except (ValidationError, ConflictError) as exc:
+                    raise exc.in_row(index) from None
         return ids
 
     def get(self, funding_id: int) -> FundingPayment | None:

@@ -116,6 +116,7 @@ class Order:
                    ts_out(r[15]), ts_out(r[16]))
 
 
+STORED_IDS = "SELECT id FROM orders WHERE id IN ({marks})"  # marks: one ? per id
 STATUS_HISTORY = ("SELECT order_id, from_status, to_status, reason, changed_at "
                   "FROM order_status_history WHERE order_id = ? ORDER BY id")
 
@@ -302,7 +303,7 @@ class OrderStore:
         for start in range(0, len(wanted), 500):  # under every engine's parameter limit
             part = wanted[start:start + 500]
             found.update(r[0] for r in self.db.query(
-                f"SELECT id FROM orders WHERE id IN ({','.join('?' * len(part))})", part))
+                STORED_IDS.format(marks=",".join("?" * len(part))), part))
         return found
 
     def get(self, order_id: int) -> Order:

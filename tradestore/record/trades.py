@@ -16,13 +16,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, show, to_choice,
-                                    to_decimal, to_id, to_int, to_items, to_limit, to_text, to_utc,
+                                    to_decimal, to_int, to_items, to_limit, to_text, to_utc,
                                     ts_in, ts_out, utc_now, window)
 from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
 from tradestore._core.hints import AccountBook, Connection, InstrumentBook, KeyReplay
 from tradestore._core.money import ZERO, exact, ratio, tidy
 from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
-from tradestore.errors import ConflictError, StoreError, ValidationError
+from tradestore.errors import ConflictError, ValidationError
 from tradestore.record.ccxt import fill_fields
 from tradestore.record.fees import currencies_of
 from tradestore.record.accounting import apply_trade, fill_costs
@@ -254,31 +254,15 @@ def _margin_mode(value) -> str:
     return text
 
 
-def _where(index: int, single: bool) -> str:
-    """The prefix of a bulk's error message: which row (ValidationError.in_row's)."""
-    return "" if single else f"row {index}: "
-
-
-def _in_row(error: ValidationError | ConflictError, index: int) -> StoreError:
-    """A row check's error as row ``index``'s of a bulk save ("row N: " before it)."""
-    if isinstance(error, ValidationError):
-        return ValidationError.in_row(error, index)
-    return ConflictError(f"row {index}: {error}")
-
-
-def _void_of(item: Any) -> tuple[int, TradeData, str, str]:
-    """One (id, fill, (voided_at, reason)) of restore_voids, checked: (id, fill,
-    voided_at as stored text, reason)."""
+def _void_of(item: Any) -> tuple[int, str, str]:
+    """One (trade id, voided_at, reason) of restore_voids, checked; voided_at as stored."""
     try:
-        trade_id, trade, (voided_at, reason) = item
+        trade_id, voided_at, reason = item
     except (TypeError, ValueError):
-        raise ValidationError(f"voids: {show(item)} is not (id, TradeData, (voided_at, "
-                              "reason))", field="voids", value=item) from None
-    if not isinstance(trade, TradeData):
-        raise ValidationError(f"voids: {show(trade)} is not a TradeData", field="voids",
-                              value=trade)
-    return (to_id(trade_id, "id"), trade, ts_in(to_utc(voided_at, "voided_at")),
-            to_text(reason, "reason", max_length=1000))
+        raise ValidationError(f"voids: {show(item)} is not (trade id, voided_at, reason)",
+                              field="voids", value=item) from None
+    return (to_int(trade_id, "trade_id", allowed="an integer fill id"),
+            ts_in(to_utc(voided_at, "voided_at")), to_text(reason, "reason", max_length=1000))
 
 
 @dataclass(frozen=True)
@@ -401,7 +385,7 @@ def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> 
     except ValidationError as exc:
         if index is None:
             raise
-        raise ValidationError.in_row(exc, index) from None
+        raise exc.in_row(index) from None
 
 
 class TradeStore:
@@ -478,7 +462,7 @@ class TradeStore:
                 try:
                     self._check_row(conn, t, checked_accounts, checked_symbols, checked_orders)
                 except (ValidationError, ConflictError) as exc:
-                    raise exc if _single else _in_row(exc, index) from None
+                    raise exc if _single else exc.in_row(index) from None
                 # (timestamp, id) first: sorted in time order, round trips are created in
                 # time order too (ids are unique, so the sort never compares further)
                 fresh.append((t.timestamp, next_id, index, t))
@@ -536,7 +520,7 @@ class TradeStore:
         except ValidationError as exc:
             if single:
                 raise
-            raise ValidationError.in_row(exc, index) from None
+            raise exc.in_row(index) from None
         batch.dirty[current.id] = current
         opened = effect.opened
         if opened is not None:
@@ -552,42 +536,42 @@ class TradeStore:
         trade_id = to_int(trade_id, "trade_id", allowed="an integer fill id")
         reason = to_text(reason, "reason", max_length=1000)
         with self.db.transaction() as conn:
+            self._void(conn, [(trade_id, None, reason)])
+            return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())
+
+    def restore_voids(self, voids: Iterable[tuple[int, Moment, str]]) -> None:
+        """Void stored fills as they were voided elsewhere (an import of an export), in
+        one transaction: each (trade id, voided_at, reason) keeps its time and reason;
+        each key is replayed once, from its earliest voided fill."""
+        checked = [_void_of(item) for item in to_items(
+            voids, "voids", "(trade id, voided_at, reason) tuples", (tuple,))]
+        with self.db.transaction() as conn:
+            self._void(conn, checked)
+
+    def _void(self, conn: Connection, voids: Sequence[tuple[int, str | None, str]]) -> None:
+        """Void each (id, voided_at as stored text or None for now, reason): the stored
+        fill's key replayed from the earliest one voided, its order's totals recomputed."""
+        now = ts_in(self.db.now())
+        points: dict[tuple[str, str, str], tuple[str, int]] = {}
+        orders = set()
+        for trade_id, voided_at, reason in voids:
             row = conn.execute(SELECT_FOR_VOID, (trade_id,)).fetchone()
             if row is None:
                 raise ValidationError(f"trade_id: {trade_id} is not a stored fill",
                                       field="trade_id", value=trade_id)
-            account, exchange, symbol, timestamp, voided_at, order_id = row
-            if voided_at is not None:
-                raise ConflictError(f"trade_id: fill {trade_id} was already voided at {voided_at}")
-            now = ts_in(self.db.now())
-            conn.execute(VOID_TRADE, (now, reason, trade_id))
-            self.ledger.replay(conn, (account, exchange, symbol), (timestamp, trade_id), now)
-            if order_id is not None and self.order_hook:
+            account, exchange, symbol, timestamp, already, order_id = row
+            if already is not None:
+                raise ConflictError(f"trade_id: fill {trade_id} was already voided at {already}")
+            conn.execute(VOID_TRADE, (voided_at or now, reason, trade_id))
+            key, point = (account, exchange, symbol), (timestamp, trade_id)
+            points[key] = min(points.get(key, point), point)
+            if order_id is not None:
+                orders.add(order_id)
+        for key, point in points.items():
+            self.ledger.replay(conn, key, point, now)
+        if self.order_hook:
+            for order_id in sorted(orders):
                 self.order_hook(conn, [], voided=order_id)
-            return TradeData.from_row(conn.execute(SELECT_TRADE, (trade_id,)).fetchone())
-
-    def restore_voids(self, voids: Iterable[tuple[int, TradeData, tuple[str, str]]]) -> None:
-        """Void fills just saved as they were voided elsewhere (an import of an export):
-        ``voids`` holds (id, fill, (voided_at as stored text, reason)). Their voided_at and
-        void_reason are kept, each key is replayed once from its earliest voided fill and
-        their orders' totals recomputed: what ``void`` does, without stamping "now"."""
-        points: dict[tuple[str, str, str], tuple[Any, int]] = {}  # (timestamp text, id)
-        orders = set()
-        checked = [_void_of(item) for item in to_items(
-            voids, "voids", "(id, TradeData, (voided_at, reason)) tuples", (tuple,))]
-        with self.db.transaction() as conn:
-            for trade_id, trade, voided_at, reason in checked:
-                conn.execute(VOID_TRADE, (voided_at, reason, trade_id))
-                key, point = ((trade.account, trade.exchange, trade.symbol),
-                              (ts_in(trade.timestamp), trade_id))
-                points[key] = min(points.get(key, point), point)
-                if trade.order_id is not None:
-                    orders.add(trade.order_id)
-            for key, point in points.items():
-                self.ledger.replay(conn, key, point, ts_in(self.db.now()))
-            if self.order_hook:
-                for order_id in sorted(orders):
-                    self.order_hook(conn, [], voided=order_id)
 
     @staticmethod
     def _known_external_ids(conn, items: list[TradeData]) -> dict:
