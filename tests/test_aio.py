@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -121,6 +122,24 @@ def test_many_concurrent_coroutines_produce_exactly_the_expected_rows(db_path):
         assert repo.check() == []
 
 
+async def writer_busy(path, seconds=10.0):
+    """Return once another connection holds the file's write lock (a write is running),
+    seen from a raw connection that tries to take it without waiting."""
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+            except sqlite3.OperationalError:  # "database is locked": the writer is in
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError("no write started")
+    finally:
+        probe.close()
+
+
 def test_cancelled_await_lets_the_call_finish_and_leaves_no_transaction_open(db_path):
     batch = fills(10_000)
 
@@ -129,7 +148,7 @@ def test_cancelled_await_lets_the_call_finish_and_leaves_no_transaction_open(db_
         try:
             task = asyncio.create_task(repo.save_trades(batch))
             queued = asyncio.create_task(repo.save_trade(fills(1, prefix="q")[0]))
-            await asyncio.sleep(0.05)       # the bulk save is running on the worker
+            await writer_busy(db_path)      # the bulk save is running on the worker
             task.cancel()
             queued.cancel()
             with pytest.raises(asyncio.CancelledError):
