@@ -17,7 +17,7 @@ from tradestore._core.codec import (UTC, json_object_in, json_out, optional_id, 
                                     optional_utc, time_range, to_choice, to_limit, to_text, ts_in,
                                     ts_out, window)
 from tradestore._core.hints import Connection, Days, Engine, JSONObject, Moment
-from tradestore._core.pg import per_engine
+from tradestore._core.migrate import schema_version
 from tradestore.errors import ValidationError
 
 SEVERITIES = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -32,7 +32,6 @@ AUDIT_TYPES = (AUDIT, "trade_voided", "migration")
 # store's version in its transaction (one cheap read: SQLite's header, PostgreSQL's
 # version row).
 LEVEL_GENERATED_FROM = 14
-SCHEMA_VERSION = per_engine("PRAGMA user_version", "SELECT version FROM tradestore_version")
 _WRITTEN = "timestamp, severity, event_type, message, symbol, trade_id, order_id, details"
 INSERT_EVENT = f"INSERT INTO events ({_WRITTEN}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_EVENT_WITH_LEVEL = (f"INSERT INTO events ({_WRITTEN}, level) "
@@ -111,7 +110,7 @@ def write_event(conn: Connection, row: Sequence[Any]) -> int:
     """Insert one event on ``conn`` (inside the caller's transaction); its id. ``row``:
     the values of _WRITTEN as stored (severity in lower case). Level is named only
     below schema 14, where it is not generated yet."""
-    if conn.execute(SCHEMA_VERSION).fetchone()[0] >= LEVEL_GENERATED_FROM:
+    if schema_version(conn) >= LEVEL_GENERATED_FROM:
         cursor = conn.execute(INSERT_EVENT, row)
     else:
         cursor = conn.execute(INSERT_EVENT_WITH_LEVEL, (*row, SEVERITIES[row[1].upper()]))

@@ -124,6 +124,7 @@ SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid
 ANY_OBJECT = "SELECT 1 FROM sqlite_master LIMIT 1"
 NOT_COPIED_ROWS = {"store_meta": f"key = '{STORE_ID_KEY}'"}
 LAST_MOMENT = "9999-12-31T23:59:59.999999Z"
+SCHEMA_VERSION = per_engine("PRAGMA user_version", "SELECT version FROM tradestore_version")
 SQL_NOW = "SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'"
 
 
@@ -753,6 +754,12 @@ def _table_exists(conn: Connection, name: str) -> bool:
 def table_names(conn: Connection) -> list[str]:
     """The store's tables (not SQLite's own, not PostgreSQL's version table), by name."""
     return [r[0] for r in conn.execute(TABLE_NAMES[PG_ENGINE if _is_pg(conn) else "sqlite"])]
+
+
+def schema_version(conn: Connection) -> int:
+    """Our schema version, read on ``conn`` (inside the caller's transaction: a writer
+    that must know which shape the store has, e.g. the event log below schema 14)."""
+    return int(conn.execute(SCHEMA_VERSION).fetchone()[0])
 
 
 def _identity(conn: Connection) -> tuple[int, int]:
