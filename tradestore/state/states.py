@@ -258,16 +258,20 @@ def encode_state(content: dict) -> bytes:
                               field="state") from None
 
 
-_DECODERS = {"$decimal": Decimal, "$datetime": _dt.datetime.fromisoformat,
-             "$date": _dt.date.fromisoformat}
-
-
-def _untag(obj: dict, decoder=_DECODERS.get):
-    """json object_hook: a one-key tag dict becomes its value (hot: one call per object)."""
+def _untag(obj: dict, decimal=Decimal, moment=_dt.datetime.fromisoformat,
+           day=_dt.date.fromisoformat):
+    """json object_hook: a one-key tag dict becomes its value (hot: one call per object;
+    a user's dict that looks like a tag was escaped, so it never reaches this path)."""
     if len(obj) == 1:
-        for key in obj:
-            decode = decoder(key)
-            return obj if decode is None else decode(obj[key])
+        text = obj.get("$decimal")
+        if text is not None:
+            return decimal(text)
+        text = obj.get("$datetime")
+        if text is not None:
+            return moment(text)
+        text = obj.get("$date")
+        if text is not None:
+            return day(text)
     return obj
 
 
