@@ -21,6 +21,7 @@ from tradestore._core.codec import (MAX_PLAIN_LENGTH, MAX_SIGNIFICANT_DIGITS, TI
                                     canonical_json, dec_in, dec_out, from_tagged, json_object_in,
                                     plain_length, to_decimal, to_items, to_tagged, to_utc, ts_in,
                                     ts_out)
+from tradestore._core.scan import check_expressions
 
 # The money CHECK every schema file uses (see the brief / ARCHITECTURE.md).
 MONEY_TABLE = """
@@ -318,51 +319,6 @@ def test_timestamp_check_rejects_malformed_text(memory_repo, garbage):
 
 # ------------------------------------------------------------ the real schema
 
-def _column_definitions(create_sql: str):
-    """(name, definition) of each column in a CREATE TABLE statement."""
-    body = create_sql[create_sql.index("(") + 1:create_sql.rindex(")")]
-    parts, depth, current, quote = [], 0, "", None
-    for ch in body:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        current += ch
-    parts.append(current)
-    for part in parts:
-        text = re.sub(r"--[^\n]*", "", part).strip()
-        head = text.split(None, 1)[0].upper() if text else ""
-        if head and head not in ("CHECK", "CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN"):
-            yield text.split(None, 1)[0].strip('"'), text
-
-
-def _checks(definition: str):
-    """The expressions of every CHECK (...) in a column definition."""
-    for match in re.finditer(r"\bCHECK\s*\(", definition, re.I):
-        depth, start = 1, match.end()
-        i, quote = start, None
-        while depth:
-            ch = definition[i]
-            if quote:
-                quote = None if ch == quote else quote
-            elif ch in "'\"":
-                quote = ch
-            elif ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth -= 1
-            i += 1
-        yield definition[start:i - 1]
-
-
 TIMESTAMP_GLOB = ("'[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]"
                   ".[0-9][0-9][0-9][0-9][0-9][0-9]Z'")
 
@@ -373,8 +329,11 @@ def _typed_columns(repo):
                            "AND name NOT LIKE 'sqlite_%' ORDER BY name")
     for table, sql in tables:
         types = {r[1]: r[2] for r in repo.db.query(f'PRAGMA table_xinfo("{table}")')}
-        for column, definition in _column_definitions(sql):
-            checks = list(_checks(definition))
+        by_column: dict[str, list[str]] = {}
+        for column, expression in check_expressions(sql):  # the parser `check` uses
+            if column is not None:  # a column's own CHECKs, not the table's
+                by_column.setdefault(column, []).append(expression)
+        for column, checks in by_column.items():
             compact = re.sub(r"\s+", "", " ".join(checks))
             if TIMESTAMP_GLOB in compact:
                 kind = "time"

@@ -509,11 +509,11 @@ class Migrator:
                 except sqlite3.Error as exc:  # raised inside: the transaction rolls back
                     raise MigrationError(f"{where} failed in statement: {statement[:200]}: "
                                          f"{translate(exc, self.db.path)}") from exc
+        caught: tuple[type[Exception], ...] = (sqlite3.Error, *driver_errors())
         for kind, name, table, sql in users:  # the ones a rebuilt table lost, made again
             if conn.execute(OBJECT_EXISTS, {"name": name}).fetchone() \
                     or not conn.execute(OWNER_EXISTS, (table,)).fetchone():
                 continue  # still there, or its table is gone with its rows
-            caught: tuple[type[Exception], ...] = (sqlite3.Error, *driver_errors())
             try:
                 conn.execute(sql)
             except caught as exc:

@@ -28,6 +28,7 @@ from tradestore._core.codec import (dec_in, dec_out, json_object_in, json_out, o
 from tradestore._core.hints import (AccountBook, Amount, Connection, Engine, InstrumentBook,
                                     JSONObject, Moment)
 from tradestore._core.money import exact
+from tradestore._core.query import in_lists
 from tradestore.errors import ConflictError, NotFoundError, ValidationError
 from tradestore.record.trades import (SIDES, TradeData, TradeStore, fill_by_external_id,
                                       order_totals)
@@ -300,10 +301,8 @@ class OrderStore:
         """Which of ``order_ids`` are stored (an import checks its fills' orders first)."""
         wanted = [to_id(i, "order_ids") for i in to_items(order_ids, "order_ids", "order ids")]
         found: set[int] = set()
-        for start in range(0, len(wanted), 500):  # under every engine's parameter limit
-            part = wanted[start:start + 500]
-            found.update(r[0] for r in self.db.query(
-                STORED_IDS.format(marks=",".join("?" * len(part))), part))
+        for part, marks in in_lists(wanted):
+            found.update(r[0] for r in self.db.query(STORED_IDS.format(marks=marks), part))
         return found
 
     def get(self, order_id: int) -> Order:

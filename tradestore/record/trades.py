@@ -22,6 +22,7 @@ from tradestore._core.hints import Amount, Days, Engine, JSONObject, Moment
 from tradestore._core.hints import AccountBook, Connection, InstrumentBook, KeyReplay
 from tradestore._core.money import ZERO, exact, ratio, tidy
 from tradestore._core.pg import MAYBE_EMPTY_TIME, per_engine
+from tradestore._core.query import in_lists
 from tradestore.errors import ConflictError, ValidationError
 from tradestore.record.ccxt import fill_fields
 from tradestore.record.fees import currencies_of
@@ -588,9 +589,7 @@ class TradeStore:
                 if row:
                     known[(exchange, ids[0])] = row[0]
                 continue
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in in_lists(ids):
                 for external_id, trade_id in conn.execute(
                         f"SELECT external_id, id FROM trades WHERE exchange = ? "
                         f"AND external_id IN ({marks})", (exchange, *chunk)):
