@@ -402,6 +402,17 @@ class Database:
                 self._undo(depth)
                 raise translate(exc, self.path) from exc
 
+    def change_stamp(self, conn: Connection) -> tuple[Any, ...] | None:
+        """Inside the outermost write transaction: a value that moves whenever the store
+        changes, by another connection's commit (``PRAGMA data_version``) or by any write
+        of this one (``total_changes``, which a rollback never lowers). A writer may keep
+        what it read while the stamp it took at the end of its last transaction is the
+        one it finds at the start of the next. None inside a nested transaction (the
+        outer one may still roll back)."""
+        if self._depth != 1:
+            return None
+        return conn, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+
     def _begin_immediate(self, conn: Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to busy_timeout for other writers.
 

@@ -59,6 +59,8 @@ class Engine(Protocol):
 
     def reading(self) -> ContextManager[Any]: ...
 
+    def change_stamp(self, conn: Any) -> tuple[Any, ...] | None: ...
+
     def query(self, sql: str, params: Any = ...) -> list[Any]: ...
 
     def query_one(self, sql: str, params: Any = ...) -> Any: ...
@@ -103,11 +105,12 @@ class InstrumentBook(Protocol):
 class KeyReplay(Protocol):
     """What the record's writers (``TradeStore``, ``FundingStore``) receive of the ledger
     (``record.ledger.Ledger``), which sits above them: it reads and writes their tables
-    through their own functions. Whether a new fill or payment at ``stamp`` (stored time)
-    comes before what its key (account, exchange, symbol) already applied, and the replay
-    of a key from ``point`` (stored time, fill id) inside the caller's transaction."""
+    through their own functions. The stored time of the newest fill or payment a key
+    (account, exchange, symbol) applied (a new fill before it is late), whether a new
+    payment at ``stamp`` (stored time) is late, and the replay of a key from ``point``
+    (stored time, fill id) inside the caller's transaction."""
 
-    def fill_is_late(self, conn: Connection, key: tuple[str, str, str], stamp: str) -> bool: ...
+    def newest_applied(self, conn: Connection, key: tuple[str, str, str]) -> str | None: ...
 
     def payment_is_late(self, conn: Connection, key: tuple[str, str, str],
                         stamp: str) -> bool: ...

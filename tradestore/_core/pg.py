@@ -489,6 +489,12 @@ class PgDatabase:
                 self._undo(depth)
                 raise translate(exc, self.path, self._secret) from exc
 
+    @staticmethod
+    def change_stamp(conn: Any) -> None:
+        """Always None: PostgreSQL has no cheap "nothing changed" signal, so a writer
+        reads afresh in every transaction (``_core.db.Database.change_stamp``)."""
+        return None
+
     def _begin_write(self, conn: Any) -> None:
         """BEGIN and the writers' lock; a deadlock or serialization failure at this
         point (nothing done yet) is retried until busy_timeout."""

@@ -41,15 +41,12 @@ class Ledger:
     Holds nothing: the order rules and the replay are this module's functions."""
 
     @staticmethod
-    def fill_is_late(conn: Connection, key: tuple[str, str, str], stamp: str) -> bool:
-        """A new fill at ``stamp`` comes before a stored fill or payment of its key (one
-        at the same time applies after them: its id is higher, and a payment at t
-        applies before the fills at t)."""
-        newest = newest_fill(conn, key)
-        if newest is not None and stamp < newest:
-            return True
-        newest = newest_payment(conn, key)
-        return newest is not None and stamp < newest
+    def newest_applied(conn: Connection, key: tuple[str, str, str]) -> str | None:
+        """The stored time of the key's newest fill or payment (None: it has neither). A
+        new fill earlier than that is late (one at the same time applies after them: its
+        id is higher, and a payment at t applies before the fills at t)."""
+        fill, payment = newest_fill(conn, key), newest_payment(conn, key)
+        return payment if fill is None or (payment is not None and payment > fill) else fill
 
     @staticmethod
     def payment_is_late(conn: Connection, key: tuple[str, str, str], stamp: str) -> bool:

@@ -316,11 +316,11 @@ def _rows(results, now):
 
 class _Batch:
     """One save_many's work in memory: what each fill got (``_result``), each key's
-    [currencies, open round trip], the keys to replay, and the round trips to write
-    (once each)."""
+    [currencies, open round trip, newest applied time, its last new fill's time], the
+    keys to replay, and the round trips to write (once each)."""
 
-    def __init__(self, conn, now: str, ledger: KeyReplay):
-        self.conn, self.now, self.ledger = conn, now, ledger
+    def __init__(self, conn, now: str, ledger: KeyReplay, warm: _Warm):
+        self.conn, self.now, self.ledger, self.warm = conn, now, ledger, warm
         self.results: list[Any] = []
         self.keys: dict[tuple[str, str, str], list[Any]] = {}
         self.late: dict[tuple[str, str, str], Any] = {}
@@ -329,15 +329,22 @@ class _Batch:
         self.free_ids: list[int] = []  # reserved for them, not given yet (reversed)
 
     def start_key(self, key, first, first_id) -> list:
-        """[currencies, open position] of a key; marks the key for replay when its
-        earliest new fill is older than its newest stored fill or funding payment."""
-        conn = self.conn
-        currencies = currencies_of(conn, key[2])
+        """A key's state (see the class); marks the key for replay when its earliest new
+        fill is older than its newest stored fill or payment. What the last transaction
+        left in ``warm`` is read instead of the store while it still holds."""
         stamp = ts_in(first.timestamp)
-        if self.ledger.fill_is_late(conn, key, stamp):
+        known = self.warm.keys.get(key)
+        conn = self.conn
+        if known is None:
+            currencies, newest = currencies_of(conn, key[2]), self.ledger.newest_applied(conn, key)
+        else:
+            currencies, position, newest = known
+        if newest is not None and stamp < newest:
             self.late[key] = (stamp, first_id)
-            return [currencies, None]
-        return [currencies, PositionStore.load_open(conn, *key)]
+            return [currencies, None, newest, None]
+        if known is None:
+            position = PositionStore.load_open(conn, *key)
+        return [currencies, position, newest, None]
 
     def create(self, position, check=True) -> None:
         """Give a new round trip the next id; ``check``: its figures must fit now (the
@@ -360,6 +367,42 @@ class _Batch:
         inserts = [insert_values(s, self.now) for i, s in
                    sorted(self.dirty.items()) if i in new]
         PositionStore.write_many(self.conn, updates, inserts)
+
+
+class _Warm:
+    """What saves read and keep between transactions while nothing else wrote the
+    store (``db.change_stamp`` unchanged since the last save committed): each key's
+    currencies, open round trip and newest applied time, and the accounts and symbols
+    that passed the checks. A bot saving fill after fill then skips those reads; any
+    other write (another process, another store of this repo, a rollback) clears it."""
+
+    LIMIT = 1000  # keys kept at most (a bulk over more keeps none)
+
+    def __init__(self) -> None:
+        self.stamp: tuple[Any, ...] | None = None
+        self.keys: dict[tuple[str, str, str], list[Any]] = {}
+        self.accounts: set[str] = set()
+        self.symbols: set[str] = set()
+
+    def check(self, stamp: tuple[Any, ...] | None) -> _Warm:
+        """Itself, emptied unless ``stamp`` (taken as a transaction starts) is the one
+        the last save left; until ``keep`` it holds nothing (a failure leaves it so)."""
+        if stamp is None or stamp != self.stamp:
+            self.keys, self.accounts, self.symbols = {}, set(), set()
+        self.stamp = None
+        return self
+
+    def keep(self, batch: _Batch, stamp: tuple[Any, ...] | None) -> None:
+        """After a commit: the batch's keys (late ones were replayed: not kept), valid
+        while the store's stamp is ``stamp`` (taken after the batch's last write)."""
+        if stamp is None or len(self.keys) + len(batch.keys) > self.LIMIT:
+            return
+        for key, (currencies, position, newest, last) in batch.keys.items():
+            if key in batch.late:
+                self.keys.pop(key, None)
+            else:
+                self.keys[key] = [currencies, position, newest if last is None else ts_in(last)]
+        self.stamp = stamp
 
 
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
@@ -403,6 +446,7 @@ class TradeStore:
         # set by OrderStore: callable(conn, [(trade_id, TradeData)], voided=order_id)
         # that brings the orders of new (or voided) fills up to date
         self.order_hook: Callable[..., None] | None = None
+        self._warm = _Warm()
 
     # ------------------------------------------------------------ writes
     def save(self, trade: TradeData | Mapping[str, Any]) -> int:
@@ -446,12 +490,12 @@ class TradeStore:
         """save_report's transaction; appends each row's id to ``ids`` as the row passes
         its checks, and returns the indexes of the rows that stored a new fill."""
         with self.db.transaction() as conn:
+            warm = self._warm.check(self.db.change_stamp(conn))
             known = self._known_external_ids(conn, items)
             free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
             next_id = free_ids.pop()
             fresh = []
-            checked_accounts: set[str] = set()
-            checked_symbols: set[str] = set()
+            checked_accounts, checked_symbols = warm.accounts, warm.symbols
             checked_orders: set[int] = set()
             for index, t in enumerate(items):
                 if t.external_id is not None:
@@ -471,7 +515,7 @@ class TradeStore:
                 # None only after the last fill (nothing reads it then)
                 next_id = free_ids.pop() if free_ids else None  # type: ignore[assignment]
             fresh.sort()
-            batch = _Batch(conn, ts_in(self.db.now()), self.ledger)
+            batch = _Batch(conn, ts_in(self.db.now()), self.ledger, warm)
             for _, trade_id, index, t in fresh:
                 self._apply(batch, trade_id, t, index, _single)
             batch.write_positions()
@@ -481,6 +525,8 @@ class TradeStore:
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
+            stamp = self.db.change_stamp(conn)
+        warm.keep(batch, stamp)
         return [index for _, _, index, _ in fresh]
 
     def _check_row(self, conn: Connection, t: TradeData, accounts: set[str],
@@ -507,7 +553,7 @@ class TradeStore:
         state = batch.keys.get(key)
         if state is None:  # the key's earliest new fill: incremental, or a replay?
             state = batch.keys[key] = batch.start_key(key, t, trade_id)
-        currencies, position = state
+        currencies, position = state[0], state[1]
         try:
             if key in batch.late:  # validated now, applied by the replay
                 fill_costs(t, currencies)
@@ -529,6 +575,7 @@ class TradeStore:
             batch.dirty[opened.id] = opened
             result[4] = opened.id
         state[1] = opened if current.closed_at else current
+        state[3] = t.timestamp
         batch.results.append(result)
 
     def void(self, trade_id: int, reason: str) -> TradeData:
