@@ -138,6 +138,7 @@ def _play(path, steps, warm):
                     outcomes.append(repo.void_trade(ids[step[2] % len(ids)], "test").id)
             elif kind == "terms":
                 repo.instruments.upsert("BTC/USDT:USDT", contract_size=step[2])
+                repo.rebuild()   # as the docs ask after changing the terms of a traded symbol
             elif kind == "symbol":
                 repo.instruments.upsert("ETH/USDT")
                 (repo.instruments.activate if step[2] else repo.instruments.deactivate)(

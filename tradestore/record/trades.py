@@ -372,9 +372,10 @@ class _Batch:
 class _Warm:
     """What saves read and keep between transactions while nothing else wrote the
     store (``db.change_stamp`` unchanged since the last save committed): each key's
-    currencies, open round trip and newest applied time, and the accounts and symbols
-    that passed the checks. A bot saving fill after fill then skips those reads; any
-    other write (another process, another store of this repo, a rollback) clears it."""
+    currencies, open round trip and newest applied time, the accounts and symbols
+    that passed the checks, and the next free fill id. A bot saving fill after fill then
+    skips those reads; any other write (another process, another store of this repo, a
+    rollback) clears it."""
 
     LIMIT = 1000  # keys kept at most (a bulk over more keeps none)
 
@@ -383,20 +384,24 @@ class _Warm:
         self.keys: dict[tuple[str, str, str], list[Any]] = {}
         self.accounts: set[str] = set()
         self.symbols: set[str] = set()
+        self.next_id: int | None = None  # SQLite: max(id) + 1 (RESERVE_IDS), as kept
 
     def check(self, stamp: tuple[Any, ...] | None) -> _Warm:
         """Itself, emptied unless ``stamp`` (taken as a transaction starts) is the one
         the last save left; until ``keep`` it holds nothing (a failure leaves it so)."""
         if stamp is None or stamp != self.stamp:
-            self.keys, self.accounts, self.symbols = {}, set(), set()
+            self.keys, self.accounts, self.symbols, self.next_id = {}, set(), set(), None
         self.stamp = None
         return self
 
-    def keep(self, batch: _Batch, stamp: tuple[Any, ...] | None) -> None:
-        """After a commit: the batch's keys (late ones were replayed: not kept), valid
-        while the store's stamp is ``stamp`` (taken after the batch's last write)."""
+    def keep(self, batch: _Batch, stamp: tuple[Any, ...] | None, last_id: int | None) -> None:
+        """After a commit: the batch's keys (late ones were replayed: not kept) and the
+        id after ``last_id`` (the highest it stored, if any), valid while the store's stamp
+        is ``stamp`` (taken after the batch's last write)."""
         if stamp is None or len(self.keys) + len(batch.keys) > self.LIMIT:
             return
+        if last_id is not None:
+            self.next_id = last_id + 1
         for key, (currencies, position, newest, last) in batch.keys.items():
             if key in batch.late:
                 self.keys.pop(key, None)
@@ -492,7 +497,10 @@ class TradeStore:
         with self.db.transaction() as conn:
             warm = self._warm.check(self.db.change_stamp(conn))
             known = self._known_external_ids(conn, items)
-            free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
+            if warm.next_id is None:
+                free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
+            else:  # as RESERVE_IDS would give: max(id) + 1 and on, kept from the last save
+                free_ids = list(range(warm.next_id + len(items) - 1, warm.next_id - 1, -1))
             next_id = free_ids.pop()
             fresh = []
             checked_accounts, checked_symbols = warm.accounts, warm.symbols
@@ -526,7 +534,7 @@ class TradeStore:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
             stamp = self.db.change_stamp(conn)
-        warm.keep(batch, stamp)
+        warm.keep(batch, stamp, max((trade_id for _, trade_id, _, _ in fresh), default=None))
         return [index for _, _, index, _ in fresh]
 
     def _check_row(self, conn: Connection, t: TradeData, accounts: set[str],
