@@ -218,20 +218,36 @@ class TradeData:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> TradeData:
-        """Build from a stored row without validating again (it was validated going in)."""
+        """Build from a stored row without validating again (it was validated going in).
+        Hot (every fill read): a field whose column holds its default (None, a spot
+        fill's contract columns) is left out of ``__dict__`` and read from the class; the
+        time is ts_out's decoding, inlined."""
+        d = {"id": row[0], "symbol": row[1], "side": row[2], "quantity": Decimal(row[3]),
+             "price": Decimal(row[4]), "timestamp": datetime.fromisoformat(row[5]),
+             "fees": Decimal(row[6]), "exchange": row[8], "account": row[12], "kind": row[15]}
+        if row[7] is not None:
+            d["fee_currency"] = row[7]
+        if row[9] is not None:
+            d["external_id"] = row[9]
+        if row[10] is not None:
+            d["order_id"] = row[10]
+        if row[11] is not None:
+            d["strategy"] = row[11]
+        if row[13] is not None:
+            d["pnl"] = Decimal(row[13])
+        if row[14] is not None:
+            d["metadata"] = json_out(row[14])
+        if row[16] is not None:
+            d["fee_value"] = Decimal(row[16])
+        if row[17] is not None:
+            d["voided_at"], d["void_reason"] = ts_out(row[17]), row[18]
+        if row[19:26] != PLAIN_EXTRA:
+            d.update(liquidation=bool(row[19]), commission=Decimal(row[20]),
+                     commission_currency=row[21], leverage=dec_out(row[22]),
+                     margin=dec_out(row[23]), margin_mode=row[24],
+                     liquidation_price=dec_out(row[25]))
         trade = object.__new__(cls)
-        trade.__dict__.update(
-            id=row[0], symbol=row[1], side=row[2], quantity=Decimal(row[3]), price=Decimal(row[4]),
-            timestamp=ts_out(row[5]), fees=Decimal(row[6]), fee_currency=row[7], exchange=row[8],
-            external_id=row[9], order_id=row[10], strategy=row[11], account=row[12],
-            pnl=dec_out(row[13]), metadata=json_out(row[14]), kind=row[15],
-            fee_value=dec_out(row[16]), voided_at=ts_out(row[17]), void_reason=row[18])
-        if row[19:26] != PLAIN_EXTRA:  # a spot fill keeps the class defaults (cheaper)
-            trade.__dict__.update(
-                liquidation=bool(row[19]), commission=Decimal(row[20]),
-                commission_currency=row[21], leverage=dec_out(row[22]),
-                margin=dec_out(row[23]), margin_mode=row[24],
-                liquidation_price=dec_out(row[25]))
+        object.__setattr__(trade, "__dict__", d)
         return trade
 
     @classmethod
