@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from tradestore import TradeData, TradeRepo
 from tradestore._core.codec import dec_in, dec_out, json_out, ts_in, ts_out
-from tradestore._core.money import ZERO, exact, ratio, tidy
+from tradestore._core.money import (EXACT, ONE, ROUNDING, SHARE_QUANTUM, ZERO, exact, ratio,
+                                    share, tidy)
 from tradestore.record.positions import (SELECT_OPEN, PositionState, average_price,
                                          unvalued_out)
 
@@ -161,3 +162,48 @@ def test_trading_pnl_by_hand():
     state = PositionState(1, "a", "s", "LONG", ZERO, ZERO, ZERO, ZERO, Decimal("9.3"),
                           Decimal("1.70"), 1, T0, funding=Decimal("-0.5"))
     assert str(state.trading_pnl) == "11.5"
+
+
+# ------------------------------------------------------------------ money: tidy, share, ratio
+
+def tidy_by_definition(value):
+    text = str(value)
+    if text[-1] != "0" and "E" not in text:
+        return value
+    if value.is_zero():
+        return ZERO
+    value = value.normalize(EXACT)
+    return value.quantize(ONE, context=EXACT) if "E+" in str(value) else value
+
+
+def share_by_definition(total, part, whole):
+    if part == whole:
+        return total
+    quotient = ROUNDING.divide(ROUNDING.multiply(total, part), whole)
+    return tidy_by_definition(quotient.quantize(SHARE_QUANTUM, context=ROUNDING))
+
+
+def ratio_by_definition(numerator, denominator):
+    if denominator == 0:
+        return None
+    return tidy_by_definition(ROUNDING.divide(numerator, denominator).quantize(
+        SHARE_QUANTUM, context=ROUNDING))
+
+
+@given(decimals(-60, 60, 60))
+def test_property_tidy_is_its_definition(value):
+    assert exactly(tidy(value)) == exactly(tidy_by_definition(value))
+
+
+@given(decimals(-30, 10, 30), positive, positive.filter(bool))
+def test_property_share_and_ratio_are_their_definitions(total, part, whole):
+    assert exactly(share(total, part, whole)) == exactly(share_by_definition(total, part, whole))
+    assert exactly(ratio(total, whole)) == exactly(ratio_by_definition(total, whole))
+
+
+def test_money_by_hand():
+    assert str(tidy(Decimal("2.500"))) == "2.5" and str(tidy(Decimal("1E+3"))) == "1000"
+    assert tidy(Decimal("-0.00")) is ZERO
+    # 10 x 1/3, to the share quantum: 3.333333333333333333 (eighteen 3s after the point)
+    assert str(share(Decimal(10), Decimal(1), Decimal(3))) == "3." + "3" * 18
+    assert str(ratio(Decimal("7.50"), Decimal("2.5"))) == "3"
