@@ -210,10 +210,10 @@ def _open(account, exchange, symbol, side, qty, price, fee, ts, currency, strate
                          margin, terms.margin_mode, terms.liquidation_price)
 
 
-def _add_unvalued(target: dict, amounts: dict | None) -> None:
+def add_unvalued(target: dict, amounts: dict | None) -> None:
+    """Adds ``amounts`` {currency: amount} into ``target``, exactly."""
     for currency, amount in (amounts or {}).items():
-        with exact():
-            target[currency] = tidy(target.get(currency, ZERO) + amount)
+        target[currency] = tidy(EXACT.add(target.get(currency, ZERO), amount))
 
 
 def _take_terms(position: PositionState, terms: Terms) -> None:
@@ -278,7 +278,7 @@ def apply_fill(position: PositionState | None, *, account: str, symbol: str, sid
             position.max_quantity = max(position.max_quantity, position.quantity)
             position.trade_count += 1
             if unvalued:
-                _add_unvalued(position.unvalued_fees, unvalued)
+                add_unvalued(position.unvalued_fees, unvalued)
             if given_pnl is not None:
                 position.realized_pnl = tidy(position.realized_pnl + given_pnl)
             return FillEffect(given_pnl, position)
@@ -304,7 +304,7 @@ def apply_fill(position: PositionState | None, *, account: str, symbol: str, sid
         position.exit_value = tidy(position.exit_value + value)
         position.trade_count += 1
         if closing_unvalued:
-            _add_unvalued(position.unvalued_fees, closing_unvalued)
+            add_unvalued(position.unvalued_fees, closing_unvalued)
         opened = None
         if position.quantity == 0:
             position.closed_at = timestamp
@@ -426,15 +426,13 @@ class Position:
     @property
     def pnl_pct(self) -> Decimal | None:
         """realized_pnl as a percent of the entered value (rounded to 1e-18)."""
-        with exact():
-            return ratio(self.realized_pnl * 100, self.entered_value)
+        return ratio(EXACT.multiply(self.realized_pnl, 100), self.entered_value)
 
     @property
     def roe(self) -> Decimal | None:
         """Return on equity: realized_pnl as a percent of the margin posted (None
         without margin)."""
-        with exact():
-            return ratio(self.realized_pnl * 100, self.margin)
+        return ratio(EXACT.multiply(self.realized_pnl, 100), self.margin)
 
     @property
     def holding_time(self) -> timedelta | None:
@@ -481,8 +479,7 @@ def unvalued_out(text: str | None) -> dict:
 
 
 def position_from_state(s: PositionState) -> Position:
-    with exact():
-        cost = tidy(s.entry_value + s.entry_fees)
+    cost = tidy(EXACT.add(s.entry_value, s.entry_fees))
     if s.closed_at is None:
         entry = average_price(s.entry_value, s.quantity, s.contract_size, s.inverse)
     else:
