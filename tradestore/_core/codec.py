@@ -172,7 +172,12 @@ def dec_in(number: Decimal) -> str: ...
 def dec_in(number: Decimal | None) -> str | None: ...
 def dec_in(number: Decimal | None) -> str | None:
     """Decimal -> stored text, plain notation, digits kept (``1.10`` stays ``1.10``)."""
-    return None if number is None else format(number, "f")
+    if number is None:
+        return None
+    # str() is plain (and equal to format "f") unless it writes an exponent; it costs a
+    # third of format, and every amount of every write passes here
+    text = str(number)
+    return text if "E" not in text else format(number, "f")
 
 
 @overload

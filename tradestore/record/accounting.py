@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from tradestore._core.money import ZERO, exact, tidy
 from tradestore.errors import ValidationError
 from tradestore.record.fees import Currencies, fee_effect
-from tradestore.record.positions import PLAIN, FillEffect, PositionState, Terms, apply_fill
+from tradestore.record.positions import (PLAIN, FillEffect, PositionState, Terms, add_unvalued,
+                                         apply_fill)
 
 
 class Execution(Protocol):
@@ -79,9 +80,7 @@ def fill_costs(fill: Execution,
                               field="commission", value=fill.commission)
     if paid.unvalued:
         unvalued = dict(unvalued or {})
-        for currency, amount in paid.unvalued.items():
-            with exact():
-                unvalued[currency] = tidy(unvalued.get(currency, ZERO) + amount)
+        add_unvalued(unvalued, paid.unvalued)
     return quantity, total, paid.fee, unvalued
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from tradestore._core.hints import Connection
 from tradestore._core.money import ZERO, exact, tidy
@@ -55,6 +56,9 @@ class Currencies:
 UNKNOWN = Currencies(None, None, None)
 
 
+# A save parses its fill's symbol (currencies_of) and the parse cost a microsecond; the
+# answer depends on the text alone and Currencies is immutable, so it is cached.
+@lru_cache(maxsize=4096)
 def parse_symbol(symbol: str) -> Currencies | None:
     """Currencies spelt by ``BASE/QUOTE`` or ccxt's ``BASE/QUOTE:SETTLE`` (a derivative:
     inverse when it settles in its base, e.g. ``BTC/USD:BTC``; ``BTC/USDT:USDT-251226``

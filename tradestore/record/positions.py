@@ -116,19 +116,32 @@ class PositionState:
     @property
     def trading_pnl(self) -> Decimal:
         """realized_pnl - funding + fees: pnl from prices alone (stored for the views)."""
-        with exact():
-            return tidy(self.realized_pnl - self.funding + self.fees)
+        return _trading_pnl(self.realized_pnl, self.funding, self.fees)
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> PositionState:
-        """A round trip as stored (a row of POSITION_COLUMNS), decoded for the accounting."""
-        return cls(row[0], row[1], row[2], row[3], dec_out(row[4]), dec_out(row[5]),
-                   dec_out(row[6]), dec_out(row[7]), dec_out(row[8]), dec_out(row[9]), row[10],
-                   ts_out(row[11]), ts_out(row[12]), row[13], row[14], row[15],
-                   unvalued_out(row[16]), dec_out(row[17]), dec_out(row[18]),
-                   dec_out(row[19]), dec_out(row[20]), dec_out(row[21]), dec_out(row[22]),
-                   row[23], dec_out(row[24]), bool(row[25]), dec_out(row[26]),
-                   dec_out(row[27]), row[28], dec_out(row[29]), dec_out(row[30]))
+        """A round trip as stored (a row of POSITION_COLUMNS), decoded for the accounting.
+
+        Every single save reads its key's open round trip, so this is a hot path: the
+        NOT NULL amounts go straight to Decimal, and the contract columns a spot round
+        trip leaves at their defaults are not decoded at all."""
+        state = cls(row[0], row[1], row[2], row[3], Decimal(row[4]), Decimal(row[5]),
+                    Decimal(row[6]), Decimal(row[7]), Decimal(row[8]), Decimal(row[9]), row[10],
+                    ts_out(row[11]), ts_out(row[12]), row[13], row[14], row[15],
+                    unvalued_out(row[16]), Decimal(row[17]), Decimal(row[18]),
+                    Decimal(row[19]), Decimal(row[20]), stored_trading_pnl=Decimal(row[30]))
+        if row[21:30] != SPOT_COLUMNS:
+            state.funding, state.commission = Decimal(row[21]), Decimal(row[22])
+            state.closed_by, state.contract_size = row[23], Decimal(row[24])
+            state.inverse, state.leverage = bool(row[25]), dec_out(row[26])
+            state.margin, state.margin_mode = Decimal(row[27]), row[28]
+            state.liquidation_price = dec_out(row[29])
+        return state
+
+
+# POSITION_COLUMNS funding .. liquidation_price as an open spot round trip stores them:
+# PositionState's defaults
+SPOT_COLUMNS = ("0", "0", None, "1", 0, None, "0", None, None)
 
 
 class FillEffect(NamedTuple):
@@ -197,10 +210,10 @@ def _open(account, exchange, symbol, side, qty, price, fee, ts, currency, strate
                          margin, terms.margin_mode, terms.liquidation_price)
 
 
-def _add_unvalued(target: dict, amounts: dict | None) -> None:
+def add_unvalued(target: dict, amounts: dict | None) -> None:
+    """Adds ``amounts`` {currency: amount} into ``target``, exactly."""
     for currency, amount in (amounts or {}).items():
-        with exact():
-            target[currency] = tidy(target.get(currency, ZERO) + amount)
+        target[currency] = tidy(EXACT.add(target.get(currency, ZERO), amount))
 
 
 def _take_terms(position: PositionState, terms: Terms) -> None:
@@ -265,7 +278,7 @@ def apply_fill(position: PositionState | None, *, account: str, symbol: str, sid
             position.max_quantity = max(position.max_quantity, position.quantity)
             position.trade_count += 1
             if unvalued:
-                _add_unvalued(position.unvalued_fees, unvalued)
+                add_unvalued(position.unvalued_fees, unvalued)
             if given_pnl is not None:
                 position.realized_pnl = tidy(position.realized_pnl + given_pnl)
             return FillEffect(given_pnl, position)
@@ -291,7 +304,7 @@ def apply_fill(position: PositionState | None, *, account: str, symbol: str, sid
         position.exit_value = tidy(position.exit_value + value)
         position.trade_count += 1
         if closing_unvalued:
-            _add_unvalued(position.unvalued_fees, closing_unvalued)
+            add_unvalued(position.unvalued_fees, closing_unvalued)
         opened = None
         if position.quantity == 0:
             position.closed_at = timestamp
@@ -408,21 +421,18 @@ class Position:
     @property
     def trading_pnl(self) -> Decimal:
         """pnl from prices alone: realized_pnl - funding + fees."""
-        with exact():
-            return tidy(self.realized_pnl - self.funding + self.fees)
+        return _trading_pnl(self.realized_pnl, self.funding, self.fees)
 
     @property
     def pnl_pct(self) -> Decimal | None:
         """realized_pnl as a percent of the entered value (rounded to 1e-18)."""
-        with exact():
-            return ratio(self.realized_pnl * 100, self.entered_value)
+        return ratio(EXACT.multiply(self.realized_pnl, 100), self.entered_value)
 
     @property
     def roe(self) -> Decimal | None:
         """Return on equity: realized_pnl as a percent of the margin posted (None
         without margin)."""
-        with exact():
-            return ratio(self.realized_pnl * 100, self.margin)
+        return ratio(EXACT.multiply(self.realized_pnl, 100), self.margin)
 
     @property
     def holding_time(self) -> timedelta | None:
@@ -447,9 +457,15 @@ def average_price(value: Decimal, quantity: Decimal, contract_size: Decimal,
                   inverse: bool) -> Decimal | None:
     """Linear: value / (quantity x contract_size); inverse: quantity x contract_size /
     value (the contract-weighted harmonic mean); rounded to the share quantum."""
-    with exact():
-        units = quantity * contract_size
+    # per write, twice: EXACT's method, not ``with exact()`` (see fill_value); x 1 is skipped
+    # (its exponent could differ, but ratio quantizes, so the result is the same)
+    units = quantity if contract_size == 1 else EXACT.multiply(quantity, contract_size)
     return ratio(units, value) if inverse else ratio(value, units)
+
+
+def _trading_pnl(realized_pnl: Decimal, funding: Decimal, fees: Decimal) -> Decimal:
+    """realized_pnl - funding + fees, exact (EXACT's methods: it runs per write)."""
+    return tidy(EXACT.add(EXACT.subtract(realized_pnl, funding), fees))
 
 
 def unvalued_in(amounts: dict) -> str | None:
@@ -457,12 +473,13 @@ def unvalued_in(amounts: dict) -> str | None:
 
 
 def unvalued_out(text: str | None) -> dict:
+    if text is None:  # the common case, read per single save
+        return {}
     return {c: Decimal(a) for c, a in (json_out(text) or {}).items()}
 
 
 def position_from_state(s: PositionState) -> Position:
-    with exact():
-        cost = tidy(s.entry_value + s.entry_fees)
+    cost = tidy(EXACT.add(s.entry_value, s.entry_fees))
     if s.closed_at is None:
         entry = average_price(s.entry_value, s.quantity, s.contract_size, s.inverse)
     else:
