@@ -321,11 +321,11 @@ def _rows(results, now):
     """INSERT_TRADE's parameters, made one at a time as executemany takes them (a bulk's
     rows are never all in memory; nothing here can fail)."""
     for trade_id, t, pnl, position_id, opened_id, metadata in results:
-        yield (trade_id, t.account, t.symbol, t.side, format(t.quantity, "f"),
-               format(t.price, "f"), format(t.fees, "f"), t.fee_currency, t.exchange,
+        yield (trade_id, t.account, t.symbol, t.side, dec_in(t.quantity),
+               dec_in(t.price), dec_in(t.fees), t.fee_currency, t.exchange,
                t.external_id, t.order_id, t.strategy, ts_in(t.timestamp), pnl,
                int(t.pnl is not None), position_id, opened_id, metadata, now, t.kind,
-               dec_in(t.fee_value), int(t.liquidation), format(t.commission, "f"),
+               dec_in(t.fee_value), int(t.liquidation), dec_in(t.commission),
                t.commission_currency, dec_in(t.leverage), dec_in(t.margin), t.margin_mode,
                dec_in(t.liquidation_price))
 
