@@ -32,7 +32,7 @@ from tradestore._core.pg import connect, driver, translate_sql
 from tradestore._core.url import POSTGRESQL, parse_target
 from tradestore.benchmarks import Result, _fmt, timed, timed_pair
 from tradestore.benchmarks.analytics import tally
-from tradestore.benchmarks.trades import SYMBOLS, make_fills, raw_rows
+from tradestore.benchmarks.trades import HISTORY_SQL, SYMBOLS, make_fills, raw_rows
 from tradestore.errors import StoreError, ValidationError
 from tradestore.record.trades import INSERT_TRADE
 from tradestore.repo import TradeRepo
@@ -41,9 +41,7 @@ N_SINGLE = 200
 SCRATCH = "tradestore_bench_"
 # The floor runs PostgreSQL's own text through a plain psycopg cursor.
 INSERT_TRADE_PG = translate_sql(INSERT_TRADE)[0]
-HISTORY_PG = ("SELECT id, symbol, side, quantity, price, timestamp, fees, fee_currency, "
-              "exchange, external_id, order_id, strategy, account, pnl, metadata FROM trades "
-              "WHERE symbol = %s AND timestamp >= %s ORDER BY timestamp, id")
+HISTORY_PG = translate_sql(HISTORY_SQL)[0]
 TRIPS_PG = ("SELECT realized_pnl, fees, "
             "(extract(epoch FROM closed_at - opened_at) * 1000000)::bigint "
             "FROM positions WHERE closed_at IS NOT NULL")
