@@ -402,15 +402,20 @@ class Database:
                 self._undo(depth)
                 raise translate(exc, self.path) from exc
 
-    def change_stamp(self, conn: Connection) -> tuple[Any, ...] | None:
+    def change_stamp(self, conn: Connection,
+                     start: tuple[Any, ...] | None = None) -> tuple[Any, ...] | None:
         """Inside the outermost write transaction: a value that moves whenever the store
         changes, by another connection's commit (``PRAGMA data_version``) or by any write
         of this one (``total_changes``, which a rollback never lowers). A writer may keep
         what it read while the stamp it took at the end of its last transaction is the
         one it finds at the start of the next. None inside a nested transaction (the
-        outer one may still roll back)."""
+        outer one may still roll back). ``start``: the stamp this transaction began
+        with; no other commit can come while it holds the write lock, so only this
+        connection's count is read again."""
         if self._depth != 1:
             return None
+        if start is not None:
+            return start[0], start[1], conn.total_changes
         return conn, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
 
     def _begin_immediate(self, conn: Connection) -> None:

@@ -490,7 +490,7 @@ class PgDatabase:
                 raise translate(exc, self.path, self._secret) from exc
 
     @staticmethod
-    def change_stamp(conn: Any) -> None:
+    def change_stamp(conn: Any, start: Any = None) -> None:
         """Always None: PostgreSQL has no cheap "nothing changed" signal, so a writer
         reads afresh in every transaction (``_core.db.Database.change_stamp``)."""
         return None

@@ -511,7 +511,8 @@ class TradeStore:
         """save_report's transaction; appends each row's id to ``ids`` as the row passes
         its checks, and returns the indexes of the rows that stored a new fill."""
         with self.db.transaction() as conn:
-            warm = self._warm.check(self.db.change_stamp(conn))
+            start = self.db.change_stamp(conn)
+            warm = self._warm.check(start)
             known = self._known_external_ids(conn, items)
             if warm.next_id is None:
                 free_ids = reserve_ids(conn, RESERVE_TRADE_IDS, len(items))[::-1]
@@ -538,6 +539,7 @@ class TradeStore:
                 ids.append(next_id)
                 # None only after the last fill (nothing reads it then)
                 next_id = free_ids.pop() if free_ids else None  # type: ignore[assignment]
+            last_id = fresh[-1][1] if fresh else None  # ids follow the rows: the highest
             fresh.sort()
             batch = _Batch(conn, ts_in(self.db.now()), self.ledger, warm)
             for _, trade_id, index, t in fresh:
@@ -549,8 +551,8 @@ class TradeStore:
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
-            stamp = self.db.change_stamp(conn)
-        warm.keep(batch, stamp, max((trade_id for _, trade_id, _, _ in fresh), default=None))
+            stamp = self.db.change_stamp(conn, start)
+        warm.keep(batch, stamp, last_id)
         return [index for _, _, index, _ in fresh]
 
     def _check_row(self, conn: Connection, t: TradeData, accounts: set[str],
