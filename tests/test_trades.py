@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tradestore import TradeData, TradeRepo, ValidationError
+from tradestore.record.trades import FIELD_NAMES
 
 from conftest import examples, on_both_engines
 
@@ -251,3 +252,47 @@ def test_a_stored_fill_reads_back_as_the_fill_given(fields_list):
         assert pickle.loads(pickle.dumps(back)) == back
         assert repo.get_trade_history(days=None)[ids.index(trade_id)] == back
     repo.close()
+
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=6),
+                      st.sampled_from(["BUY", "sell", "1.5", "0", "-2", "2026-01-02T03:04:05Z",
+                                       "isolated", "ADJUSTMENT", "nan", " 7 "]),
+                      st.decimals(allow_nan=True, allow_infinity=True),
+                      st.floats(allow_nan=True, allow_infinity=True),
+                      st.datetimes(timezones=st.just(timezone.utc)),
+                      st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+VALID = {"symbol": "BTC/USDT", "side": "sell", "quantity": "1.25", "price": Decimal("100"),
+         "timestamp": "2026-01-02T03:04:05+02:00", "fees": "0.5", "fee_currency": "BNB",
+         "exchange": "x", "external_id": 17, "order_id": 7, "strategy": "s", "account": "a",
+         "pnl": "-1.5", "metadata": {"k": 1}, "kind": "adjustment", "fee_value": "0.1",
+         "liquidation": True, "commission": "0.01", "commission_currency": "USDT",
+         "leverage": "5", "margin": 10, "margin_mode": "Cross", "liquidation_price": 90.5}
+# each field valid, or (one in sixteen) anything
+FIELD_VALUES = {name: st.integers(0, 15).flatmap(
+    lambda pick, valid=valid: ANY_VALUE if pick == 0 else st.just(valid))
+    for name, valid in VALID.items()}
+REQUIRED = ("symbol", "side", "quantity", "price")
+
+
+@settings(max_examples=examples(400, 100), deadline=None)
+@given(st.fixed_dictionaries({name: FIELD_VALUES[name] for name in REQUIRED},
+                             optional={name: FIELD_VALUES[name] for name in sorted(
+                                 FIELD_NAMES - set(REQUIRED))}))
+def test_from_fields_is_the_constructor(values):
+    """The imports' and save_many's shortcut builds the same fill, or refuses with the
+    same error, as ``TradeData(**values)``."""
+    def outcome(build):
+        try:
+            made = build()
+        except ValidationError as exc:
+            return "refused", str(exc), exc.field
+        return "made", made, {k: v for k, v in made.__dict__.items() if k != "timestamp"}
+    shortcut, constructor = outcome(lambda: TradeData.from_fields(values)), \
+        outcome(lambda: TradeData(**values))
+    if values.get("timestamp") is None and shortcut[0] == constructor[0] == "made":
+        # "now": each took the wall clock when made; the rest must match
+        shortcut = (*shortcut[:1], replace(shortcut[1], timestamp=T0), shortcut[2])
+        constructor = (*constructor[:1], replace(constructor[1], timestamp=T0), constructor[2])
+    assert shortcut == constructor

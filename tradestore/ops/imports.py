@@ -330,7 +330,7 @@ def fill_from_record(record: Mapping[str, Any], *, exchange: str | None = None,
     if exchange and not values.get("exchange"):
         values["exchange"] = exchange
     _require(values, REQUIRED)
-    return TradeData(**values), void
+    return TradeData.from_fields(values), void
 
 
 def funding_from_record(record: Mapping[str, Any], *, exchange: str | None = None,

@@ -10,7 +10,7 @@ reads and writes of this table are here too ("the ledger's reads and writes" bel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -251,6 +251,17 @@ class TradeData:
         return trade
 
     @classmethod
+    def from_fields(cls, values: Mapping[str, Any]) -> TradeData:
+        """``TradeData(**values)`` for a mapping already known to hold only field names
+        and the four required ones (imports, save_many's mappings), checked the same
+        way; it skips the dataclass ``__init__``, whose one setattr per field the
+        checks then redo."""
+        trade = object.__new__(cls)
+        object.__setattr__(trade, "__dict__", {**FIELD_DEFAULTS, **values})
+        trade.__post_init__()
+        return trade
+
+    @classmethod
     def from_ccxt(cls, trade: Mapping, *, exchange: str,
                   fee_prices: Mapping | None = None) -> "TradeData":
         """A fill from a ccxt "unified trade" dict (see tradestore.record.ccxt)."""
@@ -427,6 +438,7 @@ class _Warm:
 
 
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
+FIELD_DEFAULTS = {f.name: f.default for f in fields(TradeData) if f.default is not MISSING}
 
 
 def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> TradeData:
@@ -445,7 +457,7 @@ def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> 
                 raise ValidationError(f"missing field(s) {', '.join(missing)}: a fill needs "
                                       "symbol, side, quantity and price", field=missing[0],
                                       value=value)
-            return TradeData(**value)
+            return TradeData.from_fields(value)
         raise ValidationError(f"{value!r} is not a TradeData or a mapping", value=value)
     except ValidationError as exc:
         if index is None:
