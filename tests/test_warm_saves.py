@@ -5,6 +5,7 @@ trip, newest time, currency or account check were used."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -63,6 +64,31 @@ def test_a_rolled_back_outer_transaction_leaves_nothing_behind(tmp_path):
     [trip] = repo.get_closed_positions()
     assert (trip.realized_pnl, trip.trade_count) == (Decimal("10"), 2)
     assert repo.get_open_positions() == []
+    repo.close()
+
+
+def test_a_failed_commit_leaves_nothing_kept(tmp_path):
+    """A user's trigger with a deferred foreign key makes one save's COMMIT fail, after
+    the save kept its round trip: the next save must read the store again."""
+    path = tmp_path / "s.db"
+    TradeRepo(path).close()
+    user = sqlite3.connect(path)
+    user.executescript("""
+        CREATE TABLE audit_parent (id INTEGER PRIMARY KEY);
+        CREATE TABLE audit_child (parent INTEGER REFERENCES audit_parent (id)
+                                  DEFERRABLE INITIALLY DEFERRED);
+        CREATE TRIGGER poisoned_fill AFTER INSERT ON trades WHEN NEW.external_id = 'poison'
+        BEGIN INSERT INTO audit_child VALUES (999); END;""")
+    user.close()
+    repo = TradeRepo(path)
+    repo.save_trade(fill("BUY", 1, 100, 0))
+    with pytest.raises(StoreError, match="FOREIGN KEY"):
+        repo.save_trade(fill("BUY", 5, 100, 1, external_id="poison"))   # fails at COMMIT
+    repo.save_trade(fill("SELL", 1, 104, 2))   # closes the 1 bought: +4
+    [trip] = repo.get_closed_positions()
+    assert (trip.realized_pnl, trip.trade_count) == (Decimal("4"), 2)
+    assert repo.get_open_positions() == []
+    assert len(repo.get_trade_history(days=None)) == 2
     repo.close()
 
 

@@ -348,6 +348,7 @@ class Database:
         self._quick_wait = False  # busy_timeout is QUICK_BUSY_MS (see _begin_immediate)
         self._wal = False  # use_wal() switched the file: the quick wait may stay set
         self._depth = 0
+        self._undone = 0  # transactions (or savepoints) rolled back: see change_stamp
         self.engine = "sqlite"  # tradestore._core.pg.PgDatabase is the "postgresql" one
 
     def use_wal(self) -> None:
@@ -405,18 +406,19 @@ class Database:
     def change_stamp(self, conn: Connection,
                      start: tuple[Any, ...] | None = None) -> tuple[Any, ...] | None:
         """Inside the outermost write transaction: a value that moves whenever the store
-        changes, by another connection's commit (``PRAGMA data_version``) or by any write
-        of this one (``total_changes``, which a rollback never lowers). A writer may keep
-        what it read while the stamp it took at the end of its last transaction is the
-        one it finds at the start of the next. None inside a nested transaction (the
-        outer one may still roll back). ``start``: the stamp this transaction began
-        with; no other commit can come while it holds the write lock, so only this
-        connection's count is read again."""
+        changes, by another connection's commit (``PRAGMA data_version``), by any write
+        of this one (``total_changes``, which a rollback never lowers) or by a rollback
+        (counted here, a failed COMMIT included). A writer may keep what it read while
+        the stamp it took at the end of its last transaction is the one it finds at the
+        start of the next. None inside a nested transaction (the outer one may still
+        roll back). ``start``: the stamp this transaction began with; no other commit
+        can come while it holds the write lock, so data_version is not asked again."""
         if self._depth != 1:
             return None
         if start is not None:
-            return start[0], start[1], conn.total_changes
-        return conn, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+            return start[0], start[1], conn.total_changes, self._undone
+        return (conn, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes,
+                self._undone)
 
     def _begin_immediate(self, conn: Connection) -> None:
         """BEGIN IMMEDIATE, waiting up to busy_timeout for other writers.
@@ -454,6 +456,7 @@ class Database:
         self._quick_wait = False
 
     def _undo(self, depth: int) -> None:
+        self._undone += 1
         if self.conn is None:  # closed inside the block: close() already rolled back
             return
         with contextlib.suppress(sqlite3.Error):

@@ -398,7 +398,7 @@ class _Batch:
 
 class _Warm:
     """What saves read and keep between transactions while nothing else wrote the
-    store (``db.change_stamp`` unchanged since the last save committed): each key's
+    store (``db.change_stamp`` unchanged since the last save ended): each key's
     currencies, open round trip and newest applied time, the accounts and symbols
     that passed the checks, and the next free fill id. A bot saving fill after fill then
     skips those reads; any other write (another process, another store of this repo, a
@@ -422,9 +422,9 @@ class _Warm:
         return self
 
     def keep(self, batch: _Batch, stamp: tuple[Any, ...] | None, last_id: int | None) -> None:
-        """After a commit: the batch's keys (late ones were replayed: not kept) and the
-        id after ``last_id`` (the highest it stored, if any), valid while the store's stamp
-        is ``stamp`` (taken after the batch's last write)."""
+        """At the end of a save's transaction: the batch's keys (late ones were replayed:
+        not kept) and the id after ``last_id`` (the highest it stored, if any), valid
+        while the store's stamp is ``stamp`` (taken after the batch's last write)."""
         if stamp is None or len(self.keys) + len(batch.keys) > self.LIMIT:
             return
         if last_id is not None:
@@ -563,8 +563,9 @@ class TradeStore:
             if self.order_hook and checked_orders:
                 self.order_hook(conn, [(trade_id, t) for _, trade_id, _, t in fresh
                                        if t.order_id is not None])
-            stamp = self.db.change_stamp(conn, start)
-        warm.keep(batch, stamp, last_id)
+            # kept under the store's lock; a failed COMMIT counts as a rollback in the
+            # stamp, so what was kept is never used
+            warm.keep(batch, self.db.change_stamp(conn, start), last_id)
         return [index for _, _, index, _ in fresh]
 
     def _check_row(self, conn: Connection, t: TradeData, accounts: set[str],
