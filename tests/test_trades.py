@@ -296,3 +296,16 @@ def test_from_fields_is_the_constructor(values):
         shortcut = (*shortcut[:1], replace(shortcut[1], timestamp=T0), shortcut[2])
         constructor = (*constructor[:1], replace(constructor[1], timestamp=T0), constructor[2])
     assert shortcut == constructor
+
+
+@pytest.mark.parametrize("values", [
+    {"symbol": "BTC/USDT", "side": "BUY", "quantity": "1"},                    # no price
+    {"symbol": "BTC/USDT", "side": "BUY", "quantity": "1", "price": "2", "bogus": 1},
+    {"symbol": "BTC/USDT", "side": "BUY", "quantity": "1", "price": "2",
+     "voided_at": "2026-01-01T00:00:00Z"}])
+def test_from_fields_refuses_what_the_constructor_refuses(values):
+    def error(build):
+        with pytest.raises((TypeError, ValidationError)) as caught:
+            build()
+        return type(caught.value), str(caught.value)
+    assert error(lambda: TradeData.from_fields(values)) == error(lambda: TradeData(**values))

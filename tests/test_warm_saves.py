@@ -132,7 +132,12 @@ STEP = st.one_of(
     st.tuples(st.just("void"), st.sampled_from("AB"), st.integers(0, 40)),
     st.tuples(st.just("terms"), st.sampled_from("AB"), st.sampled_from(["1", "10"])),
     st.tuples(st.just("symbol"), st.sampled_from("AB"), st.booleans()),
-    st.tuples(st.just("rollback"), st.sampled_from(KEYS), st.sampled_from([1, 2]))
+    st.tuples(st.just("rollback"), st.sampled_from(KEYS), st.sampled_from([1, 2])),
+    st.tuples(st.just("savepoint"), st.sampled_from(KEYS), st.sampled_from(["BUY", "SELL"])),
+    st.tuples(st.just("bulk"), st.sampled_from("AB"), st.lists(st.tuples(
+        st.sampled_from(KEYS), st.sampled_from(["BUY", "SELL"]), st.sampled_from([1, 2]),
+        st.sampled_from([-40, 0, 2]), st.one_of(st.none(), st.integers(0, 12))),
+        min_size=1, max_size=6)),
 )
 
 
@@ -142,6 +147,8 @@ def _play(path, steps, warm):
     a, b = TradeRepo(path), TradeRepo(path)
     if not warm:
         a.trades._warm, b.trades._warm = _Cold(), _Cold()
+    else:
+        a.trades._warm.LIMIT = 2   # A's kept keys overflow (3 symbols): starts afresh
     clock, outcomes = 0, []
     for step in steps:
         kind, who = step[0], step[1]
@@ -169,6 +176,24 @@ def _play(path, steps, warm):
                 repo.instruments.upsert("ETH/USDT")
                 (repo.instruments.activate if step[2] else repo.instruments.deactivate)(
                     "ETH/USDT")
+            elif kind == "bulk":   # several keys, late and duplicate rows mixed
+                rows = []
+                for symbol, side, quantity, delta, ext in step[2]:
+                    clock += max(delta, 0)
+                    rows.append(fill(side, quantity, "100.5", clock + min(delta, 0),
+                                     symbol=symbol,
+                                     external_id=None if ext is None else f"e{ext}"))
+                outcomes.append(repo.save_trades(rows))
+            elif kind == "savepoint":   # a save rolled back inside an outer block that commits
+                with a.transaction():
+                    clock += 1
+                    a.save_trade(fill(step[2], 1, "101", clock, symbol=step[1]))
+                    try:
+                        with a.transaction():
+                            a.save_trade(fill("BUY", 3, "99", clock, symbol=step[1]))
+                            raise KeyError("inner")
+                    except KeyError:
+                        pass
             elif kind == "rollback":
                 with a.transaction():
                     clock += 1

@@ -412,7 +412,9 @@ class Database:
         the stamp it took at the end of its last transaction is the one it finds at the
         start of the next. None inside a nested transaction (the outer one may still
         roll back). ``start``: the stamp this transaction began with; no other commit
-        can come while it holds the write lock, so data_version is not asked again."""
+        can come while it holds the write lock, so data_version is not asked again.
+        Not seen: pages replaced through this connection without SQL (the backup API
+        into it, ``deserialize``); tradestore never does that to an open store."""
         if self._depth != 1:
             return None
         if start is not None:

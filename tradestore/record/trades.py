@@ -252,10 +252,12 @@ class TradeData:
 
     @classmethod
     def from_fields(cls, values: Mapping[str, Any]) -> TradeData:
-        """``TradeData(**values)`` for a mapping already known to hold only field names
-        and the four required ones (imports, save_many's mappings), checked the same
-        way; it skips the dataclass ``__init__``, whose one setattr per field the
-        checks then redo."""
+        """``TradeData(**values)``, the same fill or the same error, for the mappings of
+        imports and save_many: it skips the dataclass ``__init__``, whose one setattr
+        per field the checks then redo (an unknown or missing field goes through it)."""
+        names = values.keys()
+        if not (names <= FIELD_DEFAULTS.keys() and REQUIRED_FIELDS <= names):
+            return cls(**values)  # an unknown or missing field: the constructor's own error
         trade = object.__new__(cls)
         object.__setattr__(trade, "__dict__", {**FIELD_DEFAULTS, **values})
         trade.__post_init__()
@@ -425,7 +427,7 @@ class _Warm:
         """At the end of a save's transaction: the batch's keys (late ones were replayed:
         not kept) and the id after ``last_id`` (the highest it stored, if any), valid
         while the store's stamp is ``stamp`` (taken after the batch's last write)."""
-        if stamp is None or len(self.keys) + len(batch.keys) > self.LIMIT:
+        if stamp is None:
             return
         if last_id is not None:
             self.next_id = last_id + 1
@@ -434,11 +436,14 @@ class _Warm:
                 self.keys.pop(key, None)
             else:
                 self.keys[key] = [currencies, position, newest if last is None else ts_in(last)]
-        self.stamp = stamp
+        if len(self.keys) <= self.LIMIT:  # else left unstamped: the next save starts afresh
+            self.stamp = stamp
 
 
 FIELD_NAMES = {f.name for f in fields(TradeData)} - {"id", "voided_at", "void_reason"}
-FIELD_DEFAULTS = {f.name: f.default for f in fields(TradeData) if f.default is not MISSING}
+REQUIRED_FIELDS = {f.name for f in fields(TradeData) if f.default is MISSING}
+# every field, with None for the required ones (from_fields checks they are given)
+FIELD_DEFAULTS = {f.name: None if f.default is MISSING else f.default for f in fields(TradeData)}
 
 
 def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> TradeData:
