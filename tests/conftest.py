@@ -188,6 +188,16 @@ def cli(capsys):
     return run
 
 
+def file_rows(path, sql, params=()):
+    """The rows of ``sql`` read through a plain sqlite3 connection of its own, as a
+    hand-made query in the shell would see them."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
 def run_tradestore(*argv, env=None, cwd=None, timeout=120):
     """Run ``python -m tradestore`` as a real subprocess."""
     return subprocess.run([sys.executable, "-m", "tradestore", *map(str, argv)],

@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+from conftest import file_rows
 from test_migrations_data import HEAD, build_at
 from tradestore import MigrationError, TradeData, TradeRepo
 
@@ -239,12 +240,8 @@ def test_level_is_generated_from_the_severity(memory_repo, db_path, sqlite3_bin)
 
 
 def _schema_of_events(path) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'events' "
-                            "ORDER BY type, name").fetchall()
-    finally:
-        conn.close()
+    return file_rows(path, "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'events' "
+                           "ORDER BY type, name")
 
 
 def test_down_to_13_gives_back_0013s_table_exactly(tmp_path):

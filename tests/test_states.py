@@ -22,7 +22,7 @@ from tradestore._core.migrate import Migrator, load_migrations
 from tradestore.state.states import (MAX_VERSION, SELECT_NEWEST_FIRST, SELECT_NEWEST_UP_TO,
                                      _fast_encode, decode_payload, encode_state, state_content)
 
-from conftest import on_both_engines
+from conftest import file_rows, on_both_engines
 
 repo = memory_repo = on_both_engines  # this file's stores: both engines
 
@@ -41,12 +41,8 @@ def sample_state(tag="A") -> BotState:
 
 
 def raw_rows(path):
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT bot, version, payload, sha256, size FROM bot_states "
-                            "ORDER BY bot, version").fetchall()
-    finally:
-        conn.close()
+    return file_rows(path, "SELECT bot, version, payload, sha256, size FROM bot_states "
+                           "ORDER BY bot, version")
 
 
 def raw_execute(path, sql, params=()):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tradestore import TradeData, TradeRepo, ValidationError
-from tradestore.record.trades import FIELD_NAMES
+from tradestore.record.trades import FIELD_NAMES, REQUIRED_FIELDS
 
 from conftest import examples, on_both_engines
 
@@ -273,7 +273,7 @@ VALID = {"symbol": "BTC/USDT", "side": "sell", "quantity": "1.25", "price": Deci
 FIELD_VALUES = {name: st.integers(0, 15).flatmap(
     lambda pick, valid=valid: ANY_VALUE if pick == 0 else st.just(valid))
     for name, valid in VALID.items()}
-REQUIRED = ("symbol", "side", "quantity", "price")
+REQUIRED = sorted(REQUIRED_FIELDS)
 
 
 @settings(max_examples=examples(400, 100), deadline=None)

@@ -30,14 +30,14 @@ from typing import Iterator
 from tradestore.benchmarks import Context, Result, peak_memory, timed_pair
 from tradestore.benchmarks.analytics import (FILLS_PER_TRIP, SYMBOLS, floor_statistics,
                                              floor_window, store, ts_text, window_bounds)
+from tradestore.benchmarks.trades import HISTORY_FROM
 from tradestore.record.trades import TRADE_COLUMNS
 from tradestore.repo import TradeRepo
 
 SIZES = (10_000, 100_000, 1_000_000)
 HISTORY_SYMBOL = SYMBOLS[3]
 # The SELECT get_trade_history / iter_trades run for one symbol (or all) over a window.
-FLOOR_HISTORY = (f"SELECT {TRADE_COLUMNS} FROM trades WHERE voided_at IS NULL AND symbol = ? "
-                 "AND timestamp >= ? AND timestamp < ? ORDER BY timestamp, id")
+FLOOR_HISTORY = HISTORY_FROM + " AND timestamp < ? ORDER BY timestamp, id"
 FLOOR_STREAM = (f"SELECT {TRADE_COLUMNS} FROM trades WHERE voided_at IS NULL "
                 "AND timestamp >= ? AND timestamp < ? ORDER BY timestamp, id")
 

@@ -16,9 +16,11 @@ from tradestore.repo import TradeRepo
 
 SYMBOLS = [f"SYM{i}/USDT" for i in range(10)]
 # The SELECT get_trade_history(symbol, days=30) runs: every column a fill is read from,
-# the live fills of one symbol from a time on (the history floors, SQLite and PostgreSQL)
-HISTORY_SQL = (f"SELECT {TRADE_COLUMNS} FROM trades WHERE voided_at IS NULL AND symbol = ? "
-               "AND timestamp >= ? ORDER BY timestamp, id")
+# the live fills of one symbol from a time on (the history floors, SQLite and PostgreSQL;
+# the scale rows add an end to the window)
+HISTORY_FROM = (f"SELECT {TRADE_COLUMNS} FROM trades WHERE voided_at IS NULL AND symbol = ? "
+                "AND timestamp >= ?")
+HISTORY_SQL = HISTORY_FROM + " ORDER BY timestamp, id"
 N_SINGLE = 200
 START = datetime.now(timezone.utc) - timedelta(days=365)
 

@@ -122,7 +122,7 @@ class PositionState:
     def from_row(cls, row: Sequence[Any]) -> PositionState:
         """A round trip as stored (a row of POSITION_COLUMNS), decoded for the accounting.
 
-        Every single save reads its key's open round trip, so this is a hot path: the
+        Hot (each save of a key whose round trip it does not keep, every replay): the
         NOT NULL amounts go straight to Decimal, and the contract columns a spot round
         trip leaves at their defaults are not decoded at all."""
         state = cls(row[0], row[1], row[2], row[3], Decimal(row[4]), Decimal(row[5]),

@@ -345,8 +345,8 @@ def _rows(results, now):
 
 class _Batch:
     """One save_many's work in memory: what each fill got (``_result``), each key's
-    [currencies, open round trip, newest applied time, its last new fill's time], the
-    keys to replay, and the round trips to write (once each)."""
+    [currencies, open round trip, its last new fill's time], the keys to replay, and the
+    round trips to write (once each)."""
 
     def __init__(self, conn, now: str, ledger: KeyReplay, warm: _Warm):
         self.conn, self.now, self.ledger, self.warm = conn, now, ledger, warm
@@ -370,10 +370,10 @@ class _Batch:
             currencies, position, newest = known
         if newest is not None and stamp < newest:
             self.late[key] = (stamp, first_id)
-            return [currencies, None, newest, None]
+            return [currencies, None, None]
         if known is None:
             position = PositionStore.load_open(conn, *key)
-        return [currencies, position, newest, None]
+        return [currencies, position, None]
 
     def create(self, position, check=True) -> None:
         """Give a new round trip the next id; ``check``: its figures must fit now (the
@@ -431,11 +431,11 @@ class _Warm:
             return
         if last_id is not None:
             self.next_id = last_id + 1
-        for key, (currencies, position, newest, last) in batch.keys.items():
-            if key in batch.late:
+        for key, (currencies, position, last) in batch.keys.items():
+            if key in batch.late:  # (every other key applied a fill: ``last`` is set)
                 self.keys.pop(key, None)
             else:
-                self.keys[key] = [currencies, position, newest if last is None else ts_in(last)]
+                self.keys[key] = [currencies, position, ts_in(last)]
         if len(self.keys) <= self.LIMIT:  # else left unstamped: the next save starts afresh
             self.stamp = stamp
 
@@ -457,7 +457,7 @@ def as_trade(value: TradeData | Mapping[str, Any], index: int | None = None) -> 
                 raise ValidationError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
                                       f"allowed: {', '.join(sorted(FIELD_NAMES))}",
                                       field=sorted(map(str, unknown))[0], value=value)
-            missing = sorted({"symbol", "side", "quantity", "price"} - set(value))
+            missing = sorted(REQUIRED_FIELDS - set(value))
             if missing:
                 raise ValidationError(f"missing field(s) {', '.join(missing)}: a fill needs "
                                       "symbol, side, quantity and price", field=missing[0],
@@ -619,7 +619,7 @@ class TradeStore:
             batch.dirty[opened.id] = opened
             result[4] = opened.id
         state[1] = opened if current.closed_at else current
-        state[3] = t.timestamp
+        state[2] = t.timestamp
         batch.results.append(result)
 
     def void(self, trade_id: int, reason: str) -> TradeData:
